@@ -1,0 +1,114 @@
+//! Command-line interface: clap definitions only; `commands` carries them out.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "mtmt-pipe", version, about = "Cross-lingual NER by multi-teacher distillation, as a cached pipeline")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Pipeline config file.
+    #[arg(long, global = true, env = "MTMT_CONFIG", default_value = "pipeline.toml")]
+    pub config: PathBuf,
+    /// Artifact store directory.
+    #[arg(long, global = true, env = "MTMT_STORE", default_value = "artifacts")]
+    pub store: PathBuf,
+    /// Override a config value, e.g. `--set tokenize.max_len=64` (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// More output (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline, reusing every fresh artifact.
+    Run {
+        #[command(subcommand)]
+        what: RunWhat,
+        /// Rehash reused artifacts' files instead of checking their sizes.
+        #[arg(long, global = true)]
+        verify: bool,
+    },
+    /// Say for each stage whether it is fresh, and if not, why.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Rehash artifact files instead of checking their sizes.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Show the stage graph with each stage's inputs, config keys and outputs.
+    Dag,
+    /// Show a Parquet artifact: a stage output name (e.g. `sentences_target_train`) or a path.
+    Inspect(InspectArgs),
+    /// Delete artifacts not reachable from the current config.
+    Gc {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the fully resolved config.
+    Config {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the installation: libtorch, threads, CUDA.
+    Doctor,
+    /// Measure throughput on this machine with the config's data.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Ingest + tokenize of the source train split (sentences/s).
+    Data,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunWhat {
+    /// Every stage.
+    All,
+    /// One stage and the stale stages it needs.
+    Stage {
+        name: String,
+        /// Rerun this stage even if it is fresh.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A stage output name or a Parquet file path.
+    pub name_or_path: String,
+    /// Keep rows matching a SQL condition, e.g. "gamma > 0.9".
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Sort by this column.
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// Sort in descending order.
+    #[arg(long, requires = "sort")]
+    pub desc: bool,
+    /// Rows to show.
+    #[arg(long, default_value_t = 10)]
+    pub head: usize,
+    /// Show the schema and the file's key-value metadata.
+    #[arg(long)]
+    pub schema: bool,
+}

@@ -1,0 +1,101 @@
+//! Carries out each CLI command on top of the config, the engine and the store.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{BenchWhat, Cli, Command, RunWhat};
+use crate::config::ResolvedConfig;
+use crate::engine::{self, Plan, RunOptions};
+use crate::stages::registry;
+use crate::store::Store;
+
+pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::ui::set_verbosity(cli.global.verbose as i8 - cli.global.quiet as i8);
+    let store = Store::new(&cli.global.store);
+    let load = || ResolvedConfig::load(&cli.global.config, &cli.global.overrides);
+    let stages = registry();
+    match cli.command {
+        Command::Run { what, verify } => {
+            let cfg = load()?;
+            let plan = Plan::new(&cfg, &stages)?;
+            let opts = match what {
+                RunWhat::All => RunOptions { target: None, force: false, verify },
+                RunWhat::Stage { name, force } => RunOptions { target: Some(name), force, verify },
+            };
+            let report = engine::run(&plan, &store, &opts)?;
+            if report.ran.is_empty() {
+                println!("nothing to do: all {} stages are up to date", report.reused.len());
+            } else {
+                println!(
+                    "ran {} stage(s): {}; reused {} up-to-date stage(s)",
+                    report.ran.len(),
+                    report.ran.join(", "),
+                    report.reused.len()
+                );
+            }
+        }
+        Command::Status { json, verify } => {
+            let cfg = load()?;
+            let plan = Plan::new(&cfg, &stages)?;
+            let statuses = engine::status(&plan, &store, verify);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&statuses)?);
+            } else {
+                for s in &statuses {
+                    let state = if s.fresh { "fresh" } else { "stale" };
+                    println!("{:<12} {state:<6} {}  {}", s.stage, s.key, s.reasons.join("; "));
+                }
+            }
+        }
+        Command::Dag => {
+            let list = |items: &[&str]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
+            for stage in &stages {
+                println!("{} (v{}): {}", stage.name(), stage.version(), stage.description());
+                println!("  inputs:  {}", list(stage.inputs()));
+                println!("  reads:   {}", list(stage.reads()));
+                println!("  files:   {}", list(stage.files()));
+                println!("  outputs: {}", list(stage.outputs()));
+            }
+        }
+        Command::Inspect(args) => crate::inspect::inspect(&args, &store, &stages, load)?,
+        Command::Gc { dry_run } => {
+            let cfg = load()?;
+            let plan = Plan::new(&cfg, &stages)?;
+            let _lock = store.lock()?;
+            let dead = engine::unreachable(&plan, &store)?;
+            let total: u64 = dead.iter().map(|d| d.3).sum();
+            for (stage, key, path, bytes) in &dead {
+                println!("{} {stage}/{key} ({bytes} bytes)", if dry_run { "would delete" } else { "deleting" });
+                if !dry_run {
+                    std::fs::remove_dir_all(path).with_context(|| format!("deleting {}", path.display()))?;
+                }
+            }
+            let verb = if dry_run { "would free" } else { "freed" };
+            println!("{verb} {total} bytes ({:.1} MiB) in {} artifact(s)", total as f64 / 1048576.0, dead.len());
+        }
+        Command::Config { json } => {
+            let cfg = load()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&cfg.json)?);
+            } else {
+                print!("{}", cfg.to_toml());
+            }
+        }
+        Command::Doctor => doctor()?,
+        Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Proves libtorch loads and computes, and says what hardware it sees.
+fn doctor() -> anyhow::Result<()> {
+    use tch::{Device, Kind, Tensor};
+    println!("mtmt-pipe {}", env!("CARGO_PKG_VERSION"));
+    let a = Tensor::ones([2, 3], (Kind::Float, Device::Cpu));
+    let sum = a.matmul(&a.transpose(0, 1)).sum(Kind::Float).double_value(&[]);
+    anyhow::ensure!(sum == 12.0, "libtorch computed {sum} for a known product (expected 12)");
+    println!("libtorch: ok (CPU threads {})", tch::get_num_threads());
+    println!("cuda: {} ({} device(s))", tch::Cuda::is_available(), tch::Cuda::device_count());
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! The pipeline configuration: the TOML schema, `${VAR}` expansion, `--set`
+//! overrides typed by the schema, path resolution, and the per-stage views that
+//! make a stage's cache key depend on exactly the values it reads.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{ConfigError, IoContext};
+
+/// The whole configuration of one pipeline: one labeled source language, one
+/// unlabeled target language, the encoder and every stage's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Drives every source of randomness.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Entity types; the BIO label set is derived from them.
+    pub labels: Vec<String>,
+    /// The labeled language the teachers learn from.
+    pub source: Corpus,
+    /// The language to recognize; its train split is used without labels.
+    pub target: Corpus,
+    #[serde(default)]
+    pub encoder: EncoderConfig,
+    #[serde(default)]
+    pub tokenize: TokenizeConfig,
+}
+
+/// The files of one language. Paths are relative to the config file's folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Corpus {
+    pub lang: String,
+    pub train: PathBuf,
+    #[serde(default)]
+    pub dev: Option<PathBuf>,
+    #[serde(default)]
+    pub test: Option<PathBuf>,
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// Text encodings accepted for CoNLL files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "latin-1")]
+    Latin1,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// A HF `tokenizer.json` or a WordPiece `vocab.txt`.
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: PathBuf,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        Self { tokenizer: default_tokenizer() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizeConfig {
+    /// Maximum subwords per sentence, CLS and SEP included.
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// Lowercase before WordPiece (only used with a `vocab.txt`; tokenizer.json carries its own normalizer).
+    #[serde(default)]
+    pub lowercase: bool,
+}
+
+impl Default for TokenizeConfig {
+    fn default() -> Self {
+        Self { max_len: default_max_len(), lowercase: false }
+    }
+}
+
+fn default_seed() -> u64 {
+    13
+}
+fn default_max_len() -> usize {
+    128
+}
+fn default_tokenizer() -> PathBuf {
+    PathBuf::from("models/multilingual-e5-small/tokenizer.json")
+}
+
+/// A loaded configuration: the typed struct plus its JSON form, from which stage
+/// views and cache keys are cut.
+#[derive(Debug, Clone)]
+pub struct ResolvedConfig {
+    pub path: PathBuf,
+    pub config: Config,
+    pub json: Value,
+}
+
+impl ResolvedConfig {
+    /// Loads `path`, applies `--set KEY=VALUE` overrides, expands `${VAR}`, resolves paths.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        let parsed: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        // Round-trip through the schema so defaults are present and every key is settable.
+        let mut json = serde_json::to_value(&parsed).expect("config serializes");
+        for assignment in overrides {
+            apply_override(&mut json, assignment)?;
+        }
+        expand_env(&mut json, "")?;
+        let mut config: Config = serde_json::from_value(json).map_err(|e| ConfigError::Schema {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.resolve_paths(base);
+        let json = serde_json::to_value(&config).expect("config serializes");
+        Ok(Self { path: path.to_path_buf(), config, json })
+    }
+
+    /// The sub-config a stage declared it reads, as a nested object holding only those keys.
+    pub fn view(&self, keys: &[&str]) -> Value {
+        let mut view = Value::Object(Map::new());
+        for key in keys {
+            let value = lookup(&self.json, key).cloned().unwrap_or(Value::Null);
+            insert(&mut view, key, value);
+        }
+        view
+    }
+
+    /// The resolved configuration as TOML (keys without a value are left out).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(&self.config).expect("config serializes to TOML")
+    }
+}
+
+impl Config {
+    fn resolve_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for corpus in [&mut self.source, &mut self.target] {
+            join(&mut corpus.train);
+            corpus.dev.as_mut().map(join);
+            corpus.test.as_mut().map(join);
+        }
+        join(&mut self.encoder.tokenizer);
+    }
+
+    /// The BIO label list: `O`, then `B-X`, `I-X` for each entity type in config order.
+    pub fn bio_labels(&self) -> Vec<String> {
+        bio_labels(&self.labels)
+    }
+}
+
+/// The BIO label list for a set of entity types.
+pub fn bio_labels(types: &[String]) -> Vec<String> {
+    let mut labels = vec!["O".to_string()];
+    for t in types {
+        labels.push(format!("B-{t}"));
+        labels.push(format!("I-{t}"));
+    }
+    labels
+}
+
+/// Looks up a dotted key such as `tokenize.max_len`.
+pub fn lookup<'a>(json: &'a Value, key: &str) -> Option<&'a Value> {
+    key.split('.').try_fold(json, |v, part| v.as_object()?.get(part))
+}
+
+fn insert(root: &mut Value, key: &str, value: Value) {
+    let mut node = root;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let map = node.as_object_mut().expect("views are objects");
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        node = map.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// Every settable key of a config, in dotted form.
+pub fn leaf_keys(json: &Value) -> Vec<String> {
+    fn walk(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        match v.as_object() {
+            Some(map) => {
+                for (k, child) in map {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(child, &key, out);
+                }
+            }
+            None => out.push(prefix.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(json, "", &mut out);
+    out
+}
+
+/// Applies one `KEY=VALUE`, parsing VALUE as the type the schema has at KEY.
+fn apply_override(json: &mut Value, assignment: &str) -> Result<(), ConfigError> {
+    let (key, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| ConfigError::BadAssignment { assignment: assignment.to_string() })?;
+    let key = key.trim();
+    let existing = match lookup(json, key) {
+        Some(v) if !v.is_object() => v.clone(),
+        _ => return Err(ConfigError::UnknownKey { key: key.to_string(), valid: leaf_keys(json) }),
+    };
+    let bad = |message: &str| ConfigError::BadValue {
+        key: key.to_string(),
+        value: raw.to_string(),
+        message: message.to_string(),
+    };
+    let value = match &existing {
+        Value::String(_) => Value::String(raw.to_string()),
+        Value::Bool(_) => Value::Bool(raw.parse().map_err(|_| bad("expected true or false"))?),
+        Value::Number(n) if n.is_u64() || n.is_i64() => {
+            Value::from(raw.parse::<i64>().map_err(|_| bad("expected an integer"))?)
+        }
+        Value::Number(_) => Value::from(raw.parse::<f64>().map_err(|_| bad("expected a number"))?),
+        // Lists and unset optional values: read VALUE as a TOML literal, else as a string.
+        _ => match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+            Ok(mut table) => serde_json::to_value(table.remove("v").expect("parsed v"))
+                .map_err(|e| bad(&e.to_string()))?,
+            Err(_) if existing.is_null() => Value::String(raw.to_string()),
+            Err(_) => return Err(bad("expected a TOML value such as [\"PER\", \"LOC\"]")),
+        },
+    };
+    let (parent, last) = key.rsplit_once('.').map_or(("", key), |(p, l)| (p, l));
+    let target = if parent.is_empty() {
+        Some(&mut *json)
+    } else {
+        parent.split('.').try_fold(&mut *json, |v, part| v.as_object_mut()?.get_mut(part))
+    };
+    target
+        .and_then(Value::as_object_mut)
+        .expect("key was found above")
+        .insert(last.to_string(), value);
+    Ok(())
+}
+
+/// Replaces `${VAR}` in every string. A variable at the start of a value whose
+/// content is a relative path is made absolute against the working directory, so
+/// `MTMT_DATA=../shared/data` means the same wherever the config file lives.
+fn expand_env(json: &mut Value, key: &str) -> Result<(), ConfigError> {
+    match json {
+        Value::String(s) if s.contains("${") => *s = expand_str(s, key)?,
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let child = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                expand_env(v, &child)?;
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                expand_env(v, key)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand_str(s: &str, key: &str) -> Result<String, ConfigError> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else { break };
+        let var = &rest[start + 2..start + len];
+        let mut value = std::env::var(var)
+            .map_err(|_| ConfigError::MissingEnv { key: key.to_string(), var: var.to_string() })?;
+        if out.is_empty() && start == 0 && Path::new(&value).is_relative() {
+            if let Ok(cwd) = std::env::current_dir() {
+                value = cwd.join(value).to_string_lossy().into_owned();
+            }
+        }
+        out.push_str(&rest[..start]);
+        out.push_str(&value);
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo(extra: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let text = format!(
+            "labels = [\"PER\", \"LOC\"]\n{extra}\n[source]\nlang = \"en\"\ntrain = \"en.txt\"\n\
+             [target]\nlang = \"es\"\ntrain = \"${{MTMT_TEST_ROOT}}/es.txt\"\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn set_is_typed_by_schema_and_unknown_keys_list_valid_ones() {
+        std::env::set_var("MTMT_TEST_ROOT", "/data");
+        let (_d, path) = demo("");
+        let cfg = ResolvedConfig::load(&path, &["tokenize.max_len=64".into()]).unwrap();
+        assert_eq!(cfg.config.tokenize.max_len, 64);
+        assert_eq!(cfg.config.target.train, PathBuf::from("/data/es.txt"));
+        assert!(cfg.config.source.train.ends_with("en.txt") && cfg.config.source.train.is_absolute() == path.is_absolute());
+
+        let err = ResolvedConfig::load(&path, &["tokenize.max_len=abc".into()]).unwrap_err();
+        assert!(err.to_string().contains("expected an integer"), "{err}");
+        let err = ResolvedConfig::load(&path, &["tokenize.maxlen=3".into()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("unknown config key `tokenize.maxlen`") && msg.contains("tokenize.max_len"), "{msg}");
+
+        let cfg = ResolvedConfig::load(&path, &["labels=[\"PER\"]".into(), "target.dev=dev.txt".into()]).unwrap();
+        assert_eq!(cfg.config.labels, vec!["PER"]);
+        assert!(cfg.config.target.dev.unwrap().ends_with("dev.txt"));
+    }
+
+    #[test]
+    fn missing_env_var_names_key_and_variable() {
+        std::env::remove_var("MTMT_UNSET_VAR_FOR_TEST");
+        let (_d, path) = demo("");
+        let text = std::fs::read_to_string(&path).unwrap().replace("MTMT_TEST_ROOT", "MTMT_UNSET_VAR_FOR_TEST");
+        std::fs::write(&path, text).unwrap();
+        let err = ResolvedConfig::load(&path, &[]).unwrap_err().to_string();
+        assert!(err.contains("target.train") && err.contains("MTMT_UNSET_VAR_FOR_TEST"), "{err}");
+    }
+
+    #[test]
+    fn views_hold_only_declared_keys() {
+        std::env::set_var("MTMT_TEST_ROOT", "/data");
+        let (_d, path) = demo("seed = 7");
+        let cfg = ResolvedConfig::load(&path, &[]).unwrap();
+        let view = cfg.view(&["tokenize.max_len", "source.lang", "labels"]);
+        assert_eq!(view, serde_json::json!({"tokenize": {"max_len": 128}, "source": {"lang": "en"}, "labels": ["PER", "LOC"]}));
+    }
+
+    #[test]
+    fn bio_labels_follow_type_order() {
+        assert_eq!(bio_labels(&["PER".into(), "ORG".into()]), ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]);
+    }
+}

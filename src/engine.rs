@@ -1,0 +1,297 @@
+//! The stage engine: computes every stage's cache key from the config before
+//! anything runs, tells which artifacts are fresh and why the others are stale,
+//! runs what is stale in dependency order, and publishes each artifact atomically.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{leaf_keys, lookup, ResolvedConfig};
+use crate::error::{IoContext, StoreError};
+use crate::manifest::{FileDigest, InputFile, Manifest, MANIFEST};
+use crate::stage::{Stage, StageContext, StageLog};
+use crate::store::{ArtifactState, Store};
+
+/// Environment variable `STAGE[:SECONDS]`: a run pauses in that stage, outputs
+/// written but not yet published (600 s unless given). Lets tests interrupt a run
+/// mid-stage, or hold the store lock while a second run starts.
+pub const HOLD_ENV: &str = "MTMT_TEST_HOLD_STAGE";
+
+fn hold_if_asked(stage: &str) {
+    let Ok(spec) = std::env::var(HOLD_ENV) else { return };
+    let (name, secs) = spec.split_once(':').map_or((spec.as_str(), 600), |(n, s)| (n, s.parse().unwrap_or(600)));
+    if name == stage {
+        crate::info!("{stage}: holding {secs}s before publishing ({HOLD_ENV})");
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
+}
+
+/// One stage with its key under the current config.
+pub struct Planned<'a> {
+    pub stage: &'a dyn Stage,
+    pub key: String,
+    /// The declared config values (file paths included), as the stage sees them.
+    pub view: Value,
+    pub input_files: BTreeMap<String, Option<InputFile>>,
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// Exactly what a key is made of. Files enter by content, so moving the data
+/// (or the checkout) does not invalidate anything.
+#[derive(Serialize)]
+struct KeyMaterial<'a> {
+    stage: &'a str,
+    version: u32,
+    config: &'a Value,
+    input_files: BTreeMap<&'a str, Option<&'a str>>,
+    inputs: &'a BTreeMap<String, String>,
+}
+
+/// The stages of a config, keyed, in dependency order.
+pub struct Plan<'a> {
+    pub stages: Vec<Planned<'a>>,
+    pub seed: u64,
+}
+
+impl<'a> Plan<'a> {
+    /// Computes every key. Input files are hashed here, before anything runs.
+    pub fn new(cfg: &ResolvedConfig, registry: &'a [Box<dyn Stage>]) -> Result<Self, StoreError> {
+        let mut keys: BTreeMap<&str, String> = BTreeMap::new();
+        let mut stages = Vec::new();
+        for stage in registry {
+            let reads_view = cfg.view(stage.reads());
+            let mut input_files = BTreeMap::new();
+            for &key in stage.files() {
+                let file = match lookup(&cfg.json, key).and_then(Value::as_str) {
+                    None => None,
+                    Some(path) => {
+                        let path = PathBuf::from(path);
+                        let digest = FileDigest::of(&path).map_err(|e| StoreError::InputFile {
+                            stage: stage.name().into(),
+                            key: key.into(),
+                            path: path.clone(),
+                            source: e.source,
+                        })?;
+                        Some(InputFile { path, digest })
+                    }
+                };
+                input_files.insert(key.to_string(), file);
+            }
+            let inputs: BTreeMap<String, String> = stage
+                .inputs()
+                .iter()
+                .map(|&up| {
+                    let key = keys.get(up).unwrap_or_else(|| panic!("stage {} precedes its input {up}", stage.name()));
+                    (up.to_string(), key.clone())
+                })
+                .collect();
+            let material = KeyMaterial {
+                stage: stage.name(),
+                version: stage.version(),
+                config: &reads_view,
+                input_files: input_files
+                    .iter()
+                    .map(|(k, f)| (k.as_str(), f.as_ref().map(|f| f.digest.blake3.as_str())))
+                    .collect(),
+                inputs: &inputs,
+            };
+            let encoded = serde_json::to_vec(&material).expect("key material serializes");
+            let key = blake3::hash(&encoded).to_hex()[..24].to_string();
+            keys.insert(stage.name(), key.clone());
+            let all_keys: Vec<&str> = stage.reads().iter().chain(stage.files()).copied().collect();
+            stages.push(Planned { stage: stage.as_ref(), key, view: cfg.view(&all_keys), input_files, inputs });
+        }
+        Ok(Self { stages, seed: cfg.config.seed })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Planned<'a>, StoreError> {
+        self.stages.iter().find(|p| p.stage.name() == name).ok_or_else(|| StoreError::UnknownStage {
+            name: name.into(),
+            known: self.stages.iter().map(|p| p.stage.name().to_string()).collect(),
+        })
+    }
+
+    /// `name` and every stage upstream of it, in dependency order.
+    pub fn closure(&self, name: &str) -> Result<Vec<&Planned<'a>>, StoreError> {
+        let mut wanted = BTreeSet::from([self.get(name)?.stage.name()]);
+        for planned in self.stages.iter().rev() {
+            if wanted.contains(planned.stage.name()) {
+                wanted.extend(planned.stage.inputs());
+            }
+        }
+        Ok(self.stages.iter().filter(|p| wanted.contains(p.stage.name())).collect())
+    }
+}
+
+/// Whether a stage's artifact can be reused, and why not.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageStatus {
+    pub stage: String,
+    pub key: String,
+    pub fresh: bool,
+    pub reasons: Vec<String>,
+}
+
+/// Explains the state of each planned stage against the store.
+pub fn status(plan: &Plan, store: &Store, rehash: bool) -> Vec<StageStatus> {
+    plan.stages
+        .iter()
+        .map(|p| {
+            let name = p.stage.name();
+            let (fresh, reasons) = match store.state(name, &p.key, rehash) {
+                ArtifactState::Valid(_) => (true, vec![]),
+                ArtifactState::Corrupt(why) => (false, vec![format!("artifact corrupt: {why}")]),
+                ArtifactState::Missing => (false, stale_reasons(p, store.latest_manifest(name))),
+            };
+            StageStatus { stage: name.into(), key: p.key.clone(), fresh, reasons }
+        })
+        .collect()
+}
+
+/// Compares the current plan entry with the stage's most recent artifact.
+fn stale_reasons(p: &Planned, last: Option<Manifest>) -> Vec<String> {
+    let Some(last) = last else { return vec!["never run".into()] };
+    let mut reasons = Vec::new();
+    if last.stage_version != p.stage.version() {
+        reasons.push(format!("stage version changed ({} -> {})", last.stage_version, p.stage.version()));
+    }
+    let mut keys: BTreeSet<String> = leaf_keys(&p.view).into_iter().collect();
+    keys.extend(leaf_keys(&last.config));
+    for key in keys.into_iter().filter(|k| !p.input_files.contains_key(k)) {
+        let (old, new) = (lookup(&last.config, &key), lookup(&p.view, &key));
+        if old != new {
+            let show = |v: Option<&Value>| v.map_or("unset".to_string(), Value::to_string);
+            reasons.push(format!("config `{key}` changed ({} -> {})", show(old), show(new)));
+        }
+    }
+    for (key, file) in &p.input_files {
+        let old = last.input_files.get(key).cloned().flatten().map(|f| f.digest.blake3);
+        if old != file.as_ref().map(|f| f.digest.blake3.clone()) {
+            reasons.push(format!("input file `{key}` changed"));
+        }
+    }
+    for (up, key) in &p.inputs {
+        if last.inputs.get(up) != Some(key) {
+            reasons.push(format!("input artifact `{up}` changed"));
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push("artifact missing".into());
+    }
+    reasons
+}
+
+/// Options of one `run`.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Run only this stage and what it needs (`run stage NAME`); all stages otherwise.
+    pub target: Option<String>,
+    /// Rerun the target even if fresh.
+    pub force: bool,
+    /// Rehash files of reused artifacts instead of checking sizes only.
+    pub verify: bool,
+}
+
+/// What a run did, stage by stage.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub ran: Vec<String>,
+    pub reused: Vec<String>,
+}
+
+/// Runs every stale stage needed, holding the store lock throughout.
+pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, StoreError> {
+    let lock = store.lock()?;
+    let freed = store.clean_staging(&lock)?;
+    if freed > 0 {
+        crate::info!("removed {freed} bytes left by an interrupted run");
+    }
+    let wanted: Vec<&Planned> = match &opts.target {
+        Some(name) => plan.closure(name)?,
+        None => plan.stages.iter().collect(),
+    };
+    let mut report = RunReport::default();
+    for p in wanted {
+        let name = p.stage.name();
+        let forced = opts.force && opts.target.as_deref() == Some(name);
+        match store.state(name, &p.key, opts.verify) {
+            ArtifactState::Valid(_) if !forced => {
+                crate::debug!("{name}: up to date ({})", p.key);
+                report.reused.push(name.into());
+                continue;
+            }
+            ArtifactState::Corrupt(why) => crate::warn!("{name}: artifact {} is corrupt ({why}); recomputing", p.key),
+            _ => {}
+        }
+        execute(p, plan, store, &lock)?;
+        report.ran.push(name.into());
+    }
+    Ok(report)
+}
+
+/// Runs one stage into a staging directory, writes its manifest last, publishes.
+fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLock) -> Result<(), StoreError> {
+    let name = p.stage.name();
+    crate::info!("{name}: running ({})", p.key);
+    let staging = store.staging_dir(name, &p.key, lock)?;
+    let log_path = staging.join("stage.log");
+    let log = Arc::new(StageLog::create(name, &log_path).at(&log_path)?);
+    let inputs = p.inputs.iter().map(|(up, key)| (up.clone(), store.artifact_dir(up, key))).collect();
+    let mut ctx =
+        StageContext::new(name, p.key.clone(), p.view.clone(), plan.seed, inputs, staging.clone(), log.clone());
+    let started = Instant::now();
+    let outcome = p.stage.run(&mut ctx);
+    let wall = started.elapsed().as_secs_f64();
+    if let Err(source) = outcome {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(StoreError::StageFailed { stage: name.into(), source });
+    }
+    log.line(&format!("done in {wall:.2}s"));
+    drop(log);
+
+    hold_if_asked(name);
+
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(&staging).at(&staging)? {
+        let path = entry.at(&staging)?.path();
+        let file = path.file_name().expect("entries have names").to_string_lossy().into_owned();
+        files.insert(file, FileDigest::of(&path)?);
+    }
+    let manifest = Manifest {
+        stage: name.into(),
+        stage_version: p.stage.version(),
+        key: p.key.clone(),
+        config: p.view.clone(),
+        input_files: p.input_files.clone(),
+        inputs: p.inputs.clone(),
+        files,
+        wall_time_s: wall,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+        summary: Value::Object(ctx.summary),
+    };
+    let manifest_path = staging.join(MANIFEST);
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
+    crate::atomic::write_file(&manifest_path, text.as_bytes()).at(&manifest_path)?;
+    let dest = store.artifact_dir(name, &p.key);
+    crate::atomic::publish_dir(&staging, &dest, &store.trash_dir()).at(&dest)?;
+    crate::info!("{name}: published {} ({wall:.1}s)", dest.display());
+    Ok(())
+}
+
+/// Artifacts not reachable from the plan: what `gc` deletes.
+pub fn unreachable(plan: &Plan, store: &Store) -> Result<Vec<(String, String, PathBuf, u64)>, StoreError> {
+    let live: BTreeSet<(&str, &str)> = plan.stages.iter().map(|p| (p.stage.name(), p.key.as_str())).collect();
+    let mut out = Vec::new();
+    for (stage, key, path) in store.artifacts()? {
+        if !live.contains(&(stage.as_str(), key.as_str())) {
+            let bytes = crate::atomic::dir_size(&path).at(&path)?;
+            out.push((stage, key, path, bytes));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,81 @@
+//! `inspect`: opens a Parquet artifact (by stage output name or path) with polars
+//! and shows its shape, provenance, schema and rows, optionally filtered with a
+//! SQL condition and sorted.
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use polars::sql::SQLContext;
+
+use crate::cli::InspectArgs;
+use crate::config::ResolvedConfig;
+use crate::engine::Plan;
+use crate::error::{ConfigError, StoreError};
+use crate::stage::Stage;
+use crate::store::{ArtifactState, Store};
+use crate::table;
+
+pub fn inspect(
+    args: &InspectArgs,
+    store: &Store,
+    stages: &[Box<dyn Stage>],
+    load: impl Fn() -> Result<ResolvedConfig, ConfigError>,
+) -> anyhow::Result<()> {
+    let path = resolve(&args.name_or_path, store, stages, load)?;
+    let mut frame = table::read(&path)?.lazy();
+    if let Some(condition) = &args.filter {
+        let mut sql = SQLContext::new();
+        sql.register("t", frame);
+        frame = sql.execute(&format!("SELECT * FROM t WHERE {condition}"))?;
+    }
+    if let Some(column) = &args.sort {
+        frame = frame.sort([column.as_str()], SortMultipleOptions::default().with_order_descending(args.desc));
+    }
+    let df = frame.collect()?;
+    println!("{}", path.display());
+    let metadata = table::metadata(&path)?;
+    for (key, value) in &metadata {
+        if args.schema || key == "mtmt.stage" || key == "mtmt.key" {
+            println!("{key}: {value}");
+        }
+    }
+    println!("shape: ({}, {})", df.height(), df.width());
+    if args.schema {
+        for (name, dtype) in df.schema().iter() {
+            println!("  {name}: {dtype}");
+        }
+    }
+    println!("{}", df.head(Some(args.head)));
+    Ok(())
+}
+
+/// A path to an existing Parquet file, or the current artifact holding `<name>.parquet`.
+fn resolve(
+    name: &str,
+    store: &Store,
+    stages: &[Box<dyn Stage>],
+    load: impl Fn() -> Result<ResolvedConfig, ConfigError>,
+) -> anyhow::Result<PathBuf> {
+    let as_path = PathBuf::from(name);
+    if as_path.is_file() {
+        return Ok(as_path);
+    }
+    let file = format!("{}.parquet", name.trim_end_matches(".parquet"));
+    let Some(stage) = stages.iter().find(|s| s.outputs().contains(&file.as_str())) else {
+        let known = stages
+            .iter()
+            .flat_map(|s| s.outputs())
+            .filter_map(|o| o.strip_suffix(".parquet"))
+            .map(String::from)
+            .collect();
+        return Err(StoreError::UnknownOutput { name: name.into(), known }.into());
+    };
+    let cfg = load()?;
+    let plan = Plan::new(&cfg, stages)?;
+    let planned = plan.get(stage.name())?;
+    let not_built = || StoreError::NotBuilt { name: name.into(), stage: stage.name().into() };
+    match store.state(stage.name(), &planned.key, false) {
+        ArtifactState::Valid(m) if m.files.contains_key(&file) => Ok(store.artifact_dir(stage.name(), &planned.key).join(file)),
+        _ => Err(not_built().into()),
+    }
+}

@@ -1,0 +1,22 @@
+//! mtmt-pipe: zero-shot cross-lingual NER (MTMT and its baselines) as a pipeline
+//! of content-addressed stages. The engine and shared code live in `src/`; the
+//! stages themselves, one file each, in `stages/`.
+
+pub mod atomic;
+pub mod bench;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod conll;
+pub mod engine;
+pub mod error;
+pub mod inspect;
+pub mod manifest;
+pub mod stage;
+pub mod store;
+pub mod subword;
+pub mod table;
+pub mod ui;
+
+#[path = "../stages/mod.rs"]
+pub mod stages;

@@ -1,0 +1,86 @@
+//! Subword encoding of pre-split words with the encoder's tokenizer (a HF
+//! `tokenizer.json`, or a WordPiece `vocab.txt`): each word is encoded on its own
+//! and its label sits on its first subword.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::bert::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::Tokenizer;
+
+pub struct SubwordTokenizer {
+    tokenizer: Tokenizer,
+    pub cls: u32,
+    pub sep: u32,
+    pub pad: u32,
+    pub unk: u32,
+}
+
+/// One sentence as the encoder sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedSentence {
+    /// CLS, the subwords of the kept words, SEP.
+    pub input_ids: Vec<u32>,
+    /// Position in `input_ids` of each kept word's first subword.
+    pub word_starts: Vec<u32>,
+    /// Words dropped because the sentence exceeded `max_len` subwords.
+    pub truncated_words: u32,
+}
+
+impl SubwordTokenizer {
+    /// Loads a `tokenizer.json`, or builds a BERT WordPiece tokenizer from a `vocab.txt`.
+    pub fn load(path: &Path, lowercase: bool) -> anyhow::Result<Self> {
+        let tokenizer = if path.extension().is_some_and(|e| e == "txt") {
+            let model = WordPiece::from_file(&path.to_string_lossy())
+                .unk_token("[UNK]".into())
+                .build()
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let mut tokenizer = Tokenizer::new(model);
+            tokenizer.with_normalizer(Some(BertNormalizer::new(true, true, Some(lowercase), lowercase)));
+            tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
+            tokenizer
+        } else {
+            Tokenizer::from_file(path).map_err(|e| anyhow!("{}: {e}", path.display()))?
+        };
+        let find = |candidates: &[&str]| {
+            candidates
+                .iter()
+                .find_map(|c| tokenizer.token_to_id(c))
+                .ok_or_else(|| anyhow!("{}: vocabulary has none of {candidates:?}", path.display()))
+        };
+        Ok(Self {
+            cls: find(&["<s>", "[CLS]"])?,
+            sep: find(&["</s>", "[SEP]"])?,
+            pad: find(&["<pad>", "[PAD]"])?,
+            unk: find(&["<unk>", "[UNK]"])?,
+            tokenizer,
+        })
+    }
+
+    /// The subword ids of one word; the unknown id if the tokenizer yields none.
+    pub fn word_ids(&self, word: &str) -> anyhow::Result<Vec<u32>> {
+        let encoding = self.tokenizer.encode(word, false).map_err(|e| anyhow!("{e}")).context("encoding a word")?;
+        let ids = encoding.get_ids();
+        Ok(if ids.is_empty() { vec![self.unk] } else { ids.to_vec() })
+    }
+
+    /// Encodes a sentence of words, keeping whole words while CLS + subwords + SEP fit in `max_len`.
+    pub fn encode(&self, words: &[String], max_len: usize) -> anyhow::Result<EncodedSentence> {
+        let budget = max_len.saturating_sub(2);
+        let mut input_ids = vec![self.cls];
+        let mut word_starts = Vec::with_capacity(words.len());
+        for (kept, word) in words.iter().enumerate() {
+            let ids = self.word_ids(word)?;
+            if input_ids.len() - 1 + ids.len() > budget {
+                input_ids.push(self.sep);
+                return Ok(EncodedSentence { input_ids, word_starts, truncated_words: (words.len() - kept) as u32 });
+            }
+            word_starts.push(input_ids.len() as u32);
+            input_ids.extend(ids);
+        }
+        input_ids.push(self.sep);
+        Ok(EncodedSentence { input_ids, word_starts, truncated_words: 0 })
+    }
+}

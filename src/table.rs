@@ -1,0 +1,80 @@
+//! Parquet I/O for stage tables. Every table a stage writes carries its provenance
+//! (stage, key, config) in the file's key-value metadata, so a table opened alone
+//! in polars still says where it came from.
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::anyhow;
+use polars::prelude::*;
+
+/// Writes `df` to `path` with the given key-value metadata.
+pub fn write(df: &mut DataFrame, path: &Path, metadata: Vec<(String, String)>) -> anyhow::Result<()> {
+    let file = File::create(path).map_err(|e| anyhow!("creating {}: {e}", path.display()))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+        .finish(df)
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+pub fn read(path: &Path) -> anyhow::Result<DataFrame> {
+    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+    ParquetReader::new(file).finish().map_err(|e| anyhow!("reading {}: {e}", path.display()))
+}
+
+/// The file-level key-value metadata of a Parquet file.
+pub fn metadata(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+    let mut reader = ParquetReader::new(file);
+    let meta = reader.get_metadata().map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
+    Ok(meta
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect())
+}
+
+/// A `list[str]` column from rows of strings.
+pub fn str_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [String]>) -> Column {
+    let mut builder = ListStringChunkedBuilder::new(name.into(), rows.len(), rows.len() * 16);
+    for row in rows {
+        builder.append_values_iter(row.iter().map(String::as_str));
+    }
+    builder.finish().into_series().into()
+}
+
+/// A `list[u32]` column from rows of integers.
+pub fn u32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [u32]>) -> Column {
+    let mut builder = ListPrimitiveChunkedBuilder::<UInt32Type>::new(name.into(), rows.len(), rows.len() * 32, DataType::UInt32);
+    for row in rows {
+        builder.append_slice(row);
+    }
+    builder.finish().into_series().into()
+}
+
+/// Reads a `list[str]` column back into rows.
+pub fn read_str_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    df.column(name)?
+        .list()?
+        .series_iter()
+        .map(|row| {
+            let row = row.ok_or_else(|| anyhow!("null row in column {name}"))?;
+            Ok(row.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
+        })
+        .collect()
+}
+
+/// Reads a `list[u32]` column back into rows.
+pub fn read_u32_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<u32>>> {
+    df.column(name)?
+        .list()?
+        .series_iter()
+        .map(|row| {
+            let row = row.ok_or_else(|| anyhow!("null row in column {name}"))?;
+            Ok(row.u32()?.into_no_null_iter().collect())
+        })
+        .collect()
+}

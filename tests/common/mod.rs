@@ -1,0 +1,154 @@
+//! Integration-test harness: a temporary workspace holding a pipeline config that
+//! points at the repo's demo corpus and encoder files, and helpers that run the
+//! `mtmt-pipe` binary in it and read its store.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mtmt-pipe");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The encoder tokenizer set-up fetches; tests need it (run `scripts/setup.sh`).
+pub fn tokenizer() -> PathBuf {
+    let path = repo().join("models/multilingual-e5-small/tokenizer.json");
+    assert!(path.exists(), "{} is missing: run `bash scripts/setup.sh` first", path.display());
+    path
+}
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// A workspace whose `pipeline.toml` is the demo config with absolute paths.
+    pub fn demo() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = repo().join("examples/demo");
+        for lang in ["en", "es"] {
+            std::fs::create_dir_all(dir.path().join(lang)).unwrap();
+            for entry in std::fs::read_dir(demo.join(lang)).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), dir.path().join(lang).join(entry.file_name())).unwrap();
+            }
+        }
+        let config = format!(
+            "seed = 13\nlabels = [\"PER\", \"ORG\", \"LOC\", \"MISC\"]\n\n[source]\nlang = \"en\"\ntrain = \"en/train.txt\"\ndev = \"en/dev.txt\"\n\n\
+             [target]\nlang = \"es\"\ntrain = \"es/train.txt\"\ntest = \"es/test.txt\"\n\n[encoder]\ntokenizer = {:?}\n\n[tokenize]\nmax_len = 128\n",
+            tokenizer().display().to_string()
+        );
+        std::fs::write(dir.path().join("pipeline.toml"), config).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path().join("artifacts")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.path()).args(args).env_remove("MTMT_CONFIG").env_remove("MTMT_STORE");
+        cmd
+    }
+
+    /// Runs the CLI and returns its output, whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs the CLI, asserts success, returns stdout + stderr.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let text = text(&out);
+        assert!(out.status.success(), "mtmt-pipe {args:?} failed:\n{text}");
+        text
+    }
+
+    /// Runs the CLI, asserts failure, returns stdout + stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let text = text(&out);
+        assert!(!out.status.success(), "mtmt-pipe {args:?} should have failed:\n{text}");
+        text
+    }
+
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    }
+
+    /// `status --json` as (stage, fresh, reasons).
+    pub fn status(&self, extra: &[&str]) -> Vec<(String, bool, Vec<String>)> {
+        let mut args = vec!["status", "--json"];
+        args.extend(extra);
+        let out = self.run(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["stage"].as_str().unwrap().to_string(),
+                    s["fresh"].as_bool().unwrap(),
+                    s["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn stage_status(&self, stage: &str, extra: &[&str]) -> (bool, Vec<String>) {
+        let (_, fresh, reasons) = self.status(extra).into_iter().find(|s| s.0 == stage).unwrap();
+        (fresh, reasons)
+    }
+
+    /// Published artifact directories of a stage.
+    pub fn artifacts(&self, stage: &str) -> Vec<PathBuf> {
+        let dir = self.store().join(stage);
+        let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => vec![],
+        };
+        out.sort();
+        out
+    }
+
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let path = self.path().join("pipeline.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "config has no `{from}`");
+        std::fs::write(path, text.replace(from, to)).unwrap();
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Reads a child's stderr until a line contains `needle`; returns what was read.
+pub fn wait_for_stderr(child: &mut Child, needle: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().unwrap();
+    let mut reader = BufReader::new(stderr);
+    let mut seen = String::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains(needle) {
+            // Keep draining in the background so the child never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            return seen;
+        }
+        line.clear();
+    }
+    panic!("child ended without printing `{needle}`:\n{seen}");
+}

@@ -1,0 +1,164 @@
+//! Ingest and tokenization on the real benchmarks under $MTMT_DATA (skipped with a
+//! message when it is unset): sentence, token and entity counts must match the
+//! data README, and subword alignment must hold on real text.
+
+mod common;
+
+use std::path::PathBuf;
+
+use mtmt_pipe::config::Encoding;
+use mtmt_pipe::conll::{read_file, Labels};
+use mtmt_pipe::subword::SubwordTokenizer;
+
+fn data_root() -> Option<PathBuf> {
+    match std::env::var("MTMT_DATA") {
+        Ok(root) => Some(PathBuf::from(root)),
+        Err(_) => {
+            eprintln!("MTMT_DATA is not set: skipping real-data test");
+            None
+        }
+    }
+}
+
+fn types(split: &str) -> Vec<String> {
+    let t: &[&str] = if split.starts_with("wikiann") { &["PER", "ORG", "LOC"] } else { &["PER", "ORG", "LOC", "MISC"] };
+    t.iter().map(|s| s.to_string()).collect()
+}
+
+/// (file, sentences, tokens, entities) from ../shared/data/README.md's summary table.
+const COUNTS: &[(&str, usize, usize, usize)] = &[
+    ("conll2003/en/train", 14041, 203621, 23499),
+    ("conll2003/en/dev", 3250, 51362, 5942),
+    ("conll2003/en/test", 3453, 46435, 5648),
+    ("conll2003/de/train", 12152, 206931, 11851),
+    ("conll2003/de/dev", 2867, 51444, 4833),
+    ("conll2003/de/test", 3005, 51943, 3673),
+    ("conll2002/es/train", 8323, 264715, 18798),
+    ("conll2002/es/dev", 1915, 52923, 4352),
+    ("conll2002/es/test", 1517, 51533, 3559),
+    ("conll2002/nl/train", 15806, 202644, 13344),
+    ("conll2002/nl/dev", 2895, 37687, 2616),
+    ("conll2002/nl/test", 5195, 68875, 3941),
+    ("wikiann/en/train", 20000, 160394, 27931),
+    ("wikiann/en/dev", 10000, 80536, 14146),
+    ("wikiann/en/test", 10000, 80326, 13958),
+    ("wikiann/ar/train", 20000, 129184, 22501),
+    ("wikiann/ar/dev", 10000, 64291, 11267),
+    ("wikiann/ar/test", 10000, 64347, 11259),
+    ("wikiann/hi/train", 5000, 29443, 6124),
+    ("wikiann/hi/dev", 1000, 5808, 1226),
+    ("wikiann/hi/test", 1000, 6005, 1228),
+    ("wikiann/zh/train", 20000, 420054, 25031),
+    ("wikiann/zh/dev", 10000, 213682, 12493),
+    ("wikiann/zh/test", 10000, 207505, 12532),
+];
+
+#[test]
+fn ingest_reproduces_the_readme_counts() {
+    let Some(root) = data_root() else { return };
+    for &(split, sentences, tokens, entities) in COUNTS {
+        let path = root.join(format!("{split}.txt"));
+        let (sents, stats) = read_file(&path, Encoding::Utf8, Labels::Types(&types(split))).unwrap();
+        assert_eq!(
+            (stats.sentences, stats.tokens, stats.entities),
+            (sentences, tokens, entities),
+            "{split}: (sentences, tokens, entities)"
+        );
+        assert_eq!(sents.len(), sentences);
+        // IOB2 after conversion: no entity starts with I-.
+        for s in &sents {
+            let tags = s.tags.as_ref().unwrap();
+            for (i, t) in tags.iter().enumerate() {
+                if let Some(ty) = t.strip_prefix("I-") {
+                    assert!(i > 0 && tags[i - 1].ends_with(ty), "{split}:{}: I- without its entity", s.line);
+                }
+            }
+        }
+    }
+}
+
+/// Every kept word has exactly one first subword, in order, inside CLS..SEP; the
+/// kept and truncated words add up to the sentence; nothing exceeds max_len.
+fn check_alignment(tokenizer: &SubwordTokenizer, sentences: &[Vec<String>], max_len: usize) -> (usize, usize) {
+    let (mut truncated_sentences, mut truncated_words) = (0, 0);
+    for words in sentences {
+        let e = tokenizer.encode(words, max_len).unwrap();
+        assert!(e.input_ids.len() <= max_len);
+        assert_eq!(e.input_ids[0], tokenizer.cls);
+        assert_eq!(*e.input_ids.last().unwrap(), tokenizer.sep);
+        assert_eq!(e.word_starts.len() + e.truncated_words as usize, words.len());
+        let mut ends = e.word_starts.iter().skip(1).map(|&s| s as usize).collect::<Vec<_>>();
+        ends.push(e.input_ids.len() - 1);
+        for (w, (&start, end)) in e.word_starts.iter().zip(ends).enumerate() {
+            let start = start as usize;
+            assert!(start >= 1 && start < end, "word {w} has no subword of its own");
+            assert_eq!(e.input_ids[start..end], tokenizer.word_ids(&words[w]).unwrap()[..], "word {w}'s subwords");
+        }
+        if e.truncated_words > 0 {
+            truncated_sentences += 1;
+            truncated_words += e.truncated_words as usize;
+        }
+    }
+    (truncated_sentences, truncated_words)
+}
+
+#[test]
+fn subword_alignment_holds_on_real_text() {
+    let Some(root) = data_root() else { return };
+    let e5 = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
+    let mbert_dir = common::repo().join("../shared/tokenizers/mbert-cased");
+    let wordpiece = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
+    for split in ["conll2002/es/test", "wikiann/zh/dev", "wikiann/ar/dev"] {
+        let (sents, _) = read_file(&root.join(format!("{split}.txt")), Encoding::Utf8, Labels::Unlabeled).unwrap();
+        let words: Vec<Vec<String>> = sents.into_iter().take(2000).map(|s| s.tokens).collect();
+        check_alignment(&e5, &words, 128);
+        check_alignment(&wordpiece, &words, 128);
+        // A short max_len forces truncation, and the counts still add up.
+        let (cut_sentences, cut_words) = check_alignment(&e5, &words, 16);
+        assert!(cut_sentences > 0 && cut_words >= cut_sentences, "{split}: truncation was exercised");
+    }
+}
+
+#[test]
+fn wordpiece_vocab_txt_matches_its_tokenizer_json() {
+    let Some(root) = data_root() else { return };
+    let mbert_dir = common::repo().join("../shared/tokenizers/mbert-cased");
+    let from_vocab = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
+    let from_json = SubwordTokenizer::load(&mbert_dir.join("tokenizer.json"), false).unwrap();
+    assert_eq!((from_vocab.cls, from_vocab.sep, from_vocab.pad, from_vocab.unk), (101, 102, 0, 100));
+    let (sents, _) = read_file(&root.join("conll2003/de/test.txt"), Encoding::Utf8, Labels::Unlabeled).unwrap();
+    for word in sents.iter().take(500).flat_map(|s| &s.tokens) {
+        assert_eq!(from_vocab.word_ids(word).unwrap(), from_json.word_ids(word).unwrap(), "{word}");
+    }
+}
+
+#[test]
+fn e5_tokenizer_splits_words_into_known_pieces() {
+    let tok = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
+    assert_eq!((tok.cls, tok.pad, tok.sep, tok.unk), (0, 1, 2, 3));
+    let ids = tok.word_ids("Merkel").unwrap();
+    assert!(!ids.is_empty() && !ids.contains(&tok.unk));
+}
+
+#[test]
+fn a_word_without_subwords_gets_the_unknown_id() {
+    // BERT's normalizer deletes format characters, so a lone zero-width space
+    // (present in WikiANN zh/hi) leaves WordPiece nothing to encode.
+    let vocab = common::repo().join("../shared/tokenizers/mbert-cased/vocab.txt");
+    let tok = SubwordTokenizer::load(&vocab, false).unwrap();
+    assert_eq!(tok.word_ids("\u{200b}").unwrap(), vec![tok.unk]);
+    let e = tok.encode(&["Paris".into(), "\u{200b}".into()], 128).unwrap();
+    assert_eq!(e.word_starts.len(), 2);
+    assert_eq!(e.input_ids[e.word_starts[1] as usize], tok.unk);
+}
+
+#[test]
+fn benchmark_config_ingests_and_tokenizes_through_the_cli() {
+    let Some(_) = data_root() else { return };
+    let ws = common::Workspace::demo();
+    let config = common::repo().join("pipelines/wikiann-hi.toml");
+    let out = ws.ok(&["run", "all", "--config", config.to_str().unwrap()]);
+    assert!(out.contains("ran 2 stage(s)"), "{out}");
+    let out = ws.ok(&["inspect", "encoded_target_test", "--config", config.to_str().unwrap(), "--schema"]);
+    assert!(out.contains("shape: (1000, 6)") && out.contains("label_ids"), "{out}");
+}

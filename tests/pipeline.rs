@@ -1,0 +1,228 @@
+//! The stage engine through the CLI: caching, invalidation, interruption,
+//! concurrency, corruption, status, inspect, gc and config errors.
+
+mod common;
+
+use common::{wait_for_stderr, Workspace};
+
+#[test]
+fn second_run_all_runs_nothing_and_says_so() {
+    let ws = Workspace::demo();
+    let first = ws.ok(&["run", "all"]);
+    assert!(first.contains("ran 2 stage(s): ingest, tokenize"), "{first}");
+    let second = ws.ok(&["run", "all"]);
+    assert!(second.contains("nothing to do: all 2 stages are up to date"), "{second}");
+    assert!(ws.status(&[]).iter().all(|s| s.1));
+    // Each artifact keeps its log and a manifest describing every file.
+    let art = &ws.artifacts("tokenize")[0];
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap();
+    assert!(art.join("stage.log").exists());
+    assert_eq!(manifest["stage"], "tokenize");
+    assert!(manifest["files"]["encoded_source_train.parquet"]["blake3"].is_string());
+    assert_eq!(manifest["config"]["tokenize"]["max_len"], 128);
+}
+
+#[test]
+fn config_change_reruns_exactly_the_stages_that_read_it() {
+    let ws = Workspace::demo();
+    ws.ok(&["run", "all"]);
+
+    // A value no stage reads changes no key.
+    let out = ws.ok(&["run", "all", "--set", "seed=99"]);
+    assert!(out.contains("nothing to do"), "{out}");
+
+    // tokenize reads tokenize.max_len; ingest does not.
+    let (fresh, reasons) = ws.stage_status("tokenize", &["--set", "tokenize.max_len=64"]);
+    assert!(!fresh);
+    assert_eq!(reasons, ["config `tokenize.max_len` changed (128 -> 64)"]);
+    assert!(ws.stage_status("ingest", &["--set", "tokenize.max_len=64"]).0);
+    let out = ws.ok(&["run", "all", "--set", "tokenize.max_len=64"]);
+    assert!(out.contains("ran 1 stage(s): tokenize; reused 1"), "{out}");
+
+    // Editing the file is the same as --set: the artifact built above is reused.
+    ws.edit_config("max_len = 128", "max_len = 64");
+    let out = ws.ok(&["run", "all"]);
+    assert!(out.contains("nothing to do"), "{out}");
+
+    // An ingest value reruns ingest and everything downstream.
+    let status = ws.status(&["--set", "target.lang=xx"]);
+    assert_eq!(status[0].2, ["config `target.lang` changed (\"es\" -> \"xx\")"]);
+    assert_eq!(status[1].2, ["input artifact `ingest` changed"]);
+    let out = ws.ok(&["run", "all", "--set", "target.lang=xx"]);
+    assert!(out.contains("ran 2 stage(s)"), "{out}");
+
+    // An input file's content is part of the key.
+    let path = ws.path().join("es/train.txt");
+    let mut data = std::fs::read_to_string(&path).unwrap();
+    data.push_str("Hola O\n");
+    std::fs::write(&path, data).unwrap();
+    // (Reasons compare with the newest artifact of the stage: the `xx` one, built last.)
+    let (fresh, reasons) = ws.stage_status("ingest", &[]);
+    assert!(!fresh);
+    assert!(reasons.contains(&"input file `target.train` changed".to_string()), "{reasons:?}");
+    assert!(ws.stage_status("ingest", &["--set", "target.lang=xx"]).1 == ["input file `target.train` changed"]);
+}
+
+#[test]
+fn run_stage_runs_only_what_it_needs_and_force_reruns_it() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["run", "stage", "ingest"]);
+    assert!(out.contains("ran 1 stage(s): ingest"), "{out}");
+    assert!(!ws.stage_status("tokenize", &[]).0);
+    let out = ws.ok(&["run", "stage", "tokenize"]);
+    assert!(out.contains("ran 1 stage(s): tokenize; reused 1"), "{out}");
+    let out = ws.ok(&["run", "stage", "tokenize", "--force"]);
+    assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
+    let err = ws.fails(&["run", "stage", "distil"]);
+    assert!(err.contains("unknown stage `distil`"), "{err}");
+}
+
+#[test]
+fn sigkill_mid_stage_leaves_no_half_artifact_and_next_run_completes() {
+    let ws = Workspace::demo();
+    let mut child = ws.spawn(&["run", "all"], &[("MTMT_TEST_HOLD_STAGE", "tokenize")]);
+    wait_for_stderr(&mut child, "holding");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    assert_eq!(ws.artifacts("ingest").len(), 1, "ingest finished before the kill");
+    assert!(ws.artifacts("tokenize").is_empty(), "no half-written tokenize artifact is visible");
+    assert_eq!(ws.stage_status("tokenize", &[]), (false, vec!["never run".to_string()]));
+
+    let out = ws.ok(&["run", "all"]);
+    assert!(out.contains("removed") && out.contains("interrupted run"), "{out}");
+    assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
+    assert!(ws.status(&["--verify"]).iter().all(|s| s.1));
+}
+
+#[test]
+fn concurrent_runs_wait_for_each_other_and_leave_a_valid_store() {
+    let ws = Workspace::demo();
+    let mut first = ws.spawn(&["run", "all"], &[("MTMT_TEST_HOLD_STAGE", "tokenize:3")]);
+    wait_for_stderr(&mut first, "holding");
+    let second = ws.spawn(&["run", "all"], &[]);
+    let second = second.wait_with_output().unwrap();
+    let text = common::text(&second);
+    assert!(second.status.success(), "{text}");
+    assert!(text.contains("locked by another run") && text.contains("waiting"), "{text}");
+    // The second run found everything built by the first.
+    assert!(text.contains("nothing to do"), "{text}");
+    assert!(first.wait().unwrap().success());
+    assert!(ws.status(&["--verify"]).iter().all(|s| s.1));
+}
+
+#[test]
+fn truncated_or_edited_artifacts_are_detected_and_recomputed() {
+    let ws = Workspace::demo();
+    ws.ok(&["run", "all"]);
+    let file = ws.artifacts("tokenize")[0].join("encoded_source_train.parquet");
+
+    // Truncation: caught by the cheap size check.
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let (fresh, reasons) = ws.stage_status("tokenize", &[]);
+    assert!(!fresh);
+    assert!(reasons[0].starts_with("artifact corrupt: file `encoded_source_train.parquet` has"), "{reasons:?}");
+    let out = ws.ok(&["run", "all"]);
+    assert!(out.contains("corrupt") && out.contains("ran 1 stage(s): tokenize"), "{out}");
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "recomputed deterministically");
+
+    // Same-size edit: only a rehash sees it.
+    let mut edited = bytes.clone();
+    let middle = edited.len() / 2;
+    edited[middle] ^= 0xff;
+    std::fs::write(&file, &edited).unwrap();
+    assert!(ws.stage_status("tokenize", &[]).0);
+    let (fresh, reasons) = ws.stage_status("tokenize", &["--verify"]);
+    assert!(!fresh);
+    assert!(reasons[0].contains("content differs"), "{reasons:?}");
+    let out = ws.ok(&["run", "all", "--verify"]);
+    assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
+
+    // A missing manifest makes the artifact invalid.
+    std::fs::remove_file(ws.artifacts("ingest")[0].join("manifest.json")).unwrap();
+    let (fresh, reasons) = ws.stage_status("ingest", &[]);
+    assert!(!fresh);
+    assert_eq!(reasons, ["artifact corrupt: manifest.json is missing"]);
+    let out = ws.ok(&["run", "all"]);
+    assert!(out.contains("ran 1 stage(s): ingest"), "{out}");
+}
+
+#[test]
+fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
+    let ws = Workspace::demo();
+    ws.ok(&["run", "all"]);
+    let out = ws.ok(&["inspect", "sentences_target_train", "--schema"]);
+    assert!(out.contains("mtmt.stage: ingest"), "{out}");
+    assert!(out.contains("tokens: list[str]") && !out.contains("tags:"), "{out}");
+    let out = ws.ok(&["inspect", "sentences_source_train", "--schema"]);
+    assert!(out.contains("tags: list[str]"), "{out}");
+
+    let out = ws.ok(&["inspect", "sentences_source_train", "--filter", "sentence_id < 5", "--sort", "sentence_id", "--desc", "--head", "2"]);
+    assert!(out.contains("shape: (5, 6)"), "{out}");
+    // A path works too, and an unknown name lists the known outputs.
+    let file = ws.artifacts("tokenize")[0].join("encoded_target_test.parquet");
+    let out = ws.ok(&["inspect", file.to_str().unwrap()]);
+    assert!(out.contains("mtmt.stage: tokenize") && out.contains("shape: (60, 6)"), "{out}");
+    let err = ws.fails(&["inspect", "pseudo_label"]);
+    assert!(err.contains("encoded_target_train"), "{err}");
+}
+
+#[test]
+fn inspect_of_an_unbuilt_output_says_which_stage_to_run() {
+    let ws = Workspace::demo();
+    let err = ws.fails(&["inspect", "encoded_source_train"]);
+    assert!(err.contains("run `mtmt-pipe run stage tokenize` first"), "{err}");
+}
+
+#[test]
+fn gc_deletes_only_artifacts_unreachable_from_the_config() {
+    let ws = Workspace::demo();
+    ws.ok(&["run", "all", "--set", "tokenize.max_len=32"]);
+    ws.ok(&["run", "all"]);
+    assert_eq!(ws.artifacts("tokenize").len(), 2);
+    let dry = ws.ok(&["gc", "--dry-run"]);
+    assert!(dry.contains("would delete tokenize/") && dry.contains("would free"), "{dry}");
+    assert_eq!(ws.artifacts("tokenize").len(), 2);
+    let out = ws.ok(&["gc"]);
+    assert!(out.contains("freed") && out.contains("in 1 artifact(s)"), "{out}");
+    assert_eq!(ws.artifacts("tokenize").len(), 1);
+    assert!(ws.ok(&["run", "all"]).contains("nothing to do"));
+}
+
+#[test]
+fn config_errors_are_clear() {
+    let ws = Workspace::demo();
+    let err = ws.fails(&["status", "--set", "tokenize.maxlen=3"]);
+    assert!(err.contains("unknown config key `tokenize.maxlen`") && err.contains("tokenize.max_len"), "{err}");
+    let err = ws.fails(&["config", "--set", "tokenize.max_len=big"]);
+    assert!(err.contains("expected an integer"), "{err}");
+    let out = ws.ok(&["config", "--set", "tokenize.max_len=77"]);
+    assert!(out.contains("max_len = 77"), "{out}");
+    ws.edit_config("lang = \"es\"", "lang = \"es\"\ncolour = 1");
+    let err = ws.fails(&["config"]);
+    assert!(err.contains("unknown field `colour`"), "{err}");
+}
+
+#[test]
+fn bad_input_names_file_and_line_and_publishes_nothing() {
+    let ws = Workspace::demo();
+    let path = ws.path().join("en/dev.txt");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\nParis B-CITY\n");
+    std::fs::write(&path, &text).unwrap();
+    let line = text.lines().count();
+    let err = ws.fails(&["run", "all"]);
+    assert!(err.contains(&format!("en/dev.txt:{line}: tag `B-CITY` is not in the label set")), "{err}");
+    assert!(ws.artifacts("ingest").is_empty());
+    assert!(!ws.store().join(".tmp").read_dir().map_or(false, |mut d| d.next().is_some()), "staging cleaned");
+}
+
+#[test]
+fn dag_lists_every_stage_with_inputs_and_outputs() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["dag"]);
+    assert!(out.contains("ingest (v1)") && out.contains("tokenize (v1)"), "{out}");
+    assert!(out.contains("inputs:  ingest") && out.contains("files:   encoder.tokenizer"), "{out}");
+}
