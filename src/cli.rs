@@ -66,6 +66,13 @@ pub enum Command {
     },
     /// Check the installation: libtorch, threads, CUDA.
     Doctor,
+    /// Convert the default encoder's E5S1 file into `model.safetensors` + `config.json` (HF BERT).
+    ConvertEncoder {
+        /// The E5S1 file (e5-small-q4.bin).
+        src: PathBuf,
+        /// Output folder.
+        out_dir: PathBuf,
+    },
     /// Measure throughput on this machine with the config's data.
     Bench {
         #[command(subcommand)]

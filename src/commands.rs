@@ -83,6 +83,17 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Doctor => doctor()?,
+        Command::ConvertEncoder { src, out_dir } => {
+            let h = crate::e5s1::convert(&src, &out_dir)?;
+            println!(
+                "converted {} -> {}/model.safetensors ({} layers, hidden {}, vocab {})",
+                src.display(),
+                out_dir.display(),
+                h.layers,
+                h.hidden,
+                h.vocab
+            );
+        }
         Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -8,14 +8,17 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod conll;
+pub mod e5s1;
 pub mod engine;
 pub mod error;
 pub mod inspect;
 pub mod manifest;
+pub mod model;
 pub mod stage;
 pub mod store;
 pub mod subword;
 pub mod table;
+pub mod train;
 pub mod ui;
 
 #[path = "../stages/mod.rs"]

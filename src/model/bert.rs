@@ -1,0 +1,217 @@
+//! A BERT encoder (post-LayerNorm, erf GELU, absolute positions) that loads any HF
+//! `BertModel`-style safetensors checkpoint, sized by its `config.json`. Struct and
+//! variable names follow the checkpoint's tensor names, so loading is a name match.
+//! `forward` returns every layer's hidden states, so heads can sit on any layer.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+/// The subset of HF's `config.json` a BERT forward needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub hidden_size: i64,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: i64,
+    pub intermediate_size: i64,
+    pub max_position_embeddings: i64,
+    pub type_vocab_size: i64,
+    pub vocab_size: i64,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+}
+
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+
+impl BertConfig {
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: Self = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(cfg.hidden_act == "gelu", "{}: only hidden_act = \"gelu\" is supported", path.display());
+        Ok(cfg)
+    }
+}
+
+fn layer_norm(p: nn::Path, cfg: &BertConfig) -> nn::LayerNorm {
+    let config = nn::LayerNormConfig { eps: cfg.layer_norm_eps, ..Default::default() };
+    nn::layer_norm(p, vec![cfg.hidden_size], config)
+}
+
+/// `embeddings.*`: word + position + token-type embeddings, LayerNorm, dropout.
+pub struct Embeddings {
+    word_embeddings: nn::Embedding,
+    position_embeddings: nn::Embedding,
+    token_type_embeddings: nn::Embedding,
+    layer_norm: nn::LayerNorm,
+    dropout: f64,
+}
+
+impl Embeddings {
+    fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        let d = cfg.hidden_size;
+        Self {
+            word_embeddings: nn::embedding(&p / "word_embeddings", cfg.vocab_size, d, Default::default()),
+            position_embeddings: nn::embedding(&p / "position_embeddings", cfg.max_position_embeddings, d, Default::default()),
+            token_type_embeddings: nn::embedding(&p / "token_type_embeddings", cfg.type_vocab_size, d, Default::default()),
+            layer_norm: layer_norm(&p / "LayerNorm", cfg),
+            dropout: cfg.hidden_dropout_prob,
+        }
+    }
+
+    /// Positions start at 0; every token has type 0.
+    fn forward(&self, input_ids: &Tensor, train: bool) -> Tensor {
+        let len = input_ids.size()[1];
+        let positions = Tensor::arange(len, (Kind::Int64, input_ids.device())).unsqueeze(0);
+        let types = input_ids.zeros_like();
+        let sum = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(&positions)
+            + self.token_type_embeddings.forward(&types);
+        self.layer_norm.forward(&sum).dropout(self.dropout, train)
+    }
+}
+
+/// `attention.self.*`: multi-head scaled dot-product attention.
+pub struct SelfAttention {
+    query: nn::Linear,
+    key: nn::Linear,
+    value: nn::Linear,
+    heads: i64,
+    dropout: f64,
+}
+
+impl SelfAttention {
+    fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        let d = cfg.hidden_size;
+        Self {
+            query: nn::linear(&p / "query", d, d, Default::default()),
+            key: nn::linear(&p / "key", d, d, Default::default()),
+            value: nn::linear(&p / "value", d, d, Default::default()),
+            heads: cfg.num_attention_heads,
+            dropout: cfg.attention_probs_dropout_prob,
+        }
+    }
+
+    /// `mask`: [batch, 1, 1, len] booleans, true where a key may be attended.
+    fn forward(&self, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let (b, l, d) = x.size3().expect("hidden states are [batch, len, hidden]");
+        let split = |t: Tensor| t.view([b, l, self.heads, d / self.heads]).transpose(1, 2);
+        let (q, k, v) = (split(self.query.forward(x)), split(self.key.forward(x)), split(self.value.forward(x)));
+        let p = if train { self.dropout } else { 0.0 };
+        let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, None, false);
+        context.transpose(1, 2).contiguous().view([b, l, d])
+    }
+}
+
+/// `encoder.layer.{i}.*`: attention and feed-forward blocks, each followed by
+/// dropout, a residual connection and LayerNorm (post-LN).
+pub struct Layer {
+    attention: SelfAttention,
+    attention_output_dense: nn::Linear,
+    attention_output_layer_norm: nn::LayerNorm,
+    intermediate_dense: nn::Linear,
+    output_dense: nn::Linear,
+    output_layer_norm: nn::LayerNorm,
+    dropout: f64,
+}
+
+impl Layer {
+    fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
+        let attention = &p / "attention";
+        Self {
+            attention: SelfAttention::new(&attention / "self", cfg),
+            attention_output_dense: nn::linear(&attention / "output" / "dense", d, d, Default::default()),
+            attention_output_layer_norm: layer_norm(&attention / "output" / "LayerNorm", cfg),
+            intermediate_dense: nn::linear(&p / "intermediate" / "dense", d, f, Default::default()),
+            output_dense: nn::linear(&p / "output" / "dense", f, d, Default::default()),
+            output_layer_norm: layer_norm(&p / "output" / "LayerNorm", cfg),
+            dropout: cfg.hidden_dropout_prob,
+        }
+    }
+
+    fn forward(&self, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let attended = self.attention.forward(x, mask, train);
+        let attended = self
+            .attention_output_layer_norm
+            .forward(&(self.attention_output_dense.forward(&attended).dropout(self.dropout, train) + x));
+        let inner = self.intermediate_dense.forward(&attended).gelu("none");
+        self.output_layer_norm.forward(&(self.output_dense.forward(&inner).dropout(self.dropout, train) + attended))
+    }
+}
+
+/// The encoder: `embeddings` then `encoder.layer.{0..n}`.
+pub struct BertModel {
+    pub config: BertConfig,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+}
+
+impl BertModel {
+    /// Creates the variables under `p` (named as in HF checkpoints), randomly initialised.
+    pub fn new(p: nn::Path, config: BertConfig) -> Self {
+        let embeddings = Embeddings::new(&p / "embeddings", &config);
+        let layers = (0..config.num_hidden_layers).map(|i| Layer::new(&p / "encoder" / "layer" / i, &config)).collect();
+        Self { config, embeddings, layers }
+    }
+
+    /// Hidden states after the embeddings and after each layer (`num_hidden_layers + 1`
+    /// tensors of [batch, len, hidden]). `attention_mask` is [batch, len], nonzero on
+    /// real tokens; padding is never attended.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Vec<Tensor> {
+        let mask = attention_mask.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
+        let mut states = vec![self.embeddings.forward(input_ids, train)];
+        for layer in &self.layers {
+            let next = layer.forward(states.last().expect("at least the embeddings"), &mask, train);
+            states.push(next);
+        }
+        states
+    }
+
+    /// The last layer's hidden states.
+    pub fn last_hidden(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Tensor {
+        self.forward(input_ids, attention_mask, train).pop().expect("at least the embeddings")
+    }
+}
+
+/// Loads the variables of `vs` under `prefix` (e.g. `"bert."`, or `""` for all) from a
+/// safetensors file, matching names with the prefix removed; a checkpoint saved with
+/// the prefix (HF `BertFor...` models) matches too. Extra tensors in the file (a
+/// pooler, say) are ignored; a missing one is an error naming it.
+pub fn load_safetensors(vs: &mut nn::VarStore, path: &Path, prefix: &str) -> anyhow::Result<()> {
+    let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
+    let by_name: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
+    let _guard = tch::no_grad_guard();
+    for (name, mut var) in vs.variables() {
+        let Some(short) = name.strip_prefix(prefix) else { continue };
+        let src = by_name
+            .get(short)
+            .or_else(|| by_name.get(&format!("bert.{short}")))
+            .with_context(|| format!("{}: no tensor `{short}`", path.display()))?;
+        anyhow::ensure!(
+            src.size() == var.size(),
+            "{}: tensor `{name}` has shape {:?}, the model expects {:?}",
+            path.display(),
+            src.size(),
+            var.size()
+        );
+        var.copy_(&src.to_kind(var.kind()));
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Resumable training checkpoints: model variables and optimizer state in one
+//! safetensors file, progress in a JSON file written after it (the commit point).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Tensor};
+
+use super::optim::AdamW;
+
+const TENSORS: &str = "checkpoint.safetensors";
+const PROGRESS: &str = "checkpoint.json";
+
+/// Where training stands; everything else (batch order, dropout masks) is derived
+/// from the seed and the step, so this is all a resume needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub step: i64,
+    /// Mean loss of each completed epoch.
+    pub epoch_losses: Vec<f64>,
+    /// Running sum and count of the current epoch's losses.
+    pub loss_sum: f64,
+    pub loss_count: i64,
+    /// Real subword tokens trained on so far.
+    pub tokens: u64,
+}
+
+pub struct CheckpointDir {
+    dir: PathBuf,
+}
+
+impl CheckpointDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn save(&self, vs: &nn::VarStore, opt: &AdamW, progress: &Progress) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        // Frozen variables never change, so only trainable ones are saved.
+        let mut named: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .map(|(name, t)| (format!("model.{name}"), t))
+            .collect();
+        named.extend(opt.state().into_iter().map(|(name, t)| (format!("optim.{name}"), t)));
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let tmp = self.dir.join(".checkpoint.safetensors.tmp");
+        let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        Tensor::write_safetensors(&refs, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, self.dir.join(TENSORS))?;
+        let json = serde_json::to_vec_pretty(progress)?;
+        crate::atomic::write_file(&self.dir.join(PROGRESS), &json)?;
+        Ok(())
+    }
+
+    /// Restores the last checkpoint into `vs` and `opt`, if there is one.
+    pub fn load(&self, vs: &nn::VarStore, opt: &mut AdamW) -> anyhow::Result<Option<Progress>> {
+        let progress_path = self.dir.join(PROGRESS);
+        if !progress_path.exists() {
+            return Ok(None);
+        }
+        let progress: Progress = serde_json::from_slice(&std::fs::read(&progress_path)?)
+            .with_context(|| format!("parsing {}", progress_path.display()))?;
+        let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(self.dir.join(TENSORS))
+            .with_context(|| format!("reading {}", self.dir.join(TENSORS).display()))?
+            .into_iter()
+            .collect();
+        {
+            let _guard = tch::no_grad_guard();
+            for (name, mut var) in vs.variables().into_iter().filter(|(_, t)| t.requires_grad()) {
+                let src = tensors.get(&format!("model.{name}")).with_context(|| format!("checkpoint lacks {name}"))?;
+                var.copy_(src);
+            }
+        }
+        let optim: HashMap<String, Tensor> = tensors
+            .into_iter()
+            .filter_map(|(k, t)| k.strip_prefix("optim.").map(|k| (k.to_string(), t)))
+            .collect();
+        opt.load_state(&optim)?;
+        Ok(Some(progress))
+    }
+}

@@ -1,0 +1,108 @@
+//! Encoded sentences in memory and their conversion into padded tensor batches.
+
+use std::path::Path;
+
+use tch::{Device, Tensor};
+
+use crate::table;
+
+/// One `encoded_<role>` table.
+pub struct EncodedSet {
+    pub sentence_ids: Vec<u32>,
+    pub input_ids: Vec<Vec<u32>>,
+    pub word_starts: Vec<Vec<u32>>,
+    /// Per word of the sentence (truncated words included), where labeled.
+    pub labels: Option<Vec<Vec<u32>>>,
+    pub n_words: Vec<u32>,
+}
+
+impl EncodedSet {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let df = table::read(path)?;
+        let labels = match df.column("label_ids") {
+            Ok(_) => Some(table::read_u32_lists(&df, "label_ids")?),
+            Err(_) => None,
+        };
+        Ok(Self {
+            sentence_ids: df.column("sentence_id")?.u32()?.into_no_null_iter().collect(),
+            input_ids: table::read_u32_lists(&df, "input_ids")?,
+            word_starts: table::read_u32_lists(&df, "word_starts")?,
+            n_words: df.column("n_words")?.u32()?.into_no_null_iter().collect(),
+            labels,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.input_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input_ids.is_empty()
+    }
+
+    /// Subword lengths, for bucketing.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.input_ids.iter().map(Vec::len).collect()
+    }
+
+    /// Subwords in the whole set.
+    pub fn tokens(&self) -> usize {
+        self.input_ids.iter().map(Vec::len).sum()
+    }
+}
+
+/// A padded batch and the positions of its words' first subwords.
+pub struct Batch {
+    /// [batch, len] int64, padded with the tokenizer's pad id.
+    pub input_ids: Tensor,
+    /// [batch, len] int64, 1 on real tokens.
+    pub attention_mask: Tensor,
+    /// [words]: batch row and column of each kept word's first subword.
+    pub word_rows: Tensor,
+    pub word_cols: Tensor,
+    /// [words] label ids, where labeled.
+    pub labels: Option<Tensor>,
+    /// Kept words per sentence, in batch order.
+    pub words_per_sentence: Vec<usize>,
+    /// Real subwords in the batch.
+    pub tokens: usize,
+}
+
+impl Batch {
+    pub fn new(set: &EncodedSet, indices: &[usize], pad_id: u32, device: Device) -> Self {
+        let len = indices.iter().map(|&i| set.input_ids[i].len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(indices.len() * len);
+        let mut mask = Vec::with_capacity(indices.len() * len);
+        let (mut rows, mut cols, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+        let mut words_per_sentence = Vec::with_capacity(indices.len());
+        let mut tokens = 0;
+        for (row, &i) in indices.iter().enumerate() {
+            let sentence = &set.input_ids[i];
+            tokens += sentence.len();
+            ids.extend(sentence.iter().map(|&t| t as i64));
+            ids.extend(std::iter::repeat_n(pad_id as i64, len - sentence.len()));
+            mask.extend(std::iter::repeat_n(1i64, sentence.len()));
+            mask.extend(std::iter::repeat_n(0i64, len - sentence.len()));
+            let starts = &set.word_starts[i];
+            words_per_sentence.push(starts.len());
+            for (w, &col) in starts.iter().enumerate() {
+                rows.push(row as i64);
+                cols.push(col as i64);
+                if let Some(l) = &set.labels {
+                    labels.push(l[i][w] as i64);
+                }
+            }
+        }
+        let shape = [indices.len() as i64, len as i64];
+        let to = |v: &[i64]| Tensor::from_slice(v).to_device(device);
+        Self {
+            input_ids: to(&ids).view(shape),
+            attention_mask: to(&mask).view(shape),
+            word_rows: to(&rows),
+            word_cols: to(&cols),
+            labels: set.labels.as_ref().map(|_| to(&labels)),
+            words_per_sentence,
+            tokens,
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The training loop shared by every model: length-bucketed epochs, AdamW with
+//! warm-up and decay, clipping, periodic checkpoints, and exact resumption. Batch
+//! order and dropout masks are functions of (seed, epoch, step), so a run resumed
+//! from a checkpoint takes the same steps as one never interrupted.
+
+use tch::{nn, Tensor};
+
+use super::batching::{epoch_batches, BatchPlan};
+use super::checkpoint::{CheckpointDir, Progress};
+use super::optim::{linear_schedule, AdamW};
+use super::rng::Rng;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub epochs: usize,
+    pub batch: BatchPlan,
+    pub lr: f64,
+    /// Fraction of all steps spent warming up.
+    pub warmup_ratio: f64,
+    pub max_grad_norm: f64,
+    /// Save a checkpoint every this many steps (and at each epoch's end); 0 = epoch ends only.
+    pub checkpoint_every: i64,
+}
+
+/// Every step's batch, epoch by epoch, as a pure function of the seed.
+pub fn all_batches(lengths: &[usize], schedule: &Schedule, seed: u64) -> Vec<(usize, Vec<usize>)> {
+    (0..schedule.epochs)
+        .flat_map(|epoch| {
+            let mut rng = Rng::derived(seed, &format!("epoch {epoch}"));
+            epoch_batches(lengths, &schedule.batch, &mut rng).into_iter().map(move |b| (epoch, b))
+        })
+        .collect()
+}
+
+/// Trains until the schedule ends (or, for tests, until `stop_after` steps), resuming
+/// from `checkpoints` if they hold a checkpoint. `step_loss` computes a batch's loss
+/// in training mode and the number of real tokens in it.
+pub fn train(
+    vs: &nn::VarStore,
+    opt: &mut AdamW,
+    lengths: &[usize],
+    schedule: &Schedule,
+    seed: u64,
+    checkpoints: Option<&CheckpointDir>,
+    stop_after: Option<i64>,
+    mut step_loss: impl FnMut(&[usize]) -> anyhow::Result<(Tensor, usize)>,
+    mut on_step: impl FnMut(&Progress, f64),
+) -> anyhow::Result<Progress> {
+    let steps = all_batches(lengths, schedule, seed);
+    let total = steps.len() as i64;
+    let warmup = (schedule.warmup_ratio * total as f64).round() as i64;
+    let mut progress = match checkpoints {
+        Some(c) => c.load(vs, opt)?.unwrap_or_default(),
+        None => Progress::default(),
+    };
+    while progress.step < total {
+        let step = progress.step;
+        let (epoch, batch) = &steps[step as usize];
+        tch::manual_seed(Rng::derived(seed, &format!("dropout {step}")).next_u64() as i64);
+        opt.zero_grad();
+        let (loss, tokens) = step_loss(batch)?;
+        loss.backward();
+        opt.clip_grad_norm(schedule.max_grad_norm);
+        opt.step(schedule.lr * linear_schedule(step, warmup, total));
+        let loss = loss.double_value(&[]);
+        anyhow::ensure!(loss.is_finite(), "loss became {loss} at step {step}");
+        progress.step += 1;
+        progress.tokens += tokens as u64;
+        progress.loss_sum += loss;
+        progress.loss_count += 1;
+        let epoch_ends = progress.step == total || steps[progress.step as usize].0 != *epoch;
+        if epoch_ends {
+            progress.epoch_losses.push(progress.loss_sum / progress.loss_count as f64);
+            progress.loss_sum = 0.0;
+            progress.loss_count = 0;
+        }
+        on_step(&progress, loss);
+        let periodic = schedule.checkpoint_every > 0 && progress.step % schedule.checkpoint_every == 0;
+        if let Some(c) = checkpoints {
+            if (periodic || epoch_ends) && progress.step < total {
+                c.save(vs, opt, &progress)?;
+            }
+        }
+        if stop_after == Some(progress.step) {
+            if let Some(c) = checkpoints {
+                c.save(vs, opt, &progress)?;
+            }
+            break;
+        }
+    }
+    Ok(progress)
+}

@@ -1,0 +1,86 @@
+//! The tch BERT encoder against HF transformers (a random tiny model, exact
+//! hidden states) and the real default encoder's multilingual property.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use mtmt_pipe::model::bert::{load_safetensors, BertConfig, BertModel};
+use tch::{nn, Device, Kind, Tensor};
+
+fn load(dir: &Path) -> (nn::VarStore, BertModel) {
+    let config = BertConfig::from_file(&dir.join("config.json")).unwrap();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let model = BertModel::new(vs.root(), config);
+    load_safetensors(&mut vs, &dir.join("model.safetensors"), "").unwrap();
+    (vs, model)
+}
+
+#[test]
+fn matches_hf_transformers_on_a_random_tiny_bert() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = common::repo().join(".venv/bin/python");
+    let status = Command::new(&python)
+        .arg(common::repo().join("tests/parity/tiny_bert.py"))
+        .arg(dir.path())
+        .status()
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh)", python.display()));
+    assert!(status.success(), "parity script failed");
+
+    let (_vs, model) = load(dir.path());
+    let reference: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(dir.path().join("reference.safetensors")).unwrap().into_iter().collect();
+    let mask = &reference["attention_mask"];
+    let got = tch::no_grad(|| model.last_hidden(&reference["input_ids"], mask, false));
+    let want = &reference["last_hidden_state"];
+    assert_eq!(got.size(), want.size());
+    let real = mask.unsqueeze(-1).to_kind(Kind::Float);
+    let max_diff = ((got - want).abs() * &real).max().double_value(&[]);
+    assert!(max_diff < 1e-4, "max |diff| on real tokens = {max_diff}");
+}
+
+#[test]
+fn loading_reports_a_missing_tensor_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"{"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16,
+        "max_position_embeddings": 10, "type_vocab_size": 2, "vocab_size": 20}"#;
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let t = Tensor::zeros([20, 8], (Kind::Float, Device::Cpu));
+    Tensor::write_safetensors(&[("embeddings.word_embeddings.weight", &t)], dir.path().join("model.safetensors")).unwrap();
+    let cfg = BertConfig::from_file(&dir.path().join("config.json")).unwrap();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let _model = BertModel::new(vs.root(), cfg);
+    let err = load_safetensors(&mut vs, &dir.path().join("model.safetensors"), "").unwrap_err().to_string();
+    assert!(err.contains("no tensor `") && !err.contains("word_embeddings"), "{err}");
+}
+
+/// Mean-pooled sentence embedding with the "query: " prefix, as e5 is used.
+fn embed(model: &BertModel, tokenizer: &tokenizers::Tokenizer, text: &str) -> Tensor {
+    let enc = tokenizer.encode(format!("query: {text}"), true).unwrap();
+    let ids: Vec<i64> = enc.get_ids().iter().map(|&i| i as i64).collect();
+    let ids = Tensor::from_slice(&ids).unsqueeze(0);
+    let mask = ids.ones_like();
+    let h = tch::no_grad(|| model.last_hidden(&ids, &mask, false));
+    h.mean_dim(1, false, Kind::Float).squeeze()
+}
+
+#[test]
+fn default_encoder_aligns_translations() {
+    let dir = common::repo().join("models/multilingual-e5-small");
+    assert!(dir.join("model.safetensors").exists(), "run scripts/setup.sh to convert the encoder");
+    let (_vs, model) = load(&dir);
+    let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    let anchor = embed(&model, &tokenizer, "Angela Merkel visited Paris last week.");
+    let cos = |text: &str| Tensor::cosine_similarity(&anchor, &embed(&model, &tokenizer, text), 0, 1e-8).double_value(&[]);
+    for translation in [
+        "Angela Merkel besuchte letzte Woche Paris.",
+        "Angela Merkel visitó París la semana pasada.",
+        "Angela Merkel bezocht vorige week Parijs.",
+    ] {
+        let c = cos(translation);
+        assert!(c > 0.9, "cos with {translation:?} = {c}");
+    }
+    let unrelated = cos("The stock market fell sharply on Monday.");
+    assert!(unrelated < 0.8, "cos with the unrelated sentence = {unrelated}");
+}

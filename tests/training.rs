@@ -1,0 +1,165 @@
+//! The training core on a tiny random BERT: exact resumption from a checkpoint,
+//! seeding, freezing, and AdamW against PyTorch's update rule.
+
+use std::path::Path;
+
+use mtmt_pipe::model::bert::{BertConfig, BertModel};
+use mtmt_pipe::model::heads::cross_entropy;
+use mtmt_pipe::model::tagger::{Freeze, Tagger};
+use mtmt_pipe::train::batching::BatchPlan;
+use mtmt_pipe::train::checkpoint::CheckpointDir;
+use mtmt_pipe::train::data::{Batch, EncodedSet};
+use mtmt_pipe::train::optim::{AdamW, AdamWConfig, ParamGroup};
+use mtmt_pipe::train::rng::Rng;
+use mtmt_pipe::train::trainer::{train, Schedule};
+use tch::{nn, Device, Kind, Tensor};
+
+const LABELS: usize = 5;
+
+/// libtorch's random generator is process-global: tests that seed it and draw dropout
+/// masks take turns, as training stages do (one at a time per process).
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A random "pretrained" encoder on disk: config.json + model.safetensors.
+fn tiny_encoder(dir: &Path) {
+    let config = r#"{"hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 24,
+        "max_position_embeddings": 40, "type_vocab_size": 2, "vocab_size": 50}"#;
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _model = BertModel::new(vs.root(), BertConfig::from_file(&dir.join("config.json")).unwrap());
+    vs.save(dir.join("model.safetensors")).unwrap();
+}
+
+fn tiny_data(n: usize) -> EncodedSet {
+    let mut rng = Rng::new(42);
+    let (mut input_ids, mut word_starts, mut labels, mut n_words) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        let words = 2 + rng.below(10);
+        let mut ids = vec![0u32];
+        let mut starts = vec![];
+        for _ in 0..words {
+            starts.push(ids.len() as u32);
+            for _ in 0..1 + rng.below(2) {
+                ids.push(3 + rng.below(47) as u32);
+            }
+        }
+        ids.push(2);
+        labels.push((0..words).map(|_| rng.below(LABELS) as u32).collect());
+        input_ids.push(ids);
+        word_starts.push(starts);
+        n_words.push(words as u32);
+    }
+    EncodedSet { sentence_ids: (0..n as u32).collect(), input_ids, word_starts, labels: Some(labels), n_words }
+}
+
+fn schedule() -> Schedule {
+    Schedule {
+        epochs: 2,
+        batch: BatchPlan { batch_size: 8, max_tokens: None, chunk_batches: 4 },
+        lr: 1e-3,
+        warmup_ratio: 0.1,
+        max_grad_norm: 1.0,
+        checkpoint_every: 3,
+    }
+}
+
+fn tagger(dir: &Path, seed: u64) -> Tagger {
+    let mut t =
+        Tagger::pretrained(&dir.join("config.json"), &dir.join("model.safetensors"), LABELS, 0.1, Device::Cpu, seed).unwrap();
+    t.freeze(Freeze { embeddings: true, layers: 1 });
+    t
+}
+
+/// Trains a tagger (optionally stopping after `stop` steps) and returns its trained tensors.
+fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -> (Vec<(String, Tensor)>, i64) {
+    let data = tiny_data(60);
+    let t = tagger(dir, seed);
+    let mut opt = t.optimizer(0.01, 1.0);
+    let progress = train(&t.vs, &mut opt, &data.lengths(), &schedule(), seed, ckpt, stop, |idx| {
+        let batch = Batch::new(&data, idx, 1, Device::Cpu);
+        let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
+        Ok((loss, batch.tokens))
+    }, |_, _| {})
+    .unwrap();
+    (t.trainable(), progress.step)
+}
+
+fn same(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|((na, ta), (nb, tb))| na == nb && ta.equal(tb))
+}
+
+#[test]
+fn resumed_training_equals_uninterrupted_training() {
+    let _turn = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    tiny_encoder(dir.path());
+    let (straight, steps) = run(dir.path(), 7, None, None);
+    assert!(steps > 10, "the schedule has {steps} steps");
+
+    let ckpt = CheckpointDir::new(dir.path().join("ckpt"));
+    let (_, stopped_at) = run(dir.path(), 7, Some(&ckpt), Some(5)); // "killed" mid-epoch after step 5
+    assert_eq!(stopped_at, 5);
+    let (resumed, total) = run(dir.path(), 7, Some(&ckpt), None); // a fresh process picks up the checkpoint
+    assert_eq!(total, steps);
+    assert!(same(&straight, &resumed), "resumed weights differ from the uninterrupted run");
+
+    let (again, _) = run(dir.path(), 7, None, None);
+    assert!(same(&straight, &again), "same seed, different weights");
+    let (other, _) = run(dir.path(), 8, None, None);
+    assert!(!same(&straight, &other), "another seed gave identical weights");
+}
+
+#[test]
+fn frozen_parameters_get_no_gradient_and_no_optimizer_state() {
+    let _turn = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    tiny_encoder(dir.path());
+    let t = tagger(dir.path(), 1);
+    let names: Vec<String> = t.trainable().into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().all(|n| !n.starts_with("bert.embeddings.") && !n.starts_with("bert.encoder.layer.0.")));
+    assert!(names.iter().any(|n| n.starts_with("bert.encoder.layer.1.")) && names.contains(&"classifier.weight".into()));
+    let frozen_before = t.vs.variables()["bert.encoder.layer.0.output.dense.weight"].copy();
+
+    let mut opt = t.optimizer(0.01, 1.0);
+    let expected: i64 = t.trainable().iter().map(|(_, v)| v.numel() as i64).sum();
+    assert_eq!(opt.trainable_parameters(), expected);
+    let state_names: Vec<String> = opt.state().into_iter().map(|(n, _)| n).collect();
+    assert!(state_names.iter().all(|n| !n.contains("embeddings") && !n.contains("layer.0.")));
+
+    let data = tiny_data(8);
+    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), 1, Device::Cpu);
+    let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
+    loss.backward();
+    opt.step(1e-2);
+    let vars = t.vs.variables();
+    assert!(!vars["bert.embeddings.word_embeddings.weight"].grad().defined());
+    assert!(vars["bert.encoder.layer.0.output.dense.weight"].equal(&frozen_before));
+}
+
+#[test]
+fn adamw_follows_pytorch_update_rule() {
+    // One scalar, constant gradient 0.5 (loss = 0.5 p), lr 0.1, weight decay 0.01.
+    let p = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+    let groups = vec![ParamGroup { lr_scale: 1.0, weight_decay: 0.01 }];
+    let mut opt = AdamW::new(vec![("p".into(), p.shallow_clone())], groups, |_| 0, AdamWConfig::default());
+    let mut expected = 1.0f64;
+    let (b1, b2, eps, lr, wd, g) = (0.9f64, 0.999f64, 1e-8, 0.1, 0.01, 0.5);
+    let (mut m, mut v) = (0.0, 0.0);
+    for step in 1..=3 {
+        opt.zero_grad();
+        (&p * 0.5).sum(Kind::Float).backward();
+        opt.step(lr);
+        expected *= 1.0 - lr * wd;
+        m = b1 * m + (1.0 - b1) * g;
+        v = b2 * v + (1.0 - b2) * g * g;
+        let denom = (v.sqrt() / (1.0 - b2.powi(step)).sqrt()) + eps;
+        expected -= lr / (1.0 - b1.powi(step)) * m / denom;
+        let got = p.double_value(&[0]);
+        assert!((got - expected).abs() < 1e-6, "step {step}: {got} vs {expected}");
+    }
+}
