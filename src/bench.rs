@@ -1,13 +1,19 @@
 //! `bench`: throughput figures a user can reproduce on their own machine, measured
 //! on the config's data outside the store (nothing is cached or written).
 
+use std::path::Path;
 use std::time::Instant;
 
+use anyhow::Context;
 use rayon::prelude::*;
 
 use crate::config::ResolvedConfig;
 use crate::conll::{read_file, Labels};
+use crate::model::heads::cross_entropy;
+use crate::model::tagger::{Freeze, Tagger};
 use crate::subword::SubwordTokenizer;
+use crate::train::data::{Batch, EncodedSet};
+use crate::train::trainer::all_batches;
 
 /// Ingest + tokenize of the source train split: sentences per second for each step.
 pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
@@ -30,4 +36,128 @@ pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
     println!("tokenize: {subwords} subwords in {tokenize_s:.3}s: {:.0} sentences/s", n / tokenize_s);
     println!("ingest+tokenize: {:.0} sentences/s", n / (ingest_s + tokenize_s));
     Ok(())
+}
+
+/// Figures of one side of the training benchmark.
+struct Throughput {
+    train: f64,
+    infer: f64,
+}
+
+/// Teacher fine-tuning and inference tokens/s on English training sentences with the
+/// teacher's freezing policy, beside `benches/torch_eager.py` on the very same batches.
+pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyhow::Result<()> {
+    let c = &cfg.config;
+    let t = &c.teacher_ner;
+    crate::train::device::set_threads(c.runtime.threads);
+    let device = c.runtime.device.resolve()?;
+    let (sentences, _) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
+    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?;
+    let labels = c.bio_labels();
+    let words: Vec<Vec<String>> = sentences.iter().map(|s| s.tokens.clone()).collect();
+    let tags: Vec<Vec<String>> = sentences.iter().map(|s| s.tags.clone().unwrap_or_default()).collect();
+    let ids = (0..words.len() as u32).collect();
+    let set = EncodedSet::encode(&tokenizer, ids, &words, Some(&tags), &labels, c.tokenize.max_len, || {})?;
+    let schedule = crate::stages::teacher_schedule(t);
+    let batches: Vec<Vec<usize>> =
+        all_batches(&set.lengths(), &schedule, c.seed).into_iter().take(steps).map(|(_, b)| b).collect();
+    anyhow::ensure!(batches.len() > WARMUP_STEPS, "need more than {WARMUP_STEPS} batches, got {}", batches.len());
+    println!(
+        "bench train: {} steps of {} sentences from {} ({} frozen layers{}), device {device:?}, {} threads",
+        batches.len(),
+        t.batch_size,
+        c.source.train.display(),
+        t.freeze_layers,
+        if t.freeze_embeddings { " + embeddings" } else { "" },
+        tch::get_num_threads()
+    );
+    let ours = measure(c, &set, &batches, device)?;
+    println!("mtmt-pipe training tokens/s: {:.0}", ours.train);
+    println!("mtmt-pipe inference tokens/s: {:.0}", ours.infer);
+    let Some(python) = python else { return Ok(()) };
+    let theirs = torch_eager(c, &set, &batches, labels.len(), python)?;
+    println!("pytorch-eager training tokens/s: {:.0}", theirs.train);
+    println!("pytorch-eager inference tokens/s: {:.0}", theirs.infer);
+    println!("training ratio (mtmt-pipe / pytorch-eager): {:.2}", ours.train / theirs.train);
+    println!("inference ratio (mtmt-pipe / pytorch-eager): {:.2}", ours.infer / theirs.infer);
+    Ok(())
+}
+
+/// Untimed steps before the clock starts (allocator and thread-pool warm-up).
+const WARMUP_STEPS: usize = 2;
+
+fn measure(c: &crate::config::Config, set: &EncodedSet, batches: &[Vec<usize>], device: tch::Device) -> anyhow::Result<Throughput> {
+    let t = &c.teacher_ner;
+    let labels = c.bio_labels();
+    let mut tagger = Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
+    tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
+    let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+    let (mut tokens, mut started) = (0, Instant::now());
+    for (i, idx) in batches.iter().enumerate() {
+        if i == WARMUP_STEPS {
+            started = Instant::now();
+        }
+        let batch = Batch::new(set, idx, device);
+        opt.zero_grad();
+        let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("labeled"));
+        loss.backward();
+        opt.clip_grad_norm(t.max_grad_norm);
+        opt.step(t.lr);
+        if i >= WARMUP_STEPS {
+            tokens += batch.tokens;
+        }
+    }
+    let train = tokens as f64 / started.elapsed().as_secs_f64();
+    let infer = tch::no_grad(|| {
+        let forward = |idx: &Vec<usize>| {
+            let batch = Batch::new(set, idx, device);
+            let _ = tagger.logits(&batch, false).softmax(-1, tch::Kind::Float).sum(tch::Kind::Float).double_value(&[]);
+            batch.tokens
+        };
+        batches.iter().take(WARMUP_STEPS).for_each(|b| {
+            forward(b);
+        });
+        let started = Instant::now();
+        let tokens: usize = batches.iter().map(forward).sum();
+        tokens as f64 / started.elapsed().as_secs_f64()
+    });
+    Ok(Throughput { train, infer })
+}
+
+/// Runs the PyTorch-eager script on the same batches, handed over in a safetensors file.
+fn torch_eager(c: &crate::config::Config, set: &EncodedSet, batches: &[Vec<usize>], n_labels: usize, python: &Path) -> anyhow::Result<Throughput> {
+    let dir = std::env::temp_dir().join(format!("mtmt-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("batches.safetensors");
+    let mut named = Vec::new();
+    for (i, idx) in batches.iter().enumerate() {
+        let b = Batch::new(set, idx, tch::Device::Cpu);
+        named.push((format!("b{i}.input_ids"), b.input_ids));
+        named.push((format!("b{i}.attention_mask"), b.attention_mask));
+        named.push((format!("b{i}.word_rows"), b.word_rows));
+        named.push((format!("b{i}.word_cols"), b.word_cols));
+        named.push((format!("b{i}.labels"), b.labels.expect("labeled")));
+    }
+    let refs: Vec<(&str, &tch::Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    tch::Tensor::write_safetensors(&refs, &file)?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/torch_eager.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .args(["--encoder-config", &c.encoder.config.to_string_lossy()])
+        .args(["--encoder-weights", &c.encoder.weights.to_string_lossy()])
+        .args(["--batches", &file.to_string_lossy()])
+        .args(["--labels", &n_labels.to_string()])
+        .args(["--freeze-layers", &c.teacher_ner.freeze_layers.to_string()])
+        .args(["--lr", &c.teacher_ner.lr.to_string()])
+        .args(["--warmup-steps", &WARMUP_STEPS.to_string()])
+        .args(["--threads", &tch::get_num_threads().to_string()])
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or_default())
+        .with_context(|| format!("parsing the script's output: {line}"))?;
+    let get = |k: &str| v[k].as_f64().with_context(|| format!("script output lacks {k}"));
+    Ok(Throughput { train: get("train_tokens_per_s")?, infer: get("infer_tokens_per_s")? })
 }

@@ -84,6 +84,18 @@ pub enum Command {
 pub enum BenchWhat {
     /// Ingest + tokenize of the source train split (sentences/s).
     Data,
+    /// Teacher fine-tuning and inference tokens/s, beside PyTorch eager on the same batches.
+    Train {
+        /// Training steps to time (batches of the first epoch).
+        #[arg(long, default_value_t = 30)]
+        steps: usize,
+        /// Python with torch and transformers for the comparison.
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: PathBuf,
+        /// Skip the PyTorch-eager comparison.
+        #[arg(long)]
+        no_compare: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -95,6 +95,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
+        Command::Bench { what: BenchWhat::Train { steps, python, no_compare } } => {
+            crate::bench::train(&load()?, steps, (!no_compare).then_some(python.as_path()))?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,6 +27,86 @@ pub struct Config {
     pub encoder: EncoderConfig,
     #[serde(default)]
     pub tokenize: TokenizeConfig,
+    /// The entity-recognizer teacher, trained on the labeled source train split.
+    #[serde(default)]
+    pub teacher_ner: TrainConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Where and how fast to compute; never part of a cache key.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+/// Fine-tuning settings of one model (defaults: the papers' teacher recipe).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Sentences per batch.
+    pub batch_size: usize,
+    /// Cap on padded tokens per batch; 0 = none.
+    pub max_tokens: usize,
+    pub lr: f64,
+    /// Fraction of steps of linear warm-up (then linear decay to 0).
+    pub warmup: f64,
+    pub weight_decay: f64,
+    pub max_grad_norm: f64,
+    /// Bottom encoder layers kept frozen.
+    pub freeze_layers: usize,
+    pub freeze_embeddings: bool,
+    /// Dropout before the classification head.
+    pub dropout: f64,
+    /// The head's learning rate as a multiple of `lr`.
+    pub head_lr_scale: f64,
+    /// Checkpoint every this many steps (0 = at epoch ends only), for resuming.
+    pub checkpoint_every: i64,
+    /// Train on the first this many sentences of the split; 0 = all.
+    pub max_sentences: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 32,
+            max_tokens: 0,
+            lr: 5e-5,
+            warmup: 0.1,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            freeze_layers: 3,
+            freeze_embeddings: true,
+            dropout: 0.1,
+            head_lr_scale: 1.0,
+            checkpoint_every: 200,
+            max_sentences: 0,
+        }
+    }
+}
+
+/// How predictions are decoded and batched at inference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    pub decoder: crate::eval::decode::Decoder,
+    /// Forbid `I-X` as a sentence's first tag (Viterbi only).
+    pub start_constraint: bool,
+    /// Sentences per inference batch.
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { decoder: Default::default(), start_constraint: true, batch_size: 128 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    pub device: crate::train::device::DeviceChoice,
+    /// libtorch CPU threads; 0 = its default.
+    pub threads: usize,
 }
 
 /// The files of one language. Paths are relative to the config file's folder.
@@ -59,11 +139,17 @@ pub struct EncoderConfig {
     /// A HF `tokenizer.json` or a WordPiece `vocab.txt`.
     #[serde(default = "default_tokenizer")]
     pub tokenizer: PathBuf,
+    /// HF BERT-style safetensors weights (`BertModel` names, with or without `bert.`).
+    #[serde(default = "default_weights")]
+    pub weights: PathBuf,
+    /// The HF `config.json` giving the encoder's sizes.
+    #[serde(default = "default_model_config")]
+    pub config: PathBuf,
 }
 
 impl Default for EncoderConfig {
     fn default() -> Self {
-        Self { tokenizer: default_tokenizer() }
+        Self { tokenizer: default_tokenizer(), weights: default_weights(), config: default_model_config() }
     }
 }
 
@@ -90,8 +176,16 @@ fn default_seed() -> u64 {
 fn default_max_len() -> usize {
     128
 }
+const DEFAULT_ENCODER: &str = "models/multilingual-e5-small";
+
 fn default_tokenizer() -> PathBuf {
-    PathBuf::from("models/multilingual-e5-small/tokenizer.json")
+    Path::new(DEFAULT_ENCODER).join("tokenizer.json")
+}
+fn default_weights() -> PathBuf {
+    Path::new(DEFAULT_ENCODER).join("model.safetensors")
+}
+fn default_model_config() -> PathBuf {
+    Path::new(DEFAULT_ENCODER).join("config.json")
 }
 
 /// A loaded configuration: the typed struct plus its JSON form, from which stage
@@ -156,6 +250,8 @@ impl Config {
             corpus.test.as_mut().map(join);
         }
         join(&mut self.encoder.tokenizer);
+        join(&mut self.encoder.weights);
+        join(&mut self.encoder.config);
     }
 
     /// The BIO label list: `O`, then `B-X`, `I-X` for each entity type in config order.

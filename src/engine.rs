@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::config::{leaf_keys, lookup, ResolvedConfig};
 use crate::error::{IoContext, StoreError};
 use crate::manifest::{FileDigest, InputFile, Manifest, MANIFEST};
-use crate::stage::{Stage, StageContext, StageLog};
+use crate::stage::{Stage, StageContext, StageDirs, StageLog};
 use crate::store::{ArtifactState, Store};
 
 /// Environment variable `STAGE[:SECONDS]`: a run pauses in that stage, outputs
@@ -54,7 +54,7 @@ struct KeyMaterial<'a> {
 /// The stages of a config, keyed, in dependency order.
 pub struct Plan<'a> {
     pub stages: Vec<Planned<'a>>,
-    pub seed: u64,
+    pub runtime: crate::config::RuntimeConfig,
 }
 
 impl<'a> Plan<'a> {
@@ -105,7 +105,7 @@ impl<'a> Plan<'a> {
             let all_keys: Vec<&str> = stage.reads().iter().chain(stage.files()).copied().collect();
             stages.push(Planned { stage: stage.as_ref(), key, view: cfg.view(&all_keys), input_files, inputs });
         }
-        Ok(Self { stages, seed: cfg.config.seed })
+        Ok(Self { stages, runtime: cfg.config.runtime.clone() })
     }
 
     pub fn get(&self, name: &str) -> Result<&Planned<'a>, StoreError> {
@@ -241,8 +241,10 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLo
     let log_path = staging.join("stage.log");
     let log = Arc::new(StageLog::create(name, &log_path).at(&log_path)?);
     let inputs = p.inputs.iter().map(|(up, key)| (up.clone(), store.artifact_dir(up, key))).collect();
+    let resume = store.resume_dir(name, &p.key);
+    let dirs = StageDirs { out: staging.clone(), resume: resume.clone() };
     let mut ctx =
-        StageContext::new(name, p.key.clone(), p.view.clone(), plan.seed, inputs, staging.clone(), log.clone());
+        StageContext::new(name, p.key.clone(), p.view.clone(), inputs, dirs, plan.runtime.clone(), log.clone());
     let started = Instant::now();
     let outcome = p.stage.run(&mut ctx);
     let wall = started.elapsed().as_secs_f64();
@@ -279,6 +281,9 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLo
     crate::atomic::write_file(&manifest_path, text.as_bytes()).at(&manifest_path)?;
     let dest = store.artifact_dir(name, &p.key);
     crate::atomic::publish_dir(&staging, &dest, &store.trash_dir()).at(&dest)?;
+    if resume.exists() {
+        std::fs::remove_dir_all(&resume).at(&resume)?;
+    }
     crate::info!("{name}: published {} ({wall:.1}s)", dest.display());
     Ok(())
 }
@@ -291,6 +296,14 @@ pub fn unreachable(plan: &Plan, store: &Store) -> Result<Vec<(String, String, Pa
         if !live.contains(&(stage.as_str(), key.as_str())) {
             let bytes = crate::atomic::dir_size(&path).at(&path)?;
             out.push((stage, key, path, bytes));
+        }
+    }
+    let live_resume: BTreeSet<String> = live.iter().map(|(s, k)| format!("{s}-{k}")).collect();
+    for (name, path) in store.resume_dirs() {
+        if !live_resume.contains(&name) {
+            let bytes = crate::atomic::dir_size(&path).at(&path)?;
+            let (stage, key) = name.rsplit_once('-').unwrap_or((name.as_str(), ""));
+            out.push((format!(".resume/{stage}"), key.to_string(), path, bytes));
         }
     }
     Ok(out)

@@ -11,6 +11,7 @@ pub mod conll;
 pub mod e5s1;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod inspect;
 pub mod manifest;
 pub mod model;

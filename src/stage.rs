@@ -14,6 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::config::RuntimeConfig;
+
 pub trait Stage: Sync {
     fn name(&self) -> &'static str;
     /// Bumped whenever the stage's code changes what it writes; part of the key.
@@ -57,13 +59,21 @@ pub struct StageContext {
     pub key: String,
     /// The stage's config view: exactly its declared keys and files.
     pub view: Value,
-    /// Seed for this stage's randomness.
-    pub seed: u64,
     inputs: BTreeMap<String, PathBuf>,
     out_dir: PathBuf,
     log: Arc<StageLog>,
+    /// Device and threads: how to compute, not what (not in the key).
+    pub runtime: RuntimeConfig,
+    /// A folder that survives an interrupted run of this (stage, key), for checkpoints.
+    resume_dir: PathBuf,
     /// Figures the stage reports; stored in the manifest.
     pub summary: Map<String, Value>,
+}
+
+/// Where a stage keeps what it needs to resume; the engine removes it once the artifact is published.
+pub struct StageDirs {
+    pub out: PathBuf,
+    pub resume: PathBuf,
 }
 
 impl StageContext {
@@ -71,12 +81,25 @@ impl StageContext {
         stage: &'static str,
         key: String,
         view: Value,
-        seed: u64,
         inputs: BTreeMap<String, PathBuf>,
-        out_dir: PathBuf,
+        dirs: StageDirs,
+        runtime: RuntimeConfig,
         log: Arc<StageLog>,
     ) -> Self {
-        Self { stage, key, view, seed, inputs, out_dir, log, summary: Map::new() }
+        let StageDirs { out: out_dir, resume: resume_dir } = dirs;
+        Self { stage, key, view, inputs, out_dir, log, runtime, resume_dir, summary: Map::new() }
+    }
+
+    /// The stage's resume folder (created on first use).
+    pub fn resume_dir(&self) -> std::io::Result<&Path> {
+        std::fs::create_dir_all(&self.resume_dir)?;
+        Ok(&self.resume_dir)
+    }
+
+    /// The resolved device, with the configured thread count applied.
+    pub fn device(&self) -> anyhow::Result<tch::Device> {
+        crate::train::device::set_threads(self.runtime.threads);
+        self.runtime.device.resolve()
     }
 
     /// The stage's parameters, deserialized from its view.

@@ -12,6 +12,7 @@ use crate::manifest::{Manifest, MANIFEST};
 const LOCK: &str = ".lock";
 const STAGING: &str = ".tmp";
 const TRASH: &str = ".trash";
+const RESUME: &str = ".resume";
 
 pub struct Store {
     root: PathBuf,
@@ -91,6 +92,20 @@ impl Store {
         }
         fs::create_dir_all(&dir).at(&dir)?;
         Ok(dir)
+    }
+
+    /// Where an interrupted (stage, key) keeps its checkpoints until it is published.
+    pub fn resume_dir(&self, stage: &str, key: &str) -> PathBuf {
+        self.root.join(RESUME).join(format!("{stage}-{key}"))
+    }
+
+    /// Resume folders, as (name, path); the name is `<stage>-<key>`.
+    pub fn resume_dirs(&self) -> Vec<(String, PathBuf)> {
+        let Ok(entries) = fs::read_dir(self.root.join(RESUME)) else { return vec![] };
+        entries
+            .filter_map(|e| e.ok())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .collect()
     }
 
     /// Checks the artifact for (stage, key): present, complete, and (with `rehash`) untampered.

@@ -1,9 +1,11 @@
 //! The pipeline's stages, one file each, in dependency order.
 
 mod ingest;
+mod teacher_ner;
 mod tokenize;
 
 pub use ingest::Ingest;
+pub use teacher_ner::{schedule as teacher_schedule, TeacherNer};
 pub use tokenize::Tokenize;
 
 use crate::stage::Stage;
@@ -33,5 +35,5 @@ impl Role {
 
 /// Every stage, upstream first.
 pub fn registry() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(Ingest), Box::new(Tokenize)]
+    vec![Box::new(Ingest), Box::new(Tokenize), Box::new(TeacherNer)]
 }

@@ -5,16 +5,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use polars::prelude::*;
-use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::ROLES;
 use crate::config::bio_labels;
 use crate::stage::{Stage, StageContext};
-use crate::subword::{EncodedSentence, SubwordTokenizer};
+use crate::subword::SubwordTokenizer;
 use crate::table;
+use crate::train::data::EncodedSet;
 
 pub struct Tokenize;
 
@@ -41,7 +39,7 @@ impl Stage for Tokenize {
         "tokenize"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn description(&self) -> &'static str {
         "sentence tables -> subword ids, first-subword positions, label ids"
@@ -77,50 +75,24 @@ impl Stage for Tokenize {
                 continue;
             }
             let sentences = table::read(&input)?;
-            let ids = sentences.column("sentence_id")?.u32()?.clone();
+            let ids: Vec<u32> = sentences.column("sentence_id")?.u32()?.into_no_null_iter().collect();
             let tokens = table::read_str_lists(&sentences, "tokens")?;
+            let tags = if role.labeled { Some(table::read_str_lists(&sentences, "tags")?) } else { None };
             let progress = ctx.progress(tokens.len() as u64, "sentences encoded");
-            let encoded: Vec<EncodedSentence> = tokens
-                .par_iter()
-                .map(|words| {
-                    let e = tokenizer.encode(words, params.tokenize.max_len);
-                    progress.inc(1);
-                    e
-                })
-                .collect::<anyhow::Result<_>>()?;
+            let set = EncodedSet::encode(&tokenizer, ids, &tokens, tags.as_deref(), &labels, params.tokenize.max_len, || {
+                progress.inc(1)
+            })?;
             let rate = progress.finish();
-            let truncated: u64 = encoded.iter().map(|e| e.truncated_words as u64).sum();
-            let subwords: u64 = encoded.iter().map(|e| e.input_ids.len() as u64).sum();
+            let truncated: u64 = set.truncated_words.iter().map(|&t| t as u64).sum();
+            let subwords = set.tokens();
             total_truncated += truncated;
-            ctx.log(format!("{}: {} sentences, {subwords} subwords, {truncated} truncated words", role.name(), encoded.len()));
-
-            let mut columns = vec![
-                Column::from(ids.into_series()),
-                table::u32_lists("input_ids", encoded.iter().map(|e| e.input_ids.as_slice())),
-                table::u32_lists("word_starts", encoded.iter().map(|e| e.word_starts.as_slice())),
-                Column::new("n_words".into(), tokens.iter().map(|t| t.len() as u32).collect::<Vec<_>>()),
-                Column::new("truncated_words".into(), encoded.iter().map(|e| e.truncated_words).collect::<Vec<_>>()),
-            ];
-            if role.labeled {
-                let tags = table::read_str_lists(&sentences, "tags")?;
-                let label_ids = tags
-                    .iter()
-                    .map(|row| {
-                        row.iter()
-                            .map(|t| labels.iter().position(|l| l == t).map(|i| i as u32))
-                            .collect::<Option<Vec<u32>>>()
-                            .with_context(|| format!("a tag outside the label set {labels:?}"))
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                columns.push(table::u32_lists("label_ids", label_ids.iter().map(Vec::as_slice)));
-            }
-            let mut df = DataFrame::new(encoded.len(), columns)?;
+            ctx.log(format!("{}: {} sentences, {subwords} subwords, {truncated} truncated words", role.name(), set.len()));
             let mut meta = ctx.provenance();
             meta.push(("mtmt.labels".into(), serde_json::to_string(&labels)?));
-            table::write(&mut df, &ctx.output(&format!("encoded_{}.parquet", role.name())), meta)?;
+            set.write(&ctx.output(&format!("encoded_{}.parquet", role.name())), meta)?;
             ctx.summary.insert(
                 role.name(),
-                serde_json::json!({"sentences": encoded.len(), "subwords": subwords, "truncated_words": truncated, "sentences_per_s": rate}),
+                serde_json::json!({"sentences": set.len(), "subwords": subwords, "truncated_words": truncated, "sentences_per_s": rate}),
             );
         }
         ctx.summary.insert("truncated_words".into(), total_truncated.into());

@@ -54,7 +54,7 @@ fn tiny_data(n: usize) -> EncodedSet {
         word_starts.push(starts);
         n_words.push(words as u32);
     }
-    EncodedSet { sentence_ids: (0..n as u32).collect(), input_ids, word_starts, labels: Some(labels), n_words }
+    EncodedSet { pad_id: 1, sentence_ids: (0..n as u32).collect(), input_ids, word_starts, labels: Some(labels), truncated_words: vec![0; n], n_words }
 }
 
 fn schedule() -> Schedule {
@@ -81,7 +81,7 @@ fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -
     let t = tagger(dir, seed);
     let mut opt = t.optimizer(0.01, 1.0);
     let progress = train(&t.vs, &mut opt, &data.lengths(), &schedule(), seed, ckpt, stop, |idx| {
-        let batch = Batch::new(&data, idx, 1, Device::Cpu);
+        let batch = Batch::new(&data, idx, Device::Cpu);
         let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
         Ok((loss, batch.tokens))
     }, |_, _| {})
@@ -132,7 +132,7 @@ fn frozen_parameters_get_no_gradient_and_no_optimizer_state() {
     assert!(state_names.iter().all(|n| !n.contains("embeddings") && !n.contains("layer.0.")));
 
     let data = tiny_data(8);
-    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), 1, Device::Cpu);
+    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), Device::Cpu);
     let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
     loss.backward();
     opt.step(1e-2);

@@ -107,11 +107,11 @@ impl Tagger {
 
     /// Label probabilities of every kept word, per sentence ([words, labels] each),
     /// computed without gradients in length-sorted batches.
-    pub fn predict_probs(&self, set: &EncodedSet, pad_id: u32, plan: &BatchPlan) -> Vec<Tensor> {
+    pub fn predict_probs(&self, set: &EncodedSet, plan: &BatchPlan) -> Vec<Tensor> {
         let _guard = tch::no_grad_guard();
         let mut out: Vec<Option<Tensor>> = (0..set.len()).map(|_| None).collect();
         for indices in sorted_batches(&set.lengths(), plan) {
-            let batch = Batch::new(set, &indices, pad_id, self.vs.device());
+            let batch = Batch::new(set, &indices, self.vs.device());
             let probs = self.logits(&batch, false).softmax(-1, Kind::Float).to_device(Device::Cpu);
             let mut offset = 0;
             for (&i, &words) in indices.iter().zip(&batch.words_per_sentence) {

@@ -2,18 +2,28 @@
 
 use std::path::Path;
 
+use polars::prelude::{Column, DataFrame};
+use rayon::prelude::*;
 use tch::{Device, Tensor};
 
+use crate::subword::{EncodedSentence, SubwordTokenizer};
 use crate::table;
+
+/// Parquet metadata key under which `tokenize` records the tokenizer's padding id.
+pub const PAD_ID_KEY: &str = "mtmt.pad_id";
 
 /// One `encoded_<role>` table.
 pub struct EncodedSet {
+    /// The tokenizer's padding id.
+    pub pad_id: u32,
     pub sentence_ids: Vec<u32>,
     pub input_ids: Vec<Vec<u32>>,
     pub word_starts: Vec<Vec<u32>>,
     /// Per word of the sentence (truncated words included), where labeled.
     pub labels: Option<Vec<Vec<u32>>>,
     pub n_words: Vec<u32>,
+    /// Words per sentence dropped by truncation.
+    pub truncated_words: Vec<u32>,
 }
 
 impl EncodedSet {
@@ -23,13 +33,79 @@ impl EncodedSet {
             Ok(_) => Some(table::read_u32_lists(&df, "label_ids")?),
             Err(_) => None,
         };
+        let pad_id = table::metadata(path)?
+            .into_iter()
+            .find(|(k, _)| k == PAD_ID_KEY)
+            .and_then(|(_, v)| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("{}: no {PAD_ID_KEY} in its metadata", path.display()))?;
         Ok(Self {
+            pad_id,
             sentence_ids: df.column("sentence_id")?.u32()?.into_no_null_iter().collect(),
             input_ids: table::read_u32_lists(&df, "input_ids")?,
             word_starts: table::read_u32_lists(&df, "word_starts")?,
             n_words: df.column("n_words")?.u32()?.into_no_null_iter().collect(),
+            truncated_words: df.column("truncated_words")?.u32()?.into_no_null_iter().collect(),
             labels,
         })
+    }
+
+    /// Encodes sentences of words (and their IOB2 tags, where labeled) with `tokenizer`,
+    /// in parallel; `tick` is called once per sentence.
+    pub fn encode(
+        tokenizer: &SubwordTokenizer,
+        sentence_ids: Vec<u32>,
+        words: &[Vec<String>],
+        tags: Option<&[Vec<String>]>,
+        labels: &[String],
+        max_len: usize,
+        tick: impl Fn() + Sync,
+    ) -> anyhow::Result<Self> {
+        let encoded: Vec<EncodedSentence> = words
+            .par_iter()
+            .map(|w| {
+                let e = tokenizer.encode(w, max_len);
+                tick();
+                e
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let labels = tags
+            .map(|tags| {
+                tags.iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|t| labels.iter().position(|l| l == t).map(|i| i as u32))
+                            .collect::<Option<Vec<u32>>>()
+                            .ok_or_else(|| anyhow::anyhow!("a tag outside the label set {labels:?}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(Self {
+            pad_id: tokenizer.pad,
+            sentence_ids,
+            n_words: words.iter().map(|w| w.len() as u32).collect(),
+            truncated_words: encoded.iter().map(|e| e.truncated_words).collect(),
+            word_starts: encoded.iter().map(|e| e.word_starts.clone()).collect(),
+            input_ids: encoded.into_iter().map(|e| e.input_ids).collect(),
+            labels,
+        })
+    }
+
+    /// Writes the set as an `encoded` table, recording the padding id in the metadata.
+    pub fn write(&self, path: &Path, mut metadata: Vec<(String, String)>) -> anyhow::Result<()> {
+        let mut columns = vec![
+            Column::new("sentence_id".into(), self.sentence_ids.clone()),
+            table::u32_lists("input_ids", self.input_ids.iter().map(Vec::as_slice)),
+            table::u32_lists("word_starts", self.word_starts.iter().map(Vec::as_slice)),
+            Column::new("n_words".into(), self.n_words.clone()),
+            Column::new("truncated_words".into(), self.truncated_words.clone()),
+        ];
+        if let Some(labels) = &self.labels {
+            columns.push(table::u32_lists("label_ids", labels.iter().map(Vec::as_slice)));
+        }
+        let mut df = DataFrame::new(self.len(), columns)?;
+        metadata.push((PAD_ID_KEY.into(), self.pad_id.to_string()));
+        table::write(&mut df, path, metadata)
     }
 
     pub fn len(&self) -> usize {
@@ -69,7 +145,8 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(set: &EncodedSet, indices: &[usize], pad_id: u32, device: Device) -> Self {
+    pub fn new(set: &EncodedSet, indices: &[usize], device: Device) -> Self {
+        let pad_id = set.pad_id;
         let len = indices.iter().map(|&i| set.input_ids[i].len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(indices.len() * len);
         let mut mask = Vec::with_capacity(indices.len() * len);

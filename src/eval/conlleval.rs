@@ -1,0 +1,149 @@
+//! Entity-level precision, recall and F1 with conlleval semantics: a chunk starts at
+//! `B-X`, or at `I-X` after `O`, after another type, or at the sentence start; an
+//! entity counts as found only if its type and both boundaries match.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// (type, first word, last word) of each chunk in a tag sequence.
+pub fn chunks(tags: &[&str]) -> Vec<(String, usize, usize)> {
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
+    let mut open: Option<(String, usize)> = None;
+    for (i, tag) in tags.iter().enumerate() {
+        let (prefix, ty) = tag.split_once('-').unwrap_or(("O", ""));
+        let continues = prefix == "I" && open.as_ref().is_some_and(|(t, _)| t == ty);
+        if !continues {
+            if let Some((t, start)) = open.take() {
+                out.push((t, start, i - 1));
+            }
+            if prefix == "B" || prefix == "I" {
+                open = Some((ty.to_string(), i));
+            }
+        }
+    }
+    if let Some((t, start)) = open {
+        out.push((t, start, tags.len() - 1));
+    }
+    out
+}
+
+/// True positives, predicted and gold chunk counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub correct: usize,
+    pub predicted: usize,
+    pub gold: usize,
+}
+
+impl Counts {
+    pub fn precision(&self) -> f64 {
+        ratio(self.correct, self.predicted)
+    }
+    pub fn recall(&self) -> f64 {
+        ratio(self.correct, self.gold)
+    }
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Accumulates counts over sentences, overall and per entity type.
+#[derive(Debug, Clone, Default)]
+pub struct Scorer {
+    pub overall: Counts,
+    pub per_type: BTreeMap<String, Counts>,
+}
+
+impl Scorer {
+    /// Adds one sentence. `predicted` may be shorter than `gold` (words lost to
+    /// truncation): the missing words count as predicted `O`.
+    pub fn add(&mut self, gold: &[&str], predicted: &[&str]) {
+        let mut padded: Vec<&str> = predicted.to_vec();
+        padded.resize(gold.len(), "O");
+        let (g, p) = (chunks(gold), chunks(&padded));
+        for c in &g {
+            self.overall.gold += 1;
+            self.per_type.entry(c.0.clone()).or_default().gold += 1;
+            if p.contains(c) {
+                self.overall.correct += 1;
+                self.per_type.entry(c.0.clone()).or_default().correct += 1;
+            }
+        }
+        for c in &p {
+            self.overall.predicted += 1;
+            self.per_type.entry(c.0.clone()).or_default().predicted += 1;
+        }
+    }
+
+    /// P, R, F1 (x100) overall and per type.
+    pub fn report(&self) -> Scores {
+        let s = |c: &Counts| TypeScores { precision: 100.0 * c.precision(), recall: 100.0 * c.recall(), f1: 100.0 * c.f1(), counts: *c };
+        Scores { overall: s(&self.overall), per_type: self.per_type.iter().map(|(t, c)| (t.clone(), s(c))).collect() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub overall: TypeScores,
+    pub per_type: BTreeMap<String, TypeScores>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_boundaries_follow_conlleval() {
+        // I- after O starts an entity; a type change splits; an entity may end the sentence.
+        let tags = ["O", "I-PER", "I-PER", "I-LOC", "B-LOC", "I-LOC"];
+        assert_eq!(
+            chunks(&tags),
+            vec![("PER".into(), 1, 2), ("LOC".into(), 3, 3), ("LOC".into(), 4, 5)]
+        );
+        assert_eq!(chunks(&["B-ORG", "I-ORG"]), vec![("ORG".into(), 0, 1)]);
+        assert!(chunks(&["O", "O"]).is_empty());
+    }
+
+    #[test]
+    fn scores_on_hand_made_cases() {
+        let mut s = Scorer::default();
+        // Exact match, a wrong boundary, a wrong type.
+        s.add(&["B-PER", "I-PER", "O", "B-LOC"], &["B-PER", "I-PER", "O", "B-LOC"]);
+        s.add(&["B-ORG", "I-ORG", "O"], &["B-ORG", "O", "O"]);
+        s.add(&["B-LOC"], &["B-PER"]);
+        assert_eq!(s.overall, Counts { correct: 2, predicted: 4, gold: 4 });
+        let r = s.report();
+        assert!((r.overall.f1 - 50.0).abs() < 1e-9);
+        assert_eq!(r.per_type["PER"].counts, Counts { correct: 1, predicted: 2, gold: 1 });
+    }
+
+    #[test]
+    fn truncated_words_are_missed_entities() {
+        let mut s = Scorer::default();
+        // The last two words were truncated away: the LOC there is missed.
+        s.add(&["B-PER", "O", "B-LOC", "I-LOC"], &["B-PER", "O"]);
+        assert_eq!(s.overall, Counts { correct: 1, predicted: 1, gold: 2 });
+    }
+}

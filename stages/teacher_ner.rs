@@ -1,0 +1,132 @@
+//! `teacher_ner`: the entity-recognizer teacher, the pretrained encoder fine-tuned
+//! with a token-classification head on the labeled source train split (cross-entropy
+//! at first subwords). Resumes from its last checkpoint if a run was interrupted.
+//! Reports source-dev F1 (Viterbi, start constraint) for model inspection only: the
+//! model kept is the last one.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::config::{bio_labels, TrainConfig};
+use crate::eval::decode::Decoder;
+use crate::model::heads::cross_entropy;
+use crate::model::tagger::{Freeze, Tagger};
+use crate::stage::{Stage, StageContext};
+use crate::train::batching::BatchPlan;
+use crate::train::checkpoint::CheckpointDir;
+use crate::train::data::{Batch, EncodedSet};
+use crate::train::trainer::{all_batches, train, Schedule};
+
+pub struct TeacherNer;
+
+#[derive(Deserialize)]
+struct Params {
+    seed: u64,
+    labels: Vec<String>,
+    encoder: EncoderFiles,
+    teacher_ner: TrainConfig,
+}
+
+#[derive(Deserialize)]
+pub struct EncoderFiles {
+    pub weights: PathBuf,
+    pub config: PathBuf,
+}
+
+/// The training schedule a `TrainConfig` describes.
+pub fn schedule(t: &TrainConfig) -> Schedule {
+    Schedule {
+        epochs: t.epochs,
+        batch: BatchPlan { batch_size: t.batch_size, max_tokens: (t.max_tokens > 0).then_some(t.max_tokens), chunk_batches: 50 },
+        lr: t.lr,
+        warmup_ratio: t.warmup,
+        max_grad_norm: t.max_grad_norm,
+        checkpoint_every: t.checkpoint_every,
+    }
+}
+
+/// Keeps the first `max` sentences (0 = all).
+pub fn truncate_set(mut set: EncodedSet, max: usize) -> EncodedSet {
+    if max > 0 && max < set.len() {
+        set.sentence_ids.truncate(max);
+        set.input_ids.truncate(max);
+        set.word_starts.truncate(max);
+        set.n_words.truncate(max);
+        set.truncated_words.truncate(max);
+        if let Some(l) = set.labels.as_mut() {
+            l.truncate(max);
+        }
+    }
+    set
+}
+
+impl Stage for TeacherNer {
+    fn name(&self) -> &'static str {
+        "teacher_ner"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        "entity-recognizer teacher fine-tuned on the labeled source train split"
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["tokenize"]
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &["seed", "labels", "teacher_ner"]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        &["encoder.weights", "encoder.config"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["model.safetensors"]
+    }
+
+    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let p: Params = ctx.params()?;
+        let device = ctx.device()?;
+        let labels = bio_labels(&p.labels);
+        let set = truncate_set(EncodedSet::read(&ctx.input("tokenize", "encoded_source_train.parquet"))?, p.teacher_ner.max_sentences);
+        let t = &p.teacher_ner;
+        let mut tagger = Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
+        tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
+        let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+        let schedule = schedule(t);
+        let steps = all_batches(&set.lengths(), &schedule, p.seed).len();
+        ctx.log(format!(
+            "{} sentences, {} subwords, {steps} steps on {device:?}; {} trainable parameters",
+            set.len(),
+            set.tokens(),
+            opt.trainable_parameters()
+        ));
+        let checkpoints = CheckpointDir::new(ctx.resume_dir()?);
+        let bar = ctx.progress(steps as u64, "training steps");
+        let started = std::time::Instant::now();
+        let progress = train(&tagger.vs, &mut opt, &set.lengths(), &schedule, p.seed, Some(&checkpoints), None, |idx| {
+            let batch = Batch::new(&set, idx, device);
+            let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("source is labeled"));
+            Ok((loss, batch.tokens))
+        }, |_, _| bar.inc(1))?;
+        bar.finish();
+        let secs = started.elapsed().as_secs_f64();
+        ctx.log(format!("epoch losses {:?}; {:.0} training tokens/s", progress.epoch_losses, progress.tokens as f64 / secs));
+        tagger.save_trained(&ctx.output("model.safetensors"))?;
+
+        ctx.summary.insert("labels".into(), serde_json::to_value(&labels)?);
+        ctx.summary.insert("epoch_losses".into(), serde_json::to_value(&progress.epoch_losses)?);
+        ctx.summary.insert("train_tokens_per_s".into(), (progress.tokens as f64 / secs).into());
+        let dev_path = ctx.input("tokenize", "encoded_source_dev.parquet");
+        if dev_path.exists() {
+            let dev = EncodedSet::read(&dev_path)?;
+            let plan = BatchPlan { batch_size: 4 * t.batch_size, max_tokens: None, chunk_batches: 1 };
+            let probs = tagger.predict_probs(&dev, &plan);
+            let tags = crate::eval::decode_all(&probs, &labels, Decoder::Viterbi, true);
+            let scores = crate::eval::score(&tags, &dev, &labels)?;
+            ctx.log(format!("source dev F1 {:.2} (P {:.2}, R {:.2})", scores.overall.f1, scores.overall.precision, scores.overall.recall));
+            ctx.summary.insert("source_dev".into(), serde_json::to_value(&scores)?);
+        }
+        Ok(())
+    }
+}
