@@ -102,6 +102,9 @@ impl Stage for TeacherNer {
             opt.trainable_parameters()
         ));
         let checkpoints = CheckpointDir::new(ctx.resume_dir()?);
+        if let Some(step) = checkpoints.saved_step() {
+            ctx.log(format!("resuming from the checkpoint at step {step}"));
+        }
         let bar = ctx.progress(steps as u64, "training steps");
         let started = std::time::Instant::now();
         let progress = train(&tagger.vs, &mut opt, &set.lengths(), &schedule, p.seed, Some(&checkpoints), None, |idx| {

@@ -1,18 +1,18 @@
 //! The stage engine through the CLI: caching, invalidation, interruption,
-//! concurrency, corruption, status, inspect, gc and config errors.
+//! concurrency, corruption, status, inspect, gc and config errors. Engine mechanics
+//! are exercised up to `tokenize` (seconds); the last tests run every stage.
 
 mod common;
 
 use common::{wait_for_stderr, Workspace};
 
 #[test]
-fn second_run_all_runs_nothing_and_says_so() {
+fn second_run_runs_nothing_and_says_so() {
     let ws = Workspace::demo();
-    let first = ws.ok(&["run", "all"]);
+    let first = ws.ok(&["run", "stage", "tokenize"]);
     assert!(first.contains("ran 2 stage(s): ingest, tokenize"), "{first}");
-    let second = ws.ok(&["run", "all"]);
+    let second = ws.ok(&["run", "stage", "tokenize"]);
     assert!(second.contains("nothing to do: all 2 stages are up to date"), "{second}");
-    assert!(ws.status(&[]).iter().all(|s| s.1));
     // Each artifact keeps its log and a manifest describing every file.
     let art = &ws.artifacts("tokenize")[0];
     let manifest: serde_json::Value =
@@ -26,10 +26,10 @@ fn second_run_all_runs_nothing_and_says_so() {
 #[test]
 fn config_change_reruns_exactly_the_stages_that_read_it() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "all"]);
+    ws.ok(&["run", "stage", "tokenize"]);
 
-    // A value no stage reads changes no key.
-    let out = ws.ok(&["run", "all", "--set", "seed=99"]);
+    // A value neither stage reads changes neither key.
+    let out = ws.ok(&["run", "stage", "tokenize", "--set", "seed=99", "--set", "teacher_ner.lr=1"]);
     assert!(out.contains("nothing to do"), "{out}");
 
     // tokenize reads tokenize.max_len; ingest does not.
@@ -37,19 +37,20 @@ fn config_change_reruns_exactly_the_stages_that_read_it() {
     assert!(!fresh);
     assert_eq!(reasons, ["config `tokenize.max_len` changed (128 -> 64)"]);
     assert!(ws.stage_status("ingest", &["--set", "tokenize.max_len=64"]).0);
-    let out = ws.ok(&["run", "all", "--set", "tokenize.max_len=64"]);
+    let out = ws.ok(&["run", "stage", "tokenize", "--set", "tokenize.max_len=64"]);
     assert!(out.contains("ran 1 stage(s): tokenize; reused 1"), "{out}");
 
     // Editing the file is the same as --set: the artifact built above is reused.
     ws.edit_config("max_len = 128", "max_len = 64");
-    let out = ws.ok(&["run", "all"]);
+    let out = ws.ok(&["run", "stage", "tokenize"]);
     assert!(out.contains("nothing to do"), "{out}");
 
     // An ingest value reruns ingest and everything downstream.
     let status = ws.status(&["--set", "target.lang=xx"]);
     assert_eq!(status[0].2, ["config `target.lang` changed (\"es\" -> \"xx\")"]);
     assert_eq!(status[1].2, ["input artifact `ingest` changed"]);
-    let out = ws.ok(&["run", "all", "--set", "target.lang=xx"]);
+    assert_eq!(status[2].2, ["never run"]);
+    let out = ws.ok(&["run", "stage", "tokenize", "--set", "target.lang=xx"]);
     assert!(out.contains("ran 2 stage(s)"), "{out}");
 
     // An input file's content is part of the key.
@@ -81,7 +82,7 @@ fn run_stage_runs_only_what_it_needs_and_force_reruns_it() {
 #[test]
 fn sigkill_mid_stage_leaves_no_half_artifact_and_next_run_completes() {
     let ws = Workspace::demo();
-    let mut child = ws.spawn(&["run", "all"], &[("MTMT_TEST_HOLD_STAGE", "tokenize")]);
+    let mut child = ws.spawn(&["run", "stage", "tokenize"], &[("MTMT_TEST_HOLD_STAGE", "tokenize")]);
     wait_for_stderr(&mut child, "holding");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -90,18 +91,18 @@ fn sigkill_mid_stage_leaves_no_half_artifact_and_next_run_completes() {
     assert!(ws.artifacts("tokenize").is_empty(), "no half-written tokenize artifact is visible");
     assert_eq!(ws.stage_status("tokenize", &[]), (false, vec!["never run".to_string()]));
 
-    let out = ws.ok(&["run", "all"]);
+    let out = ws.ok(&["run", "stage", "tokenize"]);
     assert!(out.contains("removed") && out.contains("interrupted run"), "{out}");
     assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
-    assert!(ws.status(&["--verify"]).iter().all(|s| s.1));
+    assert!(ws.stage_status("tokenize", &["--verify"]).0);
 }
 
 #[test]
 fn concurrent_runs_wait_for_each_other_and_leave_a_valid_store() {
     let ws = Workspace::demo();
-    let mut first = ws.spawn(&["run", "all"], &[("MTMT_TEST_HOLD_STAGE", "tokenize:3")]);
+    let mut first = ws.spawn(&["run", "stage", "tokenize"], &[("MTMT_TEST_HOLD_STAGE", "tokenize:3")]);
     wait_for_stderr(&mut first, "holding");
-    let second = ws.spawn(&["run", "all"], &[]);
+    let second = ws.spawn(&["run", "stage", "tokenize"], &[]);
     let second = second.wait_with_output().unwrap();
     let text = common::text(&second);
     assert!(second.status.success(), "{text}");
@@ -109,13 +110,13 @@ fn concurrent_runs_wait_for_each_other_and_leave_a_valid_store() {
     // The second run found everything built by the first.
     assert!(text.contains("nothing to do"), "{text}");
     assert!(first.wait().unwrap().success());
-    assert!(ws.status(&["--verify"]).iter().all(|s| s.1));
+    assert!(ws.stage_status("tokenize", &["--verify"]).0);
 }
 
 #[test]
 fn truncated_or_edited_artifacts_are_detected_and_recomputed() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "all"]);
+    ws.ok(&["run", "stage", "tokenize"]);
     let file = ws.artifacts("tokenize")[0].join("encoded_source_train.parquet");
 
     // Truncation: caught by the cheap size check.
@@ -124,7 +125,7 @@ fn truncated_or_edited_artifacts_are_detected_and_recomputed() {
     let (fresh, reasons) = ws.stage_status("tokenize", &[]);
     assert!(!fresh);
     assert!(reasons[0].starts_with("artifact corrupt: file `encoded_source_train.parquet` has"), "{reasons:?}");
-    let out = ws.ok(&["run", "all"]);
+    let out = ws.ok(&["run", "stage", "tokenize"]);
     assert!(out.contains("corrupt") && out.contains("ran 1 stage(s): tokenize"), "{out}");
     assert_eq!(std::fs::read(&file).unwrap(), bytes, "recomputed deterministically");
 
@@ -137,7 +138,7 @@ fn truncated_or_edited_artifacts_are_detected_and_recomputed() {
     let (fresh, reasons) = ws.stage_status("tokenize", &["--verify"]);
     assert!(!fresh);
     assert!(reasons[0].contains("content differs"), "{reasons:?}");
-    let out = ws.ok(&["run", "all", "--verify"]);
+    let out = ws.ok(&["run", "stage", "tokenize", "--verify"]);
     assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
 
     // A missing manifest makes the artifact invalid.
@@ -145,14 +146,14 @@ fn truncated_or_edited_artifacts_are_detected_and_recomputed() {
     let (fresh, reasons) = ws.stage_status("ingest", &[]);
     assert!(!fresh);
     assert_eq!(reasons, ["artifact corrupt: manifest.json is missing"]);
-    let out = ws.ok(&["run", "all"]);
+    let out = ws.ok(&["run", "stage", "tokenize"]);
     assert!(out.contains("ran 1 stage(s): ingest"), "{out}");
 }
 
 #[test]
 fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "all"]);
+    ws.ok(&["run", "stage", "tokenize"]);
     let out = ws.ok(&["inspect", "sentences_target_train", "--schema"]);
     assert!(out.contains("mtmt.stage: ingest"), "{out}");
     assert!(out.contains("tokens: list[str]") && !out.contains("tags:"), "{out}");
@@ -179,8 +180,8 @@ fn inspect_of_an_unbuilt_output_says_which_stage_to_run() {
 #[test]
 fn gc_deletes_only_artifacts_unreachable_from_the_config() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "all", "--set", "tokenize.max_len=32"]);
-    ws.ok(&["run", "all"]);
+    ws.ok(&["run", "stage", "tokenize", "--set", "tokenize.max_len=32"]);
+    ws.ok(&["run", "stage", "tokenize"]);
     assert_eq!(ws.artifacts("tokenize").len(), 2);
     let dry = ws.ok(&["gc", "--dry-run"]);
     assert!(dry.contains("would delete tokenize/") && dry.contains("would free"), "{dry}");
@@ -188,7 +189,7 @@ fn gc_deletes_only_artifacts_unreachable_from_the_config() {
     let out = ws.ok(&["gc"]);
     assert!(out.contains("freed") && out.contains("in 1 artifact(s)"), "{out}");
     assert_eq!(ws.artifacts("tokenize").len(), 1);
-    assert!(ws.ok(&["run", "all"]).contains("nothing to do"));
+    assert!(ws.ok(&["run", "stage", "tokenize"]).contains("nothing to do"));
 }
 
 #[test]
@@ -223,6 +224,60 @@ fn bad_input_names_file_and_line_and_publishes_nothing() {
 fn dag_lists_every_stage_with_inputs_and_outputs() {
     let ws = Workspace::demo();
     let out = ws.ok(&["dag"]);
-    assert!(out.contains("ingest (v1)") && out.contains("tokenize (v1)"), "{out}");
+    assert!(out.contains("ingest (v1)") && out.contains("tokenize (v2)") && out.contains("teacher_ner (v1)"), "{out}");
     assert!(out.contains("inputs:  ingest") && out.contains("files:   encoder.tokenizer"), "{out}");
+}
+
+#[test]
+fn run_all_runs_every_stage_then_nothing_and_a_training_value_reruns_only_its_stage() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["run", "all"]);
+    assert!(out.contains("ran 3 stage(s): ingest, tokenize, teacher_ner"), "{out}");
+    let again = ws.ok(&["run", "all"]);
+    assert!(again.contains("nothing to do: all 3 stages are up to date"), "{again}");
+    assert!(ws.status(&["--verify"]).iter().all(|s| s.1));
+    let m = ws.manifest("teacher_ner");
+    assert!(m["summary"]["source_dev"]["overall"]["f1"].is_number(), "{m}");
+    assert_eq!(m["summary"]["epoch_losses"].as_array().unwrap().len(), 1);
+
+    let (fresh, reasons) = ws.stage_status("teacher_ner", &["--set", "teacher_ner.lr=1e-4"]);
+    assert!(!fresh);
+    assert_eq!(reasons, ["config `teacher_ner.lr` changed (0.0003 -> 0.0001)"]);
+    let out = ws.ok(&["run", "all", "--set", "teacher_ner.lr=1e-4"]);
+    assert!(out.contains("ran 1 stage(s): teacher_ner; reused 2"), "{out}");
+}
+
+#[test]
+fn training_killed_mid_stage_resumes_from_its_checkpoint_to_the_same_model() {
+    let straight = Workspace::demo();
+    straight.ok(&["run", "all"]);
+    let want = straight.manifest("teacher_ner")["files"]["model.safetensors"]["blake3"].clone();
+
+    let ws = Workspace::demo();
+    let mut child = ws.spawn(&["run", "all"], &[]);
+    // Wait until a mid-training checkpoint (after step 2 of 4) is committed, then SIGKILL.
+    let resume = ws.store().join(".resume");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let step = std::fs::read_dir(&resume)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("checkpoint.json")).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["step"].as_i64());
+        if step.is_some_and(|s| s >= 2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ws.artifacts("teacher_ner").is_empty());
+
+    let out = ws.ok(&["run", "all"]);
+    assert!(out.contains("resuming from the checkpoint at step"), "{out}");
+    assert!(out.contains("ran 1 stage(s): teacher_ner"), "{out}");
+    assert_eq!(ws.manifest("teacher_ner")["files"]["model.safetensors"]["blake3"], want, "resumed model differs");
+    assert!(!resume.join(format!("teacher_ner-{}", ws.manifest("teacher_ner")["key"].as_str().unwrap())).exists());
 }

@@ -1,5 +1,6 @@
-//! Resumable training checkpoints: model variables and optimizer state in one
-//! safetensors file, progress in a JSON file written after it (the commit point).
+//! Resumable training checkpoints: model variables and optimizer state in a
+//! safetensors file named by its step, then the progress JSON naming that step (the
+//! commit point). A kill at any moment leaves the last committed pair intact.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,8 +11,11 @@ use tch::{nn, Tensor};
 
 use super::optim::AdamW;
 
-const TENSORS: &str = "checkpoint.safetensors";
 const PROGRESS: &str = "checkpoint.json";
+
+fn tensors_file(step: i64) -> String {
+    format!("checkpoint-{step:09}.safetensors")
+}
 
 /// Where training stands; everything else (batch order, dropout masks) is derived
 /// from the seed and the step, so this is all a resume needs.
@@ -47,13 +51,24 @@ impl CheckpointDir {
             .collect();
         named.extend(opt.state().into_iter().map(|(name, t)| (format!("optim.{name}"), t)));
         named.sort_by(|a, b| a.0.cmp(&b.0));
+        let previous = self.saved_step();
         let tmp = self.dir.join(".checkpoint.safetensors.tmp");
         let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
         Tensor::write_safetensors(&refs, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, self.dir.join(TENSORS))?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(tensors_file(progress.step)))?;
         let json = serde_json::to_vec_pretty(progress)?;
         crate::atomic::write_file(&self.dir.join(PROGRESS), &json)?;
+        if let Some(old) = previous.filter(|&s| s != progress.step) {
+            let _ = std::fs::remove_file(self.dir.join(tensors_file(old)));
+        }
         Ok(())
+    }
+
+    /// The step of the saved checkpoint, if any.
+    pub fn saved_step(&self) -> Option<i64> {
+        let text = std::fs::read(self.dir.join(PROGRESS)).ok()?;
+        serde_json::from_slice::<Progress>(&text).ok().map(|p| p.step)
     }
 
     /// Restores the last checkpoint into `vs` and `opt`, if there is one.
@@ -64,8 +79,9 @@ impl CheckpointDir {
         }
         let progress: Progress = serde_json::from_slice(&std::fs::read(&progress_path)?)
             .with_context(|| format!("parsing {}", progress_path.display()))?;
-        let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(self.dir.join(TENSORS))
-            .with_context(|| format!("reading {}", self.dir.join(TENSORS).display()))?
+        let file = self.dir.join(tensors_file(progress.step));
+        let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&file)
+            .with_context(|| format!("reading {}", file.display()))?
             .into_iter()
             .collect();
         {

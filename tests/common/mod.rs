@@ -13,11 +13,15 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The encoder tokenizer set-up fetches; tests need it (run `scripts/setup.sh`).
-pub fn tokenizer() -> PathBuf {
-    let path = repo().join("models/multilingual-e5-small/tokenizer.json");
+/// A file of the default encoder, which set-up fetches and converts (run `scripts/setup.sh`).
+pub fn encoder_file(name: &str) -> PathBuf {
+    let path = repo().join("models/multilingual-e5-small").join(name);
     assert!(path.exists(), "{} is missing: run `bash scripts/setup.sh` first", path.display());
     path
+}
+
+pub fn tokenizer() -> PathBuf {
+    encoder_file("tokenizer.json")
 }
 
 pub struct Workspace {
@@ -25,7 +29,8 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// A workspace whose `pipeline.toml` is the demo config with absolute paths.
+    /// A workspace whose `pipeline.toml` is the demo config with absolute encoder paths
+    /// and a teacher small enough for tests (32 sentences, 4 steps, a checkpoint each).
     pub fn demo() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let demo = repo().join("examples/demo");
@@ -38,8 +43,12 @@ impl Workspace {
         }
         let config = format!(
             "seed = 13\nlabels = [\"PER\", \"ORG\", \"LOC\", \"MISC\"]\n\n[source]\nlang = \"en\"\ntrain = \"en/train.txt\"\ndev = \"en/dev.txt\"\n\n\
-             [target]\nlang = \"es\"\ntrain = \"es/train.txt\"\ntest = \"es/test.txt\"\n\n[encoder]\ntokenizer = {:?}\n\n[tokenize]\nmax_len = 128\n",
-            tokenizer().display().to_string()
+             [target]\nlang = \"es\"\ntrain = \"es/train.txt\"\ntest = \"es/test.txt\"\n\n\
+             [encoder]\ntokenizer = {:?}\nweights = {:?}\nconfig = {:?}\n\n[tokenize]\nmax_len = 128\n\n\
+             [teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\ncheckpoint_every = 1\n",
+            tokenizer().display().to_string(),
+            encoder_file("model.safetensors").display().to_string(),
+            encoder_file("config.json").display().to_string(),
         );
         std::fs::write(dir.path().join("pipeline.toml"), config).unwrap();
         Self { dir }
@@ -84,6 +93,13 @@ impl Workspace {
         let mut cmd = self.command(args);
         cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.spawn().unwrap()
+    }
+
+    /// A manifest of the stage's only artifact.
+    pub fn manifest(&self, stage: &str) -> serde_json::Value {
+        let arts = self.artifacts(stage);
+        assert_eq!(arts.len(), 1, "{stage} has {} artifacts", arts.len());
+        serde_json::from_str(&std::fs::read_to_string(arts[0].join("manifest.json")).unwrap()).unwrap()
     }
 
     /// `status --json` as (stage, fresh, reasons).
