@@ -32,7 +32,12 @@ pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
         .sum();
     let tokenize_s = started.elapsed().as_secs_f64();
     let n = stats.sentences as f64;
-    println!("ingest: {} sentences, {} tokens in {ingest_s:.3}s: {:.0} sentences/s", stats.sentences, stats.tokens, n / ingest_s);
+    println!(
+        "ingest: {} sentences, {} tokens in {ingest_s:.3}s: {:.0} sentences/s",
+        stats.sentences,
+        stats.tokens,
+        n / ingest_s
+    );
     println!("tokenize: {subwords} subwords in {tokenize_s:.3}s: {:.0} sentences/s", n / tokenize_s);
     println!("ingest+tokenize: {:.0} sentences/s", n / (ingest_s + tokenize_s));
     Ok(())
@@ -86,10 +91,16 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
 /// Untimed steps before the clock starts (allocator and thread-pool warm-up).
 const WARMUP_STEPS: usize = 2;
 
-fn measure(c: &crate::config::Config, set: &EncodedSet, batches: &[Vec<usize>], device: tch::Device) -> anyhow::Result<Throughput> {
+fn measure(
+    c: &crate::config::Config,
+    set: &EncodedSet,
+    batches: &[Vec<usize>],
+    device: tch::Device,
+) -> anyhow::Result<Throughput> {
     let t = &c.teacher_ner;
     let labels = c.bio_labels();
-    let mut tagger = Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
+    let mut tagger =
+        Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
     tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
     let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
     let (mut tokens, mut started) = (0, Instant::now());
@@ -125,7 +136,13 @@ fn measure(c: &crate::config::Config, set: &EncodedSet, batches: &[Vec<usize>], 
 }
 
 /// Runs the PyTorch-eager script on the same batches, handed over in a safetensors file.
-fn torch_eager(c: &crate::config::Config, set: &EncodedSet, batches: &[Vec<usize>], n_labels: usize, python: &Path) -> anyhow::Result<Throughput> {
+fn torch_eager(
+    c: &crate::config::Config,
+    set: &EncodedSet,
+    batches: &[Vec<usize>],
+    n_labels: usize,
+    python: &Path,
+) -> anyhow::Result<Throughput> {
     let dir = std::env::temp_dir().join(format!("mtmt-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("batches.safetensors");

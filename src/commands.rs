@@ -49,10 +49,15 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Dag => {
+            let cfg = load()?;
+            let plan = Plan::new(&cfg, &stages)?;
+            let needed: Vec<&str> = plan.needed().iter().map(|p| p.stage.name()).collect();
             let list = |items: &[&str]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
-            for stage in &stages {
-                println!("{} (v{}): {}", stage.name(), stage.version(), stage.description());
-                println!("  inputs:  {}", list(stage.inputs()));
+            for p in &plan.stages {
+                let stage = p.stage;
+                let unused = if needed.contains(&stage.name()) { "" } else { " [not needed by this config]" };
+                println!("{} (v{}): {}{unused}", stage.name(), stage.version(), stage.description());
+                println!("  inputs:  {}", list(&p.upstream));
                 println!("  reads:   {}", list(stage.reads()));
                 println!("  files:   {}", list(stage.files()));
                 println!("  outputs: {}", list(stage.outputs()));

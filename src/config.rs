@@ -201,20 +201,16 @@ impl ResolvedConfig {
     /// Loads `path`, applies `--set KEY=VALUE` overrides, expands `${VAR}`, resolves paths.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).at(path)?;
-        let parsed: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let parsed: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
         // Round-trip through the schema so defaults are present and every key is settable.
         let mut json = serde_json::to_value(&parsed).expect("config serializes");
         for assignment in overrides {
             apply_override(&mut json, assignment)?;
         }
         expand_env(&mut json, "")?;
-        let mut config: Config = serde_json::from_value(json).map_err(|e| ConfigError::Schema {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let mut config: Config = serde_json::from_value(json)
+            .map_err(|e| ConfigError::Schema { path: path.to_path_buf(), message: e.to_string() })?;
         let base = path.parent().unwrap_or(Path::new(""));
         config.resolve_paths(base);
         let json = serde_json::to_value(&config).expect("config serializes");
@@ -308,9 +304,8 @@ pub fn leaf_keys(json: &Value) -> Vec<String> {
 
 /// Applies one `KEY=VALUE`, parsing VALUE as the type the schema has at KEY.
 fn apply_override(json: &mut Value, assignment: &str) -> Result<(), ConfigError> {
-    let (key, raw) = assignment
-        .split_once('=')
-        .ok_or_else(|| ConfigError::BadAssignment { assignment: assignment.to_string() })?;
+    let (key, raw) =
+        assignment.split_once('=').ok_or_else(|| ConfigError::BadAssignment { assignment: assignment.to_string() })?;
     let key = key.trim();
     let existing = match lookup(json, key) {
         Some(v) if !v.is_object() => v.clone(),
@@ -330,8 +325,9 @@ fn apply_override(json: &mut Value, assignment: &str) -> Result<(), ConfigError>
         Value::Number(_) => Value::from(raw.parse::<f64>().map_err(|_| bad("expected a number"))?),
         // Lists and unset optional values: read VALUE as a TOML literal, else as a string.
         _ => match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-            Ok(mut table) => serde_json::to_value(table.remove("v").expect("parsed v"))
-                .map_err(|e| bad(&e.to_string()))?,
+            Ok(mut table) => {
+                serde_json::to_value(table.remove("v").expect("parsed v")).map_err(|e| bad(&e.to_string()))?
+            }
             Err(_) if existing.is_null() => Value::String(raw.to_string()),
             Err(_) => return Err(bad("expected a TOML value such as [\"PER\", \"LOC\"]")),
         },
@@ -342,10 +338,7 @@ fn apply_override(json: &mut Value, assignment: &str) -> Result<(), ConfigError>
     } else {
         parent.split('.').try_fold(&mut *json, |v, part| v.as_object_mut()?.get_mut(part))
     };
-    target
-        .and_then(Value::as_object_mut)
-        .expect("key was found above")
-        .insert(last.to_string(), value);
+    target.and_then(Value::as_object_mut).expect("key was found above").insert(last.to_string(), value);
     Ok(())
 }
 
@@ -377,8 +370,8 @@ fn expand_str(s: &str, key: &str) -> Result<String, ConfigError> {
     while let Some(start) = rest.find("${") {
         let Some(len) = rest[start..].find('}') else { break };
         let var = &rest[start + 2..start + len];
-        let mut value = std::env::var(var)
-            .map_err(|_| ConfigError::MissingEnv { key: key.to_string(), var: var.to_string() })?;
+        let mut value =
+            std::env::var(var).map_err(|_| ConfigError::MissingEnv { key: key.to_string(), var: var.to_string() })?;
         if out.is_empty() && start == 0 && Path::new(&value).is_relative() {
             if let Ok(cwd) = std::env::current_dir() {
                 value = cwd.join(value).to_string_lossy().into_owned();
@@ -414,7 +407,9 @@ mod tests {
         let cfg = ResolvedConfig::load(&path, &["tokenize.max_len=64".into()]).unwrap();
         assert_eq!(cfg.config.tokenize.max_len, 64);
         assert_eq!(cfg.config.target.train, PathBuf::from("/data/es.txt"));
-        assert!(cfg.config.source.train.ends_with("en.txt") && cfg.config.source.train.is_absolute() == path.is_absolute());
+        assert!(
+            cfg.config.source.train.ends_with("en.txt") && cfg.config.source.train.is_absolute() == path.is_absolute()
+        );
 
         let err = ResolvedConfig::load(&path, &["tokenize.max_len=abc".into()]).unwrap_err();
         assert!(err.to_string().contains("expected an integer"), "{err}");
@@ -443,7 +438,10 @@ mod tests {
         let (_d, path) = demo("seed = 7");
         let cfg = ResolvedConfig::load(&path, &[]).unwrap();
         let view = cfg.view(&["tokenize.max_len", "source.lang", "labels"]);
-        assert_eq!(view, serde_json::json!({"tokenize": {"max_len": 128}, "source": {"lang": "en"}, "labels": ["PER", "LOC"]}));
+        assert_eq!(
+            view,
+            serde_json::json!({"tokenize": {"max_len": 128}, "source": {"lang": "en"}, "labels": ["PER", "LOC"]})
+        );
     }
 
     #[test]

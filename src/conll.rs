@@ -48,7 +48,12 @@ fn err(path: &Path, line: usize, message: String) -> InputError {
 }
 
 /// Parses the bytes of a CoNLL file; `path` is only used in errors.
-pub fn parse(path: &Path, bytes: &[u8], encoding: Encoding, labels: Labels) -> Result<(Vec<Sentence>, ReadStats), InputError> {
+pub fn parse(
+    path: &Path,
+    bytes: &[u8],
+    encoding: Encoding,
+    labels: Labels,
+) -> Result<(Vec<Sentence>, ReadStats), InputError> {
     let mut sentences = Vec::new();
     let mut stats = ReadStats::default();
     let mut tokens: Vec<String> = Vec::new();
@@ -196,7 +201,8 @@ mod tests {
     #[test]
     fn docstart_tabs_and_blank_lines_split_sentences() {
         let text = "-DOCSTART- -X- O O\n\nEU\tNNP\tB-ORG\nrejects VBZ O\n\n\nPeter I-PER\nBlackburn I-PER\n";
-        let (sents, stats) = parse(Path::new("t.txt"), text.as_bytes(), Encoding::Utf8, Labels::Types(&types())).unwrap();
+        let (sents, stats) =
+            parse(Path::new("t.txt"), text.as_bytes(), Encoding::Utf8, Labels::Types(&types())).unwrap();
         assert_eq!(sents.len(), 2);
         assert_eq!(sents[0].tokens, s(&["EU", "rejects"]));
         assert_eq!(sents[0].line, 3);
@@ -229,7 +235,8 @@ mod tests {
 
     #[test]
     fn latin1_decodes() {
-        let (sents, _) = parse(Path::new("l.txt"), b"M\xfcnchen B-LOC\n", Encoding::Latin1, Labels::Types(&types())).unwrap();
+        let (sents, _) =
+            parse(Path::new("l.txt"), b"M\xfcnchen B-LOC\n", Encoding::Latin1, Labels::Types(&types())).unwrap();
         assert_eq!(sents[0].tokens[0], "München");
     }
 }

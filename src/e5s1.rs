@@ -244,9 +244,21 @@ mod tests {
 
     #[test]
     fn names_map_to_hf_bert() {
-        let h = Header { hidden: 4, layers: 2, heads: 2, ffn: 8, vocab: 10, max_positions: 6, type_vocab: 2, layer_norm_eps: 1e-12 };
+        let h = Header {
+            hidden: 4,
+            layers: 2,
+            heads: 2,
+            ffn: 8,
+            vocab: 10,
+            max_positions: 6,
+            type_vocab: 2,
+            layer_norm_eps: 1e-12,
+        };
         assert_eq!(hf_tensor("l1.fi.w", &h).unwrap(), ("encoder.layer.1.intermediate.dense.weight".into(), vec![8, 4]));
-        assert_eq!(hf_tensor("l0.aln.b", &h).unwrap(), ("encoder.layer.0.attention.output.LayerNorm.bias".into(), vec![4]));
+        assert_eq!(
+            hf_tensor("l0.aln.b", &h).unwrap(),
+            ("encoder.layer.0.attention.output.LayerNorm.bias".into(), vec![4])
+        );
         assert_eq!(hf_tensor("emb.word", &h).unwrap().1, vec![10, 4]);
         assert!(hf_tensor("l2.q.w", &h).is_err());
         assert!(hf_tensor("l0.zz.w", &h).is_err());

@@ -33,6 +33,8 @@ fn hold_if_asked(stage: &str) {
 /// One stage with its key under the current config.
 pub struct Planned<'a> {
     pub stage: &'a dyn Stage,
+    /// Upstream stages under this config.
+    pub upstream: Vec<&'static str>,
     pub key: String,
     /// The declared config values (file paths included), as the stage sees them.
     pub view: Value,
@@ -82,9 +84,9 @@ impl<'a> Plan<'a> {
                 input_files.insert(key.to_string(), file);
             }
             let inputs: BTreeMap<String, String> = stage
-                .inputs()
-                .iter()
-                .map(|&up| {
+                .inputs(&cfg.config)
+                .into_iter()
+                .map(|up| {
                     let key = keys.get(up).unwrap_or_else(|| panic!("stage {} precedes its input {up}", stage.name()));
                     (up.to_string(), key.clone())
                 })
@@ -103,7 +105,15 @@ impl<'a> Plan<'a> {
             let key = blake3::hash(&encoded).to_hex()[..24].to_string();
             keys.insert(stage.name(), key.clone());
             let all_keys: Vec<&str> = stage.reads().iter().chain(stage.files()).copied().collect();
-            stages.push(Planned { stage: stage.as_ref(), key, view: cfg.view(&all_keys), input_files, inputs });
+            let upstream = stage.inputs(&cfg.config);
+            stages.push(Planned {
+                stage: stage.as_ref(),
+                upstream,
+                key,
+                view: cfg.view(&all_keys),
+                input_files,
+                inputs,
+            });
         }
         Ok(Self { stages, runtime: cfg.config.runtime.clone() })
     }
@@ -115,12 +125,22 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// The final stage: `run all` builds it and everything it needs under this config.
+    pub fn last(&self) -> &str {
+        self.stages.last().expect("the registry is not empty").stage.name()
+    }
+
+    /// The stages `run all` builds, in dependency order.
+    pub fn needed(&self) -> Vec<&Planned<'a>> {
+        self.closure(self.last()).expect("the last stage is planned")
+    }
+
     /// `name` and every stage upstream of it, in dependency order.
     pub fn closure(&self, name: &str) -> Result<Vec<&Planned<'a>>, StoreError> {
         let mut wanted = BTreeSet::from([self.get(name)?.stage.name()]);
         for planned in self.stages.iter().rev() {
             if wanted.contains(planned.stage.name()) {
-                wanted.extend(planned.stage.inputs());
+                wanted.extend(planned.upstream.iter().copied());
             }
         }
         Ok(self.stages.iter().filter(|p| wanted.contains(p.stage.name())).collect())
@@ -136,10 +156,10 @@ pub struct StageStatus {
     pub reasons: Vec<String>,
 }
 
-/// Explains the state of each planned stage against the store.
+/// Explains the state of each stage `run all` needs against the store.
 pub fn status(plan: &Plan, store: &Store, rehash: bool) -> Vec<StageStatus> {
-    plan.stages
-        .iter()
+    plan.needed()
+        .into_iter()
         .map(|p| {
             let name = p.stage.name();
             let (fresh, reasons) = match store.state(name, &p.key, rehash) {
@@ -212,7 +232,7 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, S
     }
     let wanted: Vec<&Planned> = match &opts.target {
         Some(name) => plan.closure(name)?,
-        None => plan.stages.iter().collect(),
+        None => plan.needed(),
     };
     let mut report = RunReport::default();
     for p in wanted {

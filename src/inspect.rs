@@ -75,7 +75,9 @@ fn resolve(
     let planned = plan.get(stage.name())?;
     let not_built = || StoreError::NotBuilt { name: name.into(), stage: stage.name().into() };
     match store.state(stage.name(), &planned.key, false) {
-        ArtifactState::Valid(m) if m.files.contains_key(&file) => Ok(store.artifact_dir(stage.name(), &planned.key).join(file)),
+        ArtifactState::Valid(m) if m.files.contains_key(&file) => {
+            Ok(store.artifact_dir(stage.name(), &planned.key).join(file))
+        }
         _ => Err(not_built().into()),
     }
 }

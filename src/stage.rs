@@ -14,15 +14,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::config::RuntimeConfig;
+use crate::config::{Config, RuntimeConfig};
 
 pub trait Stage: Sync {
     fn name(&self) -> &'static str;
     /// Bumped whenever the stage's code changes what it writes; part of the key.
     fn version(&self) -> u32;
     fn description(&self) -> &'static str;
-    /// Upstream stages whose artifacts this one reads.
-    fn inputs(&self) -> &'static [&'static str];
+    /// Upstream stages whose artifacts this one reads (the method may decide which).
+    fn inputs(&self, cfg: &Config) -> Vec<&'static str>;
     /// Config keys (dotted) whose values the stage reads.
     fn reads(&self) -> &'static [&'static str];
     /// Config keys naming data files outside the store; their content, not their path, enters the key.

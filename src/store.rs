@@ -102,10 +102,7 @@ impl Store {
     /// Resume folders, as (name, path); the name is `<stage>-<key>`.
     pub fn resume_dirs(&self) -> Vec<(String, PathBuf)> {
         let Ok(entries) = fs::read_dir(self.root.join(RESUME)) else { return vec![] };
-        entries
-            .filter_map(|e| e.ok())
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-            .collect()
+        entries.filter_map(|e| e.ok()).map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect()
     }
 
     /// Checks the artifact for (stage, key): present, complete, and (with `rehash`) untampered.
@@ -154,9 +151,6 @@ impl Store {
     /// current config is compared with to explain why a stage is stale.
     pub fn latest_manifest(&self, stage: &str) -> Option<Manifest> {
         let dir = self.root.join(stage);
-        fs::read_dir(dir)
-            .ok()?
-            .filter_map(|e| Manifest::read(&e.ok()?.path()).ok())
-            .max_by_key(|m| m.created_unix_ms)
+        fs::read_dir(dir).ok()?.filter_map(|e| Manifest::read(&e.ok()?.path()).ok()).max_by_key(|m| m.created_unix_ms)
     }
 }

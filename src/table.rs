@@ -48,7 +48,8 @@ pub fn str_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [String
 
 /// A `list[u32]` column from rows of integers.
 pub fn u32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [u32]>) -> Column {
-    let mut builder = ListPrimitiveChunkedBuilder::<UInt32Type>::new(name.into(), rows.len(), rows.len() * 32, DataType::UInt32);
+    let mut builder =
+        ListPrimitiveChunkedBuilder::<UInt32Type>::new(name.into(), rows.len(), rows.len() * 32, DataType::UInt32);
     for row in rows {
         builder.append_slice(row);
     }

@@ -9,8 +9,8 @@ use polars::prelude::*;
 use serde::Deserialize;
 
 use super::ROLES;
+use crate::config::{Config, Encoding};
 use crate::conll::{self, Labels};
-use crate::config::Encoding;
 use crate::stage::{Stage, StageContext};
 use crate::table;
 
@@ -52,8 +52,8 @@ impl Stage for Ingest {
     fn description(&self) -> &'static str {
         "CoNLL files -> sentence tables (IOB2, validated; target train unlabeled)"
     }
-    fn inputs(&self) -> &'static [&'static str] {
-        &[]
+    fn inputs(&self, _: &Config) -> Vec<&'static str> {
+        vec![]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["labels", "source.lang", "source.encoding", "target.lang", "target.encoding"]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{bio_labels, TrainConfig};
+use crate::config::{bio_labels, Config, TrainConfig};
 use crate::eval::decode::Decoder;
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::{Freeze, Tagger};
@@ -38,7 +38,11 @@ pub struct EncoderFiles {
 pub fn schedule(t: &TrainConfig) -> Schedule {
     Schedule {
         epochs: t.epochs,
-        batch: BatchPlan { batch_size: t.batch_size, max_tokens: (t.max_tokens > 0).then_some(t.max_tokens), chunk_batches: 50 },
+        batch: BatchPlan {
+            batch_size: t.batch_size,
+            max_tokens: (t.max_tokens > 0).then_some(t.max_tokens),
+            chunk_batches: 50,
+        },
         lr: t.lr,
         warmup_ratio: t.warmup,
         max_grad_norm: t.max_grad_norm,
@@ -71,8 +75,8 @@ impl Stage for TeacherNer {
     fn description(&self) -> &'static str {
         "entity-recognizer teacher fine-tuned on the labeled source train split"
     }
-    fn inputs(&self) -> &'static [&'static str] {
-        &["tokenize"]
+    fn inputs(&self, _: &Config) -> Vec<&'static str> {
+        vec!["tokenize"]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["seed", "labels", "teacher_ner"]
@@ -88,9 +92,13 @@ impl Stage for TeacherNer {
         let p: Params = ctx.params()?;
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
-        let set = truncate_set(EncodedSet::read(&ctx.input("tokenize", "encoded_source_train.parquet"))?, p.teacher_ner.max_sentences);
+        let set = truncate_set(
+            EncodedSet::read(&ctx.input("tokenize", "encoded_source_train.parquet"))?,
+            p.teacher_ner.max_sentences,
+        );
         let t = &p.teacher_ner;
-        let mut tagger = Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
+        let mut tagger =
+            Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
         tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
         let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
         let schedule = schedule(t);
@@ -107,14 +115,29 @@ impl Stage for TeacherNer {
         }
         let bar = ctx.progress(steps as u64, "training steps");
         let started = std::time::Instant::now();
-        let progress = train(&tagger.vs, &mut opt, &set.lengths(), &schedule, p.seed, Some(&checkpoints), None, |idx| {
-            let batch = Batch::new(&set, idx, device);
-            let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("source is labeled"));
-            Ok((loss, batch.tokens))
-        }, |_, _| bar.inc(1))?;
+        let progress = train(
+            &tagger.vs,
+            &mut opt,
+            &set.lengths(),
+            &schedule,
+            p.seed,
+            Some(&checkpoints),
+            None,
+            |idx| {
+                let batch = Batch::new(&set, idx, device);
+                let loss =
+                    cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("source is labeled"));
+                Ok((loss, batch.tokens))
+            },
+            |_, _| bar.inc(1),
+        )?;
         bar.finish();
         let secs = started.elapsed().as_secs_f64();
-        ctx.log(format!("epoch losses {:?}; {:.0} training tokens/s", progress.epoch_losses, progress.tokens as f64 / secs));
+        ctx.log(format!(
+            "epoch losses {:?}; {:.0} training tokens/s",
+            progress.epoch_losses,
+            progress.tokens as f64 / secs
+        ));
         tagger.save_trained(&ctx.output("model.safetensors"))?;
 
         ctx.summary.insert("labels".into(), serde_json::to_value(&labels)?);
@@ -127,7 +150,10 @@ impl Stage for TeacherNer {
             let probs = tagger.predict_probs(&dev, &plan);
             let tags = crate::eval::decode_all(&probs, &labels, Decoder::Viterbi, true);
             let scores = crate::eval::score(&tags, &dev, &labels)?;
-            ctx.log(format!("source dev F1 {:.2} (P {:.2}, R {:.2})", scores.overall.f1, scores.overall.precision, scores.overall.recall));
+            ctx.log(format!(
+                "source dev F1 {:.2} (P {:.2}, R {:.2})",
+                scores.overall.f1, scores.overall.precision, scores.overall.recall
+            ));
             ctx.summary.insert("source_dev".into(), serde_json::to_value(&scores)?);
         }
         Ok(())

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::ROLES;
-use crate::config::bio_labels;
+use crate::config::{bio_labels, Config};
 use crate::stage::{Stage, StageContext};
 use crate::subword::SubwordTokenizer;
 use crate::table;
@@ -44,8 +44,8 @@ impl Stage for Tokenize {
     fn description(&self) -> &'static str {
         "sentence tables -> subword ids, first-subword positions, label ids"
     }
-    fn inputs(&self) -> &'static [&'static str] {
-        &["ingest"]
+    fn inputs(&self, _: &Config) -> Vec<&'static str> {
+        vec!["ingest"]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["labels", "tokenize.max_len", "tokenize.lowercase"]
@@ -79,14 +79,24 @@ impl Stage for Tokenize {
             let tokens = table::read_str_lists(&sentences, "tokens")?;
             let tags = if role.labeled { Some(table::read_str_lists(&sentences, "tags")?) } else { None };
             let progress = ctx.progress(tokens.len() as u64, "sentences encoded");
-            let set = EncodedSet::encode(&tokenizer, ids, &tokens, tags.as_deref(), &labels, params.tokenize.max_len, || {
-                progress.inc(1)
-            })?;
+            let set = EncodedSet::encode(
+                &tokenizer,
+                ids,
+                &tokens,
+                tags.as_deref(),
+                &labels,
+                params.tokenize.max_len,
+                || progress.inc(1),
+            )?;
             let rate = progress.finish();
             let truncated: u64 = set.truncated_words.iter().map(|&t| t as u64).sum();
             let subwords = set.tokens();
             total_truncated += truncated;
-            ctx.log(format!("{}: {} sentences, {subwords} subwords, {truncated} truncated words", role.name(), set.len()));
+            ctx.log(format!(
+                "{}: {} sentences, {subwords} subwords, {truncated} truncated words",
+                role.name(),
+                set.len()
+            ));
             let mut meta = ctx.provenance();
             meta.push(("mtmt.labels".into(), serde_json::to_string(&labels)?));
             set.write(&ctx.output(&format!("encoded_{}.parquet", role.name())), meta)?;

@@ -47,7 +47,8 @@ fn loading_reports_a_missing_tensor_by_name() {
         "max_position_embeddings": 10, "type_vocab_size": 2, "vocab_size": 20}"#;
     std::fs::write(dir.path().join("config.json"), config).unwrap();
     let t = Tensor::zeros([20, 8], (Kind::Float, Device::Cpu));
-    Tensor::write_safetensors(&[("embeddings.word_embeddings.weight", &t)], dir.path().join("model.safetensors")).unwrap();
+    Tensor::write_safetensors(&[("embeddings.word_embeddings.weight", &t)], dir.path().join("model.safetensors"))
+        .unwrap();
     let cfg = BertConfig::from_file(&dir.path().join("config.json")).unwrap();
     let mut vs = nn::VarStore::new(Device::Cpu);
     let _model = BertModel::new(vs.root(), cfg);
@@ -72,7 +73,8 @@ fn default_encoder_aligns_translations() {
     let (_vs, model) = load(&dir);
     let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     let anchor = embed(&model, &tokenizer, "Angela Merkel visited Paris last week.");
-    let cos = |text: &str| Tensor::cosine_similarity(&anchor, &embed(&model, &tokenizer, text), 0, 1e-8).double_value(&[]);
+    let cos =
+        |text: &str| Tensor::cosine_similarity(&anchor, &embed(&model, &tokenizer, text), 0, 1e-8).double_value(&[]);
     for translation in [
         "Angela Merkel besuchte letzte Woche Paris.",
         "Angela Merkel visitó París la semana pasada.",

@@ -160,7 +160,17 @@ fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
     let out = ws.ok(&["inspect", "sentences_source_train", "--schema"]);
     assert!(out.contains("tags: list[str]"), "{out}");
 
-    let out = ws.ok(&["inspect", "sentences_source_train", "--filter", "sentence_id < 5", "--sort", "sentence_id", "--desc", "--head", "2"]);
+    let out = ws.ok(&[
+        "inspect",
+        "sentences_source_train",
+        "--filter",
+        "sentence_id < 5",
+        "--sort",
+        "sentence_id",
+        "--desc",
+        "--head",
+        "2",
+    ]);
     assert!(out.contains("shape: (5, 6)"), "{out}");
     // A path works too, and an unknown name lists the known outputs.
     let file = ws.artifacts("tokenize")[0].join("encoded_target_test.parquet");

@@ -54,7 +54,15 @@ fn tiny_data(n: usize) -> EncodedSet {
         word_starts.push(starts);
         n_words.push(words as u32);
     }
-    EncodedSet { pad_id: 1, sentence_ids: (0..n as u32).collect(), input_ids, word_starts, labels: Some(labels), truncated_words: vec![0; n], n_words }
+    EncodedSet {
+        pad_id: 1,
+        sentence_ids: (0..n as u32).collect(),
+        input_ids,
+        word_starts,
+        labels: Some(labels),
+        truncated_words: vec![0; n],
+        n_words,
+    }
 }
 
 fn schedule() -> Schedule {
@@ -70,7 +78,8 @@ fn schedule() -> Schedule {
 
 fn tagger(dir: &Path, seed: u64) -> Tagger {
     let mut t =
-        Tagger::pretrained(&dir.join("config.json"), &dir.join("model.safetensors"), LABELS, 0.1, Device::Cpu, seed).unwrap();
+        Tagger::pretrained(&dir.join("config.json"), &dir.join("model.safetensors"), LABELS, 0.1, Device::Cpu, seed)
+            .unwrap();
     t.freeze(Freeze { embeddings: true, layers: 1 });
     t
 }
@@ -80,11 +89,21 @@ fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -
     let data = tiny_data(60);
     let t = tagger(dir, seed);
     let mut opt = t.optimizer(0.01, 1.0);
-    let progress = train(&t.vs, &mut opt, &data.lengths(), &schedule(), seed, ckpt, stop, |idx| {
-        let batch = Batch::new(&data, idx, Device::Cpu);
-        let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
-        Ok((loss, batch.tokens))
-    }, |_, _| {})
+    let progress = train(
+        &t.vs,
+        &mut opt,
+        &data.lengths(),
+        &schedule(),
+        seed,
+        ckpt,
+        stop,
+        |idx| {
+            let batch = Batch::new(&data, idx, Device::Cpu);
+            let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
+            Ok((loss, batch.tokens))
+        },
+        |_, _| {},
+    )
     .unwrap();
     (t.trainable(), progress.step)
 }
@@ -122,7 +141,9 @@ fn frozen_parameters_get_no_gradient_and_no_optimizer_state() {
     let t = tagger(dir.path(), 1);
     let names: Vec<String> = t.trainable().into_iter().map(|(n, _)| n).collect();
     assert!(names.iter().all(|n| !n.starts_with("bert.embeddings.") && !n.starts_with("bert.encoder.layer.0.")));
-    assert!(names.iter().any(|n| n.starts_with("bert.encoder.layer.1.")) && names.contains(&"classifier.weight".into()));
+    assert!(
+        names.iter().any(|n| n.starts_with("bert.encoder.layer.1.")) && names.contains(&"classifier.weight".into())
+    );
     let frozen_before = t.vs.variables()["bert.encoder.layer.0.output.dense.weight"].copy();
 
     let mut opt = t.optimizer(0.01, 1.0);

@@ -91,7 +91,12 @@ impl Scorer {
 
     /// P, R, F1 (x100) overall and per type.
     pub fn report(&self) -> Scores {
-        let s = |c: &Counts| TypeScores { precision: 100.0 * c.precision(), recall: 100.0 * c.recall(), f1: 100.0 * c.f1(), counts: *c };
+        let s = |c: &Counts| TypeScores {
+            precision: 100.0 * c.precision(),
+            recall: 100.0 * c.recall(),
+            f1: 100.0 * c.f1(),
+            counts: *c,
+        };
         Scores { overall: s(&self.overall), per_type: self.per_type.iter().map(|(t, c)| (t.clone(), s(c))).collect() }
     }
 }
@@ -118,10 +123,7 @@ mod tests {
     fn chunk_boundaries_follow_conlleval() {
         // I- after O starts an entity; a type change splits; an entity may end the sentence.
         let tags = ["O", "I-PER", "I-PER", "I-LOC", "B-LOC", "I-LOC"];
-        assert_eq!(
-            chunks(&tags),
-            vec![("PER".into(), 1, 2), ("LOC".into(), 3, 3), ("LOC".into(), 4, 5)]
-        );
+        assert_eq!(chunks(&tags), vec![("PER".into(), 1, 2), ("LOC".into(), 3, 3), ("LOC".into(), 4, 5)]);
         assert_eq!(chunks(&["B-ORG", "I-ORG"]), vec![("ORG".into(), 0, 1)]);
         assert!(chunks(&["O", "O"]).is_empty());
     }

@@ -31,9 +31,9 @@ pub fn decode(probs: &[f32], labels: &[String], decoder: Decoder, start_constrai
     let words = probs.len() / n;
     let rows = probs.chunks_exact(n);
     match decoder {
-        Decoder::Argmax => rows
-            .map(|r| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i))
-            .collect(),
+        Decoder::Argmax => {
+            rows.map(|r| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)).collect()
+        }
         Decoder::Viterbi => {
             if words == 0 {
                 return vec![];

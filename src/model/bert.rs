@@ -68,8 +68,18 @@ impl Embeddings {
         let d = cfg.hidden_size;
         Self {
             word_embeddings: nn::embedding(&p / "word_embeddings", cfg.vocab_size, d, Default::default()),
-            position_embeddings: nn::embedding(&p / "position_embeddings", cfg.max_position_embeddings, d, Default::default()),
-            token_type_embeddings: nn::embedding(&p / "token_type_embeddings", cfg.type_vocab_size, d, Default::default()),
+            position_embeddings: nn::embedding(
+                &p / "position_embeddings",
+                cfg.max_position_embeddings,
+                d,
+                Default::default(),
+            ),
+            token_type_embeddings: nn::embedding(
+                &p / "token_type_embeddings",
+                cfg.type_vocab_size,
+                d,
+                Default::default(),
+            ),
             layer_norm: layer_norm(&p / "LayerNorm", cfg),
             dropout: cfg.hidden_dropout_prob,
         }

@@ -62,7 +62,8 @@ impl Tagger {
 
     /// Trainable (name, variable) pairs, sorted by name so optimizer state lines up across runs.
     pub fn trainable(&self) -> Vec<(String, Tensor)> {
-        let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
+        let mut vars: Vec<(String, Tensor)> =
+            self.vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         vars
     }
@@ -99,7 +100,8 @@ impl Tagger {
         let vars = self.vs.variables();
         let _guard = tch::no_grad_guard();
         for (name, t) in tensors {
-            let mut var = vars.get(&name).with_context(|| format!("{}: unknown tensor {name}", path.display()))?.shallow_clone();
+            let mut var =
+                vars.get(&name).with_context(|| format!("{}: unknown tensor {name}", path.display()))?.shallow_clone();
             var.copy_(&t);
         }
         Ok(())

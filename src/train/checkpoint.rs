@@ -91,10 +91,8 @@ impl CheckpointDir {
                 var.copy_(src);
             }
         }
-        let optim: HashMap<String, Tensor> = tensors
-            .into_iter()
-            .filter_map(|(k, t)| k.strip_prefix("optim.").map(|k| (k.to_string(), t)))
-            .collect();
+        let optim: HashMap<String, Tensor> =
+            tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("optim.").map(|k| (k.to_string(), t))).collect();
         opt.load_state(&optim)?;
         Ok(Some(progress))
     }
