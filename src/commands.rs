@@ -88,6 +88,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Doctor => doctor()?,
+        Command::Conlleval { file } => print!("{}", crate::eval::conlleval::score_file(&file)?.render()),
         Command::ConvertEncoder { src, out_dir } => {
             let h = crate::e5s1::convert(&src, &out_dir)?;
             println!(

@@ -27,9 +27,29 @@ pub struct Config {
     pub encoder: EncoderConfig,
     #[serde(default)]
     pub tokenize: TokenizeConfig,
+    /// What the student learns from: `direct` (no student: the recognizer teacher is
+    /// the model), `tsl` (recognizer distillation on every word), `mtmt` (both teachers).
+    #[serde(default)]
+    pub method: Method,
     /// The entity-recognizer teacher, trained on the labeled source train split.
     #[serde(default)]
     pub teacher_ner: TrainConfig,
+    /// The siamese entity-similarity teacher, trained on source word pairs.
+    #[serde(default)]
+    pub teacher_sim: TrainConfig,
+    /// How source word pairs are built for the similarity teacher.
+    #[serde(default)]
+    pub sim_pairs: SimPairsConfig,
+    /// How unlabeled target pairs are sampled and scored by the teachers.
+    #[serde(default)]
+    pub score: ScoreConfig,
+    #[serde(default)]
+    pub weights: WeightsConfig,
+    /// The student's training (defaults: the papers' student recipe).
+    #[serde(default)]
+    pub distill: TrainConfig<Student>,
+    #[serde(default)]
+    pub distill_loss: DistillLossConfig,
     #[serde(default)]
     pub eval: EvalConfig,
     /// Where and how fast to compute; never part of a cache key.
@@ -37,10 +57,36 @@ pub struct Config {
     pub runtime: RuntimeConfig,
 }
 
-/// Fine-tuning settings of one model (defaults: the papers' teacher recipe).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Direct,
+    Tsl,
+    #[default]
+    Mtmt,
+}
+
+/// Default learning rates by role (methods.md: teachers 5e-5, students 1e-4).
+pub trait Role: Default + Clone + std::fmt::Debug {
+    const LR: f64;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Teacher;
+#[derive(Debug, Clone, Default)]
+pub struct Student;
+
+impl Role for Teacher {
+    const LR: f64 = 5e-5;
+}
+impl Role for Student {
+    const LR: f64 = 1e-4;
+}
+
+/// Fine-tuning settings of one model; `R` picks the learning-rate default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
+#[serde(deny_unknown_fields, default, bound = "")]
+pub struct TrainConfig<R: Role = Teacher> {
     pub epochs: usize,
     /// Sentences per batch.
     pub batch_size: usize,
@@ -62,15 +108,17 @@ pub struct TrainConfig {
     pub checkpoint_every: i64,
     /// Train on the first this many sentences of the split; 0 = all.
     pub max_sentences: usize,
+    #[serde(skip)]
+    role: std::marker::PhantomData<R>,
 }
 
-impl Default for TrainConfig {
+impl<R: Role> Default for TrainConfig<R> {
     fn default() -> Self {
         Self {
             epochs: 3,
             batch_size: 32,
             max_tokens: 0,
-            lr: 5e-5,
+            lr: R::LR,
             warmup: 0.1,
             weight_decay: 0.01,
             max_grad_norm: 1.0,
@@ -80,8 +128,116 @@ impl Default for TrainConfig {
             head_lr_scale: 1.0,
             checkpoint_every: 200,
             max_sentences: 0,
+            role: std::marker::PhantomData,
         }
     }
+}
+
+/// Source pairs for the similarity teacher: two words from two different sentences,
+/// target 1 when their classes match.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimPairsConfig {
+    /// `type`: B-/I- ignored, `O` its own class; `label`: the full BIO label.
+    pub same: SameClass,
+    /// Pairs drawn among the sentences of each batch (one forward serves them all).
+    pub pairs_per_batch: usize,
+    /// Share of positive pairs.
+    pub positive_ratio: f64,
+    /// Share of anchors drawn from `O` words (the rest from entity classes, uniformly).
+    pub o_anchor_ratio: f64,
+}
+
+impl Default for SimPairsConfig {
+    fn default() -> Self {
+        Self { same: SameClass::Type, pairs_per_batch: 64, positive_ratio: 0.5, o_anchor_ratio: 0.2 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameClass {
+    #[default]
+    Type,
+    Label,
+}
+
+/// Target pairs: sampled in groups of sentences (a group is one student batch), never
+/// with gold labels: uniformly, or balanced by the recognizer teacher's predicted types.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoreConfig {
+    pub sampling: PairSampling,
+    /// Sentences per group (= per student batch).
+    pub group_size: usize,
+    /// Pairs per sentence of a group.
+    pub pairs_per_sentence: usize,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        Self { sampling: PairSampling::Balanced, group_size: 32, pairs_per_sentence: 2 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairSampling {
+    Uniform,
+    #[default]
+    Balanced,
+}
+
+/// The confidence weights of the MTMT loss.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeightsConfig {
+    /// `false`: every weight is 1 (the "w/o weighting" ablation).
+    pub enabled: bool,
+    /// `paper`: beta = (2t-1)^2; `code`: beta = min((2t-1)^2 + 0.5, 1) as in the released code.
+    pub formula: WeightFormula,
+}
+
+impl Default for WeightsConfig {
+    fn default() -> Self {
+        Self { enabled: true, formula: WeightFormula::Paper }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightFormula {
+    #[default]
+    Paper,
+    Code,
+}
+
+/// How the student matches the teachers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistillLossConfig {
+    /// `kl`: soft cross-entropy to the teacher's distribution; `mse`: squared error
+    /// averaged over classes (the papers'); `mse_sum`: summed over classes (MTMT's code).
+    pub ner: NerLoss,
+    /// MTMT: also distill every word of the group's sentences, TSL-style.
+    pub all_words: bool,
+    /// Weight of that all-word term.
+    pub all_words_weight: f64,
+}
+
+impl Default for DistillLossConfig {
+    fn default() -> Self {
+        Self { ner: NerLoss::Kl, all_words: false, all_words_weight: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NerLoss {
+    #[default]
+    Kl,
+    Mse,
+    MseSum,
 }
 
 /// How predictions are decoded and batched at inference.

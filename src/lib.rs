@@ -15,6 +15,7 @@ pub mod eval;
 pub mod inspect;
 pub mod manifest;
 pub mod model;
+pub mod pairs;
 pub mod stage;
 pub mod store;
 pub mod subword;

@@ -56,6 +56,28 @@ pub fn u32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [u32]>)
     builder.finish().into_series().into()
 }
 
+/// A `list[f32]` column from rows of floats.
+pub fn f32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [f32]>) -> Column {
+    let mut builder =
+        ListPrimitiveChunkedBuilder::<Float32Type>::new(name.into(), rows.len(), rows.len() * 16, DataType::Float32);
+    for row in rows {
+        builder.append_slice(row);
+    }
+    builder.finish().into_series().into()
+}
+
+/// Reads a `list[f32]` column back into rows.
+pub fn read_f32_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<f32>>> {
+    df.column(name)?
+        .list()?
+        .series_iter()
+        .map(|row| {
+            let row = row.ok_or_else(|| anyhow!("null row in column {name}"))?;
+            Ok(row.f32()?.into_no_null_iter().collect())
+        })
+        .collect()
+}
+
 /// Reads a `list[str]` column back into rows.
 pub fn read_str_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<String>>> {
     df.column(name)?

@@ -1,5 +1,5 @@
-//! `ingest`: reads the CoNLL files of the source and target languages into one
-//! `sentences_<role>` Parquet table per role. The target's train split is read
+//! `ingest_source` / `ingest_target`: read one language's CoNLL files into one
+//! `sentences_<role>` Parquet table per split. The target's train split is read
 //! unlabeled: its table has no tag column, so gold target labels cannot reach
 //! training.
 
@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::ROLES;
+use super::Side;
 use crate::config::{Config, Encoding};
 use crate::conll::{self, Labels};
 use crate::stage::{Stage, StageContext};
 use crate::table;
 
-pub struct Ingest;
+pub struct Ingest(pub Side);
 
 #[derive(Deserialize)]
 struct Params {
     labels: Vec<String>,
-    source: CorpusParams,
-    target: CorpusParams,
+    source: Option<CorpusParams>,
+    target: Option<CorpusParams>,
 }
 
 #[derive(Deserialize)]
@@ -44,38 +44,54 @@ impl CorpusParams {
 
 impl Stage for Ingest {
     fn name(&self) -> &'static str {
-        "ingest"
+        match self.0 {
+            Side::Source => "ingest_source",
+            Side::Target => "ingest_target",
+        }
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn description(&self) -> &'static str {
-        "CoNLL files -> sentence tables (IOB2, validated; target train unlabeled)"
+        match self.0 {
+            Side::Source => "source CoNLL files -> sentence tables (IOB2, validated)",
+            Side::Target => "target CoNLL files -> sentence tables (train read without labels)",
+        }
     }
     fn inputs(&self, _: &Config) -> Vec<&'static str> {
         vec![]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["labels", "source.lang", "source.encoding", "target.lang", "target.encoding"]
+        match self.0 {
+            Side::Source => &["labels", "source.lang", "source.encoding"],
+            Side::Target => &["labels", "target.lang", "target.encoding"],
+        }
     }
     fn files(&self) -> &'static [&'static str] {
-        &["source.train", "source.dev", "source.test", "target.train", "target.dev", "target.test"]
+        match self.0 {
+            Side::Source => &["source.train", "source.dev", "source.test"],
+            Side::Target => &["target.train", "target.dev", "target.test"],
+        }
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "sentences_source_train.parquet",
-            "sentences_source_dev.parquet",
-            "sentences_source_test.parquet",
-            "sentences_target_train.parquet",
-            "sentences_target_dev.parquet",
-            "sentences_target_test.parquet",
-        ]
+        match self.0 {
+            Side::Source => {
+                &["sentences_source_train.parquet", "sentences_source_dev.parquet", "sentences_source_test.parquet"]
+            }
+            Side::Target => {
+                &["sentences_target_train.parquet", "sentences_target_dev.parquet", "sentences_target_test.parquet"]
+            }
+        }
     }
 
     fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
         let params: Params = ctx.params()?;
-        for role in ROLES {
-            let corpus = if role.corpus == "source" { &params.source } else { &params.target };
+        let corpus = match self.0 {
+            Side::Source => params.source,
+            Side::Target => params.target,
+        }
+        .expect("the view holds this side");
+        for role in self.0.roles() {
             let Some(path) = corpus.split(role.split) else { continue };
             let labels = if role.labeled { Labels::Types(&params.labels) } else { Labels::Unlabeled };
             let (sentences, stats) = conll::read_file(path, corpus.encoding, labels)?;

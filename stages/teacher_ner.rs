@@ -8,15 +8,16 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{bio_labels, Config, TrainConfig};
+use crate::config::{bio_labels, Config, Role, TrainConfig};
 use crate::eval::decode::Decoder;
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::{Freeze, Tagger};
 use crate::stage::{Stage, StageContext};
 use crate::train::batching::BatchPlan;
-use crate::train::checkpoint::CheckpointDir;
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::trainer::{all_batches, train, Schedule};
+use crate::train::trainer::{all_batches, Schedule};
+
+use super::fit::fit;
 
 pub struct TeacherNer;
 
@@ -35,7 +36,7 @@ pub struct EncoderFiles {
 }
 
 /// The training schedule a `TrainConfig` describes.
-pub fn schedule(t: &TrainConfig) -> Schedule {
+pub fn schedule<R: Role>(t: &TrainConfig<R>) -> Schedule {
     Schedule {
         epochs: t.epochs,
         batch: BatchPlan {
@@ -76,7 +77,7 @@ impl Stage for TeacherNer {
         "entity-recognizer teacher fine-tuned on the labeled source train split"
     }
     fn inputs(&self, _: &Config) -> Vec<&'static str> {
-        vec!["tokenize"]
+        vec!["tokenize_source"]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["seed", "labels", "teacher_ner"]
@@ -93,7 +94,7 @@ impl Stage for TeacherNer {
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
         let set = truncate_set(
-            EncodedSet::read(&ctx.input("tokenize", "encoded_source_train.parquet"))?,
+            EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?,
             p.teacher_ner.max_sentences,
         );
         let t = &p.teacher_ner;
@@ -102,48 +103,17 @@ impl Stage for TeacherNer {
         tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
         let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
         let schedule = schedule(t);
-        let steps = all_batches(&set.lengths(), &schedule, p.seed).len();
-        ctx.log(format!(
-            "{} sentences, {} subwords, {steps} steps on {device:?}; {} trainable parameters",
-            set.len(),
-            set.tokens(),
-            opt.trainable_parameters()
-        ));
-        let checkpoints = CheckpointDir::new(ctx.resume_dir()?);
-        if let Some(step) = checkpoints.saved_step() {
-            ctx.log(format!("resuming from the checkpoint at step {step}"));
-        }
-        let bar = ctx.progress(steps as u64, "training steps");
-        let started = std::time::Instant::now();
-        let progress = train(
-            &tagger.vs,
-            &mut opt,
-            &set.lengths(),
-            &schedule,
-            p.seed,
-            Some(&checkpoints),
-            None,
-            |idx| {
-                let batch = Batch::new(&set, idx, device);
-                let loss =
-                    cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("source is labeled"));
-                Ok((loss, batch.tokens))
-            },
-            |_, _| bar.inc(1),
-        )?;
-        bar.finish();
-        let secs = started.elapsed().as_secs_f64();
-        ctx.log(format!(
-            "epoch losses {:?}; {:.0} training tokens/s",
-            progress.epoch_losses,
-            progress.tokens as f64 / secs
-        ));
+        let plan = all_batches(&set.lengths(), &schedule, p.seed);
+        ctx.log(format!("{} sentences, {} subwords on {device:?}", set.len(), set.tokens()));
+        fit(ctx, &tagger.vs, &mut opt, &plan, &schedule, p.seed, |_, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("source is labeled"));
+            Ok((loss, batch.tokens))
+        })?;
         tagger.save_trained(&ctx.output("model.safetensors"))?;
 
         ctx.summary.insert("labels".into(), serde_json::to_value(&labels)?);
-        ctx.summary.insert("epoch_losses".into(), serde_json::to_value(&progress.epoch_losses)?);
-        ctx.summary.insert("train_tokens_per_s".into(), (progress.tokens as f64 / secs).into());
-        let dev_path = ctx.input("tokenize", "encoded_source_dev.parquet");
+        let dev_path = ctx.input("tokenize_source", "encoded_source_dev.parquet");
         if dev_path.exists() {
             let dev = EncodedSet::read(&dev_path)?;
             let plan = BatchPlan { batch_size: 4 * t.batch_size, max_tokens: None, chunk_batches: 1 };

@@ -1,5 +1,5 @@
-//! `tokenize`: encodes every sentence table into subword ids with the encoder's
-//! tokenizer, one `encoded_<role>` table per role: input ids with CLS/SEP, the
+//! `tokenize_source` / `tokenize_target`: encode one language's sentence tables into
+//! subword ids with the encoder's tokenizer, one `encoded_<role>` table per split: input ids with CLS/SEP, the
 //! first-subword position of each kept word, label ids where labeled, and how many
 //! words truncation dropped (evaluation counts their entities as missed).
 
@@ -7,14 +7,14 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::ROLES;
+use super::Side;
 use crate::config::{bio_labels, Config};
 use crate::stage::{Stage, StageContext};
 use crate::subword::SubwordTokenizer;
 use crate::table;
 use crate::train::data::EncodedSet;
 
-pub struct Tokenize;
+pub struct Tokenize(pub Side);
 
 #[derive(Deserialize)]
 struct Params {
@@ -36,16 +36,19 @@ struct TokenizeParams {
 
 impl Stage for Tokenize {
     fn name(&self) -> &'static str {
-        "tokenize"
+        match self.0 {
+            Side::Source => "tokenize_source",
+            Side::Target => "tokenize_target",
+        }
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn description(&self) -> &'static str {
         "sentence tables -> subword ids, first-subword positions, label ids"
     }
     fn inputs(&self, _: &Config) -> Vec<&'static str> {
-        vec!["ingest"]
+        vec![self.ingest()]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["labels", "tokenize.max_len", "tokenize.lowercase"]
@@ -54,14 +57,14 @@ impl Stage for Tokenize {
         &["encoder.tokenizer"]
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "encoded_source_train.parquet",
-            "encoded_source_dev.parquet",
-            "encoded_source_test.parquet",
-            "encoded_target_train.parquet",
-            "encoded_target_dev.parquet",
-            "encoded_target_test.parquet",
-        ]
+        match self.0 {
+            Side::Source => {
+                &["encoded_source_train.parquet", "encoded_source_dev.parquet", "encoded_source_test.parquet"]
+            }
+            Side::Target => {
+                &["encoded_target_train.parquet", "encoded_target_dev.parquet", "encoded_target_test.parquet"]
+            }
+        }
     }
 
     fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
@@ -69,8 +72,8 @@ impl Stage for Tokenize {
         let tokenizer = SubwordTokenizer::load(&params.encoder.tokenizer, params.tokenize.lowercase)?;
         let labels = bio_labels(&params.labels);
         let mut total_truncated = 0u64;
-        for role in ROLES {
-            let input = ctx.input("ingest", &format!("sentences_{}.parquet", role.name()));
+        for role in self.0.roles() {
+            let input = ctx.input(self.ingest(), &format!("sentences_{}.parquet", role.name()));
             if !input.exists() {
                 continue;
             }
@@ -108,5 +111,14 @@ impl Stage for Tokenize {
         ctx.summary.insert("truncated_words".into(), total_truncated.into());
         ctx.summary.insert("labels".into(), serde_json::to_value(&labels)?);
         Ok(())
+    }
+}
+
+impl Tokenize {
+    fn ingest(&self) -> &'static str {
+        match self.0 {
+            Side::Source => "ingest_source",
+            Side::Target => "ingest_target",
+        }
     }
 }

@@ -9,12 +9,12 @@ use common::{wait_for_stderr, Workspace};
 #[test]
 fn second_run_runs_nothing_and_says_so() {
     let ws = Workspace::demo();
-    let first = ws.ok(&["run", "stage", "tokenize"]);
-    assert!(first.contains("ran 2 stage(s): ingest, tokenize"), "{first}");
-    let second = ws.ok(&["run", "stage", "tokenize"]);
+    let first = ws.ok(&["run", "stage", "tokenize_source"]);
+    assert!(first.contains("ran 2 stage(s): ingest_source, tokenize_source"), "{first}");
+    let second = ws.ok(&["run", "stage", "tokenize_source"]);
     assert!(second.contains("nothing to do: all 2 stages are up to date"), "{second}");
     // Each artifact keeps its log and a manifest describing every file.
-    let art = &ws.artifacts("tokenize")[0];
+    let art = &ws.artifacts("tokenize_source")[0];
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap();
     assert!(art.join("stage.log").exists());
@@ -26,55 +26,66 @@ fn second_run_runs_nothing_and_says_so() {
 #[test]
 fn config_change_reruns_exactly_the_stages_that_read_it() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "stage", "tokenize"]);
+    ws.ok(&["run", "stage", "tokenize_source"]);
 
-    // A value neither stage reads changes neither key.
-    let out = ws.ok(&["run", "stage", "tokenize", "--set", "seed=99", "--set", "teacher_ner.lr=1"]);
+    // Values neither stage reads (a downstream one, the other language) change neither key.
+    let out = ws.ok(&[
+        "run",
+        "stage",
+        "tokenize_source",
+        "--set",
+        "seed=99",
+        "--set",
+        "teacher_ner.lr=1",
+        "--set",
+        "target.lang=xx",
+    ]);
     assert!(out.contains("nothing to do"), "{out}");
 
     // tokenize reads tokenize.max_len; ingest does not.
-    let (fresh, reasons) = ws.stage_status("tokenize", &["--set", "tokenize.max_len=64"]);
+    let (fresh, reasons) = ws.stage_status("tokenize_source", &["--set", "tokenize.max_len=64"]);
     assert!(!fresh);
     assert_eq!(reasons, ["config `tokenize.max_len` changed (128 -> 64)"]);
-    assert!(ws.stage_status("ingest", &["--set", "tokenize.max_len=64"]).0);
-    let out = ws.ok(&["run", "stage", "tokenize", "--set", "tokenize.max_len=64"]);
-    assert!(out.contains("ran 1 stage(s): tokenize; reused 1"), "{out}");
+    assert!(ws.stage_status("ingest_source", &["--set", "tokenize.max_len=64"]).0);
+    let out = ws.ok(&["run", "stage", "tokenize_source", "--set", "tokenize.max_len=64"]);
+    assert!(out.contains("ran 1 stage(s): tokenize_source; reused 1"), "{out}");
 
     // Editing the file is the same as --set: the artifact built above is reused.
     ws.edit_config("max_len = 128", "max_len = 64");
-    let out = ws.ok(&["run", "stage", "tokenize"]);
+    let out = ws.ok(&["run", "stage", "tokenize_source"]);
     assert!(out.contains("nothing to do"), "{out}");
 
     // An ingest value reruns ingest and everything downstream.
-    let status = ws.status(&["--set", "target.lang=xx"]);
-    assert_eq!(status[0].2, ["config `target.lang` changed (\"es\" -> \"xx\")"]);
-    assert_eq!(status[1].2, ["input artifact `ingest` changed"]);
-    assert_eq!(status[2].2, ["never run"]);
-    let out = ws.ok(&["run", "stage", "tokenize", "--set", "target.lang=xx"]);
+    let status = ws.status(&["--set", "source.lang=xx"]);
+    let reasons = |stage: &str| status.iter().find(|s| s.0 == stage).unwrap().2.clone();
+    assert_eq!(reasons("ingest_source"), ["config `source.lang` changed (\"en\" -> \"xx\")"]);
+    assert_eq!(reasons("tokenize_source"), ["input artifact `ingest_source` changed"]);
+    assert_eq!(reasons("teacher_ner"), ["never run"]);
+    let out = ws.ok(&["run", "stage", "tokenize_source", "--set", "source.lang=xx"]);
     assert!(out.contains("ran 2 stage(s)"), "{out}");
 
     // An input file's content is part of the key.
-    let path = ws.path().join("es/train.txt");
-    let mut data = std::fs::read_to_string(&path).unwrap();
-    data.push_str("Hola O\n");
-    std::fs::write(&path, data).unwrap();
     // (Reasons compare with the newest artifact of the stage: the `xx` one, built last.)
-    let (fresh, reasons) = ws.stage_status("ingest", &[]);
+    let path = ws.path().join("en/dev.txt");
+    let mut data = std::fs::read_to_string(&path).unwrap();
+    data.push_str("\nHola O\n");
+    std::fs::write(&path, data).unwrap();
+    let (fresh, reasons) = ws.stage_status("ingest_source", &[]);
     assert!(!fresh);
-    assert!(reasons.contains(&"input file `target.train` changed".to_string()), "{reasons:?}");
-    assert!(ws.stage_status("ingest", &["--set", "target.lang=xx"]).1 == ["input file `target.train` changed"]);
+    assert!(reasons.contains(&"input file `source.dev` changed".to_string()), "{reasons:?}");
+    assert_eq!(ws.stage_status("ingest_source", &["--set", "source.lang=xx"]).1, ["input file `source.dev` changed"]);
 }
 
 #[test]
 fn run_stage_runs_only_what_it_needs_and_force_reruns_it() {
     let ws = Workspace::demo();
     let out = ws.ok(&["run", "stage", "ingest"]);
-    assert!(out.contains("ran 1 stage(s): ingest"), "{out}");
-    assert!(!ws.stage_status("tokenize", &[]).0);
-    let out = ws.ok(&["run", "stage", "tokenize"]);
-    assert!(out.contains("ran 1 stage(s): tokenize; reused 1"), "{out}");
-    let out = ws.ok(&["run", "stage", "tokenize", "--force"]);
-    assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
+    assert!(out.contains("ran 1 stage(s): ingest_source"), "{out}");
+    assert!(!ws.stage_status("tokenize_source", &[]).0);
+    let out = ws.ok(&["run", "stage", "tokenize_source"]);
+    assert!(out.contains("ran 1 stage(s): tokenize_source; reused 1"), "{out}");
+    let out = ws.ok(&["run", "stage", "tokenize_source", "--force"]);
+    assert!(out.contains("ran 1 stage(s): tokenize_source"), "{out}");
     let err = ws.fails(&["run", "stage", "distil"]);
     assert!(err.contains("unknown stage `distil`"), "{err}");
 }
@@ -82,27 +93,27 @@ fn run_stage_runs_only_what_it_needs_and_force_reruns_it() {
 #[test]
 fn sigkill_mid_stage_leaves_no_half_artifact_and_next_run_completes() {
     let ws = Workspace::demo();
-    let mut child = ws.spawn(&["run", "stage", "tokenize"], &[("MTMT_TEST_HOLD_STAGE", "tokenize")]);
+    let mut child = ws.spawn(&["run", "stage", "tokenize_source"], &[("MTMT_TEST_HOLD_STAGE", "tokenize_source")]);
     wait_for_stderr(&mut child, "holding");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    assert_eq!(ws.artifacts("ingest").len(), 1, "ingest finished before the kill");
-    assert!(ws.artifacts("tokenize").is_empty(), "no half-written tokenize artifact is visible");
-    assert_eq!(ws.stage_status("tokenize", &[]), (false, vec!["never run".to_string()]));
+    assert_eq!(ws.artifacts("ingest_source").len(), 1, "ingest finished before the kill");
+    assert!(ws.artifacts("tokenize_source").is_empty(), "no half-written tokenize artifact is visible");
+    assert_eq!(ws.stage_status("tokenize_source", &[]), (false, vec!["never run".to_string()]));
 
-    let out = ws.ok(&["run", "stage", "tokenize"]);
+    let out = ws.ok(&["run", "stage", "tokenize_source"]);
     assert!(out.contains("removed") && out.contains("interrupted run"), "{out}");
-    assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
-    assert!(ws.stage_status("tokenize", &["--verify"]).0);
+    assert!(out.contains("ran 1 stage(s): tokenize_source"), "{out}");
+    assert!(ws.stage_status("tokenize_source", &["--verify"]).0);
 }
 
 #[test]
 fn concurrent_runs_wait_for_each_other_and_leave_a_valid_store() {
     let ws = Workspace::demo();
-    let mut first = ws.spawn(&["run", "stage", "tokenize"], &[("MTMT_TEST_HOLD_STAGE", "tokenize:3")]);
+    let mut first = ws.spawn(&["run", "stage", "tokenize_source"], &[("MTMT_TEST_HOLD_STAGE", "tokenize_source:3")]);
     wait_for_stderr(&mut first, "holding");
-    let second = ws.spawn(&["run", "stage", "tokenize"], &[]);
+    let second = ws.spawn(&["run", "stage", "tokenize_source"], &[]);
     let second = second.wait_with_output().unwrap();
     let text = common::text(&second);
     assert!(second.status.success(), "{text}");
@@ -110,23 +121,23 @@ fn concurrent_runs_wait_for_each_other_and_leave_a_valid_store() {
     // The second run found everything built by the first.
     assert!(text.contains("nothing to do"), "{text}");
     assert!(first.wait().unwrap().success());
-    assert!(ws.stage_status("tokenize", &["--verify"]).0);
+    assert!(ws.stage_status("tokenize_source", &["--verify"]).0);
 }
 
 #[test]
 fn truncated_or_edited_artifacts_are_detected_and_recomputed() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "stage", "tokenize"]);
-    let file = ws.artifacts("tokenize")[0].join("encoded_source_train.parquet");
+    ws.ok(&["run", "stage", "tokenize_source"]);
+    let file = ws.artifacts("tokenize_source")[0].join("encoded_source_train.parquet");
 
     // Truncation: caught by the cheap size check.
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    let (fresh, reasons) = ws.stage_status("tokenize", &[]);
+    let (fresh, reasons) = ws.stage_status("tokenize_source", &[]);
     assert!(!fresh);
     assert!(reasons[0].starts_with("artifact corrupt: file `encoded_source_train.parquet` has"), "{reasons:?}");
-    let out = ws.ok(&["run", "stage", "tokenize"]);
-    assert!(out.contains("corrupt") && out.contains("ran 1 stage(s): tokenize"), "{out}");
+    let out = ws.ok(&["run", "stage", "tokenize_source"]);
+    assert!(out.contains("corrupt") && out.contains("ran 1 stage(s): tokenize_source"), "{out}");
     assert_eq!(std::fs::read(&file).unwrap(), bytes, "recomputed deterministically");
 
     // Same-size edit: only a rehash sees it.
@@ -134,28 +145,29 @@ fn truncated_or_edited_artifacts_are_detected_and_recomputed() {
     let middle = edited.len() / 2;
     edited[middle] ^= 0xff;
     std::fs::write(&file, &edited).unwrap();
-    assert!(ws.stage_status("tokenize", &[]).0);
-    let (fresh, reasons) = ws.stage_status("tokenize", &["--verify"]);
+    assert!(ws.stage_status("tokenize_source", &[]).0);
+    let (fresh, reasons) = ws.stage_status("tokenize_source", &["--verify"]);
     assert!(!fresh);
     assert!(reasons[0].contains("content differs"), "{reasons:?}");
-    let out = ws.ok(&["run", "stage", "tokenize", "--verify"]);
-    assert!(out.contains("ran 1 stage(s): tokenize"), "{out}");
+    let out = ws.ok(&["run", "stage", "tokenize_source", "--verify"]);
+    assert!(out.contains("ran 1 stage(s): tokenize_source"), "{out}");
 
     // A missing manifest makes the artifact invalid.
-    std::fs::remove_file(ws.artifacts("ingest")[0].join("manifest.json")).unwrap();
-    let (fresh, reasons) = ws.stage_status("ingest", &[]);
+    std::fs::remove_file(ws.artifacts("ingest_source")[0].join("manifest.json")).unwrap();
+    let (fresh, reasons) = ws.stage_status("ingest_source", &[]);
     assert!(!fresh);
     assert_eq!(reasons, ["artifact corrupt: manifest.json is missing"]);
-    let out = ws.ok(&["run", "stage", "tokenize"]);
-    assert!(out.contains("ran 1 stage(s): ingest"), "{out}");
+    let out = ws.ok(&["run", "stage", "tokenize_source"]);
+    assert!(out.contains("ran 1 stage(s): ingest_source"), "{out}");
 }
 
 #[test]
 fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "stage", "tokenize"]);
+    ws.ok(&["run", "stage", "tokenize_source"]);
+    ws.ok(&["run", "stage", "tokenize_target"]);
     let out = ws.ok(&["inspect", "sentences_target_train", "--schema"]);
-    assert!(out.contains("mtmt.stage: ingest"), "{out}");
+    assert!(out.contains("mtmt.stage: ingest_target"), "{out}");
     assert!(out.contains("tokens: list[str]") && !out.contains("tags:"), "{out}");
     let out = ws.ok(&["inspect", "sentences_source_train", "--schema"]);
     assert!(out.contains("tags: list[str]"), "{out}");
@@ -173,9 +185,9 @@ fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
     ]);
     assert!(out.contains("shape: (5, 6)"), "{out}");
     // A path works too, and an unknown name lists the known outputs.
-    let file = ws.artifacts("tokenize")[0].join("encoded_target_test.parquet");
+    let file = ws.artifacts("tokenize_target")[0].join("encoded_target_test.parquet");
     let out = ws.ok(&["inspect", file.to_str().unwrap()]);
-    assert!(out.contains("mtmt.stage: tokenize") && out.contains("shape: (60, 6)"), "{out}");
+    assert!(out.contains("mtmt.stage: tokenize_target") && out.contains("shape: (60, 6)"), "{out}");
     let err = ws.fails(&["inspect", "pseudo_label"]);
     assert!(err.contains("encoded_target_train"), "{err}");
 }
@@ -184,22 +196,22 @@ fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
 fn inspect_of_an_unbuilt_output_says_which_stage_to_run() {
     let ws = Workspace::demo();
     let err = ws.fails(&["inspect", "encoded_source_train"]);
-    assert!(err.contains("run `mtmt-pipe run stage tokenize` first"), "{err}");
+    assert!(err.contains("run `mtmt-pipe run stage tokenize_source` first"), "{err}");
 }
 
 #[test]
 fn gc_deletes_only_artifacts_unreachable_from_the_config() {
     let ws = Workspace::demo();
-    ws.ok(&["run", "stage", "tokenize", "--set", "tokenize.max_len=32"]);
-    ws.ok(&["run", "stage", "tokenize"]);
-    assert_eq!(ws.artifacts("tokenize").len(), 2);
+    ws.ok(&["run", "stage", "tokenize_source", "--set", "tokenize.max_len=32"]);
+    ws.ok(&["run", "stage", "tokenize_source"]);
+    assert_eq!(ws.artifacts("tokenize_source").len(), 2);
     let dry = ws.ok(&["gc", "--dry-run"]);
-    assert!(dry.contains("would delete tokenize/") && dry.contains("would free"), "{dry}");
-    assert_eq!(ws.artifacts("tokenize").len(), 2);
+    assert!(dry.contains("would delete tokenize_source/") && dry.contains("would free"), "{dry}");
+    assert_eq!(ws.artifacts("tokenize_source").len(), 2);
     let out = ws.ok(&["gc"]);
     assert!(out.contains("freed") && out.contains("in 1 artifact(s)"), "{out}");
-    assert_eq!(ws.artifacts("tokenize").len(), 1);
-    assert!(ws.ok(&["run", "stage", "tokenize"]).contains("nothing to do"));
+    assert_eq!(ws.artifacts("tokenize_source").len(), 1);
+    assert!(ws.ok(&["run", "stage", "tokenize_source"]).contains("nothing to do"));
 }
 
 #[test]
@@ -226,45 +238,40 @@ fn bad_input_names_file_and_line_and_publishes_nothing() {
     let line = text.lines().count();
     let err = ws.fails(&["run", "all"]);
     assert!(err.contains(&format!("en/dev.txt:{line}: tag `B-CITY` is not in the label set")), "{err}");
-    assert!(ws.artifacts("ingest").is_empty());
-    assert!(!ws.store().join(".tmp").read_dir().map_or(false, |mut d| d.next().is_some()), "staging cleaned");
+    assert!(ws.artifacts("ingest_source").is_empty());
+    assert!(!ws.store().join(".tmp").read_dir().is_ok_and(|mut d| d.next().is_some()), "staging cleaned");
 }
 
 #[test]
 fn dag_lists_every_stage_with_inputs_and_outputs() {
     let ws = Workspace::demo();
     let out = ws.ok(&["dag"]);
-    assert!(out.contains("ingest (v1)") && out.contains("tokenize (v2)") && out.contains("teacher_ner (v1)"), "{out}");
-    assert!(out.contains("inputs:  ingest") && out.contains("files:   encoder.tokenizer"), "{out}");
-}
-
-#[test]
-fn run_all_runs_every_stage_then_nothing_and_a_training_value_reruns_only_its_stage() {
-    let ws = Workspace::demo();
-    let out = ws.ok(&["run", "all"]);
-    assert!(out.contains("ran 3 stage(s): ingest, tokenize, teacher_ner"), "{out}");
-    let again = ws.ok(&["run", "all"]);
-    assert!(again.contains("nothing to do: all 3 stages are up to date"), "{again}");
-    assert!(ws.status(&["--verify"]).iter().all(|s| s.1));
-    let m = ws.manifest("teacher_ner");
-    assert!(m["summary"]["source_dev"]["overall"]["f1"].is_number(), "{m}");
-    assert_eq!(m["summary"]["epoch_losses"].as_array().unwrap().len(), 1);
-
-    let (fresh, reasons) = ws.stage_status("teacher_ner", &["--set", "teacher_ner.lr=1e-4"]);
-    assert!(!fresh);
-    assert_eq!(reasons, ["config `teacher_ner.lr` changed (0.0003 -> 0.0001)"]);
-    let out = ws.ok(&["run", "all", "--set", "teacher_ner.lr=1e-4"]);
-    assert!(out.contains("ran 1 stage(s): teacher_ner; reused 2"), "{out}");
+    for stage in [
+        "ingest_source",
+        "tokenize_target",
+        "teacher_ner",
+        "teacher_sim",
+        "score_pairs",
+        "weights",
+        "distill",
+        "evaluate",
+    ] {
+        assert!(out.contains(&format!("{stage} (v")), "{stage} missing:\n{out}");
+    }
+    assert!(out.contains("inputs:  ingest_source") && out.contains("files:   encoder.tokenizer"), "{out}");
+    // Under `direct`, no student: the similarity teacher and distillation are not needed.
+    let out = ws.ok(&["dag", "--set", "method=direct"]);
+    assert!(out.contains("teacher_sim (v1): siamese entity-similarity teacher trained on source word pairs (MTMT only) [not needed by this config]"), "{out}");
 }
 
 #[test]
 fn training_killed_mid_stage_resumes_from_its_checkpoint_to_the_same_model() {
     let straight = Workspace::demo();
-    straight.ok(&["run", "all"]);
+    straight.ok(&["run", "stage", "teacher_ner"]);
     let want = straight.manifest("teacher_ner")["files"]["model.safetensors"]["blake3"].clone();
 
     let ws = Workspace::demo();
-    let mut child = ws.spawn(&["run", "all"], &[]);
+    let mut child = ws.spawn(&["run", "stage", "teacher_ner"], &[]);
     // Wait until a mid-training checkpoint (after step 2 of 4) is committed, then SIGKILL.
     let resume = ws.store().join(".resume");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -285,7 +292,7 @@ fn training_killed_mid_stage_resumes_from_its_checkpoint_to_the_same_model() {
     child.wait().unwrap();
     assert!(ws.artifacts("teacher_ner").is_empty());
 
-    let out = ws.ok(&["run", "all"]);
+    let out = ws.ok(&["run", "stage", "teacher_ner"]);
     assert!(out.contains("resuming from the checkpoint at step"), "{out}");
     assert!(out.contains("ran 1 stage(s): teacher_ner"), "{out}");
     assert_eq!(ws.manifest("teacher_ner")["files"]["model.safetensors"]["blake3"], want, "resumed model differs");

@@ -11,7 +11,7 @@ use mtmt_pipe::train::checkpoint::CheckpointDir;
 use mtmt_pipe::train::data::{Batch, EncodedSet};
 use mtmt_pipe::train::optim::{AdamW, AdamWConfig, ParamGroup};
 use mtmt_pipe::train::rng::Rng;
-use mtmt_pipe::train::trainer::{train, Schedule};
+use mtmt_pipe::train::trainer::{all_batches, train, Schedule};
 use tch::{nn, Device, Kind, Tensor};
 
 const LABELS: usize = 5;
@@ -89,15 +89,16 @@ fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -
     let data = tiny_data(60);
     let t = tagger(dir, seed);
     let mut opt = t.optimizer(0.01, 1.0);
+    let steps = all_batches(&data.lengths(), &schedule(), seed);
     let progress = train(
         &t.vs,
         &mut opt,
-        &data.lengths(),
+        &steps,
         &schedule(),
         seed,
         ckpt,
         stop,
-        |idx| {
+        |_, idx| {
             let batch = Batch::new(&data, idx, Device::Cpu);
             let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
             Ok((loss, batch.tokens))

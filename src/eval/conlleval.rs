@@ -149,3 +149,72 @@ mod tests {
         assert_eq!(s.overall, Counts { correct: 1, predicted: 1, gold: 2 });
     }
 }
+
+/// Token counts and scores of a CoNLL file whose last two columns are gold and predicted tags.
+pub struct FileScores {
+    pub tokens: usize,
+    pub correct_tags: usize,
+    pub scores: Scores,
+}
+
+/// Scores a file in conlleval's input format (`-DOCSTART-` lines skipped, blank lines
+/// end sentences). A line with fewer than 3 fields is an error naming its line.
+pub fn score_file(path: &std::path::Path) -> Result<FileScores, crate::error::InputError> {
+    let err = |line: usize, message: String| crate::error::InputError { path: path.to_path_buf(), line, message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let mut scorer = Scorer::default();
+    let (mut tokens, mut correct_tags) = (0, 0);
+    let (mut gold, mut predicted): (Vec<String>, Vec<String>) = (vec![], vec![]);
+    let mut flush = |gold: &mut Vec<String>, predicted: &mut Vec<String>| {
+        let g: Vec<&str> = gold.iter().map(String::as_str).collect();
+        let p: Vec<&str> = predicted.iter().map(String::as_str).collect();
+        scorer.add(&g, &p);
+        gold.clear();
+        predicted.clear();
+    };
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() || fields[0] == "-DOCSTART-" {
+            flush(&mut gold, &mut predicted);
+            continue;
+        }
+        if fields.len() < 3 {
+            return Err(err(
+                i + 1,
+                format!("expected `TOKEN ... GOLD PREDICTED` (at least 3 fields), found {}", fields.len()),
+            ));
+        }
+        let (g, p) = (fields[fields.len() - 2], fields[fields.len() - 1]);
+        tokens += 1;
+        correct_tags += usize::from(g == p);
+        gold.push(g.to_string());
+        predicted.push(p.to_string());
+    }
+    flush(&mut gold, &mut predicted);
+    Ok(FileScores { tokens, correct_tags, scores: scorer.report() })
+}
+
+impl FileScores {
+    /// conlleval's summary lines.
+    pub fn render(&self) -> String {
+        let o = &self.scores.overall;
+        let mut out = format!(
+            "processed {} tokens with {} phrases; found: {} phrases; correct: {}.\n",
+            self.tokens, o.counts.gold, o.counts.predicted, o.counts.correct
+        );
+        out.push_str(&format!(
+            "accuracy: {:6.2}%; precision: {:6.2}%; recall: {:6.2}%; FB1: {:6.2}\n",
+            100.0 * self.correct_tags as f64 / self.tokens.max(1) as f64,
+            o.precision,
+            o.recall,
+            o.f1
+        ));
+        for (ty, s) in &self.scores.per_type {
+            out.push_str(&format!(
+                "{ty:>17}: precision: {:6.2}%; recall: {:6.2}%; FB1: {:6.2}  {}\n",
+                s.precision, s.recall, s.f1, s.counts.predicted
+            ));
+        }
+        out
+    }
+}

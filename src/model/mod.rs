@@ -2,4 +2,6 @@
 
 pub mod bert;
 pub mod heads;
+pub mod params;
+pub mod siamese;
 pub mod tagger;

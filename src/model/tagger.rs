@@ -1,25 +1,18 @@
-//! The entity recognizer: the BERT encoder (`bert.*`) with a token-classification
-//! head (`classifier.*`), as HF `BertForTokenClassification`. Freezing, optimizer
-//! groups, saving only what training changed, and batched no-grad inference.
+//! The entity recognizer (and the MTMT student): the BERT encoder (`bert.*`) with a
+//! token-classification head (`classifier.*`), as HF `BertForTokenClassification`,
+//! and batched no-grad inference.
 
 use std::path::Path;
 
-use anyhow::Context;
 use tch::{nn, Device, Kind, Tensor};
 
 use super::bert::{load_safetensors, BertConfig, BertModel};
 use super::heads::{gather_words, TokenClassifier};
+use super::params;
+pub use super::params::Freeze;
 use crate::train::batching::{sorted_batches, BatchPlan};
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::optim::{no_decay, AdamW, AdamWConfig, ParamGroup};
-
-/// Which pretrained parameters stay fixed during fine-tuning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Freeze {
-    pub embeddings: bool,
-    /// The bottom this many encoder layers.
-    pub layers: usize,
-}
+use crate::train::optim::AdamW;
 
 pub struct Tagger {
     pub vs: nn::VarStore,
@@ -50,61 +43,42 @@ impl Tagger {
         Ok(Self { vs, bert, head, n_labels: n_labels as i64 })
     }
 
-    /// Marks frozen parameters as not requiring gradients.
     pub fn freeze(&mut self, freeze: Freeze) {
-        for (name, var) in self.vs.variables() {
-            let frozen_layer = (0..freeze.layers).any(|i| name.starts_with(&format!("bert.encoder.layer.{i}.")));
-            if frozen_layer || (freeze.embeddings && name.starts_with("bert.embeddings.")) {
-                let _ = var.set_requires_grad(false);
-            }
-        }
+        params::freeze(&self.vs, "bert.", freeze);
     }
 
-    /// Trainable (name, variable) pairs, sorted by name so optimizer state lines up across runs.
     pub fn trainable(&self) -> Vec<(String, Tensor)> {
-        let mut vars: Vec<(String, Tensor)> =
-            self.vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars
+        params::trainable(&self.vs)
     }
 
-    /// AdamW over the trainable parameters: no weight decay on biases and LayerNorm
-    /// weights; the head's learning rate scaled by `head_lr_scale`.
+    /// AdamW over the trainable parameters; the head's learning rate scaled by `head_lr_scale`.
     pub fn optimizer(&self, weight_decay: f64, head_lr_scale: f64) -> AdamW {
-        let groups = vec![
-            ParamGroup { lr_scale: 1.0, weight_decay },
-            ParamGroup { lr_scale: 1.0, weight_decay: 0.0 },
-            ParamGroup { lr_scale: head_lr_scale, weight_decay },
-            ParamGroup { lr_scale: head_lr_scale, weight_decay: 0.0 },
-        ];
-        let group_of = |name: &str| (usize::from(no_decay(name))) + if name.starts_with("classifier.") { 2 } else { 0 };
-        AdamW::new(self.trainable(), groups, group_of, AdamWConfig::default())
+        params::optimizer(
+            &self.vs,
+            weight_decay,
+            |name| if name.starts_with("classifier.") { head_lr_scale } else { 1.0 },
+        )
     }
 
     /// Label logits at each kept word's first subword: [words, labels].
     pub fn logits(&self, batch: &Batch, train: bool) -> Tensor {
+        self.states_and_logits(batch, train).1
+    }
+
+    /// The words' last-layer states [words, dim] and their label logits [words, labels].
+    pub fn states_and_logits(&self, batch: &Batch, train: bool) -> (Tensor, Tensor) {
         let hidden = self.bert.last_hidden(&batch.input_ids, &batch.attention_mask, train);
-        self.head.forward(&gather_words(&hidden, &batch.word_rows, &batch.word_cols), train)
+        let states = gather_words(&hidden, &batch.word_rows, &batch.word_cols);
+        let logits = self.head.forward(&states, train);
+        (states, logits)
     }
 
-    /// Saves the parameters training changed (the frozen ones equal the pretrained encoder).
     pub fn save_trained(&self, path: &Path) -> anyhow::Result<()> {
-        let vars = self.trainable();
-        let refs: Vec<(&str, &Tensor)> = vars.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        Tensor::write_safetensors(&refs, path).with_context(|| format!("writing {}", path.display()))
+        params::save_trained(&self.vs, path)
     }
 
-    /// Loads what `save_trained` wrote on top of the pretrained weights.
     pub fn load_trained(&mut self, path: &Path) -> anyhow::Result<()> {
-        let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
-        let vars = self.vs.variables();
-        let _guard = tch::no_grad_guard();
-        for (name, t) in tensors {
-            let mut var =
-                vars.get(&name).with_context(|| format!("{}: unknown tensor {name}", path.display()))?.shallow_clone();
-            var.copy_(&t);
-        }
-        Ok(())
+        params::load_trained(&self.vs, path)
     }
 
     /// Label probabilities of every kept word, per sentence ([words, labels] each),

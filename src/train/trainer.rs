@@ -1,4 +1,4 @@
-//! The training loop shared by every model: length-bucketed epochs, AdamW with
+//! The training loop shared by every model: epochs of batches, AdamW with
 //! warm-up and decay, clipping, periodic checkpoints, and exact resumption. Batch
 //! order and dropout masks are functions of (seed, epoch, step), so a run resumed
 //! from a checkpoint takes the same steps as one never interrupted.
@@ -32,21 +32,32 @@ pub fn all_batches(lengths: &[usize], schedule: &Schedule, seed: u64) -> Vec<(us
         .collect()
 }
 
-/// Trains until the schedule ends (or, for tests, until `stop_after` steps), resuming
-/// from `checkpoints` if they hold a checkpoint. `step_loss` computes a batch's loss
-/// in training mode and the number of real tokens in it.
+/// Epochs of groups of items used as batches (MTMT's pair groups): each epoch visits
+/// every group once, in an order drawn from the seed.
+pub fn group_batches(groups: &[Vec<usize>], epochs: usize, seed: u64) -> Vec<(usize, Vec<usize>)> {
+    (0..epochs)
+        .flat_map(|epoch| {
+            let mut order: Vec<usize> = (0..groups.len()).collect();
+            Rng::derived(seed, &format!("epoch {epoch}")).shuffle(&mut order);
+            order.into_iter().map(move |g| (epoch, groups[g].clone()))
+        })
+        .collect()
+}
+
+/// Takes the (epoch, batch) `steps` in order (or, for tests, until `stop_after`
+/// steps), resuming from `checkpoints` if they hold a checkpoint. `step_loss` gets the
+/// step number and batch and returns the loss in training mode and the batch's real tokens.
 pub fn train(
     vs: &nn::VarStore,
     opt: &mut AdamW,
-    lengths: &[usize],
+    steps: &[(usize, Vec<usize>)],
     schedule: &Schedule,
     seed: u64,
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
-    mut step_loss: impl FnMut(&[usize]) -> anyhow::Result<(Tensor, usize)>,
+    mut step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
     mut on_step: impl FnMut(&Progress, f64),
 ) -> anyhow::Result<Progress> {
-    let steps = all_batches(lengths, schedule, seed);
     let total = steps.len() as i64;
     let warmup = (schedule.warmup_ratio * total as f64).round() as i64;
     let mut progress = match checkpoints {
@@ -58,7 +69,7 @@ pub fn train(
         let (epoch, batch) = &steps[step as usize];
         tch::manual_seed(Rng::derived(seed, &format!("dropout {step}")).next_u64() as i64);
         opt.zero_grad();
-        let (loss, tokens) = step_loss(batch)?;
+        let (loss, tokens) = step_loss(step, batch)?;
         loss.backward();
         opt.clip_grad_norm(schedule.max_grad_norm);
         opt.step(schedule.lr * linear_schedule(step, warmup, total));

@@ -30,7 +30,8 @@ pub struct Workspace {
 
 impl Workspace {
     /// A workspace whose `pipeline.toml` is the demo config with absolute encoder paths
-    /// and a teacher small enough for tests (32 sentences, 4 steps, a checkpoint each).
+    /// and models small enough for tests (teachers on 32 sentences, 4 steps, a
+    /// checkpoint each; a student of a few steps).
     pub fn demo() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let demo = repo().join("examples/demo");
@@ -45,7 +46,10 @@ impl Workspace {
             "seed = 13\nlabels = [\"PER\", \"ORG\", \"LOC\", \"MISC\"]\n\n[source]\nlang = \"en\"\ntrain = \"en/train.txt\"\ndev = \"en/dev.txt\"\n\n\
              [target]\nlang = \"es\"\ntrain = \"es/train.txt\"\ntest = \"es/test.txt\"\n\n\
              [encoder]\ntokenizer = {:?}\nweights = {:?}\nconfig = {:?}\n\n[tokenize]\nmax_len = 128\n\n\
-             [teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\ncheckpoint_every = 1\n",
+             [teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\ncheckpoint_every = 1\n\n\
+             [teacher_sim]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
+             [sim_pairs]\npairs_per_batch = 16\n\n[score]\ngroup_size = 40\n\n\
+             [distill]\nepochs = 1\nbatch_size = 40\nlr = 3e-4\n",
             tokenizer().display().to_string(),
             encoder_file("model.safetensors").display().to_string(),
             encoder_file("config.json").display().to_string(),

@@ -1,0 +1,74 @@
+//! Operations on a model's variables: freezing the pretrained bottom, listing what
+//! trains, the optimizer's groups, and saving or loading only what training changed
+//! (frozen parameters equal the pretrained encoder, which the cache key already names).
+
+use std::path::Path;
+
+use anyhow::Context;
+use tch::{nn, Tensor};
+
+use crate::train::optim::{no_decay, AdamW, AdamWConfig, ParamGroup};
+
+/// Which pretrained parameters stay fixed during fine-tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freeze {
+    pub embeddings: bool,
+    /// The bottom this many encoder layers.
+    pub layers: usize,
+}
+
+/// Marks the frozen parameters of the encoder under `prefix` as not requiring gradients.
+pub fn freeze(vs: &nn::VarStore, prefix: &str, freeze: Freeze) {
+    for (name, var) in vs.variables() {
+        let Some(name) = name.strip_prefix(prefix) else { continue };
+        let frozen_layer = (0..freeze.layers).any(|i| name.starts_with(&format!("encoder.layer.{i}.")));
+        if frozen_layer || (freeze.embeddings && name.starts_with("embeddings.")) {
+            let _ = var.set_requires_grad(false);
+        }
+    }
+}
+
+/// Trainable (name, variable) pairs, sorted by name so optimizer state lines up across runs.
+pub fn trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// AdamW over the trainable parameters: no weight decay on biases and LayerNorm
+/// weights; `lr_scale` gives each parameter's learning-rate multiplier.
+pub fn optimizer(vs: &nn::VarStore, weight_decay: f64, lr_scale: impl Fn(&str) -> f64) -> AdamW {
+    let vars = trainable(vs);
+    let mut groups: Vec<ParamGroup> = Vec::new();
+    let mut group_of = std::collections::HashMap::new();
+    for (name, _) in &vars {
+        let group =
+            ParamGroup { lr_scale: lr_scale(name), weight_decay: if no_decay(name) { 0.0 } else { weight_decay } };
+        let index = groups.iter().position(|g| *g == group).unwrap_or_else(|| {
+            groups.push(group);
+            groups.len() - 1
+        });
+        group_of.insert(name.clone(), index);
+    }
+    AdamW::new(vars, groups, |name| group_of[name], AdamWConfig::default())
+}
+
+/// Saves the trainable parameters.
+pub fn save_trained(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
+    let vars = trainable(vs);
+    let refs: Vec<(&str, &Tensor)> = vars.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    Tensor::write_safetensors(&refs, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Loads what `save_trained` wrote over the current (pretrained) values.
+pub fn load_trained(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
+    let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
+    let vars = vs.variables();
+    let _guard = tch::no_grad_guard();
+    for (name, t) in tensors {
+        let mut var =
+            vars.get(&name).with_context(|| format!("{}: unknown tensor {name}", path.display()))?.shallow_clone();
+        var.copy_(&t);
+    }
+    Ok(())
+}

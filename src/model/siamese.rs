@@ -1,0 +1,73 @@
+//! The siamese entity-similarity evaluator: one encoder (`bert.*`) applied to two
+//! sentences; two selected words are compared by t = sigmoid(cos(h_i, h'_j)). It has
+//! no head: training moves the encoder's representations.
+
+use std::path::Path;
+
+use tch::{nn, Device, Kind, Tensor};
+
+use super::bert::{load_safetensors, BertConfig, BertModel};
+use super::heads::{gather_words, similarity};
+use super::params;
+use crate::pairs::Pair;
+use crate::train::data::Batch;
+
+pub struct Siamese {
+    pub vs: nn::VarStore,
+    pub bert: BertModel,
+}
+
+impl Siamese {
+    pub fn pretrained(config: &Path, weights: &Path, device: Device) -> anyhow::Result<Self> {
+        let config = BertConfig::from_file(config)?;
+        let mut vs = nn::VarStore::new(device);
+        let bert = BertModel::new(vs.root() / "bert", config);
+        load_safetensors(&mut vs, weights, "bert.")?;
+        Ok(Self { vs, bert })
+    }
+
+    /// Last-layer states of every kept word's first subword, in batch order: [words, dim].
+    pub fn word_states(&self, batch: &Batch, train: bool) -> Tensor {
+        let hidden = self.bert.last_hidden(&batch.input_ids, &batch.attention_mask, train);
+        gather_words(&hidden, &batch.word_rows, &batch.word_cols)
+    }
+
+    pub fn load_trained(&self, path: &Path) -> anyhow::Result<()> {
+        params::load_trained(&self.vs, path)
+    }
+}
+
+/// Index of each batch row's first word among the batch's words.
+pub fn word_offsets(batch: &Batch) -> Vec<usize> {
+    batch
+        .words_per_sentence
+        .iter()
+        .scan(0, |acc, &n| {
+            let start = *acc;
+            *acc += n;
+            Some(start)
+        })
+        .collect()
+}
+
+/// t for each pair from the batch's word states [words, dim].
+pub fn pair_similarity(states: &Tensor, offsets: &[usize], pairs: &[Pair]) -> Tensor {
+    let index = |pick: fn(&Pair) -> (usize, usize)| {
+        let idx: Vec<i64> = pairs
+            .iter()
+            .map(|p| {
+                let (row, word) = pick(p);
+                (offsets[row] + word) as i64
+            })
+            .collect();
+        Tensor::from_slice(&idx).to_device(states.device())
+    };
+    let a = states.index_select(0, &index(|p| (p.a.row, p.a.word)));
+    let b = states.index_select(0, &index(|p| (p.b.row, p.b.word)));
+    similarity(&a, &b)
+}
+
+/// Binary cross-entropy of predicted t against targets in [0, 1], per pair.
+pub fn bce(t: &Tensor, target: &Tensor) -> Tensor {
+    t.binary_cross_entropy::<Tensor>(target, None, tch::Reduction::None).to_kind(Kind::Float)
+}

@@ -1,0 +1,147 @@
+//! `teacher_sim`: the siamese entity-similarity teacher, the pretrained encoder
+//! fine-tuned on source word pairs built from gold source tags (two words of two
+//! different sentences; target 1 when their classes match). Pairs are drawn among the
+//! sentences of each batch, so one forward serves many pairs. Reports pair accuracy
+//! and F1 on source dev pairs drawn the same way.
+
+use serde::Deserialize;
+use tch::{Device, Kind, Tensor};
+
+use super::fit::fit;
+use super::teacher_ner::{schedule, truncate_set, EncoderFiles};
+use crate::config::{Config, SameClass, SimPairsConfig, TrainConfig};
+use crate::model::params::{self, Freeze};
+use crate::model::siamese::{bce, pair_similarity, word_offsets, Siamese};
+use crate::pairs::{balanced, Balance, Pair};
+use crate::stage::{Stage, StageContext};
+use crate::train::batching::{sorted_batches, BatchPlan};
+use crate::train::data::{Batch, EncodedSet};
+use crate::train::rng::Rng;
+use crate::train::trainer::all_batches;
+
+pub struct TeacherSim;
+
+#[derive(Deserialize)]
+struct Params {
+    seed: u64,
+    encoder: EncoderFiles,
+    teacher_sim: TrainConfig,
+    sim_pairs: SimPairsConfig,
+}
+
+/// A word's class for pair targets: its entity type (label id 2k-1 or 2k -> k, `O` -> 0)
+/// or its full label id.
+pub fn class_of(label_id: u32, same: SameClass) -> u32 {
+    match same {
+        SameClass::Type => label_id.div_ceil(2),
+        SameClass::Label => label_id,
+    }
+}
+
+/// Gold classes of the kept words of the batch's sentences.
+fn batch_classes(set: &EncodedSet, idx: &[usize], same: SameClass) -> Vec<Vec<u32>> {
+    let labels = set.labels.as_ref().expect("source sets are labeled");
+    idx.iter().map(|&i| labels[i][..set.word_starts[i].len()].iter().map(|&l| class_of(l, same)).collect()).collect()
+}
+
+fn targets(pairs: &[Pair], device: Device) -> Tensor {
+    let t: Vec<f32> = pairs.iter().map(|p| if p.same { 1.0 } else { 0.0 }).collect();
+    Tensor::from_slice(&t).to_device(device)
+}
+
+impl Stage for TeacherSim {
+    fn name(&self) -> &'static str {
+        "teacher_sim"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        "siamese entity-similarity teacher trained on source word pairs (MTMT only)"
+    }
+    fn inputs(&self, _: &Config) -> Vec<&'static str> {
+        vec!["tokenize_source"]
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &["seed", "teacher_sim", "sim_pairs"]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        &["encoder.weights", "encoder.config"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["model.safetensors"]
+    }
+
+    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let p: Params = ctx.params()?;
+        let device = ctx.device()?;
+        let t = &p.teacher_sim;
+        let set = truncate_set(
+            EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?,
+            t.max_sentences,
+        );
+        let model = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
+        params::freeze(&model.vs, "bert.", Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
+        let mut opt = params::optimizer(&model.vs, t.weight_decay, |_| 1.0);
+        let schedule = schedule(t);
+        let plan = all_batches(&set.lengths(), &schedule, p.seed);
+        let balance =
+            Balance { positive_ratio: p.sim_pairs.positive_ratio, o_anchor_ratio: p.sim_pairs.o_anchor_ratio };
+        ctx.log(format!("{} source sentences, {} pairs per batch", set.len(), p.sim_pairs.pairs_per_batch));
+        let mut pairs_seen = 0usize;
+        fit(ctx, &model.vs, &mut opt, &plan, &schedule, p.seed, |step, idx| {
+            let mut rng = Rng::derived(p.seed, &format!("sim pairs {step}"));
+            let pairs =
+                balanced(&batch_classes(&set, idx, p.sim_pairs.same), p.sim_pairs.pairs_per_batch, balance, &mut rng);
+            anyhow::ensure!(!pairs.is_empty(), "a batch of {} sentences yields no pair: raise batch_size", idx.len());
+            pairs_seen += pairs.len();
+            let batch = Batch::new(&set, idx, device);
+            let sim = pair_similarity(&model.word_states(&batch, true), &word_offsets(&batch), &pairs);
+            Ok((bce(&sim, &targets(&pairs, device)).mean(Kind::Float), batch.tokens))
+        })?;
+        ctx.summary.insert("train_pairs".into(), pairs_seen.into());
+        params::save_trained(&model.vs, &ctx.output("model.safetensors"))?;
+
+        let dev_path = ctx.input("tokenize_source", "encoded_source_dev.parquet");
+        if dev_path.exists() {
+            let dev = EncodedSet::read(&dev_path)?;
+            let (mut tp, mut fp, mut fn_, mut correct, mut total) = (0usize, 0usize, 0usize, 0usize, 0usize);
+            let plan = BatchPlan { batch_size: t.batch_size, max_tokens: None, chunk_batches: 1 };
+            let _guard = tch::no_grad_guard();
+            for (b, idx) in sorted_batches(&dev.lengths(), &plan).iter().enumerate() {
+                let mut rng = Rng::derived(p.seed, &format!("dev pairs {b}"));
+                let pairs = balanced(
+                    &batch_classes(&dev, idx, p.sim_pairs.same),
+                    p.sim_pairs.pairs_per_batch,
+                    balance,
+                    &mut rng,
+                );
+                if pairs.is_empty() {
+                    continue;
+                }
+                let batch = Batch::new(&dev, idx, device);
+                let sim = Vec::<f32>::try_from(pair_similarity(
+                    &model.word_states(&batch, false),
+                    &word_offsets(&batch),
+                    &pairs,
+                ))?;
+                for (pair, s) in pairs.iter().zip(sim) {
+                    let said_same = s > 0.5;
+                    total += 1;
+                    correct += usize::from(said_same == pair.same);
+                    tp += usize::from(said_same && pair.same);
+                    fp += usize::from(said_same && !pair.same);
+                    fn_ += usize::from(!said_same && pair.same);
+                }
+            }
+            let f1 = 200.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64;
+            let accuracy = 100.0 * correct as f64 / total.max(1) as f64;
+            ctx.log(format!("source dev pairs: {total}, accuracy {accuracy:.2}, F1 (same) {f1:.2}"));
+            ctx.summary.insert(
+                "source_dev_pairs".into(),
+                serde_json::json!({"pairs": total, "accuracy": accuracy, "f1_same": f1}),
+            );
+        }
+        Ok(())
+    }
+}

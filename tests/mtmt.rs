@@ -1,0 +1,106 @@
+//! MTMT end to end on the demo corpus (tiny models): every stage runs, the report
+//! shows teacher and student F1, switching method or ablation reuses every cached
+//! upstream artifact, and gold target tags cannot influence the pseudo-labels.
+
+mod common;
+
+use common::Workspace;
+use mtmt_pipe::table;
+
+fn ran(out: &str) -> Vec<String> {
+    let line = out.lines().find(|l| l.starts_with("ran ")).unwrap_or_else(|| panic!("no `ran` line:\n{out}"));
+    let list = line.split(": ").nth(1).unwrap().split(';').next().unwrap();
+    list.split(", ").map(String::from).collect()
+}
+
+#[test]
+fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["run", "all"]);
+    assert_eq!(ran(&out).len(), 11, "{out}");
+    assert!(out.contains("teacher on target test: F1") && out.contains("student on target test: F1"), "{out}");
+    let report = std::fs::read_to_string(ws.artifacts("evaluate")[0].join("report.md")).unwrap();
+    assert!(report.contains("| teacher | test |") && report.contains("| student | test |"), "{report}");
+    assert!(report.contains("Model selection: last checkpoint"), "{report}");
+    let metrics = ws.manifest("evaluate")["summary"]["metrics"].clone();
+    for model in ["teacher", "student"] {
+        let f1 = metrics[model]["test"]["overall"]["f1"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&f1), "{model} F1 {f1}");
+    }
+    assert!(ws.manifest("distill")["summary"]["pairs_per_sentence_forward"].as_f64().unwrap() > 1.0);
+
+    // The student's learning rate reruns only the student and its evaluation.
+    let out = ws.ok(&["run", "all", "--set", "distill.lr=1e-4"]);
+    assert_eq!(ran(&out), ["distill", "evaluate"], "{out}");
+    // Ablations and baselines reuse the teachers and everything upstream of what they change.
+    let out = ws.ok(&["run", "all", "--set", "weights.enabled=false"]);
+    assert_eq!(ran(&out), ["weights", "distill", "evaluate"], "{out}");
+    let out = ws.ok(&["run", "all", "--set", "method=tsl"]);
+    assert_eq!(ran(&out), ["distill", "evaluate"], "{out}");
+    let out = ws.ok(&["run", "all", "--set", "method=direct"]);
+    assert_eq!(ran(&out), ["evaluate"], "{out}");
+    assert!(!out.contains("student on target test"), "{out}");
+
+    // The pseudo-label table users inspect.
+    let out = ws.ok(&["inspect", "pseudo_labels", "--filter", "gamma > 0.9", "--sort", "alpha1", "--schema"]);
+    for column in ["alpha1", "alpha2", "beta", "gamma", "t", "label_a", "probs_b", "max_prob_a"] {
+        assert!(out.contains(&format!("  {column}: ")), "{column} missing:\n{out}");
+    }
+    assert!(out.contains("mtmt.stage: weights"), "{out}");
+
+    // It opens in Python polars with readable column names.
+    let file = ws.artifacts("weights")[0].join("pseudo_labels.parquet");
+    let python = common::repo().join(".venv/bin/python");
+    let script = "import sys, polars as pl\ndf = pl.read_parquet(sys.argv[1])\n\
+                  assert {'alpha1','alpha2','beta','gamma','t','sentence_a','word_b'} <= set(df.columns), df.columns\n\
+                  print(df.filter(pl.col('gamma') > 0).height)";
+    let py = std::process::Command::new(&python).args(["-c", script]).arg(&file).output().unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+}
+
+#[test]
+fn gold_target_tags_cannot_change_the_pseudo_labels() {
+    let ws = Workspace::demo();
+    ws.ok(&["run", "stage", "weights"]);
+    let before = table::read(&ws.artifacts("weights")[0].join("pseudo_labels.parquet")).unwrap();
+
+    // The same target text with every tag scrambled.
+    let path = ws.path().join("es/train.txt");
+    let scrambled: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match line.split_once(' ') {
+            Some((token, _)) => format!("{token} {}\n", ["B-PER", "I-LOC", "O", "B-MISC"][i % 4]),
+            None => "\n".to_string(),
+        })
+        .collect();
+    std::fs::write(&path, scrambled).unwrap();
+    let out = ws.ok(&["run", "stage", "weights"]);
+    // Only the target side reran: the teachers, trained on the source, were reused.
+    assert!(
+        !ran(&out).contains(&"teacher_ner".to_string()) && ran(&out).contains(&"ingest_target".to_string()),
+        "{out}"
+    );
+    let tables: Vec<_> =
+        ws.artifacts("weights").iter().map(|d| table::read(&d.join("pseudo_labels.parquet")).unwrap()).collect();
+    assert_eq!(tables.len(), 2, "a second weights artifact (new key: the file changed)");
+    assert!(tables.iter().all(|t| t.equals_missing(&before)), "pseudo-labels depend on gold target tags");
+}
+
+#[test]
+fn conlleval_command_scores_a_file() {
+    let ws = Workspace::demo();
+    let file = ws.path().join("pred.txt");
+    std::fs::write(
+        &file,
+        "EU B-ORG B-ORG\nrejects O O\nGerman B-MISC B-MISC\n\nPeter B-PER B-PER\nBlackburn I-PER O\n",
+    )
+    .unwrap();
+    let out = ws.ok(&["conlleval", file.to_str().unwrap()]);
+    assert!(out.contains("processed 5 tokens with 3 phrases; found: 3 phrases; correct: 2."), "{out}");
+    assert!(out.contains("precision:  66.67%; recall:  66.67%; FB1:  66.67"), "{out}");
+    std::fs::write(&file, "EU B-ORG\n").unwrap();
+    let err = ws.fails(&["conlleval", file.to_str().unwrap()]);
+    assert!(err.contains("pred.txt:1: expected `TOKEN ... GOLD PREDICTED`"), "{err}");
+}
