@@ -18,7 +18,7 @@ fn second_run_runs_nothing_and_says_so() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(art.join("manifest.json")).unwrap()).unwrap();
     assert!(art.join("stage.log").exists());
-    assert_eq!(manifest["stage"], "tokenize");
+    assert_eq!(manifest["stage"], "tokenize_source");
     assert!(manifest["files"]["encoded_source_train.parquet"]["blake3"].is_string());
     assert_eq!(manifest["config"]["tokenize"]["max_len"], 128);
 }
@@ -79,7 +79,7 @@ fn config_change_reruns_exactly_the_stages_that_read_it() {
 #[test]
 fn run_stage_runs_only_what_it_needs_and_force_reruns_it() {
     let ws = Workspace::demo();
-    let out = ws.ok(&["run", "stage", "ingest"]);
+    let out = ws.ok(&["run", "stage", "ingest_source"]);
     assert!(out.contains("ran 1 stage(s): ingest_source"), "{out}");
     assert!(!ws.stage_status("tokenize_source", &[]).0);
     let out = ws.ok(&["run", "stage", "tokenize_source"]);
