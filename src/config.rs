@@ -28,7 +28,8 @@ pub struct Config {
     #[serde(default)]
     pub tokenize: TokenizeConfig,
     /// What the student learns from: `direct` (no student: the recognizer teacher is
-    /// the model), `tsl` (recognizer distillation on every word), `mtmt` (both teachers).
+    /// the model), `tsl` (recognizer distillation on every word), `mtmt` (both
+    /// teachers), `mtst` (MTMT's loss from one multitask teacher).
     #[serde(default)]
     pub method: Method,
     /// The entity-recognizer teacher, trained on the labeled source train split.
@@ -64,6 +65,23 @@ pub enum Method {
     Tsl,
     #[default]
     Mtmt,
+    Mtst,
+}
+
+impl Method {
+    /// The stage whose recognizer distributions the student learns from.
+    pub fn recognizer(self) -> &'static str {
+        if self == Method::Mtst {
+            "teacher_mt"
+        } else {
+            "teacher_ner"
+        }
+    }
+
+    /// Whether the student learns from pairs (MTMT's loss).
+    pub fn uses_pairs(self) -> bool {
+        matches!(self, Method::Mtmt | Method::Mtst)
+    }
 }
 
 /// Default learning rates by role (methods.md: teachers 5e-5, students 1e-4).

@@ -112,6 +112,11 @@ impl StageContext {
         self.inputs.get(stage).unwrap_or_else(|| panic!("{} reads undeclared input {stage}", self.stage)).join(file)
     }
 
+    /// Whether this run reads `stage`'s artifact (inputs may depend on the method).
+    pub fn has_input(&self, stage: &str) -> bool {
+        self.inputs.contains_key(stage)
+    }
+
     /// Where to write one of the stage's output files.
     pub fn output(&self, file: &str) -> PathBuf {
         self.out_dir.join(file)

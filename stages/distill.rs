@@ -64,9 +64,10 @@ impl Stage for Distill {
         "the student, trained on unlabeled target text from the teachers (TSL or MTMT)"
     }
     fn inputs(&self, cfg: &Config) -> Vec<&'static str> {
-        match cfg.method {
-            Method::Mtmt => vec!["tokenize_target", "score_tokens", "score_pairs", "weights"],
-            _ => vec!["tokenize_target", "score_tokens"],
+        if cfg.method.uses_pairs() {
+            vec!["tokenize_target", "score_tokens", "score_pairs", "weights"]
+        } else {
+            vec!["tokenize_target", "score_tokens"]
         }
     }
     fn reads(&self) -> &'static [&'static str] {
@@ -115,13 +116,14 @@ impl Stage for Distill {
                     Ok((all_words(&student.logits(&batch, true), idx), batch.tokens))
                 })?;
             }
-            Method::Mtmt => {
+            Method::Mtmt | Method::Mtst => {
                 let (groups, pairs) = read_groups(ctx, &set)?;
                 let plan = group_batches(&groups, d.epochs, p.seed);
                 let n_pairs: usize = pairs.iter().map(Vec::len).sum();
                 let per_forward = n_pairs as f64 / set.len() as f64;
                 ctx.log(format!(
-                    "MTMT: {} groups, {n_pairs} pairs, {per_forward:.2} pairs per sentence forward",
+                    "{:?}: {} groups, {n_pairs} pairs, {per_forward:.2} pairs per sentence forward",
+                    p.method,
                     groups.len()
                 ));
                 ctx.summary.insert("pairs_per_sentence_forward".into(), per_forward.into());

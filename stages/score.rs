@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::teacher_ner::EncoderFiles;
 use super::teacher_sim::class_of;
-use crate::config::{bio_labels, Config, PairSampling, SameClass, ScoreConfig};
+use crate::config::{bio_labels, Config, Method, PairSampling, SameClass, ScoreConfig};
 use crate::model::heads::similarity;
 use crate::model::siamese::Siamese;
 use crate::model::tagger::Tagger;
@@ -53,8 +53,8 @@ impl Stage for ScoreTokens {
     fn description(&self) -> &'static str {
         "recognizer teacher's label distribution for every target train word"
     }
-    fn inputs(&self, _: &Config) -> Vec<&'static str> {
-        vec!["tokenize_target", "teacher_ner"]
+    fn inputs(&self, cfg: &Config) -> Vec<&'static str> {
+        vec!["tokenize_target", cfg.method.recognizer()]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["labels"]
@@ -71,7 +71,8 @@ impl Stage for ScoreTokens {
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
         let set = target_train(ctx)?;
-        let teacher = load_teacher(&p.encoder, labels.len(), &ctx.input("teacher_ner", "model.safetensors"), device)?;
+        let source = if ctx.has_input("teacher_mt") { "teacher_mt" } else { "teacher_ner" };
+        let teacher = load_teacher(&p.encoder, labels.len(), &ctx.input(source, "model.safetensors"), device)?;
         let started = std::time::Instant::now();
         let probs = teacher.predict_probs(&set, &inference_plan());
         let rate = set.len() as f64 / started.elapsed().as_secs_f64();
@@ -152,8 +153,9 @@ impl Stage for ScorePairs {
     fn description(&self) -> &'static str {
         "target word pairs in sentence groups, sampled without gold labels, scored by the similarity teacher"
     }
-    fn inputs(&self, _: &Config) -> Vec<&'static str> {
-        vec!["tokenize_target", "score_tokens", "teacher_sim"]
+    fn inputs(&self, cfg: &Config) -> Vec<&'static str> {
+        let evaluator = if cfg.method == Method::Mtst { "teacher_mt" } else { "teacher_sim" };
+        vec!["tokenize_target", "score_tokens", evaluator]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["seed", "labels", "score"]
@@ -173,7 +175,8 @@ impl Stage for ScorePairs {
 
         // The similarity teacher's vector for every target word, one forward per sentence.
         let sim = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
-        sim.load_trained(&ctx.input("teacher_sim", "model.safetensors"))?;
+        let evaluator = if ctx.has_input("teacher_mt") { "teacher_mt" } else { "teacher_sim" };
+        sim.load_trained(&ctx.input(evaluator, "model.safetensors"))?;
         let started = std::time::Instant::now();
         let mut states: Vec<Option<Tensor>> = (0..set.len()).map(|_| None).collect();
         {

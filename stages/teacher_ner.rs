@@ -1,14 +1,21 @@
 //! `teacher_ner`: the entity-recognizer teacher, the pretrained encoder fine-tuned
 //! with a token-classification head on the labeled source train split (cross-entropy
-//! at first subwords). Resumes from its last checkpoint if a run was interrupted.
-//! Reports source-dev F1 (Viterbi, start constraint) for model inspection only: the
-//! model kept is the last one.
+//! at first subwords). `teacher_mt` (the MTST ablation) is the same model trained on
+//! both tasks at once: cross-entropy plus the similarity BCE on source word pairs
+//! drawn inside each batch, so one teacher serves as recognizer and evaluator.
+//! Both resume from their last checkpoint if a run was interrupted, and report
+//! source-dev F1 (Viterbi, start constraint) for inspection only: the model kept is
+//! the last one.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{bio_labels, Config, Role, TrainConfig};
+use super::teacher_sim::{batch_classes, pair_targets};
+use crate::config::{bio_labels, Config, Role, SimPairsConfig, TrainConfig};
+use crate::model::siamese::{bce, pair_similarity, word_offsets};
+use crate::pairs::{balanced, Balance};
+use crate::train::rng::Rng;
 use crate::eval::decode::Decoder;
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::{Freeze, Tagger};
@@ -19,7 +26,10 @@ use crate::train::trainer::{all_batches, Schedule};
 
 use super::fit::fit;
 
-pub struct TeacherNer;
+/// The recognizer teacher; with `multitask`, the MTST single teacher.
+pub struct TeacherNer {
+    pub multitask: bool,
+}
 
 #[derive(Deserialize)]
 struct Params {
@@ -27,6 +37,7 @@ struct Params {
     labels: Vec<String>,
     encoder: EncoderFiles,
     teacher_ner: TrainConfig,
+    sim_pairs: Option<SimPairsConfig>,
 }
 
 #[derive(Deserialize)]
@@ -68,19 +79,31 @@ pub fn truncate_set(mut set: EncodedSet, max: usize) -> EncodedSet {
 
 impl Stage for TeacherNer {
     fn name(&self) -> &'static str {
-        "teacher_ner"
+        if self.multitask {
+            "teacher_mt"
+        } else {
+            "teacher_ner"
+        }
     }
     fn version(&self) -> u32 {
         1
     }
     fn description(&self) -> &'static str {
-        "entity-recognizer teacher fine-tuned on the labeled source train split"
+        if self.multitask {
+            "one multitask teacher (recognizer + similarity) for the MTST ablation"
+        } else {
+            "entity-recognizer teacher fine-tuned on the labeled source train split"
+        }
     }
     fn inputs(&self, _: &Config) -> Vec<&'static str> {
         vec!["tokenize_source"]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "teacher_ner"]
+        if self.multitask {
+            &["seed", "labels", "teacher_ner", "sim_pairs"]
+        } else {
+            &["seed", "labels", "teacher_ner"]
+        }
     }
     fn files(&self) -> &'static [&'static str] {
         &["encoder.weights", "encoder.config"]
@@ -105,9 +128,19 @@ impl Stage for TeacherNer {
         let schedule = schedule(t);
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, {} subwords on {device:?}", set.len(), set.tokens()));
-        fit(ctx, &tagger.vs, &mut opt, &plan, &schedule, p.seed, |_, idx| {
+        fit(ctx, &tagger.vs, &mut opt, &plan, &schedule, p.seed, |step, idx| {
             let batch = Batch::new(&set, idx, device);
-            let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("source is labeled"));
+            let (states, logits) = tagger.states_and_logits(&batch, true);
+            let mut loss = cross_entropy(&logits, batch.labels.as_ref().expect("source is labeled"));
+            if let Some(sp) = &p.sim_pairs {
+                let balance = Balance { positive_ratio: sp.positive_ratio, o_anchor_ratio: sp.o_anchor_ratio };
+                let mut rng = Rng::derived(p.seed, &format!("sim pairs {step}"));
+                let pairs = balanced(&batch_classes(&set, idx, sp.same), sp.pairs_per_batch, balance, &mut rng);
+                if !pairs.is_empty() {
+                    let sim = pair_similarity(&states, &word_offsets(&batch), &pairs);
+                    loss = loss + bce(&sim, &pair_targets(&pairs, device)).mean(tch::Kind::Float);
+                }
+            }
             Ok((loss, batch.tokens))
         })?;
         tagger.save_trained(&ctx.output("model.safetensors"))?;

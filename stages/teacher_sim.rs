@@ -39,12 +39,12 @@ pub fn class_of(label_id: u32, same: SameClass) -> u32 {
 }
 
 /// Gold classes of the kept words of the batch's sentences.
-fn batch_classes(set: &EncodedSet, idx: &[usize], same: SameClass) -> Vec<Vec<u32>> {
+pub(super) fn batch_classes(set: &EncodedSet, idx: &[usize], same: SameClass) -> Vec<Vec<u32>> {
     let labels = set.labels.as_ref().expect("source sets are labeled");
     idx.iter().map(|&i| labels[i][..set.word_starts[i].len()].iter().map(|&l| class_of(l, same)).collect()).collect()
 }
 
-fn targets(pairs: &[Pair], device: Device) -> Tensor {
+pub(super) fn pair_targets(pairs: &[Pair], device: Device) -> Tensor {
     let t: Vec<f32> = pairs.iter().map(|p| if p.same { 1.0 } else { 0.0 }).collect();
     Tensor::from_slice(&t).to_device(device)
 }
@@ -97,7 +97,7 @@ impl Stage for TeacherSim {
             pairs_seen += pairs.len();
             let batch = Batch::new(&set, idx, device);
             let sim = pair_similarity(&model.word_states(&batch, true), &word_offsets(&batch), &pairs);
-            Ok((bce(&sim, &targets(&pairs, device)).mean(Kind::Float), batch.tokens))
+            Ok((bce(&sim, &pair_targets(&pairs, device)).mean(Kind::Float), batch.tokens))
         })?;
         ctx.summary.insert("train_pairs".into(), pairs_seen.into());
         params::save_trained(&model.vs, &ctx.output("model.safetensors"))?;

@@ -60,12 +60,13 @@ pub fn save_trained(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
     Tensor::write_safetensors(&refs, path).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Loads what `save_trained` wrote over the current (pretrained) values.
-pub fn load_trained(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
+/// Loads what `save_trained` wrote over the current (pretrained) values: the tensors
+/// whose names start with `prefix` (`""`: all), each of which must exist in `vs`.
+pub fn load_trained(vs: &nn::VarStore, path: &Path, prefix: &str) -> anyhow::Result<()> {
     let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
     let vars = vs.variables();
     let _guard = tch::no_grad_guard();
-    for (name, t) in tensors {
+    for (name, t) in tensors.into_iter().filter(|(n, _)| n.starts_with(prefix)) {
         let mut var =
             vars.get(&name).with_context(|| format!("{}: unknown tensor {name}", path.display()))?.shallow_clone();
         var.copy_(&t);

@@ -32,8 +32,10 @@ impl Siamese {
         gather_words(&hidden, &batch.word_rows, &batch.word_cols)
     }
 
+    /// Loads a trained encoder, from a similarity teacher or from a tagger (whose
+    /// classification head it leaves aside).
     pub fn load_trained(&self, path: &Path) -> anyhow::Result<()> {
-        params::load_trained(&self.vs, path)
+        params::load_trained(&self.vs, path, "bert.")
     }
 }
 

@@ -78,7 +78,7 @@ impl Tagger {
     }
 
     pub fn load_trained(&mut self, path: &Path) -> anyhow::Result<()> {
-        params::load_trained(&self.vs, path)
+        params::load_trained(&self.vs, path, "")
     }
 
     /// Label probabilities of every kept word, per sentence ([words, labels] each),
