@@ -40,6 +40,10 @@ fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
     let out = ws.ok(&["run", "all", "--set", "method=direct"]);
     assert_eq!(ran(&out), ["evaluate"], "{out}");
     assert!(!out.contains("student on target test"), "{out}");
+    // MTST: one multitask teacher replaces both; the direct-transfer teacher is still reported.
+    let out = ws.ok(&["run", "all", "--set", "method=mtst"]);
+    assert_eq!(ran(&out), ["teacher_mt", "score_tokens", "score_pairs", "weights", "distill", "evaluate"], "{out}");
+    assert!(out.contains("student on target test: F1"), "{out}");
 
     // The pseudo-label table users inspect.
     let out = ws.ok(&["inspect", "pseudo_labels", "--filter", "gamma > 0.9", "--sort", "alpha1", "--schema"]);
