@@ -13,7 +13,7 @@ use tch::{Kind, Tensor};
 
 use super::fit::fit;
 use super::score::read_token_probs;
-use super::teacher_ner::{schedule, EncoderFiles};
+use super::teacher_ner::{schedule, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, Config, DistillLossConfig, Method, NerLoss, Student, TrainConfig};
 use crate::model::heads::similarity;
 use crate::model::siamese::bce;
@@ -74,7 +74,7 @@ impl Stage for Distill {
         &["seed", "method", "labels", "distill", "distill_loss"]
     }
     fn files(&self) -> &'static [&'static str] {
-        &["encoder.weights", "encoder.config"]
+        ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["model.safetensors"]

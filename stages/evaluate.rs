@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::score::load_teacher;
-use super::teacher_ner::EncoderFiles;
+use super::teacher_ner::{EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, Config, EvalConfig, Method};
 use crate::eval::conlleval::Scores;
 use crate::eval::{decode_all, score};
@@ -52,7 +52,7 @@ impl Stage for Evaluate {
         &["method", "labels", "eval", "source.lang", "target.lang"]
     }
     fn files(&self) -> &'static [&'static str] {
-        &["encoder.weights", "encoder.config"]
+        ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["predictions.parquet", "metrics.json", "report.md"]

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
-use super::teacher_ner::EncoderFiles;
+use super::teacher_ner::{EncoderFiles, ENCODER_FILES};
 use super::teacher_sim::class_of;
 use crate::config::{bio_labels, Config, Method, PairSampling, SameClass, ScoreConfig};
 use crate::model::heads::similarity;
@@ -60,7 +60,7 @@ impl Stage for ScoreTokens {
         &["labels"]
     }
     fn files(&self) -> &'static [&'static str] {
-        &["encoder.weights", "encoder.config"]
+        ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["token_probs.parquet"]
@@ -161,7 +161,7 @@ impl Stage for ScorePairs {
         &["seed", "labels", "score"]
     }
     fn files(&self) -> &'static [&'static str] {
-        &["encoder.weights", "encoder.config"]
+        ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["pairs.parquet", "groups.parquet"]

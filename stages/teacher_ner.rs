@@ -13,15 +13,15 @@ use serde::Deserialize;
 
 use super::teacher_sim::{batch_classes, pair_targets};
 use crate::config::{bio_labels, Config, Role, SimPairsConfig, TrainConfig};
-use crate::model::siamese::{bce, pair_similarity, word_offsets};
-use crate::pairs::{balanced, Balance};
-use crate::train::rng::Rng;
 use crate::eval::decode::Decoder;
 use crate::model::heads::cross_entropy;
+use crate::model::siamese::{bce, pair_similarity, word_offsets};
 use crate::model::tagger::{Freeze, Tagger};
+use crate::pairs::{balanced, Balance};
 use crate::stage::{Stage, StageContext};
 use crate::train::batching::BatchPlan;
 use crate::train::data::{Batch, EncodedSet};
+use crate::train::rng::Rng;
 use crate::train::trainer::{all_batches, Schedule};
 
 use super::fit::fit;
@@ -38,6 +38,14 @@ struct Params {
     encoder: EncoderFiles,
     teacher_ner: TrainConfig,
     sim_pairs: Option<SimPairsConfig>,
+}
+
+/// The config keys of the pretrained encoder's files, read by every stage that builds a model.
+pub const ENCODER_FILES: &[&str] = &["encoder.weights", "encoder.config"];
+
+/// The source train split, cut to `max` sentences (0 = all).
+pub fn source_train(ctx: &StageContext, max: usize) -> anyhow::Result<EncodedSet> {
+    Ok(truncate_set(EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?, max))
 }
 
 #[derive(Deserialize)]
@@ -106,7 +114,7 @@ impl Stage for TeacherNer {
         }
     }
     fn files(&self) -> &'static [&'static str] {
-        &["encoder.weights", "encoder.config"]
+        ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["model.safetensors"]
@@ -116,10 +124,7 @@ impl Stage for TeacherNer {
         let p: Params = ctx.params()?;
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
-        let set = truncate_set(
-            EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?,
-            p.teacher_ner.max_sentences,
-        );
+        let set = source_train(ctx, p.teacher_ner.max_sentences)?;
         let t = &p.teacher_ner;
         let mut tagger =
             Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 use super::fit::fit;
-use super::teacher_ner::{schedule, truncate_set, EncoderFiles};
+use super::teacher_ner::{schedule, source_train, EncoderFiles, ENCODER_FILES};
 use crate::config::{Config, SameClass, SimPairsConfig, TrainConfig};
 use crate::model::params::{self, Freeze};
 use crate::model::siamese::{bce, pair_similarity, word_offsets, Siamese};
@@ -66,7 +66,7 @@ impl Stage for TeacherSim {
         &["seed", "teacher_sim", "sim_pairs"]
     }
     fn files(&self) -> &'static [&'static str] {
-        &["encoder.weights", "encoder.config"]
+        ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["model.safetensors"]
@@ -76,10 +76,7 @@ impl Stage for TeacherSim {
         let p: Params = ctx.params()?;
         let device = ctx.device()?;
         let t = &p.teacher_sim;
-        let set = truncate_set(
-            EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?,
-            t.max_sentences,
-        );
+        let set = source_train(ctx, t.max_sentences)?;
         let model = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
         params::freeze(&model.vs, "bert.", Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
         let mut opt = params::optimizer(&model.vs, t.weight_decay, |_| 1.0);
