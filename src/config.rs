@@ -194,7 +194,7 @@ pub struct ScoreConfig {
 
 impl Default for ScoreConfig {
     fn default() -> Self {
-        Self { sampling: PairSampling::Balanced, group_size: 32, pairs_per_sentence: 2 }
+        Self { sampling: PairSampling::Balanced, group_size: 32, pairs_per_sentence: 16 }
     }
 }
 
