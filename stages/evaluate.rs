@@ -37,7 +37,7 @@ impl Stage for Evaluate {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn description(&self) -> &'static str {
         "teacher (direct transfer) and student on target dev/test: entity P/R/F1, predictions, report"
