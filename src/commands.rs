@@ -44,7 +44,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 for s in &statuses {
                     let state = if s.fresh { "fresh" } else { "stale" };
-                    println!("{:<12} {state:<6} {}  {}", s.stage, s.key, s.reasons.join("; "));
+                    println!("{:<16} {state:<6} {}  {}", s.stage, s.key, s.reasons.join("; "));
                 }
             }
         }

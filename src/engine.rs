@@ -64,6 +64,8 @@ impl<'a> Plan<'a> {
     pub fn new(cfg: &ResolvedConfig, registry: &'a [Box<dyn Stage>]) -> Result<Self, StoreError> {
         let mut keys: BTreeMap<&str, String> = BTreeMap::new();
         let mut stages = Vec::new();
+        // Several stages read the same large files (the encoder): hash each once.
+        let mut digests: BTreeMap<PathBuf, FileDigest> = BTreeMap::new();
         for stage in registry {
             let reads_view = cfg.view(stage.reads());
             let mut input_files = BTreeMap::new();
@@ -72,12 +74,19 @@ impl<'a> Plan<'a> {
                     None => None,
                     Some(path) => {
                         let path = PathBuf::from(path);
-                        let digest = FileDigest::of(&path).map_err(|e| StoreError::InputFile {
-                            stage: stage.name().into(),
-                            key: key.into(),
-                            path: path.clone(),
-                            source: e.source,
-                        })?;
+                        let digest = match digests.get(&path) {
+                            Some(d) => d.clone(),
+                            None => {
+                                let d = FileDigest::of(&path).map_err(|e| StoreError::InputFile {
+                                    stage: stage.name().into(),
+                                    key: key.into(),
+                                    path: path.clone(),
+                                    source: e.source,
+                                })?;
+                                digests.insert(path.clone(), d.clone());
+                                d
+                            }
+                        };
                         Some(InputFile { path, digest })
                     }
                 };

@@ -46,58 +46,53 @@ pub fn str_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [String
     builder.finish().into_series().into()
 }
 
-/// A `list[u32]` column from rows of integers.
-pub fn u32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [u32]>) -> Column {
+/// A numeric list column (`list[u32]`, `list[f32]`, ...) from rows of numbers.
+fn numeric_lists<'a, T: PolarsNumericType>(name: &str, rows: impl ExactSizeIterator<Item = &'a [T::Native]>) -> Column {
     let mut builder =
-        ListPrimitiveChunkedBuilder::<UInt32Type>::new(name.into(), rows.len(), rows.len() * 32, DataType::UInt32);
+        ListPrimitiveChunkedBuilder::<T>::new(name.into(), rows.len(), rows.len() * 16, T::get_static_dtype());
     for row in rows {
         builder.append_slice(row);
     }
     builder.finish().into_series().into()
+}
+
+/// A `list[u32]` column from rows of integers.
+pub fn u32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [u32]>) -> Column {
+    numeric_lists::<UInt32Type>(name, rows)
 }
 
 /// A `list[f32]` column from rows of floats.
 pub fn f32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [f32]>) -> Column {
-    let mut builder =
-        ListPrimitiveChunkedBuilder::<Float32Type>::new(name.into(), rows.len(), rows.len() * 16, DataType::Float32);
-    for row in rows {
-        builder.append_slice(row);
-    }
-    builder.finish().into_series().into()
+    numeric_lists::<Float32Type>(name, rows)
 }
 
-/// Reads a `list[f32]` column back into rows.
-pub fn read_f32_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<f32>>> {
+/// Reads a list column back into rows, converting each row's series with `row`.
+fn read_lists<T>(
+    df: &DataFrame,
+    name: &str,
+    row: impl Fn(&Series) -> PolarsResult<Vec<T>>,
+) -> anyhow::Result<Vec<Vec<T>>> {
     df.column(name)?
         .list()?
         .series_iter()
-        .map(|row| {
-            let row = row.ok_or_else(|| anyhow!("null row in column {name}"))?;
-            Ok(row.f32()?.into_no_null_iter().collect())
+        .map(|s| {
+            let s = s.ok_or_else(|| anyhow!("null row in column {name}"))?;
+            Ok(row(&s)?)
         })
         .collect()
 }
 
 /// Reads a `list[str]` column back into rows.
 pub fn read_str_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<String>>> {
-    df.column(name)?
-        .list()?
-        .series_iter()
-        .map(|row| {
-            let row = row.ok_or_else(|| anyhow!("null row in column {name}"))?;
-            Ok(row.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
-        })
-        .collect()
+    read_lists(df, name, |s| Ok(s.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect()))
 }
 
 /// Reads a `list[u32]` column back into rows.
 pub fn read_u32_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<u32>>> {
-    df.column(name)?
-        .list()?
-        .series_iter()
-        .map(|row| {
-            let row = row.ok_or_else(|| anyhow!("null row in column {name}"))?;
-            Ok(row.u32()?.into_no_null_iter().collect())
-        })
-        .collect()
+    read_lists(df, name, |s| Ok(s.u32()?.into_no_null_iter().collect()))
+}
+
+/// Reads a `list[f32]` column back into rows.
+pub fn read_f32_lists(df: &DataFrame, name: &str) -> anyhow::Result<Vec<Vec<f32>>> {
+    read_lists(df, name, |s| Ok(s.f32()?.into_no_null_iter().collect()))
 }
