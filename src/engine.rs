@@ -174,16 +174,25 @@ pub fn status(plan: &Plan, store: &Store, rehash: bool) -> Vec<StageStatus> {
             let (fresh, reasons) = match store.state(name, &p.key, rehash) {
                 ArtifactState::Valid(_) => (true, vec![]),
                 ArtifactState::Corrupt(why) => (false, vec![format!("artifact corrupt: {why}")]),
-                ArtifactState::Missing => (false, stale_reasons(p, store.latest_manifest(name))),
+                ArtifactState::Missing => (false, closest_reasons(p, store.manifests(name))),
             };
             StageStatus { stage: name.into(), key: p.key.clone(), fresh, reasons }
         })
         .collect()
 }
 
-/// Compares the current plan entry with the stage's most recent artifact.
-fn stale_reasons(p: &Planned, last: Option<Manifest>) -> Vec<String> {
-    let Some(last) = last else { return vec!["never run".into()] };
+/// Explains a missing artifact against the stage's closest existing one: the fewest
+/// differences, the newest among equals (a shared store holds several configs' artifacts).
+fn closest_reasons(p: &Planned, manifests: Vec<Manifest>) -> Vec<String> {
+    manifests
+        .into_iter()
+        .map(|m| (stale_reasons(p, &m), m.created_unix_ms))
+        .min_by(|a, b| a.0.len().cmp(&b.0.len()).then(b.1.cmp(&a.1)))
+        .map_or_else(|| vec!["never run".into()], |(reasons, _)| reasons)
+}
+
+/// What differs between the current plan entry and an earlier artifact of the stage.
+fn stale_reasons(p: &Planned, last: &Manifest) -> Vec<String> {
     let mut reasons = Vec::new();
     if last.stage_version != p.stage.version() {
         reasons.push(format!("stage version changed ({} -> {})", last.stage_version, p.stage.version()));

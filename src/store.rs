@@ -147,10 +147,10 @@ impl Store {
         Ok(out)
     }
 
-    /// The most recently created readable manifest of a stage, if any: what the
-    /// current config is compared with to explain why a stage is stale.
-    pub fn latest_manifest(&self, stage: &str) -> Option<Manifest> {
-        let dir = self.root.join(stage);
-        fs::read_dir(dir).ok()?.filter_map(|e| Manifest::read(&e.ok()?.path()).ok()).max_by_key(|m| m.created_unix_ms)
+    /// The readable manifests of a stage's artifacts: what the current config is
+    /// compared with to explain why a stage is stale.
+    pub fn manifests(&self, stage: &str) -> Vec<Manifest> {
+        let Ok(entries) = fs::read_dir(self.root.join(stage)) else { return vec![] };
+        entries.filter_map(|e| Manifest::read(&e.ok()?.path()).ok()).collect()
     }
 }
