@@ -20,7 +20,7 @@ use crate::model::siamese::bce;
 use crate::model::tagger::{Freeze, Tagger};
 use crate::stage::{Stage, StageContext};
 use crate::table;
-use crate::train::data::{Batch, EncodedSet};
+use crate::train::data::{prefix_offsets, Batch, EncodedSet};
 use crate::train::trainer::{all_batches, group_batches};
 
 pub struct Distill;
@@ -171,16 +171,13 @@ fn read_groups(ctx: &StageContext, set: &EncodedSet) -> anyhow::Result<(Vec<Vec<
         .map(|ids| ids.iter().map(|id| index[id]).collect())
         .collect();
     // A word's position among its group's words (the order Batch lays them out in).
-    let mut local: Vec<HashMap<u32, usize>> = Vec::with_capacity(groups.len());
-    for members in &groups {
-        let mut offsets = HashMap::new();
-        let mut offset = 0;
-        for &i in members {
-            offsets.insert(set.sentence_ids[i], offset);
-            offset += set.word_starts[i].len();
-        }
-        local.push(offsets);
-    }
+    let local: Vec<HashMap<u32, usize>> = groups
+        .iter()
+        .map(|members| {
+            let starts = prefix_offsets(members.iter().map(|&i| set.word_starts[i].len()));
+            members.iter().map(|&i| set.sentence_ids[i]).zip(starts).collect()
+        })
+        .collect();
     let df = table::read(&ctx.input("weights", "pseudo_labels.parquet"))?;
     let u32s = |c: &str| -> anyhow::Result<Vec<u32>> { Ok(df.column(c)?.u32()?.into_no_null_iter().collect()) };
     let f32s = |c: &str| -> anyhow::Result<Vec<f32>> { Ok(df.column(c)?.f32()?.into_no_null_iter().collect()) };

@@ -20,8 +20,8 @@ use crate::model::tagger::Tagger;
 use crate::pairs::{balanced, uniform, Balance};
 use crate::stage::{Stage, StageContext};
 use crate::table;
-use crate::train::batching::{epoch_batches, sorted_batches, BatchPlan};
-use crate::train::data::{Batch, EncodedSet};
+use crate::train::batching::{epoch_batches, BatchPlan};
+use crate::train::data::{per_sentence, prefix_offsets, EncodedSet};
 use crate::train::rng::Rng;
 
 /// Sentences per inference batch (the result does not depend on it).
@@ -178,29 +178,9 @@ impl Stage for ScorePairs {
         let evaluator = if ctx.has_input("teacher_mt") { "teacher_mt" } else { "teacher_sim" };
         sim.load_trained(&ctx.input(evaluator, "model.safetensors"))?;
         let started = std::time::Instant::now();
-        let mut states: Vec<Option<Tensor>> = (0..set.len()).map(|_| None).collect();
-        {
-            let _guard = tch::no_grad_guard();
-            for idx in sorted_batches(&set.lengths(), &inference_plan()) {
-                let batch = Batch::new(&set, &idx, device);
-                let words = sim.word_states(&batch, false);
-                let mut offset = 0;
-                for (&i, &n) in idx.iter().zip(&batch.words_per_sentence) {
-                    states[i] = Some(words.narrow(0, offset, n as i64));
-                    offset += n as i64;
-                }
-            }
-        }
+        let states = per_sentence(&set, &inference_plan(), device, |batch| sim.word_states(batch, false));
         let sentences_per_s = set.len() as f64 / started.elapsed().as_secs_f64();
-        let states: Vec<Tensor> = states.into_iter().map(|s| s.expect("every sentence encoded")).collect();
-        let offsets: Vec<usize> = states
-            .iter()
-            .scan(0, |acc, s| {
-                let start = *acc;
-                *acc += s.size()[0] as usize;
-                Some(start)
-            })
-            .collect();
+        let offsets = prefix_offsets(states.iter().map(|s| s.size()[0] as usize));
         let all_states = Tensor::cat(&states, 0);
 
         // Groups of similar length, then pairs inside each group.

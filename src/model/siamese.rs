@@ -10,7 +10,7 @@ use super::bert::{load_safetensors, BertConfig, BertModel};
 use super::heads::{gather_words, similarity};
 use super::params;
 use crate::pairs::Pair;
-use crate::train::data::Batch;
+use crate::train::data::{prefix_offsets, Batch};
 
 pub struct Siamese {
     pub vs: nn::VarStore,
@@ -41,15 +41,7 @@ impl Siamese {
 
 /// Index of each batch row's first word among the batch's words.
 pub fn word_offsets(batch: &Batch) -> Vec<usize> {
-    batch
-        .words_per_sentence
-        .iter()
-        .scan(0, |acc, &n| {
-            let start = *acc;
-            *acc += n;
-            Some(start)
-        })
-        .collect()
+    prefix_offsets(batch.words_per_sentence.iter().copied())
 }
 
 /// t for each pair from the batch's word states [words, dim].

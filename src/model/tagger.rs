@@ -10,8 +10,8 @@ use super::bert::{load_safetensors, BertConfig, BertModel};
 use super::heads::{gather_words, TokenClassifier};
 use super::params;
 pub use super::params::Freeze;
-use crate::train::batching::{sorted_batches, BatchPlan};
-use crate::train::data::{Batch, EncodedSet};
+use crate::train::batching::BatchPlan;
+use crate::train::data::{per_sentence, Batch, EncodedSet};
 use crate::train::optim::AdamW;
 
 pub struct Tagger {
@@ -84,17 +84,8 @@ impl Tagger {
     /// Label probabilities of every kept word, per sentence ([words, labels] each),
     /// computed without gradients in length-sorted batches.
     pub fn predict_probs(&self, set: &EncodedSet, plan: &BatchPlan) -> Vec<Tensor> {
-        let _guard = tch::no_grad_guard();
-        let mut out: Vec<Option<Tensor>> = (0..set.len()).map(|_| None).collect();
-        for indices in sorted_batches(&set.lengths(), plan) {
-            let batch = Batch::new(set, &indices, self.vs.device());
-            let probs = self.logits(&batch, false).softmax(-1, Kind::Float).to_device(Device::Cpu);
-            let mut offset = 0;
-            for (&i, &words) in indices.iter().zip(&batch.words_per_sentence) {
-                out[i] = Some(probs.narrow(0, offset, words as i64));
-                offset += words as i64;
-            }
-        }
-        out.into_iter().map(|t| t.expect("every sentence is in one batch")).collect()
+        per_sentence(set, plan, self.vs.device(), |batch| {
+            self.logits(batch, false).softmax(-1, Kind::Float).to_device(Device::Cpu)
+        })
     }
 }

@@ -6,6 +6,7 @@ use polars::prelude::{Column, DataFrame};
 use rayon::prelude::*;
 use tch::{Device, Tensor};
 
+use super::batching::{sorted_batches, BatchPlan};
 use crate::subword::{EncodedSentence, SubwordTokenizer};
 use crate::table;
 
@@ -182,4 +183,37 @@ impl Batch {
             tokens,
         }
     }
+}
+
+/// Start of each item's rows when items of the given sizes are laid end to end.
+pub fn prefix_offsets(sizes: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    sizes
+        .into_iter()
+        .scan(0, |acc, n| {
+            let start = *acc;
+            *acc += n;
+            Some(start)
+        })
+        .collect()
+}
+
+/// Runs `per_word` (a batch -> one row per kept word) over the whole set without
+/// gradients, in length-sorted batches, and returns each sentence's rows in set order.
+pub fn per_sentence(
+    set: &EncodedSet,
+    plan: &BatchPlan,
+    device: Device,
+    per_word: impl Fn(&Batch) -> Tensor,
+) -> Vec<Tensor> {
+    let _guard = tch::no_grad_guard();
+    let mut out: Vec<Option<Tensor>> = (0..set.len()).map(|_| None).collect();
+    for indices in sorted_batches(&set.lengths(), plan) {
+        let batch = Batch::new(set, &indices, device);
+        let rows = per_word(&batch);
+        let starts = prefix_offsets(batch.words_per_sentence.iter().copied());
+        for ((&i, &words), start) in indices.iter().zip(&batch.words_per_sentence).zip(starts) {
+            out[i] = Some(rows.narrow(0, start as i64, words as i64));
+        }
+    }
+    out.into_iter().map(|t| t.expect("every sentence is in one batch")).collect()
 }
