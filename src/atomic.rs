@@ -8,17 +8,23 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` atomically (temporary sibling, fsync, rename, fsync dir).
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    write_with(path, |tmp| File::create(tmp)?.write_all(bytes))
+}
+
+/// Has `write` produce the file at a temporary sibling of `path`, then fsyncs it and
+/// renames it over `path`: for writers (Parquet) that want a path of their own.
+pub fn write_with<E: From<io::Error>>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    if let Err(e) = write(&tmp) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
+    File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, path)?;
-    sync_dir(dir)
+    Ok(sync_dir(dir)?)
 }
 
 /// Flushes a directory's entries (renames, creations) to disk.

@@ -75,6 +75,11 @@ pub enum Command {
     },
     /// Score a CoNLL file whose last two columns are gold and predicted tags (conlleval).
     Conlleval { file: PathBuf },
+    /// Run a grid of targets x methods x seeds on the shared store, or report on it.
+    Sweep {
+        #[command(subcommand)]
+        what: SweepWhat,
+    },
     /// Measure throughput on this machine with the config's data.
     Bench {
         #[command(subcommand)]
@@ -97,6 +102,30 @@ pub enum BenchWhat {
         /// Skip the PyTorch-eager comparison.
         #[arg(long)]
         no_compare: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepWhat {
+    /// Run every cell (reusing finished ones: an interrupted sweep resumes), with an ETA.
+    Run {
+        /// The sweep file (see sweeps/).
+        file: PathBuf,
+        /// List what each cell would run, and the estimate, without running.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Aggregate finished cells into results.md, results.parquet, runs.parquet and plots.
+    Report {
+        /// One or more sweep files; one section each.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Markdown appended to results.md (the discussion).
+        #[arg(long)]
+        notes: Option<PathBuf>,
     },
 }
 

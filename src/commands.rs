@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::{BenchWhat, Cli, Command, RunWhat};
+use crate::cli::{BenchWhat, Cli, Command, RunWhat, SweepWhat};
 use crate::config::ResolvedConfig;
 use crate::engine::{self, Plan, RunOptions};
 use crate::stages::registry;
@@ -99,6 +99,22 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 h.hidden,
                 h.vocab
             );
+        }
+        Command::Sweep { what: SweepWhat::Run { file, dry_run } } => {
+            let sweep = crate::sweep::Sweep::load(&file)?;
+            crate::sweep::run::run(&sweep, &store, &cli.global.overrides, dry_run)?
+        }
+        Command::Sweep { what: SweepWhat::Report { files, out, notes } } => {
+            let sweeps = files.iter().map(|f| crate::sweep::Sweep::load(f)).collect::<Result<Vec<_>, _>>()?;
+            let command =
+                std::iter::once("mtmt-pipe".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+            let request = crate::sweep::report::ReportRequest {
+                sweeps: &sweeps,
+                out_dir: &out,
+                notes: notes.as_deref(),
+                command,
+            };
+            crate::sweep::report::report(&request, &store, &cli.global.overrides)?
         }
         Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
         Command::Bench { what: BenchWhat::Train { steps, python, no_compare } } => {

@@ -267,11 +267,14 @@ pub struct EvalConfig {
     pub start_constraint: bool,
     /// Sentences per inference batch.
     pub batch_size: usize,
+    /// Also evaluate the recognizer teacher (direct transfer) when the method has a
+    /// student, for a side-by-side report; sweeps turn it off (their `direct` cell has it).
+    pub teacher: bool,
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { decoder: Default::default(), start_constraint: true, batch_size: 128 }
+        Self { decoder: Default::default(), start_constraint: true, batch_size: 128, teacher: true }
     }
 }
 

@@ -79,3 +79,24 @@ pub enum StoreError {
     #[error("`{name}` (stage `{stage}`) is not built for the current config: run `mtmt-pipe run stage {stage}` first")]
     NotBuilt { name: String, stage: String },
 }
+
+/// Problems with a sweep file or one of its cells.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("sweep cell {cell}: {source}")]
+    Cell {
+        cell: String,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("sweep cell {cell}: {source}")]
+    Run {
+        cell: String,
+        #[source]
+        source: StoreError,
+    },
+}

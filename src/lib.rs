@@ -19,6 +19,7 @@ pub mod pairs;
 pub mod stage;
 pub mod store;
 pub mod subword;
+pub mod sweep;
 pub mod table;
 pub mod train;
 pub mod ui;

@@ -66,6 +66,11 @@ pub fn f32_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [f32]>)
     numeric_lists::<Float32Type>(name, rows)
 }
 
+/// A `list[f64]` column from rows of floats.
+pub fn f64_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = &'a [f64]>) -> Column {
+    numeric_lists::<Float64Type>(name, rows)
+}
+
 /// Reads a list column back into rows, converting each row's series with `row`.
 fn read_lists<T>(
     df: &DataFrame,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tch::{Kind, Tensor};
 
 use super::fit::fit;
-use super::score::read_token_probs;
+use super::score::{read_token_probs, target_train, StudentSentences};
 use super::teacher_ner::{schedule, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, Config, DistillLossConfig, Method, NerLoss, Student, TrainConfig};
 use crate::model::heads::similarity;
@@ -85,7 +85,7 @@ impl Stage for Distill {
         anyhow::ensure!(p.method != Method::Direct, "method = \"direct\" has no student");
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
-        let set = EncodedSet::read(&ctx.input("tokenize_target", "encoded_target_train.parquet"))?;
+        let set = target_train(ctx, &StudentSentences { max_sentences: p.distill.max_sentences })?;
         let by_id = read_token_probs(&ctx.input("score_tokens", "token_probs.parquet"))?;
         let teacher: Vec<Tensor> = set
             .sentence_ids

@@ -1,5 +1,6 @@
 //! `evaluate`: decodes the target dev and test splits with the recognizer teacher
-//! (direct transfer) and, unless the method is `direct`, the student; scores them at
+//! (direct transfer; for other methods only if `eval.teacher`) and, unless the method
+//! is `direct`, the student, keeping each word's top probability; scores them at
 //! entity level with conlleval semantics, words lost to truncation counting as
 //! missed. Writes the predictions, a metrics JSON and a markdown report. Gold target
 //! tags are read here, for scoring only.
@@ -37,7 +38,7 @@ impl Stage for Evaluate {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn description(&self) -> &'static str {
         "teacher (direct transfer) and student on target dev/test: entity P/R/F1, predictions, report"
@@ -62,10 +63,13 @@ impl Stage for Evaluate {
         let p: Params = ctx.params()?;
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
-        let mut models: Vec<(&str, Tagger)> = vec![(
-            "teacher",
-            load_teacher(&p.encoder, labels.len(), &ctx.input("teacher_ner", "model.safetensors"), device)?,
-        )];
+        let mut models: Vec<(&str, Tagger)> = vec![];
+        if p.method == Method::Direct || p.eval.teacher {
+            models.push((
+                "teacher",
+                load_teacher(&p.encoder, labels.len(), &ctx.input("teacher_ner", "model.safetensors"), device)?,
+            ));
+        }
         if p.method != Method::Direct {
             models.push((
                 "student",
@@ -75,7 +79,7 @@ impl Stage for Evaluate {
         let plan = BatchPlan { batch_size: p.eval.batch_size, max_tokens: None, chunk_batches: 1 };
         let mut metrics = serde_json::Map::new();
         let (mut model_col, mut split_col, mut id_col) = (vec![], vec![], vec![]);
-        let (mut tokens_col, mut gold_col, mut pred_col) = (vec![], vec![], vec![]);
+        let (mut tokens_col, mut gold_col, mut pred_col, mut confidence_col) = (vec![], vec![], vec![], vec![]);
         let mut rows: Vec<(String, String, Scores)> = vec![];
         for split in ["dev", "test"] {
             let encoded = ctx.input("tokenize_target", &format!("encoded_target_{split}.parquet"));
@@ -89,6 +93,11 @@ impl Stage for Evaluate {
             for (name, model) in &models {
                 let probs = model.predict_probs(&set, &plan);
                 let predicted = decode_all(&probs, &labels, p.eval.decoder, p.eval.start_constraint);
+                for (i, sentence) in probs.iter().enumerate() {
+                    let mut top = Vec::<f32>::try_from(sentence.amax(-1, false))?;
+                    top.resize(tokens[i].len(), 0.0); // truncated words: no confidence
+                    confidence_col.push(top);
+                }
                 let scores = score(&predicted, &set, &labels)?;
                 ctx.log(format!(
                     "{name} on target {split}: F1 {:.2} (P {:.2}, R {:.2})",
@@ -118,6 +127,7 @@ impl Stage for Evaluate {
                 table::str_lists("tokens", tokens_col.iter().map(Vec::as_slice)),
                 table::str_lists("gold", gold_col.iter().map(Vec::as_slice)),
                 table::str_lists("predicted", pred_col.iter().map(Vec::as_slice)),
+                table::f32_lists("confidence", confidence_col.iter().map(Vec::as_slice)),
             ],
         )?;
         table::write(&mut df, &ctx.output("predictions.parquet"), ctx.provenance())?;

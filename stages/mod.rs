@@ -1,7 +1,7 @@
 //! The pipeline's stages, one file each, in dependency order.
 
 mod distill;
-mod evaluate;
+pub mod evaluate;
 mod fit;
 mod ingest;
 mod score;

@@ -31,8 +31,20 @@ fn inference_plan() -> BatchPlan {
     BatchPlan { batch_size: INFERENCE_BATCH, max_tokens: None, chunk_batches: 1 }
 }
 
-fn target_train(ctx: &StageContext) -> anyhow::Result<EncodedSet> {
-    EncodedSet::read(&ctx.input("tokenize_target", "encoded_target_train.parquet"))
+/// The config key bounding the target train sentences the student learns from, and so
+/// the ones the teachers need to score.
+pub const STUDENT_SENTENCES: &str = "distill.max_sentences";
+
+/// The `distill` part of the config this stage reads.
+#[derive(Deserialize)]
+pub struct StudentSentences {
+    /// First this many target train sentences; 0 = all.
+    pub max_sentences: usize,
+}
+
+/// The target train sentences the student learns from.
+pub fn target_train(ctx: &StageContext, subset: &StudentSentences) -> anyhow::Result<EncodedSet> {
+    Ok(EncodedSet::read(&ctx.input("tokenize_target", "encoded_target_train.parquet"))?.truncated(subset.max_sentences))
 }
 
 pub struct ScoreTokens;
@@ -41,6 +53,7 @@ pub struct ScoreTokens;
 struct TokenParams {
     labels: Vec<String>,
     encoder: EncoderFiles,
+    distill: StudentSentences,
 }
 
 impl Stage for ScoreTokens {
@@ -57,7 +70,7 @@ impl Stage for ScoreTokens {
         vec!["tokenize_target", cfg.method.recognizer()]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["labels"]
+        &["labels", STUDENT_SENTENCES]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES
@@ -70,7 +83,7 @@ impl Stage for ScoreTokens {
         let p: TokenParams = ctx.params()?;
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
-        let set = target_train(ctx)?;
+        let set = target_train(ctx, &p.distill)?;
         let source = if ctx.has_input("teacher_mt") { "teacher_mt" } else { "teacher_ner" };
         let teacher = load_teacher(&p.encoder, labels.len(), &ctx.input(source, "model.safetensors"), device)?;
         let started = std::time::Instant::now();
@@ -141,6 +154,7 @@ struct PairParams {
     labels: Vec<String>,
     encoder: EncoderFiles,
     score: ScoreConfig,
+    distill: StudentSentences,
 }
 
 impl Stage for ScorePairs {
@@ -158,7 +172,7 @@ impl Stage for ScorePairs {
         vec!["tokenize_target", "score_tokens", evaluator]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "score"]
+        &["seed", "labels", "score", STUDENT_SENTENCES]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES
@@ -171,7 +185,7 @@ impl Stage for ScorePairs {
         let p: PairParams = ctx.params()?;
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
-        let set = target_train(ctx)?;
+        let set = target_train(ctx, &p.distill)?;
 
         // The similarity teacher's vector for every target word, one forward per sentence.
         let sim = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;

@@ -45,7 +45,7 @@ pub const ENCODER_FILES: &[&str] = &["encoder.weights", "encoder.config"];
 
 /// The source train split, cut to `max` sentences (0 = all).
 pub fn source_train(ctx: &StageContext, max: usize) -> anyhow::Result<EncodedSet> {
-    Ok(truncate_set(EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?, max))
+    Ok(EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?.truncated(max))
 }
 
 #[derive(Deserialize)]
@@ -68,21 +68,6 @@ pub fn schedule<R: Role>(t: &TrainConfig<R>) -> Schedule {
         max_grad_norm: t.max_grad_norm,
         checkpoint_every: t.checkpoint_every,
     }
-}
-
-/// Keeps the first `max` sentences (0 = all).
-pub fn truncate_set(mut set: EncodedSet, max: usize) -> EncodedSet {
-    if max > 0 && max < set.len() {
-        set.sentence_ids.truncate(max);
-        set.input_ids.truncate(max);
-        set.word_starts.truncate(max);
-        set.n_words.truncate(max);
-        set.truncated_words.truncate(max);
-        if let Some(l) = set.labels.as_mut() {
-            l.truncate(max);
-        }
-    }
-    set
 }
 
 impl Stage for TeacherNer {

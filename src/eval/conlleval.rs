@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// (type, first word, last word) of each chunk in a tag sequence.
 pub fn chunks(tags: &[&str]) -> Vec<(String, usize, usize)> {
@@ -29,7 +29,7 @@ pub fn chunks(tags: &[&str]) -> Vec<(String, usize, usize)> {
 }
 
 /// True positives, predicted and gold chunk counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub correct: usize,
     pub predicted: usize,
@@ -101,7 +101,7 @@ impl Scorer {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TypeScores {
     pub precision: f64,
     pub recall: f64,
@@ -109,7 +109,7 @@ pub struct TypeScores {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scores {
     pub overall: TypeScores,
     pub per_type: BTreeMap<String, TypeScores>,

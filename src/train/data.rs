@@ -50,6 +50,21 @@ impl EncodedSet {
         })
     }
 
+    /// Keeps the first `max` sentences (0 = all).
+    pub fn truncated(mut self, max: usize) -> Self {
+        if max > 0 && max < self.len() {
+            self.sentence_ids.truncate(max);
+            self.input_ids.truncate(max);
+            self.word_starts.truncate(max);
+            self.n_words.truncate(max);
+            self.truncated_words.truncate(max);
+            if let Some(l) = self.labels.as_mut() {
+                l.truncate(max);
+            }
+        }
+        self
+    }
+
     /// Encodes sentences of words (and their IOB2 tags, where labeled) with `tokenizer`,
     /// in parallel; `tick` is called once per sentence.
     pub fn encode(

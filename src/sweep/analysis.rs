@@ -1,0 +1,130 @@
+//! Analyses beside the results table, read from the cells' artifacts: the teachers'
+//! source-dev figures (from their manifests) and the recognizer teacher's accuracy by
+//! confidence on target test (the paper's Fig. 6a), computed with polars from
+//! `evaluate`'s predictions.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use super::report::CellResult;
+
+/// One source-dev figure of one teacher artifact.
+pub struct TeacherCheck {
+    pub seed: u64,
+    pub teacher: &'static str,
+    pub what: &'static str,
+    pub value: f64,
+}
+
+/// The recognizer's source-dev F1 and the similarity teacher's source-dev pair accuracy
+/// and F1, once per teacher artifact (cells share them).
+pub fn teacher_checks(cells: &[CellResult]) -> Vec<TeacherCheck> {
+    let figures: [(&str, &str, &[&str]); 4] = [
+        ("teacher_ner", "entity F1", &["source_dev", "overall", "f1"]),
+        ("teacher_sim", "pair accuracy", &["source_dev_pairs", "accuracy"]),
+        ("teacher_sim", "pair F1 (same class)", &["source_dev_pairs", "f1_same"]),
+        ("teacher_mt", "entity F1", &["source_dev", "overall", "f1"]),
+    ];
+    let mut seen = BTreeMap::new();
+    for cell in cells {
+        for (teacher, what, path) in figures {
+            let Some((_, m)) = cell.stages.get(teacher) else { continue };
+            let value = path.iter().try_fold(&m.summary, |v, k| v.get(k)).and_then(serde_json::Value::as_f64);
+            if let Some(value) = value {
+                seen.entry((cell.seed, teacher, what, m.key.clone())).or_insert(value);
+            }
+        }
+    }
+    seen.into_iter().map(|((seed, teacher, what, _), value)| TeacherCheck { seed, teacher, what, value }).collect()
+}
+
+/// Word-level scores of the recognizer teacher's predictions in one confidence bin.
+pub struct ConfidenceBin {
+    pub target: String,
+    pub bin: String,
+    pub words: u32,
+    /// Percentage of the target's test words in this bin.
+    pub share: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// Lower edges of the confidence bins; the top probability of 9 labels is at least 1/9.
+const EDGES: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
+
+fn bin_expr() -> Expr {
+    let c = col("confidence");
+    let label = |i: usize| {
+        if i == 0 {
+            format!("0.0-{:.1}", EDGES[0])
+        } else {
+            format!("{:.1}-{:.1}", EDGES[i - 1], EDGES.get(i).copied().unwrap_or(1.0))
+        }
+    };
+    (0..EDGES.len()).rev().fold(lit(label(EDGES.len())), |above, i| {
+        when(c.clone().lt(lit(EDGES[i]))).then(lit(label(i))).otherwise(above)
+    })
+}
+
+/// The recognizer teacher's word-level P/R/F1 per confidence bin on target test, from the
+/// `direct` cells' predictions (seeds pooled), target by target.
+pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin>> {
+    let mut frames: BTreeMap<&str, Vec<LazyFrame>> = BTreeMap::new();
+    for cell in cells.iter().filter(|c| c.method == "direct") {
+        let Some((dir, _)) = cell.stages.get("evaluate") else { continue };
+        let df = crate::table::read(&dir.join("predictions.parquet"))?;
+        if df.column("confidence").is_err() {
+            continue; // written before evaluate kept confidences
+        }
+        let words = df
+            .lazy()
+            .filter(col("model").eq(lit("teacher")).and(col("split").eq(lit("test"))))
+            .select([col("gold"), col("predicted"), col("confidence")])
+            .explode(
+                by_name(["gold", "predicted", "confidence"], true, false),
+                ExplodeOptions { empty_as_null: false, keep_nulls: false },
+            )
+            // Words lost to truncation have no confidence (0); conlleval counts them elsewhere.
+            .filter(col("confidence").gt(lit(0.0)));
+        frames.entry(cell.target.as_str()).or_default().push(words);
+    }
+    let mut out = Vec::new();
+    for (target, parts) in frames {
+        let count = |e: Expr| e.cast(DataType::UInt32).sum();
+        let entity = |c: &str| col(c).neq(lit("O"));
+        let binned = concat(parts, UnionArgs::default())?
+            .with_column(bin_expr().alias("bin"))
+            .group_by([col("bin")])
+            .agg([
+                len().alias("words"),
+                count(entity("predicted")).alias("predicted"),
+                count(entity("gold")).alias("gold"),
+                count(entity("predicted").and(col("predicted").eq(col("gold")))).alias("correct"),
+            ])
+            .sort(["bin"], SortMultipleOptions::default())
+            .collect()?;
+        let u32s = |name: &str| -> anyhow::Result<Vec<u32>> {
+            Ok(binned.column(name)?.cast(&DataType::UInt32)?.u32()?.into_no_null_iter().collect())
+        };
+        let bins: Vec<String> =
+            binned.column("bin")?.str()?.iter().map(|b| b.unwrap_or_default().to_string()).collect();
+        let (words, predicted, gold, correct) = (u32s("words")?, u32s("predicted")?, u32s("gold")?, u32s("correct")?);
+        let total: u32 = words.iter().sum();
+        for i in 0..bins.len() {
+            let ratio = |a: u32, b: u32| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+            let (p, r) = (ratio(correct[i], predicted[i]), ratio(correct[i], gold[i]));
+            out.push(ConfidenceBin {
+                target: target.to_string(),
+                bin: bins[i].clone(),
+                words: words[i],
+                share: ratio(words[i], total),
+                precision: p,
+                recall: r,
+                f1: if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 },
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,534 @@
+//! `sweep report`: reads every cell's artifacts from the store (nothing is recomputed) and
+//! writes `runs.parquet` (one row per finished cell), `results.parquet` (per suite, target
+//! and method: mean and std over seeds), one PNG plot per sweep and `results.md`.
+//! Cells not run yet are listed as pending, never guessed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use polars::prelude::*;
+
+use super::analysis::{self, ConfidenceBin, TeacherCheck};
+use super::run::duration;
+use super::Sweep;
+use crate::config::Method;
+use crate::engine::Plan;
+use crate::eval::conlleval::Scores;
+use crate::manifest::Manifest;
+use crate::stages::evaluate::MODEL_SELECTION;
+use crate::stages::registry;
+use crate::store::{ArtifactState, Store};
+use crate::table;
+
+/// One cell as the store holds it.
+pub struct CellResult {
+    pub suite: String,
+    pub target: String,
+    pub method: String,
+    pub seed: u64,
+    /// `None` until the cell's `evaluate` artifact exists.
+    pub test: Option<Scores>,
+    pub dev: Option<Scores>,
+    /// All of the cell's stages as if run alone, shared teachers included.
+    pub wall_s: f64,
+    /// The manifests of the cell's finished stages, by stage.
+    pub stages: BTreeMap<String, (PathBuf, Manifest)>,
+}
+
+/// Reads what the store holds for every cell of `sweep`.
+pub fn collect(sweep: &Sweep, store: &Store, extra: &[String]) -> anyhow::Result<Vec<CellResult>> {
+    let registry = registry();
+    let mut out = Vec::new();
+    for cell in sweep.cells(extra)? {
+        let plan = Plan::new(&cell.config, &registry)?;
+        let mut stages = BTreeMap::new();
+        for p in plan.needed() {
+            let name = p.stage.name();
+            if let ArtifactState::Valid(m) = store.state(name, &p.key, false) {
+                stages.insert(name.to_string(), (store.artifact_dir(name, &p.key), m));
+            }
+        }
+        let model = if cell.config.config.method == Method::Direct { "teacher" } else { "student" };
+        let (mut test, mut dev) = (None, None);
+        if let Some((dir, _)) = stages.get("evaluate") {
+            let path = dir.join("metrics.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+            let split = |s: &str| -> anyhow::Result<Option<Scores>> {
+                doc["metrics"][model].get(s).map(|v| serde_json::from_value(v.clone())).transpose().map_err(Into::into)
+            };
+            test = split("test")?;
+            dev = split("dev")?;
+        }
+        let wall_s = stages.values().map(|(_, m)| m.wall_time_s).sum();
+        out.push(CellResult {
+            suite: sweep.spec.name.clone(),
+            target: cell.target,
+            method: cell.method,
+            seed: cell.seed,
+            test,
+            dev,
+            wall_s,
+            stages,
+        });
+    }
+    Ok(out)
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// One (suite, target, method) over its finished seeds.
+pub struct Aggregate {
+    pub suite: String,
+    pub target: String,
+    pub method: String,
+    pub seeds: Vec<u64>,
+    pub f1: Vec<f64>,
+    pub precision: f64,
+    pub recall: f64,
+    pub per_type: BTreeMap<String, f64>,
+    pub dev_f1: Option<f64>,
+    pub wall_s: f64,
+    pub paper: Option<f64>,
+}
+
+impl Aggregate {
+    pub fn f1_mean_std(&self) -> (f64, f64) {
+        mean_std(&self.f1)
+    }
+}
+
+/// Groups finished cells by (target, method) in the sweep's order.
+pub fn aggregate(sweep: &Sweep, cells: &[CellResult]) -> Vec<Aggregate> {
+    let mut out = Vec::new();
+    for target in &sweep.spec.target {
+        for method in &sweep.spec.method {
+            let done: Vec<&CellResult> = cells
+                .iter()
+                .filter(|c| c.target == target.name && c.method == method.name && c.test.is_some())
+                .collect();
+            if done.is_empty() {
+                continue;
+            }
+            let test = |c: &&CellResult| c.test.clone().expect("finished cells have test scores");
+            let mean = |f: &dyn Fn(&Scores) -> f64| mean_std(&done.iter().map(|c| f(&test(c))).collect::<Vec<_>>()).0;
+            let mut per_type = BTreeMap::new();
+            for t in done.iter().flat_map(|c| test(c).per_type.into_keys()).collect::<std::collections::BTreeSet<_>>() {
+                per_type.insert(t.clone(), mean(&|s: &Scores| s.per_type.get(&t).map_or(0.0, |x| x.f1)));
+            }
+            let dev: Vec<f64> = done.iter().filter_map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect();
+            out.push(Aggregate {
+                suite: sweep.spec.name.clone(),
+                target: target.name.clone(),
+                method: method.name.clone(),
+                seeds: done.iter().map(|c| c.seed).collect(),
+                f1: done.iter().map(|c| test(c).overall.f1).collect(),
+                precision: mean(&|s: &Scores| s.overall.precision),
+                recall: mean(&|s: &Scores| s.overall.recall),
+                per_type,
+                dev_f1: (dev.len() == done.len()).then(|| mean_std(&dev).0),
+                wall_s: mean_std(&done.iter().map(|c| c.wall_s).collect::<Vec<_>>()).0,
+                paper: sweep.spec.paper.get(&method.name).and_then(|m| m.get(&target.name)).copied(),
+            });
+        }
+    }
+    out
+}
+
+/// Two-sided 5% critical values of Student's t for 1..=10 degrees of freedom.
+const T_CRITICAL: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+
+/// `a` against `b` on one target, paired by seed (the two share that seed's teachers).
+pub struct Comparison {
+    pub suite: String,
+    pub target: String,
+    pub a: String,
+    pub b: String,
+    pub diffs: Vec<f64>,
+}
+
+impl Comparison {
+    /// A paired t-test at 5%, in words.
+    pub fn verdict(&self) -> String {
+        let n = self.diffs.len();
+        let (mean, std) = mean_std(&self.diffs);
+        if n < 2 {
+            return "one seed: untested".into();
+        }
+        let t = if std > 0.0 { mean / (std / (n as f64).sqrt()) } else { f64::INFINITY * mean.signum() };
+        let critical = T_CRITICAL[(n - 2).min(T_CRITICAL.len() - 1)];
+        if t.abs() < critical || mean == 0.0 {
+            "no significant difference".into()
+        } else if mean > 0.0 {
+            format!("{} better", self.a)
+        } else {
+            format!("{} better", self.b)
+        }
+    }
+}
+
+/// The paired comparisons a sweep asks for (`compare`), wherever both methods have seeds.
+pub fn compare(sweep: &Sweep, cells: &[CellResult]) -> Vec<Comparison> {
+    let f1 = |target: &str, method: &str, seed: u64| {
+        cells
+            .iter()
+            .find(|c| c.target == target && c.method == method && c.seed == seed)
+            .and_then(|c| c.test.as_ref().map(|s| s.overall.f1))
+    };
+    let mut out = Vec::new();
+    for target in &sweep.spec.target {
+        for [a, b] in &sweep.spec.compare {
+            let diffs: Vec<f64> = sweep
+                .spec
+                .seeds
+                .iter()
+                .filter_map(|&s| Some(f1(&target.name, a, s)? - f1(&target.name, b, s)?))
+                .collect();
+            if !diffs.is_empty() {
+                out.push(Comparison {
+                    suite: sweep.spec.name.clone(),
+                    target: target.name.clone(),
+                    a: a.clone(),
+                    b: b.clone(),
+                    diffs,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
+    let done: Vec<&CellResult> = cells.iter().filter(|c| c.test.is_some()).collect();
+    let types: std::collections::BTreeSet<String> =
+        done.iter().flat_map(|c| c.test.as_ref().unwrap().per_type.keys().cloned()).collect();
+    let text = |f: fn(&CellResult) -> &str| Column::new("".into(), done.iter().map(|c| f(c)).collect::<Vec<_>>());
+    let test = |f: &dyn Fn(&Scores) -> f64| done.iter().map(|c| f(c.test.as_ref().unwrap())).collect::<Vec<f64>>();
+    let mut columns = vec![
+        text(|c| &c.suite).with_name("suite".into()),
+        text(|c| &c.target).with_name("target".into()),
+        text(|c| &c.method).with_name("method".into()),
+        Column::new("seed".into(), done.iter().map(|c| c.seed).collect::<Vec<_>>()),
+        Column::new("test_precision".into(), test(&|s| s.overall.precision)),
+        Column::new("test_recall".into(), test(&|s| s.overall.recall)),
+        Column::new("test_f1".into(), test(&|s| s.overall.f1)),
+    ];
+    for t in &types {
+        let col: Vec<Option<f64>> =
+            done.iter().map(|c| c.test.as_ref().unwrap().per_type.get(t).map(|x| x.f1)).collect();
+        columns.push(Column::new(format!("test_f1_{t}").into(), col));
+    }
+    columns.push(Column::new(
+        "dev_f1".into(),
+        done.iter().map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new("wall_s".into(), done.iter().map(|c| c.wall_s).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        "evaluate_key".into(),
+        done.iter().map(|c| c.stages["evaluate"].1.key.clone()).collect::<Vec<_>>(),
+    ));
+    DataFrame::new(done.len(), columns)
+}
+
+fn results_frame(rows: &[Aggregate], encoder: &str) -> PolarsResult<DataFrame> {
+    let types: std::collections::BTreeSet<&String> = rows.iter().flat_map(|r| r.per_type.keys()).collect();
+    let strs = |name: &str, f: &dyn Fn(&Aggregate) -> String| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<String>>())
+    };
+    let nums = |name: &str, f: &dyn Fn(&Aggregate) -> Option<f64>| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<Option<f64>>>())
+    };
+    let mut columns = vec![
+        strs("suite", &|r| r.suite.clone()),
+        strs("target", &|r| r.target.clone()),
+        strs("method", &|r| r.method.clone()),
+        Column::new("seeds".into(), rows.iter().map(|r| r.seeds.len() as u32).collect::<Vec<_>>()),
+        nums("f1_mean", &|r| Some(r.f1_mean_std().0)),
+        nums("f1_std", &|r| Some(r.f1_mean_std().1)),
+        nums("precision_mean", &|r| Some(r.precision)),
+        nums("recall_mean", &|r| Some(r.recall)),
+    ];
+    for t in types {
+        columns.push(nums(&format!("f1_{t}_mean"), &|r| r.per_type.get(t).copied()));
+    }
+    columns.extend([
+        nums("dev_f1_mean", &|r| r.dev_f1),
+        table::f64_lists("f1_by_seed", rows.iter().map(|r| r.f1.as_slice())),
+        nums("cell_wall_s_mean", &|r| Some(r.wall_s)),
+        nums("paper_f1", &|r| r.paper),
+        strs("encoder", &|_| encoder.to_string()),
+        strs("model_selection", &|_| MODEL_SELECTION.to_string()),
+    ]);
+    DataFrame::new(rows.len(), columns)
+}
+
+/// The encoder the cells used, as `folder/file (blake3 prefix)`, from a teacher manifest.
+fn encoder_caption(cells: &[CellResult]) -> String {
+    let file = cells
+        .iter()
+        .flat_map(|c| c.stages.values())
+        .find_map(|(_, m)| m.input_files.get("encoder.weights").cloned().flatten());
+    file.map_or_else(
+        || "(no finished stage yet)".into(),
+        |f| {
+            let parent = f.path.parent().and_then(Path::file_name).map(|p| p.to_string_lossy().into_owned());
+            let name = f.path.file_name().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            format!("{}/{name} (blake3 {})", parent.unwrap_or_default(), &f.digest.blake3[..12])
+        },
+    )
+}
+
+/// What `sweep report` needs: the sweeps and where to write.
+pub struct ReportRequest<'a> {
+    pub sweeps: &'a [Sweep],
+    pub out_dir: &'a Path,
+    /// Hand-written markdown appended to `results.md` (the discussion).
+    pub notes: Option<&'a Path>,
+    /// The command line that made this report, for its reproduction section.
+    pub command: String,
+}
+
+pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(req.out_dir).with_context(|| format!("creating {}", req.out_dir.display()))?;
+    let mut all_cells = Vec::new();
+    let mut md = String::new();
+    let mut body = String::new();
+    let mut rows_all = Vec::new();
+    for sweep in req.sweeps {
+        let cells = collect(sweep, store, extra)?;
+        let rows = aggregate(sweep, &cells);
+        let comparisons = compare(sweep, &cells);
+        let encoder = encoder_caption(&cells);
+        let plot_name = format!("results-{}.png", sweep.spec.name);
+        if !rows.is_empty() {
+            super::plot::grouped_bars(sweep, &rows, &req.out_dir.join(&plot_name))?;
+        }
+        write_sweep_section(&mut body, sweep, &cells, &rows, &comparisons, &encoder, &plot_name)?;
+        rows_all.extend(rows);
+        all_cells.extend(cells);
+    }
+    let encoder = encoder_caption(&all_cells);
+    let mut runs = runs_frame(&all_cells)?;
+    let mut results = results_frame(&rows_all, &encoder)?;
+    let meta = vec![("mtmt.command".to_string(), req.command.clone())];
+    crate::atomic::write_with(&req.out_dir.join("runs.parquet"), |p| table::write(&mut runs, p, meta.clone()))?;
+    crate::atomic::write_with(&req.out_dir.join("results.parquet"), |p| table::write(&mut results, p, meta.clone()))?;
+
+    writeln!(md, "# Results\n")?;
+    writeln!(
+        md,
+        "Generated by `{}` from the artifact store (every number below is read from a stage \
+         artifact; rerun the sweeps' commands to recompute them). Tables: `results.parquet` \
+         (per suite, target and method), `runs.parquet` (per cell).\n",
+        req.command
+    )?;
+    writeln!(md, "- Encoder: {encoder}.")?;
+    writeln!(md, "- Model selection: {MODEL_SELECTION}.")?;
+    writeln!(
+        md,
+        "- Metric: entity-level micro F1 (conlleval semantics) on the target test split, x100, \
+         mean ± sample std over seeds; P and R are means.\n- Report machine: {}.\n",
+        machine()
+    )?;
+    md.push_str(&body);
+    if let Some(notes) = req.notes {
+        let text = std::fs::read_to_string(notes).with_context(|| format!("reading {}", notes.display()))?;
+        md.push('\n');
+        md.push_str(&text);
+    }
+    crate::atomic::write_file(&req.out_dir.join("results.md"), md.as_bytes())
+        .with_context(|| format!("writing {}", req.out_dir.join("results.md").display()))?;
+    println!(
+        "wrote {} ({} finished cells of {})",
+        req.out_dir.join("results.md").display(),
+        runs.height(),
+        all_cells.len()
+    );
+    Ok(())
+}
+
+fn f1_cell(r: &Aggregate) -> String {
+    let (m, s) = r.f1_mean_std();
+    format!("{m:.2} ± {s:.2}")
+}
+
+fn write_sweep_section(
+    md: &mut String,
+    sweep: &Sweep,
+    cells: &[CellResult],
+    rows: &[Aggregate],
+    comparisons: &[Comparison],
+    encoder: &str,
+    plot: &str,
+) -> anyhow::Result<()> {
+    let spec = &sweep.spec;
+    writeln!(md, "## {}: {}\n", spec.name, spec.title)?;
+    writeln!(
+        md,
+        "Sweep file `{}`; seeds {:?}. Run with `mtmt-pipe sweep run {}`.",
+        sweep.path.display(),
+        spec.seeds,
+        sweep.path.display()
+    )?;
+    writeln!(md, "Recipe (every cell): `{}`.\n", spec.set.join("` `"))?;
+    let methods: Vec<String> = spec.method.iter().map(|m| format!("`{}` = `{}`", m.name, m.set.join(" "))).collect();
+    writeln!(md, "Methods: {}.\n", methods.join("; "))?;
+    if rows.is_empty() {
+        writeln!(md, "No cell has finished yet.\n")?;
+    } else {
+        let types: std::collections::BTreeSet<&String> = rows.iter().flat_map(|r| r.per_type.keys()).collect();
+        writeln!(
+            md,
+            "Test F1 on {encoder}; model selection: {MODEL_SELECTION}. Paper: {}, mBERT encoder \
+             (not comparable in level: a different, smaller encoder and reduced epochs here).\n",
+            if spec.paper_source.is_empty() { "-" } else { &spec.paper_source }
+        )?;
+        write!(md, "| target | method | seeds | F1 | P | R |")?;
+        for t in &types {
+            write!(md, " F1 {t} |")?;
+        }
+        writeln!(md, " dev F1 | cell time | paper F1 (mBERT) |")?;
+        writeln!(md, "|{}", "---|".repeat(9 + types.len()))?;
+        for r in rows {
+            write!(
+                md,
+                "| {} | {} | {} | {} | {:.2} | {:.2} |",
+                r.target,
+                r.method,
+                r.seeds.len(),
+                f1_cell(r),
+                r.precision,
+                r.recall
+            )?;
+            for t in &types {
+                write!(md, " {} |", r.per_type.get(*t).map_or("-".into(), |v| format!("{v:.2}")))?;
+            }
+            writeln!(
+                md,
+                " {} | {} | {} |",
+                r.dev_f1.map_or("-".into(), |v| format!("{v:.2}")),
+                duration(r.wall_s),
+                r.paper.map_or("-".into(), |v| format!("{v:.2}"))
+            )?;
+        }
+        writeln!(md, "\n![{} test F1]({plot})\n", spec.name)?;
+        writeln!(
+            md,
+            "Cell time: every stage of one cell as if run alone, shared teachers included (mean over seeds). \
+             Compute actually spent on this sweep's artifacts: {}.\n",
+            duration(unique_wall_s(cells))
+        )?;
+    }
+    if !comparisons.is_empty() {
+        writeln!(md, "### Paired comparisons (same seed, same teachers; paired t-test at 5%)\n")?;
+        writeln!(md, "| target | a - b | seeds | mean | std | verdict |\n|---|---|---|---|---|---|")?;
+        for c in comparisons {
+            let (m, s) = mean_std(&c.diffs);
+            writeln!(
+                md,
+                "| {} | {} - {} | {} | {m:+.2} | {s:.2} | {} |",
+                c.target,
+                c.a,
+                c.b,
+                c.diffs.len(),
+                c.verdict()
+            )?;
+        }
+        writeln!(md)?;
+    }
+    let checks = analysis::teacher_checks(cells);
+    if !checks.is_empty() {
+        writeln!(md, "### Teachers (source side, from their artifacts' manifests)\n")?;
+        writeln!(md, "| seed | teacher | source dev | value |\n|---|---|---|---|")?;
+        for TeacherCheck { seed, teacher, what, value } in checks {
+            writeln!(md, "| {seed} | {teacher} | {what} | {value:.2} |")?;
+        }
+        writeln!(md)?;
+    }
+    let bins = analysis::confidence_bins(cells)?;
+    if !bins.is_empty() {
+        writeln!(
+            md,
+            "### Recognizer teacher by confidence (the paper's Fig. 6a)\n\nTarget test words of the `direct` \
+             cells (all seeds pooled), binned by the teacher's top probability; word-level P/R/F1 over entity \
+             tags (a word is correct when its predicted BIO tag equals the gold one). Computed with polars \
+             from `evaluate/predictions.parquet`.\n"
+        )?;
+        writeln!(md, "| target | confidence | words | share | P | R | F1 |\n|---|---|---|---|---|---|---|")?;
+        for ConfidenceBin { target, bin, words, share, precision, recall, f1 } in bins {
+            writeln!(md, "| {target} | {bin} | {words} | {share:.1}% | {precision:.2} | {recall:.2} | {f1:.2} |")?;
+        }
+        writeln!(md)?;
+    }
+    let pending: Vec<String> = cells
+        .iter()
+        .filter(|c| c.test.is_none())
+        .map(|c| format!("{} / {} / seed {}", c.target, c.method, c.seed))
+        .collect();
+    if !pending.is_empty() {
+        writeln!(md, "Pending cells (not run yet; `sweep run` resumes them): {}.\n", pending.join(", "))?;
+    }
+    Ok(())
+}
+
+/// Wall time of the distinct artifacts behind `cells`: what the sweep really cost.
+fn unique_wall_s(cells: &[CellResult]) -> f64 {
+    let unique: BTreeMap<(&str, &str), f64> = cells
+        .iter()
+        .flat_map(|c| c.stages.values())
+        .map(|(_, m)| ((m.stage.as_str(), m.key.as_str()), m.wall_time_s))
+        .collect();
+    unique.values().sum()
+}
+
+/// This machine in a few words: CPU model, cores, memory.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or("?".into(), |kb| format!("{:.0} GiB", kb / 1048576.0));
+    format!("{cpu}, {cores} cores, {mem} RAM, torch threads {}", tch::get_num_threads())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comparison(diffs: &[f64]) -> Comparison {
+        Comparison { suite: "s".into(), target: "es".into(), a: "mtmt".into(), b: "tsl".into(), diffs: diffs.to_vec() }
+    }
+
+    #[test]
+    fn mean_and_sample_std() {
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((m - 2.5).abs() < 1e-12 && (s - 1.2909944487358056).abs() < 1e-12);
+        assert_eq!(mean_std(&[7.0]), (7.0, 0.0));
+    }
+
+    #[test]
+    fn paired_t_test_verdicts() {
+        // t = 1.0 / (0.1 / sqrt 3) = 17.3 > 4.303: significant.
+        assert_eq!(comparison(&[0.9, 1.0, 1.1]).verdict(), "mtmt better");
+        assert_eq!(comparison(&[-0.9, -1.0, -1.1]).verdict(), "tsl better");
+        // t = 0.33 / (1.53 / sqrt 3) = 0.38: noise.
+        assert_eq!(comparison(&[1.0, -1.0, 1.0]).verdict(), "no significant difference");
+        assert_eq!(comparison(&[2.0]).verdict(), "one seed: untested");
+    }
+}

@@ -1,0 +1,133 @@
+//! `sweep run` and `sweep report` on the demo workspace: a 1 target x 3 methods x 2 seeds
+//! grid, interrupted and resumed, then aggregated into tables, a plot and markdown.
+
+mod common;
+
+use common::{wait_for_stderr, Workspace};
+
+const SWEEP: &str = r#"
+name = "demo"
+title = "demo en -> es"
+seeds = [1, 2]
+set = ["eval.teacher=false", "distill.max_sentences=40"]
+compare = [["mtmt", "tsl"], ["tsl", "direct"]]
+paper_source = "test numbers"
+
+[[target]]
+name = "es"
+config = "pipeline.toml"
+
+[[method]]
+name = "direct"
+set = ["method=direct"]
+
+[[method]]
+name = "tsl"
+set = ["method=tsl"]
+
+[[method]]
+name = "mtmt"
+set = ["method=mtmt"]
+
+[paper.mtmt]
+es = 81.82
+"#;
+
+/// Test F1 of one cell, from its evaluate artifact.
+fn cell_f1(ws: &Workspace, method: &str, seed: u64) -> f64 {
+    let model = if method == "direct" { "teacher" } else { "student" };
+    for dir in ws.artifacts("evaluate") {
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+        if metrics["setting"]["method"] == method.split('-').next().unwrap() {
+            let seed_of = |stage: &str| -> Option<u64> {
+                let key = manifest["inputs"][stage].as_str()?;
+                let m: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(ws.store().join(stage).join(key).join("manifest.json")).unwrap(),
+                )
+                .unwrap();
+                m["config"]["seed"].as_u64()
+            };
+            if seed_of(if method == "direct" { "teacher_ner" } else { "distill" }) == Some(seed) {
+                return metrics["metrics"][model]["test"]["overall"]["f1"].as_f64().unwrap();
+            }
+        }
+    }
+    panic!("no evaluate artifact for {method} seed {seed}");
+}
+
+#[test]
+fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
+    let ws = Workspace::demo();
+    std::fs::write(ws.path().join("sweep.toml"), SWEEP).unwrap();
+
+    // Killed while the first student (tsl, seed 1) is being published: the direct cell
+    // of seed 1 is finished, nothing else of the kill is visible.
+    let mut child = ws.spawn(&["sweep", "run", "sweep.toml"], &[("MTMT_TEST_HOLD_STAGE", "distill")]);
+    wait_for_stderr(&mut child, "holding");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let dry = ws.ok(&["sweep", "run", "sweep.toml", "--dry-run"]);
+    assert!(dry.contains("6 cells, 1 complete"), "{dry}");
+    assert!(dry.contains("[1/6] es / direct / seed 1: up to date"), "{dry}");
+    assert!(dry.contains("[2/6] es / tsl / seed 1: would run distill, evaluate"), "{dry}");
+    assert!(ws.artifacts("distill").is_empty(), "a dry run runs nothing");
+
+    let out = ws.ok(&["sweep", "run", "sweep.toml"]);
+    assert!(out.contains("[1/6] es / direct / seed 1: up to date"), "{out}");
+    assert!(out.contains("[6/6] es / mtmt / seed 2: done in"), "{out}");
+    assert!(out.contains("0 stage run(s) left"), "{out}");
+    // Teachers once per seed, students once per (method, seed).
+    assert_eq!(ws.artifacts("teacher_ner").len(), 2);
+    assert_eq!(ws.artifacts("distill").len(), 4);
+    let again = ws.ok(&["sweep", "run", "sweep.toml"]);
+    assert!(again.contains("6 cells, 6 complete; 0 stage run(s) to do"), "{again}");
+
+    std::fs::write(ws.path().join("notes.md"), "## Discussion\nhand-written\n").unwrap();
+    let report = ws.ok(&["sweep", "report", "sweep.toml", "--out", "out", "--notes", "notes.md"]);
+    assert!(report.contains("6 finished cells of 6"), "{report}");
+    let md = std::fs::read_to_string(ws.path().join("out/results.md")).unwrap();
+    for method in ["direct", "tsl", "mtmt"] {
+        let (a, b) = (cell_f1(&ws, method, 1), cell_f1(&ws, method, 2));
+        let mean = (a + b) / 2.0;
+        let std = ((a - mean).powi(2) + (b - mean).powi(2)).sqrt();
+        let row = format!("| es | {method} | 2 | {mean:.2} ± {std:.2} |");
+        assert!(md.contains(&row), "results.md lacks `{row}`:\n{md}");
+    }
+    assert!(md.contains("| 81.82 |"), "the paper column: {md}");
+    assert!(md.contains("| es | mtmt - tsl | 2 |"), "{md}");
+    assert!(md.contains("last checkpoint"), "model selection in the caption: {md}");
+    assert!(md.contains("multilingual-e5-small/model.safetensors"), "encoder in the caption: {md}");
+    assert!(md.contains("pair accuracy"), "the similarity teacher's source-dev check: {md}");
+    assert!(md.ends_with("## Discussion\nhand-written\n"), "{md}");
+
+    // Fig. 6a: every non-truncated test word of both direct cells lands in one bin.
+    let test_words = std::fs::read_to_string(ws.path().join("es/test.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("-DOCSTART-"))
+        .count();
+    let binned: usize = md
+        .lines()
+        .filter(|l| l.starts_with("| es | 0."))
+        .map(|l| l.split('|').nth(3).unwrap().trim().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(binned, 2 * test_words, "{md}");
+
+    let png = std::fs::read(ws.path().join("out/results-demo.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap())),
+        (1100, 560)
+    );
+
+    let runs = ws.ok(&["inspect", "out/runs.parquet", "--head", "0"]);
+    assert!(runs.contains("shape: (6, "), "{runs}");
+    let results = ws.ok(&["inspect", "out/results.parquet", "--schema"]);
+    for column in ["f1_mean", "f1_std", "f1_by_seed", "f1_PER_mean", "paper_f1", "cell_wall_s_mean", "mtmt.command"] {
+        assert!(results.contains(column), "results.parquet lacks {column}:\n{results}");
+    }
+}
