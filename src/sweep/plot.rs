@@ -55,6 +55,7 @@ pub fn grouped_bars(sweep: &Sweep, rows: &[Aggregate], path: &Path) -> anyhow::R
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .max_light_lines(1)
             .x_labels(0)
             .y_desc("entity F1")
             .label_style((FONT, 16))
