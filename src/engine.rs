@@ -42,6 +42,9 @@ pub struct Planned<'a> {
     pub inputs: BTreeMap<String, String>,
 }
 
+/// Content digests of input files by path, hashed once per plan (or per sweep).
+pub type Digests = BTreeMap<PathBuf, FileDigest>;
+
 /// Exactly what a key is made of. Files enter by content, so moving the data
 /// (or the checkout) does not invalidate anything.
 #[derive(Serialize)]
@@ -62,10 +65,18 @@ pub struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// Computes every key. Input files are hashed here, before anything runs.
     pub fn new(cfg: &ResolvedConfig, registry: &'a [Box<dyn Stage>]) -> Result<Self, StoreError> {
+        Self::with_digests(cfg, registry, &mut Digests::new())
+    }
+
+    /// As `new`, taking file digests from (and adding them to) `digests`: several stages
+    /// read the same large files (the encoder), and a sweep plans many configs at once.
+    pub fn with_digests(
+        cfg: &ResolvedConfig,
+        registry: &'a [Box<dyn Stage>],
+        digests: &mut Digests,
+    ) -> Result<Self, StoreError> {
         let mut keys: BTreeMap<&str, String> = BTreeMap::new();
         let mut stages = Vec::new();
-        // Several stages read the same large files (the encoder): hash each once.
-        let mut digests: BTreeMap<PathBuf, FileDigest> = BTreeMap::new();
         for stage in registry {
             let reads_view = cfg.view(stage.reads());
             let mut input_files = BTreeMap::new();

@@ -41,7 +41,7 @@ fn cell_f1(ws: &Workspace, method: &str, seed: u64) -> f64 {
             serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
         let metrics: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
-        if metrics["setting"]["method"] == method.split('-').next().unwrap() {
+        if metrics["setting"]["method"] == method {
             let seed_of = |stage: &str| -> Option<u64> {
                 let key = manifest["inputs"][stage].as_str()?;
                 let m: serde_json::Value = serde_json::from_str(

@@ -14,7 +14,7 @@ use super::analysis::{self, ConfidenceBin, TeacherCheck};
 use super::run::duration;
 use super::Sweep;
 use crate::config::Method;
-use crate::engine::Plan;
+use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
 use crate::manifest::Manifest;
 use crate::stages::evaluate::MODEL_SELECTION;
@@ -40,9 +40,10 @@ pub struct CellResult {
 /// Reads what the store holds for every cell of `sweep`.
 pub fn collect(sweep: &Sweep, store: &Store, extra: &[String]) -> anyhow::Result<Vec<CellResult>> {
     let registry = registry();
+    let mut digests = Digests::new();
     let mut out = Vec::new();
     for cell in sweep.cells(extra)? {
-        let plan = Plan::new(&cell.config, &registry)?;
+        let plan = Plan::with_digests(&cell.config, &registry, &mut digests)?;
         let mut stages = BTreeMap::new();
         for p in plan.needed() {
             let name = p.stage.name();
@@ -210,12 +211,14 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
     let done: Vec<&CellResult> = cells.iter().filter(|c| c.test.is_some()).collect();
     let types: std::collections::BTreeSet<String> =
         done.iter().flat_map(|c| c.test.as_ref().unwrap().per_type.keys().cloned()).collect();
-    let text = |f: fn(&CellResult) -> &str| Column::new("".into(), done.iter().map(|c| f(c)).collect::<Vec<_>>());
+    let text = |name: &str, f: fn(&CellResult) -> &str| {
+        Column::new(name.into(), done.iter().map(|c| f(c)).collect::<Vec<_>>())
+    };
     let test = |f: &dyn Fn(&Scores) -> f64| done.iter().map(|c| f(c.test.as_ref().unwrap())).collect::<Vec<f64>>();
     let mut columns = vec![
-        text(|c| &c.suite).with_name("suite".into()),
-        text(|c| &c.target).with_name("target".into()),
-        text(|c| &c.method).with_name("method".into()),
+        text("suite", |c| &c.suite),
+        text("target", |c| &c.target),
+        text("method", |c| &c.method),
         Column::new("seed".into(), done.iter().map(|c| c.seed).collect::<Vec<_>>()),
         Column::new("test_precision".into(), test(&|s| s.overall.precision)),
         Column::new("test_recall".into(), test(&|s| s.overall.recall)),

@@ -3,11 +3,11 @@
 //! interrupted at any point resumes where it stopped (a half-trained stage from its
 //! last checkpoint).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::{Cell, Sweep};
-use crate::engine::{self, Plan, RunOptions};
+use crate::engine::{self, Digests, Plan, RunOptions};
 use crate::error::SweepError;
 use crate::stage::Stage;
 use crate::stages::registry;
@@ -63,54 +63,49 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-/// What is left: every stage run not yet done, with the target whose cell first needs it.
-struct Remaining {
-    runs: BTreeMap<StageRun, String>,
-}
-
-impl Remaining {
-    fn eta(&self, estimator: &Estimator) -> String {
-        let mut total = 0.0;
-        let mut unknown = 0;
-        for ((stage, _), target) in &self.runs {
-            match estimator.guess(target, stage) {
-                Some(s) => total += s,
-                None => unknown += 1,
-            }
+/// The estimated time of `remaining` (each stage run with the target that needs it first).
+fn eta(remaining: &BTreeMap<StageRun, String>, estimator: &Estimator) -> String {
+    let mut total = 0.0;
+    let mut unknown = 0;
+    for ((stage, _), target) in remaining {
+        match estimator.guess(target, stage) {
+            Some(s) => total += s,
+            None => unknown += 1,
         }
-        let extra = if unknown > 0 { format!(" + {unknown} stage run(s) never timed here") } else { String::new() };
-        format!("about {}{extra}", duration(total))
     }
+    let extra = if unknown > 0 { format!(" + {unknown} stage run(s) never timed here") } else { String::new() };
+    format!("about {}{extra}", duration(total))
 }
 
 /// Runs (or with `dry_run`, lists) every cell of the sweep.
 pub fn run(sweep: &Sweep, store: &Store, extra: &[String], dry_run: bool) -> anyhow::Result<()> {
     let cells: Vec<Cell> = sweep.cells(extra)?;
     let stages = registry();
-    // Every key before anything runs: inputs are hashed once, up front.
-    let plans = cells.iter().map(|c| Plan::new(&c.config, &stages)).collect::<Result<Vec<_>, _>>()?;
-    let mut remaining = Remaining { runs: BTreeMap::new() };
-    for (cell, plan) in cells.iter().zip(&plans) {
-        for run in stale_runs(plan, store) {
-            remaining.runs.entry(run).or_insert_with(|| cell.target.clone());
-        }
+    // Every key before anything runs, each input file hashed once for the whole sweep.
+    let mut digests = Digests::new();
+    let plans =
+        cells.iter().map(|c| Plan::with_digests(&c.config, &stages, &mut digests)).collect::<Result<Vec<_>, _>>()?;
+    let stale: Vec<Vec<StageRun>> = plans.iter().map(|p| stale_runs(p, store)).collect();
+    let complete = stale.iter().filter(|s| s.is_empty()).count();
+    // Each stage run falls to the first cell that needs it; later cells reuse its artifact.
+    let mut remaining: BTreeMap<StageRun, String> = BTreeMap::new();
+    let mut todos: Vec<Vec<StageRun>> = Vec::new();
+    for (cell, runs) in cells.iter().zip(stale) {
+        let todo: Vec<StageRun> = runs.into_iter().filter(|r| !remaining.contains_key(r)).collect();
+        remaining.extend(todo.iter().map(|r| (r.clone(), cell.target.clone())));
+        todos.push(todo);
     }
     let mut estimator = Estimator::new(store, &stages);
-    let complete = plans.iter().filter(|p| stale_runs(p, store).is_empty()).count();
     println!(
         "sweep `{}`: {} cells, {complete} complete; {} stage run(s) to do, {}",
         sweep.spec.name,
         cells.len(),
-        remaining.runs.len(),
-        remaining.eta(&estimator)
+        remaining.len(),
+        eta(&remaining, &estimator)
     );
     let n = cells.len();
     let started = Instant::now();
-    // Stage runs an earlier cell has (or, dry, would have) done.
-    let mut claimed: BTreeSet<StageRun> = BTreeSet::new();
-    for (i, (cell, plan)) in cells.iter().zip(&plans).enumerate() {
-        let todo: Vec<StageRun> = stale_runs(plan, store).into_iter().filter(|r| !claimed.contains(r)).collect();
-        claimed.extend(todo.iter().cloned());
+    for (i, ((cell, plan), todo)) in cells.iter().zip(&plans).zip(todos).enumerate() {
         let head = format!("[{}/{n}] {}", i + 1, cell.label());
         if todo.is_empty() {
             println!("{head}: up to date");
@@ -125,8 +120,8 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], dry_run: bool) -> any
         let cell_started = Instant::now();
         engine::run(plan, store, &RunOptions::default())
             .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
-        for (stage, key) in &todo {
-            remaining.runs.remove(&(stage.clone(), key.clone()));
+        for run @ (stage, key) in &todo {
+            remaining.remove(run);
             if let Ok(m) = crate::manifest::Manifest::read(&store.artifact_dir(stage, key)) {
                 estimator.record(&cell.target, stage, m.wall_time_s);
             }
@@ -134,8 +129,8 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], dry_run: bool) -> any
         println!(
             "{head}: done in {}; {} stage run(s) left, {} (elapsed {})",
             duration(cell_started.elapsed().as_secs_f64()),
-            remaining.runs.len(),
-            remaining.eta(&estimator),
+            remaining.len(),
+            eta(&remaining, &estimator),
             duration(started.elapsed().as_secs_f64())
         );
     }
