@@ -114,6 +114,9 @@ pub enum SweepWhat {
         /// List what each cell would run, and the estimate, without running.
         #[arg(long)]
         dry_run: bool,
+        /// Only the cells of this seed (repeatable): e.g. one seed of every sweep first.
+        #[arg(long = "seed", value_name = "SEED")]
+        seeds: Vec<u64>,
     },
     /// Aggregate finished cells into results.md, results.parquet, runs.parquet and plots.
     Report {

@@ -100,14 +100,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 h.vocab
             );
         }
-        Command::Sweep { what: SweepWhat::Run { file, dry_run } } => {
+        Command::Sweep { what: SweepWhat::Run { file, dry_run, seeds } } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
-            crate::sweep::run::run(&sweep, &store, &cli.global.overrides, dry_run)?
+            crate::sweep::run::run(&sweep, &store, &cli.global.overrides, &seeds, dry_run)?
         }
         Command::Sweep { what: SweepWhat::Report { files, out, notes } } => {
             let sweeps = files.iter().map(|f| crate::sweep::Sweep::load(f)).collect::<Result<Vec<_>, _>>()?;
-            let command =
-                std::iter::once("mtmt-pipe".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+            let args = std::iter::once("mtmt-pipe".to_string()).chain(std::env::args().skip(1));
+            let command = data_root_prefix().into_iter().chain(args).collect::<Vec<_>>().join(" ");
             let request = crate::sweep::report::ReportRequest {
                 sweeps: &sweeps,
                 out_dir: &out,
@@ -122,6 +122,27 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `MTMT_DATA=...` as the report's reader should type it: relative to the working directory
+/// (`$PWD/../shared/data`) when the data lies beside it, since an absolute path names only
+/// this machine.
+fn data_root_prefix() -> Option<String> {
+    let root = std::path::PathBuf::from(std::env::var_os("MTMT_DATA")?);
+    let cwd = std::env::current_dir().ok()?;
+    let root = if root.is_relative() { cwd.join(root) } else { root };
+    let shared: std::path::PathBuf =
+        cwd.components().zip(root.components()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect();
+    if shared.components().count() <= 1 {
+        return Some(format!("MTMT_DATA={}", root.display()));
+    }
+    let ups = cwd.components().count() - shared.components().count();
+    let rest = root.strip_prefix(&shared).ok()?;
+    let relative = std::iter::repeat("..")
+        .take(ups)
+        .map(String::from)
+        .chain(rest.iter().map(|c| c.to_string_lossy().into_owned()));
+    Some(format!("MTMT_DATA=$PWD/{}", relative.collect::<Vec<_>>().join("/")))
 }
 
 /// Proves libtorch loads and computes, and says what hardware it sees.

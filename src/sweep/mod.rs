@@ -106,9 +106,11 @@ impl Sweep {
     pub fn cells(&self, extra: &[String]) -> Result<Vec<Cell>, SweepError> {
         let base = self.path.parent().unwrap_or(Path::new(""));
         let mut cells = Vec::new();
-        for target in &self.spec.target {
-            let config_path = base.join(&target.config);
-            for &seed in &self.spec.seeds {
+        // Seeds outermost: a sweep stopped part-way leaves every target and method done for
+        // its first seeds, a complete table, rather than some targets with none.
+        for &seed in &self.spec.seeds {
+            for target in &self.spec.target {
+                let config_path = base.join(&target.config);
                 for method in &self.spec.method {
                     let included = (method.targets.is_empty() || method.targets.contains(&target.name))
                         && (method.seeds.is_empty() || method.seeds.contains(&seed));
@@ -154,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn cells_run_target_then_seed_then_method_with_overrides_in_order() {
+    fn cells_run_seed_then_target_then_method_with_overrides_in_order() {
         let (_d, s) = sweep(
             "[[method]]\nname = \"tsl\"\nset = [\"method=tsl\"]\n\
              [[method]]\nname = \"abl\"\nset = [\"method=mtmt\", \"distill.epochs=3\"]\ntargets = [\"nl\"]\nseeds = [2]\n",
@@ -163,13 +165,13 @@ mod tests {
         let labels: Vec<String> = cells.iter().map(Cell::label).collect();
         assert_eq!(
             labels,
-            ["es / tsl / seed 1", "es / tsl / seed 2", "nl / tsl / seed 1", "nl / tsl / seed 2", "nl / abl / seed 2"]
+            ["es / tsl / seed 1", "nl / tsl / seed 1", "es / tsl / seed 2", "nl / tsl / seed 2", "nl / abl / seed 2"]
         );
         let abl = &cells[4].config.config;
         // The method's set wins over the sweep's, the command line over both.
         assert_eq!((abl.distill.epochs, abl.distill.lr, abl.seed), (3, 0.5, 2));
         assert_eq!(cells[0].config.config.distill.epochs, 2);
-        assert_eq!(cells[2].config.config.target.lang, "nl");
+        assert_eq!(cells[1].config.config.target.lang, "nl");
     }
 
     #[test]

@@ -77,9 +77,17 @@ fn eta(remaining: &BTreeMap<StageRun, String>, estimator: &Estimator) -> String 
     format!("about {}{extra}", duration(total))
 }
 
-/// Runs (or with `dry_run`, lists) every cell of the sweep.
-pub fn run(sweep: &Sweep, store: &Store, extra: &[String], dry_run: bool) -> anyhow::Result<()> {
-    let cells: Vec<Cell> = sweep.cells(extra)?;
+/// Runs (or with `dry_run`, lists) every cell of the sweep, or only those of `seeds`.
+pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_run: bool) -> anyhow::Result<()> {
+    let mut cells: Vec<Cell> = sweep.cells(extra)?;
+    if let Some(missing) = seeds.iter().find(|s| !sweep.spec.seeds.contains(s)) {
+        anyhow::bail!(
+            "{}: seed {missing} is not one of the sweep's seeds {:?}",
+            sweep.path.display(),
+            sweep.spec.seeds
+        );
+    }
+    cells.retain(|c| seeds.is_empty() || seeds.contains(&c.seed));
     let stages = registry();
     // Every key before anything runs, each input file hashed once for the whole sweep.
     let mut digests = Digests::new();
@@ -97,8 +105,9 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], dry_run: bool) -> any
     }
     let mut estimator = Estimator::new(store, &stages);
     println!(
-        "sweep `{}`: {} cells, {complete} complete; {} stage run(s) to do, {}",
+        "sweep `{}`{}: {} cells, {complete} complete; {} stage run(s) to do, {}",
         sweep.spec.name,
+        if seeds.is_empty() { String::new() } else { format!(" (seeds {seeds:?})") },
         cells.len(),
         remaining.len(),
         eta(&remaining, &estimator)
