@@ -241,6 +241,16 @@ fn bad_input_names_file_and_line_and_publishes_nothing() {
 }
 
 #[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let ws = Workspace::demo();
+    let mut child = ws.spawn(&["dag"], &[]);
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn dag_lists_every_stage_with_inputs_and_outputs() {
     let ws = Workspace::demo();
     let out = ws.ok(&["dag"]);
