@@ -22,7 +22,7 @@ pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let (sentences, stats) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
     let ingest_s = started.elapsed().as_secs_f64();
-    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?;
+    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.source.unspaced);
     let started = Instant::now();
     let subwords: usize = sentences
         .par_iter()
@@ -57,7 +57,7 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
     crate::train::device::set_threads(c.runtime.threads);
     let device = c.runtime.device.resolve()?;
     let (sentences, _) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
-    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?;
+    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.source.unspaced);
     let labels = c.bio_labels();
     let words: Vec<Vec<String>> = sentences.iter().map(|s| s.tokens.clone()).collect();
     let tags: Vec<Vec<String>> = sentences.iter().map(|s| s.tags.clone().unwrap_or_default()).collect();

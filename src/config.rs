@@ -298,6 +298,11 @@ pub struct Corpus {
     pub test: Option<PathBuf>,
     #[serde(default)]
     pub encoding: Encoding,
+    /// The language is written without spaces between words (zh, ja, th): its words are
+    /// encoded without a bare word-boundary marker, as the encoder saw such text in
+    /// pretraining. Off, it stays out of stage keys (made before it existed).
+    #[serde(default)]
+    pub unspaced: bool,
 }
 
 /// Text encodings accepted for CoNLL files.

@@ -16,17 +16,24 @@ use crate::manifest::{FileDigest, InputFile, Manifest, MANIFEST};
 use crate::stage::{Stage, StageContext, StageDirs, StageLog};
 use crate::store::{ArtifactState, Store};
 
-/// Environment variable `STAGE[:SECONDS]`: a run pauses in that stage, outputs
-/// written but not yet published (600 s unless given). Lets tests interrupt a run
-/// mid-stage, or hold the store lock while a second run starts.
+/// Environment variable `STAGE[:UNTIL]`: a run pauses in that stage, outputs written
+/// but not yet published, for UNTIL seconds, or until the file UNTIL exists when it
+/// is not a number (600 s at most). Lets tests interrupt a run mid-stage, or hold the
+/// store lock until a second run has said it is waiting, however slow the machine.
 pub const HOLD_ENV: &str = "MTMT_TEST_HOLD_STAGE";
 
 fn hold_if_asked(stage: &str) {
     let Ok(spec) = std::env::var(HOLD_ENV) else { return };
-    let (name, secs) = spec.split_once(':').map_or((spec.as_str(), 600), |(n, s)| (n, s.parse().unwrap_or(600)));
-    if name == stage {
-        crate::info!("{stage}: holding {secs}s before publishing ({HOLD_ENV})");
-        std::thread::sleep(std::time::Duration::from_secs(secs));
+    let (name, until) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+    if name != stage {
+        return;
+    }
+    let limit = std::time::Duration::from_secs(until.parse().unwrap_or(600));
+    let release = (!until.is_empty() && until.parse::<u64>().is_err()).then(|| PathBuf::from(until));
+    crate::info!("{stage}: holding before publishing ({HOLD_ENV}={spec})");
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit && !release.as_ref().is_some_and(|path| path.exists()) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -78,7 +85,9 @@ impl<'a> Plan<'a> {
         let mut keys: BTreeMap<&str, String> = BTreeMap::new();
         let mut stages = Vec::new();
         for stage in registry {
-            let reads_view = cfg.view(stage.reads());
+            let flags_on = stage.flags_added_later().iter().filter(|key| lookup(&cfg.json, key) == Some(&Value::Bool(true)));
+            let reads: Vec<&str> = stage.reads().iter().chain(flags_on).copied().collect();
+            let reads_view = cfg.view(&reads);
             let mut input_files = BTreeMap::new();
             for &key in stage.files() {
                 let file = match lookup(&cfg.json, key).and_then(Value::as_str) {
@@ -124,7 +133,7 @@ impl<'a> Plan<'a> {
             let encoded = serde_json::to_vec(&material).expect("key material serializes");
             let key = blake3::hash(&encoded).to_hex()[..24].to_string();
             keys.insert(stage.name(), key.clone());
-            let all_keys: Vec<&str> = stage.reads().iter().chain(stage.files()).copied().collect();
+            let all_keys: Vec<&str> = reads.iter().chain(stage.files()).copied().collect();
             let upstream = stage.inputs(&cfg.config);
             stages.push(Planned {
                 stage: stage.as_ref(),

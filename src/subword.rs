@@ -1,6 +1,7 @@
 //! Subword encoding of pre-split words with the encoder's tokenizer (a HF
 //! `tokenizer.json`, or a WordPiece `vocab.txt`): each word is encoded on its own
-//! and its label sits on its first subword.
+//! and its label sits on its first subword. Words of unspaced scripts can be encoded
+//! as the continuation of running text, without a SentencePiece word-boundary marker.
 
 use std::path::Path;
 
@@ -10,8 +11,13 @@ use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::Tokenizer;
 
+/// SentencePiece's word-boundary marker.
+const MARKER: char = '\u{2581}';
+
 pub struct SubwordTokenizer {
     tokenizer: Tokenizer,
+    /// Encode words without a leading boundary marker (see `unspaced`).
+    unspaced: bool,
     pub cls: u32,
     pub sep: u32,
     pub pad: u32,
@@ -56,14 +62,41 @@ impl SubwordTokenizer {
             pad: find(&["<pad>", "[PAD]"])?,
             unk: find(&["<unk>", "[UNK]"])?,
             tokenizer,
+            unspaced: false,
         })
+    }
+
+    /// Words of a script written without spaces (zh, ja, th) come one character or word
+    /// per CoNLL line; encoded alone, each would start a new `▁` word, often as a bare
+    /// `▁` piece followed by the character, which the encoder rarely saw in such text.
+    /// Unspaced, a word's first piece loses its marker (the bare marker is dropped,
+    /// `▁X` becomes `X` where the vocabulary has it), as inside running text.
+    /// WordPiece vocabularies have no marker, so this changes nothing for them.
+    pub fn unspaced(mut self, unspaced: bool) -> Self {
+        self.unspaced = unspaced;
+        self
     }
 
     /// The subword ids of one word; the unknown id if the tokenizer yields none.
     pub fn word_ids(&self, word: &str) -> anyhow::Result<Vec<u32>> {
         let encoding = self.tokenizer.encode(word, false).map_err(|e| anyhow!("{e}")).context("encoding a word")?;
-        let ids = encoding.get_ids();
-        Ok(if ids.is_empty() { vec![self.unk] } else { ids.to_vec() })
+        let mut ids = encoding.get_ids().to_vec();
+        if self.unspaced {
+            self.drop_leading_marker(&mut ids);
+        }
+        Ok(if ids.is_empty() { vec![self.unk] } else { ids })
+    }
+
+    fn drop_leading_marker(&self, ids: &mut Vec<u32>) {
+        let Some(first) = ids.first().and_then(|&id| self.tokenizer.id_to_token(id)) else { return };
+        let Some(rest) = first.strip_prefix(MARKER) else { return };
+        if rest.is_empty() {
+            if ids.len() > 1 {
+                ids.remove(0);
+            }
+        } else if let Some(id) = self.tokenizer.token_to_id(rest) {
+            ids[0] = id;
+        }
     }
 
     /// Encodes a sentence of words, keeping whole words while CLS + subwords + SEP fit in `max_len`.

@@ -21,6 +21,16 @@ struct Params {
     labels: Vec<String>,
     encoder: EncoderParams,
     tokenize: TokenizeParams,
+    #[serde(default)]
+    source: CorpusParams,
+    #[serde(default)]
+    target: CorpusParams,
+}
+
+#[derive(Deserialize, Default)]
+struct CorpusParams {
+    #[serde(default)]
+    unspaced: bool,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +63,12 @@ impl Stage for Tokenize {
     fn reads(&self) -> &'static [&'static str] {
         &["labels", "tokenize.max_len", "tokenize.lowercase"]
     }
+    fn flags_added_later(&self) -> &'static [&'static str] {
+        match self.0 {
+            Side::Source => &["source.unspaced"],
+            Side::Target => &["target.unspaced"],
+        }
+    }
     fn files(&self) -> &'static [&'static str] {
         &["encoder.tokenizer"]
     }
@@ -69,7 +85,12 @@ impl Stage for Tokenize {
 
     fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
         let params: Params = ctx.params()?;
-        let tokenizer = SubwordTokenizer::load(&params.encoder.tokenizer, params.tokenize.lowercase)?;
+        let corpus = match self.0 {
+            Side::Source => &params.source,
+            Side::Target => &params.target,
+        };
+        let tokenizer =
+            SubwordTokenizer::load(&params.encoder.tokenizer, params.tokenize.lowercase)?.unspaced(corpus.unspaced);
         let labels = bio_labels(&params.labels);
         let mut total_truncated = 0u64;
         for role in self.0.roles() {

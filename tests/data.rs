@@ -162,3 +162,30 @@ fn benchmark_config_ingests_and_tokenizes_through_the_cli() {
     let out = ws.ok(&["inspect", "encoded_target_test", "--config", config.to_str().unwrap(), "--schema"]);
     assert!(out.contains("shape: (1000, 6)") && out.contains("label_ids"), "{out}");
 }
+
+#[test]
+fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
+    let Some(root) = data_root() else { return };
+    let spaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
+    let unspaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap().unspaced(true);
+    let (sents, _) = read_file(&root.join("wikiann/zh/dev.txt"), Encoding::Utf8, Labels::Unlabeled).unwrap();
+    let words: Vec<Vec<String>> = sents.into_iter().take(2000).map(|s| s.tokens).collect();
+    check_alignment(&unspaced, &words, 128);
+    let bare = spaced.word_ids("\u{2581}").unwrap();
+    let (mut bare_before, mut bare_after, mut shorter) = (0, 0, 0);
+    for word in words.iter().flatten() {
+        let (before, after) = (spaced.word_ids(word).unwrap(), unspaced.word_ids(word).unwrap());
+        bare_before += usize::from(before.len() > 1 && before[..1] == bare[..]);
+        bare_after += usize::from(after.len() > 1 && after[..1] == bare[..]);
+        shorter += usize::from(after.len() < before.len());
+        assert!(after.len() <= before.len() && after.contains(&spaced.unk) == before.contains(&spaced.unk), "{word}: {before:?} -> {after:?}");
+    }
+    assert!(bare_before > 1000 && bare_after == 0 && shorter == bare_before, "{bare_before} {bare_after} {shorter}");
+    // WordPiece vocabularies have no marker: unspaced changes nothing.
+    let vocab = common::repo().join("../shared/tokenizers/mbert-cased/vocab.txt");
+    let wordpiece = SubwordTokenizer::load(&vocab, false).unwrap();
+    let wordpiece_unspaced = SubwordTokenizer::load(&vocab, false).unwrap().unspaced(true);
+    for word in words.iter().flatten().take(3000) {
+        assert_eq!(wordpiece.word_ids(word).unwrap(), wordpiece_unspaced.word_ids(word).unwrap(), "{word}");
+    }
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{wait_for_stderr, Workspace};
+use common::{read_stderr_until, wait_for_stderr, Workspace};
 
 #[test]
 fn second_run_runs_nothing_and_says_so() {
@@ -75,6 +75,22 @@ fn config_change_reruns_exactly_the_stages_that_read_it() {
 }
 
 #[test]
+fn a_flag_added_later_enters_keys_only_when_on() {
+    let ws = Workspace::demo();
+    ws.ok(&["run", "stage", "tokenize_source"]);
+    ws.ok(&["run", "stage", "tokenize_target"]);
+    // Off (the default, or said explicitly) is the behaviour artifacts were made with.
+    assert!(ws.stage_status("tokenize_target", &["--set", "target.unspaced=false"]).0);
+    let (fresh, reasons) = ws.stage_status("tokenize_target", &["--set", "target.unspaced=true"]);
+    assert!(!fresh);
+    assert_eq!(reasons, ["config `target.unspaced` changed (unset -> true)"]);
+    // Only the side it belongs to.
+    assert!(ws.stage_status("tokenize_source", &["--set", "target.unspaced=true"]).0);
+    let out = ws.ok(&["run", "stage", "tokenize_target", "--set", "target.unspaced=true"]);
+    assert!(out.contains("ran 1 stage(s): tokenize_target"), "{out}");
+}
+
+#[test]
 fn run_stage_runs_only_what_it_needs_and_force_reruns_it() {
     let ws = Workspace::demo();
     let out = ws.ok(&["run", "stage", "ingest_source"]);
@@ -109,13 +125,19 @@ fn sigkill_mid_stage_leaves_no_half_artifact_and_next_run_completes() {
 #[test]
 fn concurrent_runs_wait_for_each_other_and_leave_a_valid_store() {
     let ws = Workspace::demo();
-    let mut first = ws.spawn(&["run", "stage", "tokenize_source"], &[("MTMT_TEST_HOLD_STAGE", "tokenize_source:3")]);
+    let release = ws.dir.path().join("release-first-run");
+    let hold = format!("tokenize_source:{}", release.display());
+    let mut first = ws.spawn(&["run", "stage", "tokenize_source"], &[("MTMT_TEST_HOLD_STAGE", hold.as_str())]);
     wait_for_stderr(&mut first, "holding");
-    let second = ws.spawn(&["run", "stage", "tokenize_source"], &[]);
-    let second = second.wait_with_output().unwrap();
-    let text = common::text(&second);
-    assert!(second.status.success(), "{text}");
-    assert!(text.contains("locked by another run") && text.contains("waiting"), "{text}");
+    let mut second = ws.spawn(&["run", "stage", "tokenize_source"], &[]);
+    let (waiting, rest) = read_stderr_until(&mut second, "locked by another run");
+    std::fs::write(&release, "").unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut second.stdout.take().unwrap(), &mut text).unwrap();
+    let status = second.wait().unwrap();
+    let text = waiting + &rest.join().unwrap() + &text;
+    assert!(status.success(), "{text}");
+    assert!(text.contains("waiting"), "{text}");
     // The second run found everything built by the first.
     assert!(text.contains("nothing to do"), "{text}");
     assert!(first.wait().unwrap().success());

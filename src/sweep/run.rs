@@ -6,9 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use serde_json::Value;
+
 use super::{Cell, Sweep};
 use crate::engine::{self, Digests, Plan, RunOptions};
 use crate::error::SweepError;
+use crate::manifest::Manifest;
 use crate::stage::Stage;
 use crate::stages::registry;
 use crate::store::{ArtifactState, Store};
@@ -16,41 +19,65 @@ use crate::store::{ArtifactState, Store};
 /// A stage run still to do: (stage, key). Cells share many, teachers above all.
 type StageRun = (String, String);
 
-/// Guesses how long a stage run takes from runs already measured: this sweep's runs of
-/// the stage for the same target first, then the stage's artifacts in the store.
+/// What a stage run's duration depends on: the config values it reads, less the seed
+/// (a sentence budget or another method changes the work; another seed does not).
+fn work(view: &Value) -> String {
+    let mut view = view.clone();
+    if let Some(map) = view.as_object_mut() {
+        map.remove("seed");
+    }
+    view.to_string()
+}
+
+/// A stage run still to do, with the first cell's target that needs it and its work.
+struct Pending {
+    target: String,
+    work: String,
+}
+
+/// Guesses how long a stage run takes from runs already measured: runs of the same work
+/// under another seed first, then this sweep's runs of the stage for the same target,
+/// then the stage's artifacts in the store.
 struct Estimator {
+    same_work: BTreeMap<(String, String), Vec<f64>>,
     measured: BTreeMap<(String, String), Vec<f64>>,
     stored: BTreeMap<String, Vec<f64>>,
 }
 
 impl Estimator {
     fn new(store: &Store, stages: &[Box<dyn Stage>]) -> Self {
-        let stored = stages
-            .iter()
-            .map(|s| (s.name().to_string(), store.manifests(s.name()).iter().map(|m| m.wall_time_s).collect()))
-            .collect();
-        Self { measured: BTreeMap::new(), stored }
+        let mut estimator = Self { same_work: BTreeMap::new(), measured: BTreeMap::new(), stored: BTreeMap::new() };
+        for stage in stages {
+            for m in store.manifests(stage.name()) {
+                estimator.same_work.entry((m.stage.clone(), work(&m.config))).or_default().push(m.wall_time_s);
+                estimator.stored.entry(m.stage).or_default().push(m.wall_time_s);
+            }
+        }
+        estimator
     }
 
-    fn record(&mut self, target: &str, stage: &str, seconds: f64) {
-        self.measured.entry((target.into(), stage.into())).or_default().push(seconds);
+    fn record(&mut self, target: &str, manifest: Manifest) {
+        let seconds = manifest.wall_time_s;
+        self.measured.entry((target.into(), manifest.stage.clone())).or_default().push(seconds);
+        self.same_work.entry((manifest.stage, work(&manifest.config))).or_default().push(seconds);
     }
 
-    fn guess(&self, target: &str, stage: &str) -> Option<f64> {
+    fn guess(&self, stage: &str, pending: &Pending) -> Option<f64> {
         let mean = |v: &Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        self.measured
-            .get(&(target.into(), stage.into()))
+        self.same_work
+            .get(&(stage.into(), pending.work.clone()))
             .and_then(mean)
+            .or_else(|| self.measured.get(&(pending.target.clone(), stage.into())).and_then(mean))
             .or_else(|| self.stored.get(stage).and_then(mean))
     }
 }
 
-/// The needed stages of `plan` without a valid artifact.
-fn stale_runs(plan: &Plan, store: &Store) -> Vec<StageRun> {
+/// The needed stages of `plan` without a valid artifact, with their work.
+fn stale_runs(plan: &Plan, store: &Store) -> Vec<(StageRun, String)> {
     plan.needed()
         .into_iter()
         .filter(|p| !matches!(store.state(p.stage.name(), &p.key, false), ArtifactState::Valid(_)))
-        .map(|p| (p.stage.name().to_string(), p.key.clone()))
+        .map(|p| ((p.stage.name().to_string(), p.key.clone()), work(&p.view)))
         .collect()
 }
 
@@ -63,12 +90,12 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-/// The estimated time of `remaining` (each stage run with the target that needs it first).
-fn eta(remaining: &BTreeMap<StageRun, String>, estimator: &Estimator) -> String {
+/// The estimated time of `remaining`.
+fn eta(remaining: &BTreeMap<StageRun, Pending>, estimator: &Estimator) -> String {
     let mut total = 0.0;
     let mut unknown = 0;
-    for ((stage, _), target) in remaining {
-        match estimator.guess(target, stage) {
+    for ((stage, _), pending) in remaining {
+        match estimator.guess(stage, pending) {
             Some(s) => total += s,
             None => unknown += 1,
         }
@@ -93,14 +120,19 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_ru
     let mut digests = Digests::new();
     let plans =
         cells.iter().map(|c| Plan::with_digests(&c.config, &stages, &mut digests)).collect::<Result<Vec<_>, _>>()?;
-    let stale: Vec<Vec<StageRun>> = plans.iter().map(|p| stale_runs(p, store)).collect();
+    let stale: Vec<Vec<(StageRun, String)>> = plans.iter().map(|p| stale_runs(p, store)).collect();
     let complete = stale.iter().filter(|s| s.is_empty()).count();
     // Each stage run falls to the first cell that needs it; later cells reuse its artifact.
-    let mut remaining: BTreeMap<StageRun, String> = BTreeMap::new();
+    let mut remaining: BTreeMap<StageRun, Pending> = BTreeMap::new();
     let mut todos: Vec<Vec<StageRun>> = Vec::new();
     for (cell, runs) in cells.iter().zip(stale) {
-        let todo: Vec<StageRun> = runs.into_iter().filter(|r| !remaining.contains_key(r)).collect();
-        remaining.extend(todo.iter().map(|r| (r.clone(), cell.target.clone())));
+        let mut todo = Vec::new();
+        for (run, work) in runs {
+            if !remaining.contains_key(&run) {
+                remaining.insert(run.clone(), Pending { target: cell.target.clone(), work });
+                todo.push(run);
+            }
+        }
         todos.push(todo);
     }
     let mut estimator = Estimator::new(store, &stages);
@@ -131,8 +163,8 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_ru
             .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
         for run @ (stage, key) in &todo {
             remaining.remove(run);
-            if let Ok(m) = crate::manifest::Manifest::read(&store.artifact_dir(stage, key)) {
-                estimator.record(&cell.target, stage, m.wall_time_s);
+            if let Ok(manifest) = Manifest::read(&store.artifact_dir(stage, key)) {
+                estimator.record(&cell.target, manifest);
             }
         }
         println!(
@@ -144,4 +176,27 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_ru
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_run_of_the_same_work_under_another_seed_predicts_best() {
+        let view = |seed: u64, sentences: u64| json!({"seed": seed, "distill": {"max_sentences": sentences}});
+        assert_eq!(work(&view(13, 0)), work(&view(14, 0)));
+        assert_ne!(work(&view(13, 0)), work(&view(13, 4000)));
+
+        let mut estimator = Estimator { same_work: BTreeMap::new(), measured: BTreeMap::new(), stored: BTreeMap::new() };
+        estimator.stored.insert("distill".into(), vec![100.0, 300.0]);
+        let whole_split = Pending { target: "es".into(), work: work(&view(14, 0)) };
+        assert_eq!(estimator.guess("distill", &whole_split), Some(200.0));
+        estimator.measured.insert(("es".into(), "distill".into()), vec![250.0]);
+        assert_eq!(estimator.guess("distill", &whole_split), Some(250.0));
+        estimator.same_work.insert(("distill".into(), work(&view(13, 0))), vec![500.0]);
+        assert_eq!(estimator.guess("distill", &whole_split), Some(500.0));
+        assert_eq!(estimator.guess("evaluate", &whole_split), None);
+    }
 }

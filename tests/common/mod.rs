@@ -156,7 +156,16 @@ pub fn text(out: &Output) -> String {
 
 /// Reads a child's stderr until a line contains `needle`; returns what was read.
 pub fn wait_for_stderr(child: &mut Child, needle: &str) -> String {
-    use std::io::{BufRead, BufReader};
+    let (seen, rest) = read_stderr_until(child, needle);
+    // Keep draining in the background so the child never blocks on a full pipe.
+    std::thread::spawn(move || rest.join());
+    seen
+}
+
+/// Reads the child's stderr up to the first line containing `needle`; the rest of
+/// it is collected by the returned thread.
+pub fn read_stderr_until(child: &mut Child, needle: &str) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read};
     let stderr = child.stderr.take().unwrap();
     let mut reader = BufReader::new(stderr);
     let mut seen = String::new();
@@ -164,9 +173,12 @@ pub fn wait_for_stderr(child: &mut Child, needle: &str) -> String {
     while reader.read_line(&mut line).unwrap() > 0 {
         seen.push_str(&line);
         if line.contains(needle) {
-            // Keep draining in the background so the child never blocks on a full pipe.
-            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-            return seen;
+            let rest = std::thread::spawn(move || {
+                let mut rest = String::new();
+                reader.read_to_string(&mut rest).unwrap();
+                rest
+            });
+            return (seen, rest);
         }
         line.clear();
     }
