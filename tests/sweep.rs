@@ -108,6 +108,15 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(md.contains("multilingual-e5-small/model.safetensors"), "encoder in the caption: {md}");
     assert!(md.contains("pair accuracy"), "the similarity teacher's source-dev check: {md}");
     assert!(md.ends_with("## Discussion\nhand-written\n"), "{md}");
+    // Each student against the teacher of its seed, per seed, with no gold labels read.
+    for method in ["tsl", "mtmt"] {
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| es | {method} | 2 | ")) && l.contains("1: ") && l.contains("2: "))
+            .unwrap_or_else(|| panic!("no agreement row for {method}:\n{md}"));
+        let mean: f64 = row.split(" | ").nth(3).unwrap().split(" ± ").next().unwrap().parse().unwrap();
+        assert!((0.0..=100.0).contains(&mean), "{row}");
+    }
 
     // Fig. 6a: every non-truncated test word of both direct cells lands in one bin.
     let test_words = std::fs::read_to_string(ws.path().join("es/test.txt"))

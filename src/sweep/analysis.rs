@@ -1,9 +1,11 @@
 //! Analyses beside the results table, read from the cells' artifacts: the teachers'
-//! source-dev figures (from their manifests) and the recognizer teacher's accuracy by
+//! source-dev figures (from their manifests), the recognizer teacher's accuracy by
 //! confidence on target test (the paper's Fig. 6a), computed with polars from
-//! `evaluate`'s predictions.
+//! `evaluate`'s predictions, and how closely each student follows its teacher (no
+//! labels needed).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use polars::prelude::*;
 
@@ -125,6 +127,59 @@ pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin
                 f1: if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 },
             });
         }
+    }
+    Ok(out)
+}
+
+/// A student's agreement with the recognizer teacher on target test text: entity-level
+/// F1 of the student's predicted entities against the teacher's (gold labels unused).
+pub struct Agreement {
+    pub target: String,
+    pub method: String,
+    pub seed: u64,
+    pub f1: f64,
+}
+
+/// Predicted tags on target test by sentence, of `model` ("teacher" or "student").
+fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap<u32, Vec<String>>> {
+    let df = crate::table::read(&evaluate_dir.join("predictions.parquet"))?
+        .lazy()
+        .filter(col("model").eq(lit(model)).and(col("split").eq(lit("test"))))
+        .select([col("sentence_id"), col("predicted")])
+        .collect()?;
+    let ids = df.column("sentence_id")?.u32()?.into_no_null_iter();
+    Ok(ids.zip(crate::table::read_str_lists(&df, "predicted")?).collect())
+}
+
+/// Every student cell against the `direct` cell of its seed that holds its recognizer
+/// teacher's predictions on the same encoded target text.
+pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Agreement>> {
+    let key = |cell: &CellResult, stage: &str| cell.stages.get(stage).map(|(_, m)| m.key.clone());
+    let mut out = Vec::new();
+    for student in cells.iter().filter(|c| c.method != "direct") {
+        let Some((student_dir, _)) = student.stages.get("evaluate") else { continue };
+        let teacher = cells.iter().find(|c| {
+            c.method == "direct"
+                && c.seed == student.seed
+                && c.target == student.target
+                && c.stages.contains_key("evaluate")
+                && ["teacher_ner", "tokenize_target"].iter().all(|s| key(c, s).is_some() && key(c, s) == key(student, s))
+        });
+        let Some(teacher) = teacher else { continue };
+        let reference = test_predictions(&teacher.stages["evaluate"].0, "teacher")?;
+        let mut scorer = crate::eval::conlleval::Scorer::default();
+        for (id, tags) in test_predictions(student_dir, "student")? {
+            let Some(reference) = reference.get(&id) else { continue };
+            let (reference, tags): (Vec<&str>, Vec<&str>) =
+                (reference.iter().map(String::as_str).collect(), tags.iter().map(String::as_str).collect());
+            scorer.add(&reference, &tags);
+        }
+        out.push(Agreement {
+            target: student.target.clone(),
+            method: student.method.clone(),
+            seed: student.seed,
+            f1: scorer.report().overall.f1,
+        });
     }
     Ok(out)
 }

@@ -471,6 +471,28 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
+    let agreements = analysis::teacher_agreement(cells)?;
+    if !agreements.is_empty() {
+        writeln!(
+            md,
+            "### Students against their recognizer teacher (label-free)\n\nEntity-level F1 of each \
+             student's predicted entities on target test text against the recognizer teacher's (the \
+             `direct` cell of the same seed and encoding); no gold labels are read, so this check is \
+             open to a language without any. 100 = the student copies its teacher.\n"
+        )?;
+        writeln!(md, "| target | method | seeds | agreement F1 | per seed |\n|---|---|---|---|---|")?;
+        let mut by_method: BTreeMap<(&str, &str), Vec<(u64, f64)>> = BTreeMap::new();
+        for a in &agreements {
+            by_method.entry((a.target.as_str(), a.method.as_str())).or_default().push((a.seed, a.f1));
+        }
+        for ((target, method), seeds) in by_method {
+            let values: Vec<f64> = seeds.iter().map(|(_, f1)| *f1).collect();
+            let (m, s) = mean_std(&values);
+            let per_seed: Vec<String> = seeds.iter().map(|(seed, f1)| format!("{seed}: {f1:.2}")).collect();
+            writeln!(md, "| {target} | {method} | {} | {m:.2} ± {s:.2} | {} |", values.len(), per_seed.join(", "))?;
+        }
+        writeln!(md)?;
+    }
     let pending: Vec<String> = cells
         .iter()
         .filter(|c| c.test.is_none())
