@@ -131,15 +131,6 @@ pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin
     Ok(out)
 }
 
-/// A student's agreement with the recognizer teacher on target test text: entity-level
-/// F1 of the student's predicted entities against the teacher's (gold labels unused).
-pub struct Agreement {
-    pub target: String,
-    pub method: String,
-    pub seed: u64,
-    pub f1: f64,
-}
-
 /// Predicted tags on target test by sentence, of `model` ("teacher" or "student").
 fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap<u32, Vec<String>>> {
     let df = crate::table::read(&evaluate_dir.join("predictions.parquet"))?
@@ -151,21 +142,26 @@ fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap
     Ok(ids.zip(crate::table::read_str_lists(&df, "predicted")?).collect())
 }
 
-/// Every student cell against the `direct` cell of its seed that holds its recognizer
-/// teacher's predictions on the same encoded target text.
-pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Agreement>> {
+/// Each student cell's agreement with its recognizer teacher on target test text: entity
+/// F1 of the student's predicted entities against the teacher's, read from the `direct`
+/// cell of the same seed on the same encoded text (gold labels unused). `None` for
+/// `direct` cells, unfinished cells and students without such a `direct` cell.
+pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>>> {
     let key = |cell: &CellResult, stage: &str| cell.stages.get(stage).map(|(_, m)| m.key.clone());
     let mut out = Vec::new();
-    for student in cells.iter().filter(|c| c.method != "direct") {
-        let Some((student_dir, _)) = student.stages.get("evaluate") else { continue };
+    for student in cells {
         let teacher = cells.iter().find(|c| {
             c.method == "direct"
+                && student.method != "direct"
                 && c.seed == student.seed
                 && c.target == student.target
                 && c.stages.contains_key("evaluate")
                 && ["teacher_ner", "tokenize_target"].iter().all(|s| key(c, s).is_some() && key(c, s) == key(student, s))
         });
-        let Some(teacher) = teacher else { continue };
+        let (Some(teacher), Some((student_dir, _))) = (teacher, student.stages.get("evaluate")) else {
+            out.push(None);
+            continue;
+        };
         let reference = test_predictions(&teacher.stages["evaluate"].0, "teacher")?;
         let mut scorer = crate::eval::conlleval::Scorer::default();
         for (id, tags) in test_predictions(student_dir, "student")? {
@@ -174,12 +170,7 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Agreement>>
                 (reference.iter().map(String::as_str).collect(), tags.iter().map(String::as_str).collect());
             scorer.add(&reference, &tags);
         }
-        out.push(Agreement {
-            target: student.target.clone(),
-            method: student.method.clone(),
-            seed: student.seed,
-            f1: scorer.report().overall.f1,
-        });
+        out.push(Some(scorer.report().overall.f1));
     }
     Ok(out)
 }

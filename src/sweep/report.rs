@@ -35,6 +35,8 @@ pub struct CellResult {
     pub wall_s: f64,
     /// The manifests of the cell's finished stages, by stage.
     pub stages: BTreeMap<String, (PathBuf, Manifest)>,
+    /// A student's label-free agreement with its recognizer teacher (`analysis::teacher_agreement`).
+    pub teacher_agreement: Option<f64>,
 }
 
 /// Reads what the store holds for every cell of `sweep`.
@@ -73,6 +75,7 @@ pub fn collect(sweep: &Sweep, store: &Store, extra: &[String]) -> anyhow::Result
             dev,
             wall_s,
             stages,
+            teacher_agreement: None,
         });
     }
     Ok(out)
@@ -233,6 +236,10 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
         "dev_f1".into(),
         done.iter().map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect::<Vec<_>>(),
     ));
+    columns.push(Column::new(
+        "teacher_agreement_f1".into(),
+        done.iter().map(|c| c.teacher_agreement).collect::<Vec<_>>(),
+    ));
     columns.push(Column::new("wall_s".into(), done.iter().map(|c| c.wall_s).collect::<Vec<_>>()));
     columns.push(Column::new(
         "evaluate_key".into(),
@@ -306,7 +313,11 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
     let mut body = String::new();
     let mut rows_all = Vec::new();
     for sweep in req.sweeps {
-        let cells = collect(sweep, store, extra)?;
+        let mut cells = collect(sweep, store, extra)?;
+        let agreements = analysis::teacher_agreement(&cells)?;
+        for (cell, agreement) in cells.iter_mut().zip(agreements) {
+            cell.teacher_agreement = agreement;
+        }
         let rows = aggregate(sweep, &cells);
         let comparisons = compare(sweep, &cells);
         let encoder = encoder_caption(&cells);
@@ -471,7 +482,12 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
-    let agreements = analysis::teacher_agreement(cells)?;
+    let mut agreements: BTreeMap<(&str, &str), Vec<(u64, f64)>> = BTreeMap::new();
+    for c in cells {
+        if let Some(f1) = c.teacher_agreement {
+            agreements.entry((c.target.as_str(), c.method.as_str())).or_default().push((c.seed, f1));
+        }
+    }
     if !agreements.is_empty() {
         writeln!(
             md,
@@ -481,11 +497,7 @@ fn write_sweep_section(
              open to a language without any. 100 = the student copies its teacher.\n"
         )?;
         writeln!(md, "| target | method | seeds | agreement F1 | per seed |\n|---|---|---|---|---|")?;
-        let mut by_method: BTreeMap<(&str, &str), Vec<(u64, f64)>> = BTreeMap::new();
-        for a in &agreements {
-            by_method.entry((a.target.as_str(), a.method.as_str())).or_default().push((a.seed, a.f1));
-        }
-        for ((target, method), seeds) in by_method {
+        for ((target, method), seeds) in agreements {
             let values: Vec<f64> = seeds.iter().map(|(_, f1)| *f1).collect();
             let (m, s) = mean_std(&values);
             let per_seed: Vec<String> = seeds.iter().map(|(seed, f1)| format!("{seed}: {f1:.2}")).collect();
