@@ -28,8 +28,11 @@ fn hold_if_asked(stage: &str) {
     if name != stage {
         return;
     }
-    let limit = std::time::Duration::from_secs(until.parse().unwrap_or(600));
-    let release = (!until.is_empty() && until.parse::<u64>().is_err()).then(|| PathBuf::from(until));
+    let (secs, release) = match until.parse::<u64>() {
+        Ok(secs) => (secs, None),
+        Err(_) => (600, (!until.is_empty()).then(|| PathBuf::from(until))),
+    };
+    let limit = std::time::Duration::from_secs(secs);
     crate::info!("{stage}: holding before publishing ({HOLD_ENV}={spec})");
     let start = std::time::Instant::now();
     while start.elapsed() < limit && !release.as_ref().is_some_and(|path| path.exists()) {

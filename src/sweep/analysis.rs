@@ -147,22 +147,35 @@ fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap
 /// cell of the same seed on the same encoded text (gold labels unused). `None` for
 /// `direct` cells, unfinished cells and students without such a `direct` cell.
 pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>>> {
-    let key = |cell: &CellResult, stage: &str| cell.stages.get(stage).map(|(_, m)| m.key.clone());
+    let same_text_and_teacher = |a: &CellResult, b: &CellResult| {
+        ["teacher_ner", "tokenize_target"].iter().all(|&stage| {
+            let (a, b) = (a.stages.get(stage), b.stages.get(stage));
+            a.is_some() && a.map(|(_, m)| &m.key) == b.map(|(_, m)| &m.key)
+        })
+    };
+    // One `direct` cell serves every student of its seed: read its predictions once.
+    let mut references: BTreeMap<usize, BTreeMap<u32, Vec<String>>> = BTreeMap::new();
     let mut out = Vec::new();
     for student in cells {
-        let teacher = cells.iter().find(|c| {
-            c.method == "direct"
-                && student.method != "direct"
-                && c.seed == student.seed
-                && c.target == student.target
-                && c.stages.contains_key("evaluate")
-                && ["teacher_ner", "tokenize_target"].iter().all(|s| key(c, s).is_some() && key(c, s) == key(student, s))
-        });
-        let (Some(teacher), Some((student_dir, _))) = (teacher, student.stages.get("evaluate")) else {
+        let Some((student_dir, _)) = student.stages.get("evaluate").filter(|_| student.method != "direct") else {
             out.push(None);
             continue;
         };
-        let reference = test_predictions(&teacher.stages["evaluate"].0, "teacher")?;
+        let teacher = cells.iter().position(|c| {
+            c.method == "direct"
+                && c.seed == student.seed
+                && c.target == student.target
+                && c.stages.contains_key("evaluate")
+                && same_text_and_teacher(c, student)
+        });
+        let Some(teacher) = teacher else {
+            out.push(None);
+            continue;
+        };
+        if !references.contains_key(&teacher) {
+            references.insert(teacher, test_predictions(&cells[teacher].stages["evaluate"].0, "teacher")?);
+        }
+        let reference = &references[&teacher];
         let mut scorer = crate::eval::conlleval::Scorer::default();
         for (id, tags) in test_predictions(student_dir, "student")? {
             let Some(reference) = reference.get(&id) else { continue };

@@ -102,6 +102,8 @@ pub struct Aggregate {
     pub dev_f1: Option<f64>,
     pub wall_s: f64,
     pub paper: Option<f64>,
+    /// (seed, label-free agreement with the recognizer teacher) where measured.
+    pub agreement: Vec<(u64, f64)>,
 }
 
 impl Aggregate {
@@ -141,6 +143,7 @@ pub fn aggregate(sweep: &Sweep, cells: &[CellResult]) -> Vec<Aggregate> {
                 dev_f1: (dev.len() == done.len()).then(|| mean_std(&dev).0),
                 wall_s: mean_std(&done.iter().map(|c| c.wall_s).collect::<Vec<_>>()).0,
                 paper: sweep.spec.paper.get(&method.name).and_then(|m| m.get(&target.name)).copied(),
+                agreement: done.iter().filter_map(|c| Some((c.seed, c.teacher_agreement?))).collect(),
             });
         }
     }
@@ -274,6 +277,9 @@ fn results_frame(rows: &[Aggregate], encoder: &str) -> PolarsResult<DataFrame> {
         table::f64_lists("f1_by_seed", rows.iter().map(|r| r.f1.as_slice())),
         nums("cell_wall_s_mean", &|r| Some(r.wall_s)),
         nums("paper_f1", &|r| r.paper),
+        nums("teacher_agreement_f1_mean", &|r| {
+            (!r.agreement.is_empty()).then(|| mean_std(&r.agreement.iter().map(|(_, f1)| *f1).collect::<Vec<_>>()).0)
+        }),
         strs("encoder", &|_| encoder.to_string()),
         strs("model_selection", &|_| MODEL_SELECTION.to_string()),
     ]);
@@ -482,13 +488,8 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
-    let mut agreements: BTreeMap<(&str, &str), Vec<(u64, f64)>> = BTreeMap::new();
-    for c in cells {
-        if let Some(f1) = c.teacher_agreement {
-            agreements.entry((c.target.as_str(), c.method.as_str())).or_default().push((c.seed, f1));
-        }
-    }
-    if !agreements.is_empty() {
+    let measured: Vec<&Aggregate> = rows.iter().filter(|r| !r.agreement.is_empty()).collect();
+    if !measured.is_empty() {
         writeln!(
             md,
             "### Students against their recognizer teacher (label-free)\n\nEntity-level F1 of each \
@@ -497,11 +498,11 @@ fn write_sweep_section(
              open to a language without any. 100 = the student copies its teacher.\n"
         )?;
         writeln!(md, "| target | method | seeds | agreement F1 | per seed |\n|---|---|---|---|---|")?;
-        for ((target, method), seeds) in agreements {
-            let values: Vec<f64> = seeds.iter().map(|(_, f1)| *f1).collect();
+        for r in measured {
+            let values: Vec<f64> = r.agreement.iter().map(|(_, f1)| *f1).collect();
             let (m, s) = mean_std(&values);
-            let per_seed: Vec<String> = seeds.iter().map(|(seed, f1)| format!("{seed}: {f1:.2}")).collect();
-            writeln!(md, "| {target} | {method} | {} | {m:.2} ± {s:.2} | {} |", values.len(), per_seed.join(", "))?;
+            let per_seed: Vec<String> = r.agreement.iter().map(|(seed, f1)| format!("{seed}: {f1:.2}")).collect();
+            writeln!(md, "| {} | {} | {} | {m:.2} ± {s:.2} | {} |", r.target, r.method, values.len(), per_seed.join(", "))?;
         }
         writeln!(md)?;
     }
