@@ -7,13 +7,18 @@ use std::time::Instant;
 use anyhow::Context;
 use rayon::prelude::*;
 
-use crate::config::ResolvedConfig;
+use crate::config::{Config, ResolvedConfig};
 use crate::conll::{read_file, Labels};
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::{Freeze, Tagger};
 use crate::subword::SubwordTokenizer;
 use crate::train::data::{Batch, EncodedSet};
 use crate::train::trainer::all_batches;
+
+/// The tokenizer the source side's tokenize stage builds from the same config.
+fn source_tokenizer(c: &Config) -> anyhow::Result<SubwordTokenizer> {
+    Ok(SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.source.unspaced))
+}
 
 /// Ingest + tokenize of the source train split: sentences per second for each step.
 pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
@@ -22,7 +27,7 @@ pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let (sentences, stats) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
     let ingest_s = started.elapsed().as_secs_f64();
-    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.source.unspaced);
+    let tokenizer = source_tokenizer(c)?;
     let started = Instant::now();
     let subwords: usize = sentences
         .par_iter()
@@ -57,7 +62,7 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
     crate::train::device::set_threads(c.runtime.threads);
     let device = c.runtime.device.resolve()?;
     let (sentences, _) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
-    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.source.unspaced);
+    let tokenizer = source_tokenizer(c)?;
     let labels = c.bio_labels();
     let words: Vec<Vec<String>> = sentences.iter().map(|s| s.tokens.clone()).collect();
     let tags: Vec<Vec<String>> = sentences.iter().map(|s| s.tags.clone().unwrap_or_default()).collect();

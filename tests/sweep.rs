@@ -92,8 +92,14 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(again.contains("6 cells, 6 complete; 0 stage run(s) to do"), "{again}");
 
     std::fs::write(ws.path().join("notes.md"), "## Discussion\nhand-written\n").unwrap();
+    // A plot left by a sweep no longer reported goes; other files stay.
+    std::fs::create_dir_all(ws.path().join("out")).unwrap();
+    std::fs::write(ws.path().join("out/results-renamed.png"), b"old").unwrap();
+    std::fs::write(ws.path().join("out/figure.png"), b"mine").unwrap();
     let report = ws.ok(&["sweep", "report", "sweep.toml", "--out", "out", "--notes", "notes.md"]);
     assert!(report.contains("6 finished cells of 6"), "{report}");
+    assert!(!ws.path().join("out/results-renamed.png").exists(), "{report}");
+    assert!(ws.path().join("out/figure.png").exists());
     let md = std::fs::read_to_string(ws.path().join("out/results.md")).unwrap();
     for method in ["direct", "tsl", "mtmt"] {
         let (a, b) = (cell_f1(&ws, method, 1), cell_f1(&ws, method, 2));

@@ -318,6 +318,7 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
     let mut md = String::new();
     let mut body = String::new();
     let mut rows_all = Vec::new();
+    let mut plots = Vec::new();
     for sweep in req.sweeps {
         let mut cells = collect(sweep, store, extra)?;
         let agreements = analysis::teacher_agreement(&cells)?;
@@ -330,11 +331,13 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
         let plot_name = format!("results-{}.png", sweep.spec.name);
         if !rows.is_empty() {
             super::plot::grouped_bars(sweep, &rows, &req.out_dir.join(&plot_name))?;
+            plots.push(plot_name.clone());
         }
         write_sweep_section(&mut body, sweep, &cells, &rows, &comparisons, &encoder, &plot_name)?;
         rows_all.extend(rows);
         all_cells.extend(cells);
     }
+    remove_stale_plots(req.out_dir, &plots)?;
     let encoder = encoder_caption(&all_cells);
     let mut runs = runs_frame(&all_cells)?;
     let mut results = results_frame(&rows_all, &encoder)?;
@@ -372,6 +375,20 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
         runs.height(),
         all_cells.len()
     );
+    Ok(())
+}
+
+/// Plots this report did not write (a sweep renamed, dropped or not finished) would sit
+/// next to `results.md` as if they were current, so they go.
+fn remove_stale_plots(out_dir: &Path, written: &[String]) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(out_dir).with_context(|| format!("listing {}", out_dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("results-") && name.ends_with(".png") && !written.contains(&name) {
+            let path = out_dir.join(&name);
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            println!("removed {} (no sweep in this report writes it)", path.display());
+        }
+    }
     Ok(())
 }
 
