@@ -88,7 +88,8 @@ impl<'a> Plan<'a> {
         let mut keys: BTreeMap<&str, String> = BTreeMap::new();
         let mut stages = Vec::new();
         for stage in registry {
-            let flags_on = stage.flags_added_later().iter().filter(|key| lookup(&cfg.json, key) == Some(&Value::Bool(true)));
+            let flags_on =
+                stage.flags_added_later().iter().filter(|key| lookup(&cfg.json, key) == Some(&Value::Bool(true)));
             let reads: Vec<&str> = stage.reads().iter().chain(flags_on).copied().collect();
             let reads_view = cfg.view(&reads);
             let mut input_files = BTreeMap::new();

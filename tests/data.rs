@@ -178,7 +178,10 @@ fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
         bare_before += usize::from(before.len() > 1 && before[..1] == bare[..]);
         bare_after += usize::from(after.len() > 1 && after[..1] == bare[..]);
         shorter += usize::from(after.len() < before.len());
-        assert!(after.len() <= before.len() && after.contains(&spaced.unk) == before.contains(&spaced.unk), "{word}: {before:?} -> {after:?}");
+        assert!(
+            after.len() <= before.len() && after.contains(&spaced.unk) == before.contains(&spaced.unk),
+            "{word}: {before:?} -> {after:?}"
+        );
     }
     assert!(bare_before > 1000 && bare_after == 0 && shorter == bare_before, "{bare_before} {bare_after} {shorter}");
     // WordPiece vocabularies have no marker: unspaced changes nothing.

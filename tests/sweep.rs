@@ -149,7 +149,16 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     let runs_schema = ws.ok(&["inspect", "out/runs.parquet", "--schema"]);
     assert!(runs_schema.contains("teacher_agreement_f1"), "{runs_schema}");
     let results = ws.ok(&["inspect", "out/results.parquet", "--schema"]);
-    for column in ["f1_mean", "f1_std", "f1_by_seed", "f1_PER_mean", "paper_f1", "teacher_agreement_f1_mean", "cell_wall_s_mean", "mtmt.command"] {
+    for column in [
+        "f1_mean",
+        "f1_std",
+        "f1_by_seed",
+        "f1_PER_mean",
+        "paper_f1",
+        "teacher_agreement_f1_mean",
+        "cell_wall_s_mean",
+        "mtmt.command",
+    ] {
         assert!(results.contains(column), "results.parquet lacks {column}:\n{results}");
     }
 }

@@ -239,10 +239,8 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
         "dev_f1".into(),
         done.iter().map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect::<Vec<_>>(),
     ));
-    columns.push(Column::new(
-        "teacher_agreement_f1".into(),
-        done.iter().map(|c| c.teacher_agreement).collect::<Vec<_>>(),
-    ));
+    columns
+        .push(Column::new("teacher_agreement_f1".into(), done.iter().map(|c| c.teacher_agreement).collect::<Vec<_>>()));
     columns.push(Column::new("wall_s".into(), done.iter().map(|c| c.wall_s).collect::<Vec<_>>()));
     columns.push(Column::new(
         "evaluate_key".into(),
@@ -519,7 +517,14 @@ fn write_sweep_section(
             let values: Vec<f64> = r.agreement.iter().map(|(_, f1)| *f1).collect();
             let (m, s) = mean_std(&values);
             let per_seed: Vec<String> = r.agreement.iter().map(|(seed, f1)| format!("{seed}: {f1:.2}")).collect();
-            writeln!(md, "| {} | {} | {} | {m:.2} ± {s:.2} | {} |", r.target, r.method, values.len(), per_seed.join(", "))?;
+            writeln!(
+                md,
+                "| {} | {} | {} | {m:.2} ± {s:.2} | {} |",
+                r.target,
+                r.method,
+                values.len(),
+                per_seed.join(", ")
+            )?;
         }
         writeln!(md)?;
     }

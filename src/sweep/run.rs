@@ -189,7 +189,8 @@ mod tests {
         assert_eq!(work(&view(13, 0)), work(&view(14, 0)));
         assert_ne!(work(&view(13, 0)), work(&view(13, 4000)));
 
-        let mut estimator = Estimator { same_work: BTreeMap::new(), measured: BTreeMap::new(), stored: BTreeMap::new() };
+        let mut estimator =
+            Estimator { same_work: BTreeMap::new(), measured: BTreeMap::new(), stored: BTreeMap::new() };
         estimator.stored.insert("distill".into(), vec![100.0, 300.0]);
         let whole_split = Pending { target: "es".into(), work: work(&view(14, 0)) };
         assert_eq!(estimator.guess("distill", &whole_split), Some(200.0));
