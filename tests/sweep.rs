@@ -124,6 +124,19 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
         assert!((0.0..=100.0).contains(&mean), "{row}");
     }
 
+    // The pair mix: MTMT's pairs over seeds, shares as percentages of real counts.
+    let section = md.split("### What the pair losses see").nth(1).expect("pair-mix section");
+    let section = section.split("###").next().unwrap();
+    assert!(!section.contains("| es | tsl |"), "TSL draws no pairs: {section}");
+    let mix = section
+        .lines()
+        .find(|l| l.starts_with("| es | mtmt | 2 | "))
+        .unwrap_or_else(|| panic!("no pair-mix row for mtmt:\n{section}"));
+    let shares: Vec<f64> =
+        mix.split(" | ").skip(4).map(|v| v.trim_end_matches(" |").trim_end_matches('%').parse().unwrap()).collect();
+    assert_eq!(shares.len(), 3, "{mix}");
+    assert!(shares.iter().all(|s| (0.0..=100.0).contains(s)) && shares[0] > 0.0, "{mix}");
+
     // Fig. 6a: every non-truncated test word of both direct cells lands in one bin.
     let test_words = std::fs::read_to_string(ws.path().join("es/test.txt"))
         .unwrap()

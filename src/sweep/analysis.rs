@@ -1,8 +1,8 @@
 //! Analyses beside the results table, read from the cells' artifacts: the teachers'
 //! source-dev figures (from their manifests), the recognizer teacher's accuracy by
 //! confidence on target test (the paper's Fig. 6a), computed with polars from
-//! `evaluate`'s predictions, and how closely each student follows its teacher (no
-//! labels needed).
+//! `evaluate`'s predictions, how closely each student follows its teacher, and which
+//! words the pair losses reach (the last two need no labels).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -186,4 +186,100 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>
         out.push(Some(scorer.report().overall.f1));
     }
     Ok(out)
+}
+
+/// What the student's pair losses see, for one (target, method) over its seeds: how the
+/// sampled pairs' words compare with the target text as a whole, by the recognizer
+/// teacher's predicted labels (no gold labels read).
+pub struct PairMix {
+    pub target: String,
+    pub method: String,
+    pub seeds: usize,
+    /// Pairs per seed (mean).
+    pub pairs: f64,
+    /// Percentage of the target train words drawn into at least one pair.
+    pub coverage: f64,
+    /// Percentage of pair word slots the teacher labels as an entity.
+    pub entity_share_pairs: f64,
+    /// Percentage of all target train words the teacher labels as an entity.
+    pub entity_share_words: f64,
+}
+
+/// Figures of one `score_pairs` artifact (shared by the cells that reuse it).
+struct PairFigures {
+    pairs: f64,
+    coverage: f64,
+    entity_share_pairs: f64,
+    entity_share_words: f64,
+}
+
+fn pair_figures(pseudo_labels: &Path, token_probs: &Path) -> anyhow::Result<PairFigures> {
+    let slots = crate::table::read(pseudo_labels)?.lazy();
+    let side = |s: &str, w: &str, l: &str| {
+        slots.clone().select([col(s).alias("sentence_id"), col(w).alias("word"), col(l).alias("label")])
+    };
+    let drawn = concat(
+        [side("sentence_a", "word_a", "label_a"), side("sentence_b", "word_b", "label_b")],
+        UnionArgs::default(),
+    )?;
+    let entity_share = |frame: LazyFrame| -> anyhow::Result<f64> {
+        let df = frame.select([col("label").neq(lit("O")).cast(DataType::Float64).mean()]).collect()?;
+        Ok(100.0 * df.column("label")?.f64()?.get(0).unwrap_or(0.0))
+    };
+    let words = crate::table::read(token_probs)?.lazy().select([col("sentence_id"), col("word"), col("label")]);
+    let count = |frame: LazyFrame| -> anyhow::Result<f64> { Ok(frame.collect()?.height() as f64) };
+    let pairs = count(slots)?;
+    let distinct =
+        count(drawn.clone().select([col("sentence_id"), col("word")]).unique(None, UniqueKeepStrategy::Any))?;
+    let total = count(words.clone())?;
+    Ok(PairFigures {
+        pairs,
+        coverage: if total > 0.0 { 100.0 * distinct / total } else { 0.0 },
+        entity_share_pairs: entity_share(drawn)?,
+        entity_share_words: entity_share(words)?,
+    })
+}
+
+/// `PairMix` per (target, method) of the cells that distil from pairs, each `weights`
+/// artifact read once.
+pub fn pair_mix(cells: &[CellResult]) -> anyhow::Result<Vec<PairMix>> {
+    let students: Vec<(&CellResult, &crate::manifest::Manifest, &Path, &Path)> = cells
+        .iter()
+        .filter(|c| c.stages.contains_key("distill"))
+        .filter_map(|c| {
+            let ((weights, w), (tokens, _)) = (c.stages.get("weights")?, c.stages.get("score_tokens")?);
+            Some((c, w, weights.as_path(), tokens.as_path()))
+        })
+        .collect();
+    let mut figures: BTreeMap<&str, PairFigures> = BTreeMap::new();
+    for &(_, w, weights, tokens) in &students {
+        if !figures.contains_key(w.key.as_str()) {
+            let f = pair_figures(&weights.join("pseudo_labels.parquet"), &tokens.join("token_probs.parquet"))?;
+            figures.insert(&w.key, f);
+        }
+    }
+    let mut grouped: Vec<((&str, &str), Vec<&PairFigures>)> = Vec::new();
+    for (cell, w, _, _) in students {
+        let key = (cell.target.as_str(), cell.method.as_str());
+        let f = &figures[w.key.as_str()];
+        match grouped.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, seeds)) => seeds.push(f),
+            None => grouped.push((key, vec![f])),
+        }
+    }
+    Ok(grouped
+        .into_iter()
+        .map(|((target, method), seeds)| {
+            let mean = |f: fn(&PairFigures) -> f64| seeds.iter().map(|s| f(s)).sum::<f64>() / seeds.len() as f64;
+            PairMix {
+                target: target.to_string(),
+                method: method.to_string(),
+                seeds: seeds.len(),
+                pairs: mean(|f| f.pairs),
+                coverage: mean(|f| f.coverage),
+                entity_share_pairs: mean(|f| f.entity_share_pairs),
+                entity_share_words: mean(|f| f.entity_share_words),
+            }
+        })
+        .collect())
 }

@@ -503,6 +503,27 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
+    let mixes = analysis::pair_mix(cells)?;
+    if !mixes.is_empty() {
+        writeln!(
+            md,
+            "### What the pair losses see (label-free)\n\nMTMT's recognizer loss reaches the words drawn \
+             into pairs (all words too with `distill_loss.all_words`). Per student: pairs per seed, the share \
+             of target train words drawn at least once, and the share of entities by the recognizer teacher's \
+             predicted labels among pair words and among all target train words (means over seeds; from \
+             `weights/pseudo_labels.parquet` and `score_tokens/token_probs.parquet`, no gold read).\n"
+        )?;
+        writeln!(md, "| target | method | seeds | pairs | words drawn | entities in pairs | entities in text |")?;
+        writeln!(md, "|---|---|---|---|---|---|---|")?;
+        for m in mixes {
+            writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {:.1}% | {:.1}% | {:.1}% |",
+                m.target, m.method, m.seeds, m.pairs, m.coverage, m.entity_share_pairs, m.entity_share_words
+            )?;
+        }
+        writeln!(md)?;
+    }
     let measured: Vec<&Aggregate> = rows.iter().filter(|r| !r.agreement.is_empty()).collect();
     if !measured.is_empty() {
         writeln!(
