@@ -192,3 +192,22 @@ fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
         assert_eq!(wordpiece.word_ids(word).unwrap(), wordpiece_unspaced.word_ids(word).unwrap(), "{word}");
     }
 }
+
+/// Every shipped sweep file plans on the real data: its targets' configs resolve under
+/// $MTMT_DATA, every method's overrides name real config keys, and nothing runs.
+#[test]
+fn shipped_sweeps_plan_on_the_real_data() {
+    if data_root().is_none() {
+        return;
+    }
+    let ws = common::Workspace::demo();
+    let mut planned = 0;
+    for entry in std::fs::read_dir(common::repo().join("sweeps")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = ws.ok(&["sweep", "run", path.to_str().unwrap(), "--seed", "13", "--dry-run"]);
+        assert!(out.contains(" cells, 0 complete;"), "{}: {out}", path.display());
+        planned += 1;
+    }
+    assert!(planned >= 5, "{planned} sweep files");
+    assert!(!ws.store().join("evaluate").exists(), "a dry run wrote artifacts");
+}
