@@ -188,14 +188,10 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>
     Ok(out)
 }
 
-/// What the student's pair losses see, for one (target, method) over its seeds: how the
-/// sampled pairs' words compare with the target text as a whole, by the recognizer
-/// teacher's predicted labels (no gold labels read).
+/// What one student's pair losses see: how the sampled pairs' words compare with the
+/// target text as a whole, by the recognizer teacher's predicted labels (no gold read).
+#[derive(Clone, Copy)]
 pub struct PairMix {
-    pub target: String,
-    pub method: String,
-    pub seeds: usize,
-    /// Pairs per seed (mean).
     pub pairs: f64,
     /// Percentage of the target train words drawn into at least one pair.
     pub coverage: f64,
@@ -205,15 +201,33 @@ pub struct PairMix {
     pub entity_share_words: f64,
 }
 
-/// Figures of one `score_pairs` artifact (shared by the cells that reuse it).
-struct PairFigures {
-    pairs: f64,
-    coverage: f64,
-    entity_share_pairs: f64,
-    entity_share_words: f64,
+impl PairMix {
+    /// The field-wise mean over seeds (`None` when there are none).
+    pub fn mean(seeds: &[PairMix]) -> Option<PairMix> {
+        let n = seeds.len() as f64;
+        let mean = |f: fn(&PairMix) -> f64| seeds.iter().map(f).sum::<f64>() / n;
+        (!seeds.is_empty()).then(|| PairMix {
+            pairs: mean(|m| m.pairs),
+            coverage: mean(|m| m.coverage),
+            entity_share_pairs: mean(|m| m.entity_share_pairs),
+            entity_share_words: mean(|m| m.entity_share_words),
+        })
+    }
 }
 
-fn pair_figures(pseudo_labels: &Path, token_probs: &Path) -> anyhow::Result<PairFigures> {
+/// The teacher's labels over all target train words: (words, entity share in percent).
+fn label_figures(token_probs: &Path) -> anyhow::Result<(f64, f64)> {
+    let words = crate::table::read(token_probs)?.lazy().select([col("sentence_id"), col("word"), col("label")]);
+    Ok((words.clone().collect()?.height() as f64, entity_share(words)?))
+}
+
+/// Percentage of a frame's `label` column that is not `O`.
+fn entity_share(frame: LazyFrame) -> anyhow::Result<f64> {
+    let df = frame.select([col("label").neq(lit("O")).cast(DataType::Float64).mean()]).collect()?;
+    Ok(100.0 * df.column("label")?.f64()?.get(0).unwrap_or(0.0))
+}
+
+fn pair_figures(pseudo_labels: &Path, (words, entity_share_words): (f64, f64)) -> anyhow::Result<PairMix> {
     let slots = crate::table::read(pseudo_labels)?.lazy();
     let side = |s: &str, w: &str, l: &str| {
         slots.clone().select([col(s).alias("sentence_id"), col(w).alias("word"), col(l).alias("label")])
@@ -222,64 +236,41 @@ fn pair_figures(pseudo_labels: &Path, token_probs: &Path) -> anyhow::Result<Pair
         [side("sentence_a", "word_a", "label_a"), side("sentence_b", "word_b", "label_b")],
         UnionArgs::default(),
     )?;
-    let entity_share = |frame: LazyFrame| -> anyhow::Result<f64> {
-        let df = frame.select([col("label").neq(lit("O")).cast(DataType::Float64).mean()]).collect()?;
-        Ok(100.0 * df.column("label")?.f64()?.get(0).unwrap_or(0.0))
-    };
-    let words = crate::table::read(token_probs)?.lazy().select([col("sentence_id"), col("word"), col("label")]);
-    let count = |frame: LazyFrame| -> anyhow::Result<f64> { Ok(frame.collect()?.height() as f64) };
-    let pairs = count(slots)?;
-    let distinct =
-        count(drawn.clone().select([col("sentence_id"), col("word")]).unique(None, UniqueKeepStrategy::Any))?;
-    let total = count(words.clone())?;
-    Ok(PairFigures {
+    let pairs = slots.collect()?.height() as f64;
+    let distinct = drawn
+        .clone()
+        .select([col("sentence_id"), col("word")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()?
+        .height();
+    Ok(PairMix {
         pairs,
-        coverage: if total > 0.0 { 100.0 * distinct / total } else { 0.0 },
+        coverage: if words > 0.0 { 100.0 * distinct as f64 / words } else { 0.0 },
         entity_share_pairs: entity_share(drawn)?,
-        entity_share_words: entity_share(words)?,
+        entity_share_words,
     })
 }
 
-/// `PairMix` per (target, method) of the cells that distil from pairs, each `weights`
-/// artifact read once.
-pub fn pair_mix(cells: &[CellResult]) -> anyhow::Result<Vec<PairMix>> {
-    let students: Vec<(&CellResult, &crate::manifest::Manifest, &Path, &Path)> = cells
-        .iter()
-        .filter(|c| c.stages.contains_key("distill"))
-        .filter_map(|c| {
-            let ((weights, w), (tokens, _)) = (c.stages.get("weights")?, c.stages.get("score_tokens")?);
-            Some((c, w, weights.as_path(), tokens.as_path()))
-        })
-        .collect();
-    let mut figures: BTreeMap<&str, PairFigures> = BTreeMap::new();
-    for &(_, w, weights, tokens) in &students {
-        if !figures.contains_key(w.key.as_str()) {
-            let f = pair_figures(&weights.join("pseudo_labels.parquet"), &tokens.join("token_probs.parquet"))?;
-            figures.insert(&w.key, f);
-        }
-    }
-    let mut grouped: Vec<((&str, &str), Vec<&PairFigures>)> = Vec::new();
-    for (cell, w, _, _) in students {
-        let key = (cell.target.as_str(), cell.method.as_str());
-        let f = &figures[w.key.as_str()];
-        match grouped.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, seeds)) => seeds.push(f),
-            None => grouped.push((key, vec![f])),
-        }
-    }
-    Ok(grouped
-        .into_iter()
-        .map(|((target, method), seeds)| {
-            let mean = |f: fn(&PairFigures) -> f64| seeds.iter().map(|s| f(s)).sum::<f64>() / seeds.len() as f64;
-            PairMix {
-                target: target.to_string(),
-                method: method.to_string(),
-                seeds: seeds.len(),
-                pairs: mean(|f| f.pairs),
-                coverage: mean(|f| f.coverage),
-                entity_share_pairs: mean(|f| f.entity_share_pairs),
-                entity_share_words: mean(|f| f.entity_share_words),
+/// Each cell's `PairMix`, `None` for cells that distil from no pairs; each `weights` and
+/// `score_tokens` artifact is read once, however many cells share it.
+pub fn pair_mix(cells: &[CellResult]) -> anyhow::Result<Vec<Option<PairMix>>> {
+    let mut by_weights: BTreeMap<&str, PairMix> = BTreeMap::new();
+    let mut by_tokens: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for cell in cells {
+        let stages = (cell.stages.get("weights"), cell.stages.get("score_tokens"), cell.stages.get("distill"));
+        let (Some((weights, w)), Some((tokens, t)), Some(_)) = stages else {
+            out.push(None);
+            continue;
+        };
+        if !by_weights.contains_key(w.key.as_str()) {
+            if !by_tokens.contains_key(t.key.as_str()) {
+                by_tokens.insert(&t.key, label_figures(&tokens.join("token_probs.parquet"))?);
             }
-        })
-        .collect())
+            let figures = pair_figures(&weights.join("pseudo_labels.parquet"), by_tokens[t.key.as_str()])?;
+            by_weights.insert(&w.key, figures);
+        }
+        out.push(Some(by_weights[w.key.as_str()]));
+    }
+    Ok(out)
 }

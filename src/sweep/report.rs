@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use polars::prelude::*;
 
-use super::analysis::{self, ConfidenceBin, TeacherCheck};
+use super::analysis::{self, ConfidenceBin, PairMix, TeacherCheck};
 use super::run::duration;
 use super::Sweep;
 use crate::config::Method;
@@ -37,6 +37,8 @@ pub struct CellResult {
     pub stages: BTreeMap<String, (PathBuf, Manifest)>,
     /// A student's label-free agreement with its recognizer teacher (`analysis::teacher_agreement`).
     pub teacher_agreement: Option<f64>,
+    /// What a student's pair losses saw (`analysis::pair_mix`).
+    pub pair_mix: Option<PairMix>,
 }
 
 /// Reads what the store holds for every cell of `sweep`.
@@ -76,6 +78,7 @@ pub fn collect(sweep: &Sweep, store: &Store, extra: &[String]) -> anyhow::Result
             wall_s,
             stages,
             teacher_agreement: None,
+            pair_mix: None,
         });
     }
     Ok(out)
@@ -104,6 +107,8 @@ pub struct Aggregate {
     pub paper: Option<f64>,
     /// (seed, label-free agreement with the recognizer teacher) where measured.
     pub agreement: Vec<(u64, f64)>,
+    /// What the pair losses saw, per seed where the method uses pairs.
+    pub pair_mix: Vec<PairMix>,
 }
 
 impl Aggregate {
@@ -144,6 +149,7 @@ pub fn aggregate(sweep: &Sweep, cells: &[CellResult]) -> Vec<Aggregate> {
                 wall_s: mean_std(&done.iter().map(|c| c.wall_s).collect::<Vec<_>>()).0,
                 paper: sweep.spec.paper.get(&method.name).and_then(|m| m.get(&target.name)).copied(),
                 agreement: done.iter().filter_map(|c| Some((c.seed, c.teacher_agreement?))).collect(),
+                pair_mix: done.iter().filter_map(|c| c.pair_mix).collect(),
             });
         }
     }
@@ -320,8 +326,10 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
     for sweep in req.sweeps {
         let mut cells = collect(sweep, store, extra)?;
         let agreements = analysis::teacher_agreement(&cells)?;
-        for (cell, agreement) in cells.iter_mut().zip(agreements) {
+        let mixes = analysis::pair_mix(&cells)?;
+        for ((cell, agreement), mix) in cells.iter_mut().zip(agreements).zip(mixes) {
             cell.teacher_agreement = agreement;
+            cell.pair_mix = mix;
         }
         let rows = aggregate(sweep, &cells);
         let comparisons = compare(sweep, &cells);
@@ -503,7 +511,8 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
-    let mixes = analysis::pair_mix(cells)?;
+    let mixes: Vec<(&Aggregate, PairMix)> =
+        rows.iter().filter_map(|r| Some((r, PairMix::mean(&r.pair_mix)?))).collect();
     if !mixes.is_empty() {
         writeln!(
             md,
@@ -515,11 +524,17 @@ fn write_sweep_section(
         )?;
         writeln!(md, "| target | method | seeds | pairs | words drawn | entities in pairs | entities in text |")?;
         writeln!(md, "|---|---|---|---|---|---|---|")?;
-        for m in mixes {
+        for (r, m) in mixes {
             writeln!(
                 md,
                 "| {} | {} | {} | {:.0} | {:.1}% | {:.1}% | {:.1}% |",
-                m.target, m.method, m.seeds, m.pairs, m.coverage, m.entity_share_pairs, m.entity_share_words
+                r.target,
+                r.method,
+                r.pair_mix.len(),
+                m.pairs,
+                m.coverage,
+                m.entity_share_pairs,
+                m.entity_share_words
             )?;
         }
         writeln!(md)?;
