@@ -164,4 +164,7 @@ pub struct InspectArgs {
     /// Show the schema and the file's key-value metadata.
     #[arg(long)]
     pub schema: bool,
+    /// Show only these columns, all of them (comma-separated; filter and sort still see every column).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
 }

@@ -1,6 +1,6 @@
 //! `inspect`: opens a Parquet artifact (by stage output name or path) with polars
 //! and shows its shape, provenance, schema and rows, optionally filtered with a
-//! SQL condition and sorted.
+//! SQL condition, sorted, and narrowed to chosen columns.
 
 use std::path::PathBuf;
 
@@ -30,6 +30,18 @@ pub fn inspect(
     }
     if let Some(column) = &args.sort {
         frame = frame.sort([column.as_str()], SortMultipleOptions::default().with_order_descending(args.desc));
+    }
+    if !args.columns.is_empty() {
+        let schema = frame.collect_schema()?;
+        if let Some(missing) = args.columns.iter().find(|c| !schema.contains(c.as_str())) {
+            let known: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+            anyhow::bail!("{} has no column `{missing}`; its columns: {}", path.display(), known.join(", "));
+        }
+        frame = frame.select(args.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+        // polars elides middle columns of wide tables; columns asked for by name are all shown.
+        if std::env::var_os("POLARS_FMT_MAX_COLS").is_none() {
+            std::env::set_var("POLARS_FMT_MAX_COLS", args.columns.len().to_string());
+        }
     }
     let df = frame.collect()?;
     println!("{}", path.display());

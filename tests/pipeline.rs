@@ -204,6 +204,11 @@ fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
         "2",
     ]);
     assert!(out.contains("shape: (5, 6)"), "{out}");
+    // Columns narrow what is shown, after the filter has seen them all.
+    let out = ws.ok(&["inspect", "sentences_source_train", "--filter", "sentence_id < 5", "--columns", "tokens,tags"]);
+    assert!(out.contains("shape: (5, 2)") && out.contains("tags") && !out.contains("sentence_id"), "{out}");
+    let err = ws.fails(&["inspect", "sentences_source_train", "--columns", "gold"]);
+    assert!(err.contains("has no column `gold`") && err.contains("sentence_id, "), "{err}");
     // A path works too, and an unknown name lists the known outputs.
     let file = ws.artifacts("tokenize_target")[0].join("encoded_target_test.parquet");
     let out = ws.ok(&["inspect", file.to_str().unwrap()]);
