@@ -217,8 +217,8 @@ impl PairMix {
 
 /// The teacher's labels over all target train words: (words, entity share in percent).
 fn label_figures(token_probs: &Path) -> anyhow::Result<(f64, f64)> {
-    let words = crate::table::read(token_probs)?.lazy().select([col("sentence_id"), col("word"), col("label")]);
-    Ok((words.clone().collect()?.height() as f64, entity_share(words)?))
+    let words = crate::table::read(token_probs)?;
+    Ok((words.height() as f64, entity_share(words.lazy())?))
 }
 
 /// Percentage of a frame's `label` column that is not `O`.
@@ -228,17 +228,20 @@ fn entity_share(frame: LazyFrame) -> anyhow::Result<f64> {
 }
 
 fn pair_figures(pseudo_labels: &Path, (words, entity_share_words): (f64, f64)) -> anyhow::Result<PairMix> {
-    let slots = crate::table::read(pseudo_labels)?.lazy();
+    let slots = crate::table::read(pseudo_labels)?;
+    let pairs = slots.height() as f64;
+    let slots = slots.lazy();
     let side = |s: &str, w: &str, l: &str| {
         slots.clone().select([col(s).alias("sentence_id"), col(w).alias("word"), col(l).alias("label")])
     };
     let drawn = concat(
         [side("sentence_a", "word_a", "label_a"), side("sentence_b", "word_b", "label_b")],
         UnionArgs::default(),
-    )?;
-    let pairs = slots.collect()?.height() as f64;
+    )?
+    .collect()?;
     let distinct = drawn
         .clone()
+        .lazy()
         .select([col("sentence_id"), col("word")])
         .unique(None, UniqueKeepStrategy::Any)
         .collect()?
@@ -246,7 +249,7 @@ fn pair_figures(pseudo_labels: &Path, (words, entity_share_words): (f64, f64)) -
     Ok(PairMix {
         pairs,
         coverage: if words > 0.0 { 100.0 * distinct as f64 / words } else { 0.0 },
-        entity_share_pairs: entity_share(drawn)?,
+        entity_share_pairs: entity_share(drawn.lazy())?,
         entity_share_words,
     })
 }
