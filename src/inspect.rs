@@ -22,7 +22,7 @@ pub fn inspect(
     load: impl Fn() -> Result<ResolvedConfig, ConfigError>,
 ) -> anyhow::Result<()> {
     let path = resolve(&args.name_or_path, store, stages, load)?;
-    let mut frame = table::read(&path)?.lazy();
+    let mut frame = table::scan(&path)?;
     if let Some(condition) = &args.filter {
         let mut sql = SQLContext::new();
         sql.register("t", frame);
@@ -39,9 +39,7 @@ pub fn inspect(
         }
         frame = frame.select(args.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
         // polars elides middle columns of wide tables; columns asked for by name are all shown.
-        if std::env::var_os("POLARS_FMT_MAX_COLS").is_none() {
-            std::env::set_var("POLARS_FMT_MAX_COLS", args.columns.len().to_string());
-        }
+        default_env("POLARS_FMT_MAX_COLS", &args.columns.len().to_string());
     }
     let df = frame.collect()?;
     println!("{}", path.display());
@@ -58,8 +56,20 @@ pub fn inspect(
             println!("  {name}: {dtype}");
         }
     }
+    // The shape line above counts every row; polars' own would repeat it or count the shown ones.
+    default_env("POLARS_FMT_TABLE_HIDE_DATAFRAME_SHAPE_INFORMATION", "1");
+    if args.head < df.height() {
+        println!("first {} rows:", args.head);
+    }
     println!("{}", df.head(Some(args.head)));
     Ok(())
+}
+
+/// Sets a polars display option for this process unless the user has set it.
+fn default_env(name: &str, value: &str) {
+    if std::env::var_os(name).is_none() {
+        std::env::set_var(name, value);
+    }
 }
 
 /// A path to an existing Parquet file, or the current artifact holding `<name>.parquet`.

@@ -24,6 +24,30 @@ pub fn read(path: &Path) -> anyhow::Result<DataFrame> {
     ParquetReader::new(file).finish().map_err(|e| anyhow!("reading {}: {e}", path.display()))
 }
 
+/// Reads only `columns` of `path`: the other columns (probability lists, mostly) are
+/// never decoded.
+pub fn read_columns(path: &Path, columns: &[&str]) -> anyhow::Result<DataFrame> {
+    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+    ParquetReader::new(file)
+        .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+        .finish()
+        .map_err(|e| anyhow!("reading {} (columns {}): {e}", path.display(), columns.join(", ")))
+}
+
+/// A lazy scan of `path`: a query on it decodes only the columns and row groups it needs.
+pub fn scan(path: &Path) -> anyhow::Result<LazyFrame> {
+    PlRefPath::try_from_path(path)
+        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+        .map_err(|e| anyhow!("opening {}: {e}", path.display()))
+}
+
+/// The column names of a Parquet file, from its footer.
+pub fn column_names(path: &Path) -> anyhow::Result<Vec<String>> {
+    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+    let schema = ParquetReader::new(file).schema().map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
+    Ok(schema.iter_names().map(|n| n.to_string()).collect())
+}
+
 /// The file-level key-value metadata of a Parquet file.
 pub fn metadata(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;

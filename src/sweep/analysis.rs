@@ -76,11 +76,11 @@ pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin
     let mut frames: BTreeMap<&str, Vec<LazyFrame>> = BTreeMap::new();
     for cell in cells.iter().filter(|c| c.method == "direct") {
         let Some((dir, _)) = cell.stages.get("evaluate") else { continue };
-        let df = crate::table::read(&dir.join("predictions.parquet"))?;
-        if df.column("confidence").is_err() {
+        let path = dir.join("predictions.parquet");
+        if !crate::table::column_names(&path)?.iter().any(|c| c == "confidence") {
             continue; // written before evaluate kept confidences
         }
-        let words = df
+        let words = crate::table::read_columns(&path, &["model", "split", "gold", "predicted", "confidence"])?
             .lazy()
             .filter(col("model").eq(lit("teacher")).and(col("split").eq(lit("test"))))
             .select([col("gold"), col("predicted"), col("confidence")])
@@ -133,7 +133,8 @@ pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin
 
 /// Predicted tags on target test by sentence, of `model` ("teacher" or "student").
 fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap<u32, Vec<String>>> {
-    let df = crate::table::read(&evaluate_dir.join("predictions.parquet"))?
+    let path = evaluate_dir.join("predictions.parquet");
+    let df = crate::table::read_columns(&path, &["model", "split", "sentence_id", "predicted"])?
         .lazy()
         .filter(col("model").eq(lit(model)).and(col("split").eq(lit("test"))))
         .select([col("sentence_id"), col("predicted")])
@@ -217,7 +218,7 @@ impl PairMix {
 
 /// The teacher's labels over all target train words: (words, entity share in percent).
 fn label_figures(token_probs: &Path) -> anyhow::Result<(f64, f64)> {
-    let words = crate::table::read(token_probs)?;
+    let words = crate::table::read_columns(token_probs, &["label"])?;
     Ok((words.height() as f64, entity_share(words.lazy())?))
 }
 
@@ -228,7 +229,8 @@ fn entity_share(frame: LazyFrame) -> anyhow::Result<f64> {
 }
 
 fn pair_figures(pseudo_labels: &Path, (words, entity_share_words): (f64, f64)) -> anyhow::Result<PairMix> {
-    let slots = crate::table::read(pseudo_labels)?;
+    let sides = ["sentence_a", "word_a", "label_a", "sentence_b", "word_b", "label_b"];
+    let slots = crate::table::read_columns(pseudo_labels, &sides)?;
     let pairs = slots.height() as f64;
     let slots = slots.lazy();
     let side = |s: &str, w: &str, l: &str| {
