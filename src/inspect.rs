@@ -58,6 +58,8 @@ pub fn inspect(
     }
     // The shape line above counts every row; polars' own would repeat it or count the shown ones.
     default_env("POLARS_FMT_TABLE_HIDE_DATAFRAME_SHAPE_INFORMATION", "1");
+    // polars shows 10 rows of any frame unless told otherwise; --head is the user's number.
+    default_env("POLARS_FMT_MAX_ROWS", &args.head.to_string());
     if args.head < df.height() {
         println!("first {} rows:", args.head);
     }

@@ -213,6 +213,11 @@ fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
     let file = ws.artifacts("tokenize_target")[0].join("encoded_target_test.parquet");
     let out = ws.ok(&["inspect", file.to_str().unwrap()]);
     assert!(out.contains("mtmt.stage: tokenize_target") && out.contains("shape: (60, 6)"), "{out}");
+    // --head rows are all shown (polars alone would elide all but 10).
+    let out = ws.ok(&["inspect", file.to_str().unwrap(), "--columns", "sentence_id", "--head", "20"]);
+    let rows = out.lines().filter(|l| l.trim_matches(|c| c == '│' || c == ' ').parse::<u32>().is_ok()).count();
+    assert_eq!(rows, 20, "{out}");
+    assert!(out.contains("first 20 rows") && !out.contains('…'), "{out}");
     let err = ws.fails(&["inspect", "pseudo_label"]);
     assert!(err.contains("encoded_target_train"), "{err}");
 }
