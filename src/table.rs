@@ -19,16 +19,20 @@ pub fn write(df: &mut DataFrame, path: &Path, metadata: Vec<(String, String)>) -
     Ok(())
 }
 
-pub fn read(path: &Path) -> anyhow::Result<DataFrame> {
+/// A Parquet reader on `path`; opening errors name the file.
+fn reader(path: &Path) -> anyhow::Result<ParquetReader<File>> {
     let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
-    ParquetReader::new(file).finish().map_err(|e| anyhow!("reading {}: {e}", path.display()))
+    Ok(ParquetReader::new(file))
+}
+
+pub fn read(path: &Path) -> anyhow::Result<DataFrame> {
+    reader(path)?.finish().map_err(|e| anyhow!("reading {}: {e}", path.display()))
 }
 
 /// Reads only `columns` of `path`: the other columns (probability lists, mostly) are
 /// never decoded.
 pub fn read_columns(path: &Path, columns: &[&str]) -> anyhow::Result<DataFrame> {
-    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
-    ParquetReader::new(file)
+    reader(path)?
         .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
         .finish()
         .map_err(|e| anyhow!("reading {} (columns {}): {e}", path.display(), columns.join(", ")))
@@ -43,15 +47,13 @@ pub fn scan(path: &Path) -> anyhow::Result<LazyFrame> {
 
 /// The column names of a Parquet file, from its footer.
 pub fn column_names(path: &Path) -> anyhow::Result<Vec<String>> {
-    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
-    let schema = ParquetReader::new(file).schema().map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
+    let schema = reader(path)?.schema().map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
     Ok(schema.iter_names().map(|n| n.to_string()).collect())
 }
 
 /// The file-level key-value metadata of a Parquet file.
 pub fn metadata(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
-    let mut reader = ParquetReader::new(file);
+    let mut reader = reader(path)?;
     let meta = reader.get_metadata().map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
     Ok(meta
         .key_value_metadata()
