@@ -1,43 +1,65 @@
-//! Every durable write of the tool goes through here: files are written beside
-//! their destination, fsynced, then renamed over it, so a crash leaves either the
-//! old content or the new one, never a torn file.
+//! Every durable write of the tool goes through here: a file is written to a
+//! temporary sibling (`tempfile`), fsynced, then renamed over its destination, so a
+//! crash leaves either the old content or the new one, never a torn file; artifact
+//! folders are published the same way, with one rename. Errors name their path.
 
-use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically (temporary sibling, fsync, rename, fsync dir).
+/// Writes `bytes` to `path` atomically.
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_with(path, |tmp| File::create(tmp)?.write_all(bytes))
+    write_with(path, |tmp| {
+        let mut file = fs_err::File::create(tmp)?;
+        file.write_all(bytes)
+    })
 }
 
-/// Has `write` produce the file at a temporary sibling of `path`, then fsyncs it and
-/// renames it over `path`: for writers (Parquet) that want a path of their own.
+/// Has `write` produce the file at a temporary path beside `path` (for writers that
+/// want a path of their own: Parquet, safetensors), then fsyncs it and renames it over
+/// `path`. The temporary file is removed if `write` fails.
 pub fn write_with<E: From<io::Error>>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    if let Err(e) = write(&tmp) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, path)?;
+    fs_err::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display())))?;
+    write(tmp.path())?;
+    // tempfile creates files owner-only, and a writer may have replaced the file at the
+    // path: artifacts are read by other users and jobs, and what is there now is synced.
+    fs_err::set_permissions(tmp.path(), readable_by_all())?;
+    fs_err::File::open(tmp.path())?.sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| io::Error::new(e.error.kind(), format!("renaming onto {}: {}", path.display(), e.error)))?;
     Ok(sync_dir(dir)?)
+}
+
+#[cfg(unix)]
+fn readable_by_all() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o644)
+}
+
+#[cfg(not(unix))]
+fn readable_by_all() -> std::fs::Permissions {
+    let mut permissions = std::fs::metadata(".").expect("the working directory exists").permissions();
+    permissions.set_readonly(false);
+    permissions
 }
 
 /// Flushes a directory's entries (renames, creations) to disk.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    fs_err::File::open(dir)?.sync_all()
 }
 
 /// Fsyncs every regular file directly inside `dir`, then the directory itself.
 pub fn sync_tree(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
+    for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_file() {
-            File::open(entry.path())?.sync_all()?;
+            fs_err::File::open(entry.path())?.sync_all()?;
         }
     }
     sync_dir(dir)
@@ -49,22 +71,22 @@ pub fn sync_tree(dir: &Path) -> io::Result<()> {
 pub fn publish_dir(staged: &Path, dest: &Path, trash: &Path) -> io::Result<()> {
     sync_tree(staged)?;
     let parent = dest.parent().expect("artifact directories have a parent");
-    fs::create_dir_all(parent)?;
+    fs_err::create_dir_all(parent)?;
     let mut displaced = None;
     if dest.exists() {
-        fs::create_dir_all(trash)?;
+        fs_err::create_dir_all(trash)?;
         let aside = trash.join(format!(
             "{}-{}",
             dest.file_name().and_then(|n| n.to_str()).unwrap_or("old"),
             std::process::id()
         ));
-        fs::rename(dest, &aside)?;
+        fs_err::rename(dest, &aside)?;
         displaced = Some(aside);
     }
-    fs::rename(staged, dest)?;
+    fs_err::rename(staged, dest)?;
     sync_dir(parent)?;
     if let Some(aside) = displaced {
-        fs::remove_dir_all(aside)?;
+        fs_err::remove_dir_all(aside)?;
     }
     Ok(())
 }
@@ -72,7 +94,7 @@ pub fn publish_dir(staged: &Path, dest: &Path, trash: &Path) -> io::Result<()> {
 /// Total size in bytes of the regular files under `dir`, recursively.
 pub fn dir_size(dir: &Path) -> io::Result<u64> {
     let mut total = 0;
-    for entry in fs::read_dir(dir)? {
+    for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         let kind = entry.file_type()?;
         if kind.is_dir() {
@@ -82,4 +104,30 @@ pub fn dir_size(dir: &Path) -> io::Result<u64> {
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.txt");
+        write_file(&path, b"old").unwrap();
+        let failed: io::Result<()> = write_with(&path, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            Err(io::Error::other("writer failed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file is removed");
+        write_file(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644, "readable by all");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::conll::{read_file, Labels};
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::{Freeze, Tagger};
 use crate::subword::SubwordTokenizer;
-use crate::train::data::{Batch, EncodedSet};
+use crate::train::data::{Batch, EncodedSet, Words};
 use crate::train::trainer::all_batches;
 
 /// The tokenizer the source side's tokenize stage builds from the same config.
@@ -67,8 +67,9 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
     let words: Vec<Vec<String>> = sentences.iter().map(|s| s.tokens.clone()).collect();
     let tags: Vec<Vec<String>> = sentences.iter().map(|s| s.tags.clone().unwrap_or_default()).collect();
     let ids = (0..words.len() as u32).collect();
-    let set = EncodedSet::encode(&tokenizer, ids, &words, Some(&tags), &labels, c.tokenize.max_len, || {})?;
-    let schedule = crate::stages::teacher_schedule(t);
+    let words = Words { ids, tokens: &words, tags: Some(&tags), origin: &c.source.train };
+    let set = EncodedSet::encode(&tokenizer, words, &labels, c.tokenize.max_len, || {})?;
+    let schedule = t.schedule();
     let batches: Vec<Vec<usize>> =
         all_batches(&set.lengths(), &schedule, c.seed).into_iter().take(steps).map(|(_, b)| b).collect();
     anyhow::ensure!(batches.len() > WARMUP_STEPS, "need more than {WARMUP_STEPS} batches, got {}", batches.len());
@@ -148,9 +149,9 @@ fn torch_eager(
     n_labels: usize,
     python: &Path,
 ) -> anyhow::Result<Throughput> {
-    let dir = std::env::temp_dir().join(format!("mtmt-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("batches.safetensors");
+    // Removed when dropped, whatever happens below.
+    let dir = tempfile::Builder::new().prefix("mtmt-bench-").tempdir()?;
+    let file = dir.path().join("batches.safetensors");
     let mut named = Vec::new();
     for (i, idx) in batches.iter().enumerate() {
         let b = Batch::new(set, idx, tch::Device::Cpu);
@@ -161,7 +162,7 @@ fn torch_eager(
         named.push((format!("b{i}.labels"), b.labels.expect("labeled")));
     }
     let refs: Vec<(&str, &tch::Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    tch::Tensor::write_safetensors(&refs, &file)?;
+    tch::Tensor::write_safetensors(&refs, &file).with_context(|| format!("writing {}", file.display()))?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/torch_eager.py");
     let out = std::process::Command::new(python)
         .arg(&script)
@@ -175,7 +176,6 @@ fn torch_eager(
         .args(["--threads", &tch::get_num_threads().to_string()])
         .output()
         .with_context(|| format!("running {} {}", python.display(), script.display()))?;
-    let _ = std::fs::remove_dir_all(&dir);
     anyhow::ensure!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
     let line = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or_default())

@@ -138,7 +138,7 @@ pub enum RunWhat {
     All,
     /// One stage and the stale stages it needs.
     Stage {
-        name: String,
+        name: crate::stage_name::StageName,
         /// Rerun this stage even if it is fresh.
         #[arg(long)]
         force: bool,

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::cli::{BenchWhat, Cli, Command, RunWhat, SweepWhat};
 use crate::config::ResolvedConfig;
 use crate::engine::{self, Plan, RunOptions};
@@ -27,10 +25,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             if report.ran.is_empty() {
                 println!("nothing to do: all {} stages are up to date", report.reused.len());
             } else {
+                let ran: Vec<&str> = report.ran.iter().map(|s| s.as_str()).collect();
                 println!(
                     "ran {} stage(s): {}; reused {} up-to-date stage(s)",
-                    report.ran.len(),
-                    report.ran.join(", "),
+                    ran.len(),
+                    ran.join(", "),
                     report.reused.len()
                 );
             }
@@ -44,20 +43,21 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 for s in &statuses {
                     let state = if s.fresh { "fresh" } else { "stale" };
-                    println!("{:<16} {state:<6} {}  {}", s.stage, s.key, s.reasons.join("; "));
+                    println!("{:<16} {state:<6} {}  {}", s.stage.as_str(), s.key, s.reasons.join("; "));
                 }
             }
         }
         Command::Dag => {
             let cfg = load()?;
             let plan = Plan::new(&cfg, &stages)?;
-            let needed: Vec<&str> = plan.needed().iter().map(|p| p.stage.name()).collect();
+            let needed: Vec<_> = plan.needed().iter().map(|p| p.name()).collect();
             let list = |items: &[&str]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
             for p in &plan.stages {
                 let stage = p.stage;
                 let unused = if needed.contains(&stage.name()) { "" } else { " [not needed by this config]" };
                 println!("{} (v{}): {}{unused}", stage.name(), stage.version(), stage.description());
-                println!("  inputs:  {}", list(&p.upstream));
+                let upstream: Vec<&str> = p.upstream.iter().map(|s| s.as_str()).collect();
+                println!("  inputs:  {}", list(&upstream));
                 println!("  reads:   {}", list(stage.reads()));
                 println!("  files:   {}", list(stage.files()));
                 println!("  outputs: {}", list(stage.outputs()));
@@ -67,13 +67,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gc { dry_run } => {
             let cfg = load()?;
             let plan = Plan::new(&cfg, &stages)?;
+            store.check_is_store()?;
             let _lock = store.lock()?;
             let dead = engine::unreachable(&plan, &store)?;
             let total: u64 = dead.iter().map(|d| d.3).sum();
             for (stage, key, path, bytes) in &dead {
                 println!("{} {stage}/{key} ({bytes} bytes)", if dry_run { "would delete" } else { "deleting" });
                 if !dry_run {
-                    std::fs::remove_dir_all(path).with_context(|| format!("deleting {}", path.display()))?;
+                    fs_err::remove_dir_all(path)?;
                 }
             }
             let verb = if dry_run { "would free" } else { "freed" };
@@ -102,7 +103,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sweep { what: SweepWhat::Run { file, dry_run, seeds } } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
-            crate::sweep::run::run(&sweep, &store, &cli.global.overrides, &seeds, dry_run)?
+            crate::sweep::run::run(&sweep, &store, &stages, &cli.global.overrides, &seeds, dry_run)?
         }
         Command::Sweep { what: SweepWhat::Report { files, out, notes } } => {
             let sweeps = files.iter().map(|f| crate::sweep::Sweep::load(f)).collect::<Result<Vec<_>, _>>()?;
@@ -114,7 +115,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 notes: notes.as_deref(),
                 command,
             };
-            crate::sweep::report::report(&request, &store, &cli.global.overrides)?
+            crate::sweep::report::report(&request, &store, &stages, &cli.global.overrides)?
         }
         Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
         Command::Bench { what: BenchWhat::Train { steps, python, no_compare } } => {

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{ConfigError, IoContext};
+use crate::error::{ConfigError, Origin};
+use crate::method::Method;
+use crate::train::batching::BatchPlan;
+use crate::train::trainer::Schedule;
 
 /// The whole configuration of one pipeline: one labeled source language, one
 /// unlabeled target language, the encoder and every stage's settings.
@@ -58,34 +61,9 @@ pub struct Config {
     pub runtime: RuntimeConfig,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Direct,
-    Tsl,
-    #[default]
-    Mtmt,
-    Mtst,
-}
-
-impl Method {
-    /// The stage whose recognizer distributions the student learns from.
-    pub fn recognizer(self) -> &'static str {
-        if self == Method::Mtst {
-            "teacher_mt"
-        } else {
-            "teacher_ner"
-        }
-    }
-
-    /// Whether the student learns from pairs (MTMT's loss).
-    pub fn uses_pairs(self) -> bool {
-        matches!(self, Method::Mtmt | Method::Mtst)
-    }
-}
-
-/// Default learning rates by role (methods.md: teachers 5e-5, students 1e-4).
-pub trait Role: Default + Clone + std::fmt::Debug {
+/// Whose training a `TrainConfig` describes: it picks the default learning rate
+/// (methods.md: teachers 5e-5, students 1e-4).
+pub trait ModelRole: Default + Clone + std::fmt::Debug {
     const LR: f64;
 }
 
@@ -94,17 +72,17 @@ pub struct Teacher;
 #[derive(Debug, Clone, Default)]
 pub struct Student;
 
-impl Role for Teacher {
+impl ModelRole for Teacher {
     const LR: f64 = 5e-5;
 }
-impl Role for Student {
+impl ModelRole for Student {
     const LR: f64 = 1e-4;
 }
 
 /// Fine-tuning settings of one model; `R` picks the learning-rate default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default, bound = "")]
-pub struct TrainConfig<R: Role = Teacher> {
+pub struct TrainConfig<R: ModelRole = Teacher> {
     pub epochs: usize,
     /// Sentences per batch.
     pub batch_size: usize,
@@ -130,7 +108,25 @@ pub struct TrainConfig<R: Role = Teacher> {
     role: std::marker::PhantomData<R>,
 }
 
-impl<R: Role> Default for TrainConfig<R> {
+impl<R: ModelRole> TrainConfig<R> {
+    /// The training schedule this config describes.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            epochs: self.epochs,
+            batch: BatchPlan {
+                batch_size: self.batch_size,
+                max_tokens: (self.max_tokens > 0).then_some(self.max_tokens),
+                chunk_batches: 50,
+            },
+            lr: self.lr,
+            warmup_ratio: self.warmup,
+            max_grad_norm: self.max_grad_norm,
+            checkpoint_every: self.checkpoint_every,
+        }
+    }
+}
+
+impl<R: ModelRole> Default for TrainConfig<R> {
     fn default() -> Self {
         Self {
             epochs: 3,
@@ -380,21 +376,48 @@ pub struct ResolvedConfig {
 }
 
 impl ResolvedConfig {
-    /// Loads `path`, applies `--set KEY=VALUE` overrides, expands `${VAR}`, resolves paths.
+    /// Loads `path`, applies `--set KEY=VALUE` overrides, expands `${VAR}`, resolves
+    /// paths and checks every value's range; an error names the key and where its value
+    /// came from (the file or the `--set`).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).at(path)?;
+        Self::load_with_env(path, overrides, &|var| std::env::var(var).ok())
+    }
+
+    /// `load`, reading `${VAR}` from `env` (tests pass their own instead of the process's).
+    pub fn load_with_env(
+        path: &Path,
+        overrides: &[String],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let text = fs_err::read_to_string(path)?;
         let parsed: Config = toml::from_str(&text)
             .map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
         // Round-trip through the schema so defaults are present and every key is settable.
         let mut json = serde_json::to_value(&parsed).expect("config serializes");
+        let mut set_by: Vec<(String, String)> = Vec::new();
         for assignment in overrides {
-            apply_override(&mut json, assignment)?;
+            let key = apply_override(&mut json, assignment)?;
+            // Typed now, so a value of the wrong kind blames this `--set`, not the file.
+            if let Err(e) = serde_json::from_value::<Config>(json.clone()) {
+                let value = assignment.split_once('=').map_or("", |(_, v)| v).to_string();
+                return Err(ConfigError::BadValue { key, value, message: e.to_string() });
+            }
+            set_by.push((key, assignment.clone()));
         }
-        expand_env(&mut json, "")?;
+        expand_env(&mut json, "", env)?;
         let mut config: Config = serde_json::from_value(json)
-            .map_err(|e| ConfigError::Schema { path: path.to_path_buf(), message: e.to_string() })?;
+            .map_err(|e| ConfigError::Schema { origin: Origin::File(path.to_path_buf()), message: e.to_string() })?;
         let base = path.parent().unwrap_or(Path::new(""));
         config.resolve_paths(base);
+        if let Some((key, message)) = config.range_errors().into_iter().next() {
+            // The last `--set` of a key (or of the section holding it) is what set it.
+            let origin = set_by
+                .iter()
+                .rev()
+                .find(|(set, _)| key == *set || key.starts_with(&format!("{set}.")))
+                .map_or(Origin::File(path.to_path_buf()), |(_, assignment)| Origin::Set(assignment.clone()));
+            return Err(ConfigError::OutOfRange { origin, key, message });
+        }
         let json = serde_json::to_value(&config).expect("config serializes");
         Ok(Self { path: path.to_path_buf(), config, json })
     }
@@ -432,9 +455,118 @@ impl Config {
         join(&mut self.encoder.config);
     }
 
+    /// Every value outside its range, as (key, what is wrong): checked once, when the
+    /// config is resolved, so no stage meets a value it cannot use.
+    fn range_errors(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, key: &str, message: String| {
+            if !ok {
+                errors.push((key.to_string(), message));
+            }
+        };
+        check(!self.labels.is_empty(), "labels", "must name at least one entity type".into());
+        for (i, label) in self.labels.iter().enumerate() {
+            check(
+                !label.is_empty() && label != "O" && !label.contains(char::is_whitespace),
+                "labels",
+                format!("holds `{label}`: an entity type is a non-empty word other than `O`"),
+            );
+            check(!self.labels[..i].contains(label), "labels", format!("names `{label}` twice"));
+        }
+        let max_len = self.tokenize.max_len;
+        check(max_len >= 3, "tokenize.max_len", format!("is {max_len}: must be at least 3 (CLS, a subword, SEP)"));
+        // The encoder's depth bounds `freeze_layers`; an unreadable config.json is reported
+        // by the stages that hash and read it.
+        let layers = fs_err::read_to_string(&self.encoder.config)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|config| config.get("num_hidden_layers")?.as_u64())
+            .map(|n| n as usize);
+        train_range_errors("teacher_ner", &self.teacher_ner, max_len, layers, &mut check);
+        train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, &mut check);
+        train_range_errors("distill", &self.distill, max_len, layers, &mut check);
+        let n = self.teacher_sim.batch_size;
+        check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));
+        let sp = &self.sim_pairs;
+        check(sp.pairs_per_batch >= 1, "sim_pairs.pairs_per_batch", "must be at least 1".into());
+        check(
+            unit(sp.positive_ratio),
+            "sim_pairs.positive_ratio",
+            format!("is {}: must lie in [0, 1]", sp.positive_ratio),
+        );
+        check(
+            unit(sp.o_anchor_ratio),
+            "sim_pairs.o_anchor_ratio",
+            format!("is {}: must lie in [0, 1]", sp.o_anchor_ratio),
+        );
+        let g = self.score.group_size;
+        check(g >= 2, "score.group_size", format!("is {g}: pairs need two sentences per group"));
+        check(self.score.pairs_per_sentence >= 1, "score.pairs_per_sentence", "must be at least 1".into());
+        let w = self.distill_loss.all_words_weight;
+        check(w.is_finite() && w >= 0.0, "distill_loss.all_words_weight", format!("is {w}: must be 0 or more"));
+        check(self.eval.batch_size >= 1, "eval.batch_size", "must be at least 1".into());
+        errors
+    }
+
     /// The BIO label list: `O`, then `B-X`, `I-X` for each entity type in config order.
     pub fn bio_labels(&self) -> Vec<String> {
         bio_labels(&self.labels)
+    }
+}
+
+/// Whether `x` lies in [0, 1].
+fn unit(x: f64) -> bool {
+    (0.0..=1.0).contains(&x)
+}
+
+/// The range checks of one model's training settings, keys under `section`.
+fn train_range_errors<R: ModelRole>(
+    section: &str,
+    t: &TrainConfig<R>,
+    max_len: usize,
+    layers: Option<usize>,
+    check: &mut impl FnMut(bool, &str, String),
+) {
+    let key = |field: &str| format!("{section}.{field}");
+    check(t.epochs >= 1, &key("epochs"), format!("is {}: must be at least 1", t.epochs));
+    check(t.batch_size >= 1, &key("batch_size"), format!("is {}: must be at least 1", t.batch_size));
+    check(
+        t.max_tokens == 0 || t.max_tokens >= max_len,
+        &key("max_tokens"),
+        format!(
+            "is {}: must be 0 (no cap) or at least tokenize.max_len ({max_len}), so every sentence fits a batch",
+            t.max_tokens
+        ),
+    );
+    check(t.lr.is_finite() && t.lr > 0.0, &key("lr"), format!("is {}: must be above 0", t.lr));
+    check(unit(t.warmup), &key("warmup"), format!("is {}: must lie in [0, 1] (a share of the steps)", t.warmup));
+    check(
+        t.weight_decay.is_finite() && t.weight_decay >= 0.0,
+        &key("weight_decay"),
+        format!("is {}: must be 0 or more", t.weight_decay),
+    );
+    check(
+        t.max_grad_norm.is_finite() && t.max_grad_norm > 0.0,
+        &key("max_grad_norm"),
+        format!("is {}: must be above 0", t.max_grad_norm),
+    );
+    check((0.0..1.0).contains(&t.dropout), &key("dropout"), format!("is {}: must lie in [0, 1)", t.dropout));
+    check(
+        t.head_lr_scale.is_finite() && t.head_lr_scale > 0.0,
+        &key("head_lr_scale"),
+        format!("is {}: must be above 0", t.head_lr_scale),
+    );
+    check(
+        t.checkpoint_every >= 0,
+        &key("checkpoint_every"),
+        format!("is {}: must be 0 (epoch ends) or more", t.checkpoint_every),
+    );
+    if let Some(layers) = layers {
+        check(
+            t.freeze_layers <= layers,
+            &key("freeze_layers"),
+            format!("is {}: the encoder has {layers} layers", t.freeze_layers),
+        );
     }
 }
 
@@ -484,8 +616,8 @@ pub fn leaf_keys(json: &Value) -> Vec<String> {
     out
 }
 
-/// Applies one `KEY=VALUE`, parsing VALUE as the type the schema has at KEY.
-fn apply_override(json: &mut Value, assignment: &str) -> Result<(), ConfigError> {
+/// Applies one `KEY=VALUE`, parsing VALUE as the type the schema has at KEY; returns KEY.
+fn apply_override(json: &mut Value, assignment: &str) -> Result<String, ConfigError> {
     let (key, raw) =
         assignment.split_once('=').ok_or_else(|| ConfigError::BadAssignment { assignment: assignment.to_string() })?;
     let key = key.trim();
@@ -501,9 +633,11 @@ fn apply_override(json: &mut Value, assignment: &str) -> Result<(), ConfigError>
     let value = match &existing {
         Value::String(_) => Value::String(raw.to_string()),
         Value::Bool(_) => Value::Bool(raw.parse().map_err(|_| bad("expected true or false"))?),
-        Value::Number(n) if n.is_u64() || n.is_i64() => {
-            Value::from(raw.parse::<i64>().map_err(|_| bad("expected an integer"))?)
+        // Counts and sizes are unsigned in the schema: say so here, not as a schema error.
+        Value::Number(n) if n.is_u64() => {
+            Value::from(raw.parse::<u64>().map_err(|_| bad("expected an integer of 0 or more"))?)
         }
+        Value::Number(n) if n.is_i64() => Value::from(raw.parse::<i64>().map_err(|_| bad("expected an integer"))?),
         Value::Number(_) => Value::from(raw.parse::<f64>().map_err(|_| bad("expected a number"))?),
         // Lists and unset optional values: read VALUE as a TOML literal, else as a string.
         _ => match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
@@ -521,24 +655,24 @@ fn apply_override(json: &mut Value, assignment: &str) -> Result<(), ConfigError>
         parent.split('.').try_fold(&mut *json, |v, part| v.as_object_mut()?.get_mut(part))
     };
     target.and_then(Value::as_object_mut).expect("key was found above").insert(last.to_string(), value);
-    Ok(())
+    Ok(key.to_string())
 }
 
 /// Replaces `${VAR}` in every string. A variable at the start of a value whose
 /// content is a relative path is made absolute against the working directory, so
 /// `MTMT_DATA=../shared/data` means the same wherever the config file lives.
-fn expand_env(json: &mut Value, key: &str) -> Result<(), ConfigError> {
+fn expand_env(json: &mut Value, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
     match json {
-        Value::String(s) if s.contains("${") => *s = expand_str(s, key)?,
+        Value::String(s) if s.contains("${") => *s = expand_str(s, key, env)?,
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 let child = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
-                expand_env(v, &child)?;
+                expand_env(v, &child, env)?;
             }
         }
         Value::Array(items) => {
             for v in items {
-                expand_env(v, key)?;
+                expand_env(v, key, env)?;
             }
         }
         _ => {}
@@ -546,14 +680,14 @@ fn expand_env(json: &mut Value, key: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn expand_str(s: &str, key: &str) -> Result<String, ConfigError> {
+fn expand_str(s: &str, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         let Some(len) = rest[start..].find('}') else { break };
         let var = &rest[start + 2..start + len];
         let mut value =
-            std::env::var(var).map_err(|_| ConfigError::MissingEnv { key: key.to_string(), var: var.to_string() })?;
+            env(var).ok_or_else(|| ConfigError::MissingEnv { key: key.to_string(), var: var.to_string() })?;
         if out.is_empty() && start == 0 && Path::new(&value).is_relative() {
             if let Ok(cwd) = std::env::current_dir() {
                 value = cwd.join(value).to_string_lossy().into_owned();
@@ -571,6 +705,12 @@ fn expand_str(s: &str, key: &str) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
 
+    /// The environment the tests' configs see: set here, never in the process, so tests
+    /// running in parallel cannot race on it.
+    fn env(var: &str) -> Option<String> {
+        (var == "MTMT_TEST_ROOT").then(|| "/data".to_string())
+    }
+
     fn demo(extra: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
@@ -582,43 +722,89 @@ mod tests {
         (dir, path)
     }
 
+    fn load(path: &Path, overrides: &[&str]) -> Result<ResolvedConfig, ConfigError> {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        ResolvedConfig::load_with_env(path, &overrides, &env)
+    }
+
     #[test]
     fn set_is_typed_by_schema_and_unknown_keys_list_valid_ones() {
-        std::env::set_var("MTMT_TEST_ROOT", "/data");
         let (_d, path) = demo("");
-        let cfg = ResolvedConfig::load(&path, &["tokenize.max_len=64".into()]).unwrap();
+        let cfg = load(&path, &["tokenize.max_len=64"]).unwrap();
         assert_eq!(cfg.config.tokenize.max_len, 64);
         assert_eq!(cfg.config.target.train, PathBuf::from("/data/es.txt"));
         assert!(
             cfg.config.source.train.ends_with("en.txt") && cfg.config.source.train.is_absolute() == path.is_absolute()
         );
 
-        let err = ResolvedConfig::load(&path, &["tokenize.max_len=abc".into()]).unwrap_err();
+        let err = load(&path, &["tokenize.max_len=abc"]).unwrap_err();
         assert!(err.to_string().contains("expected an integer"), "{err}");
-        let err = ResolvedConfig::load(&path, &["tokenize.maxlen=3".into()]).unwrap_err();
+        let err = load(&path, &["tokenize.maxlen=3"]).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("unknown config key `tokenize.maxlen`") && msg.contains("tokenize.max_len"), "{msg}");
 
-        let cfg = ResolvedConfig::load(&path, &["labels=[\"PER\"]".into(), "target.dev=dev.txt".into()]).unwrap();
+        let cfg = load(&path, &["labels=[\"PER\"]", "target.dev=dev.txt"]).unwrap();
         assert_eq!(cfg.config.labels, vec!["PER"]);
         assert!(cfg.config.target.dev.unwrap().ends_with("dev.txt"));
     }
 
     #[test]
+    fn a_bad_set_value_blames_the_set_not_the_file() {
+        let (_d, path) = demo("");
+        let err = load(&path, &["teacher_ner.epochs=-1"]).unwrap_err().to_string();
+        assert_eq!(err, "--set teacher_ner.epochs=-1: expected an integer of 0 or more");
+        let err = load(&path, &["method=foo"]).unwrap_err().to_string();
+        assert!(err.starts_with("--set method=foo: unknown variant `foo`"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key_and_where_they_came_from() {
+        let (_d, path) = demo("");
+        for (set, key) in [
+            ("teacher_ner.dropout=1.5", "teacher_ner.dropout"),
+            ("score.pairs_per_sentence=0", "score.pairs_per_sentence"),
+            ("distill.epochs=0", "distill.epochs"),
+            ("teacher_sim.batch_size=0", "teacher_sim.batch_size"),
+            ("tokenize.max_len=1", "tokenize.max_len"),
+            ("teacher_ner.lr=-1", "teacher_ner.lr"),
+            ("distill.warmup=-1", "distill.warmup"),
+            ("sim_pairs.positive_ratio=2", "sim_pairs.positive_ratio"),
+            ("labels=[\"PER\", \"PER\"]", "labels"),
+            ("teacher_ner.max_tokens=10", "teacher_ner.max_tokens"),
+        ] {
+            let err = load(&path, &[set]).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("--set {set}: `{key}` ")), "{set}: {err}");
+        }
+        // From the file, the file is named.
+        let (_d, path) = demo("[teacher_ner]\nepochs = 0\n");
+        let err = load(&path, &[]).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: `teacher_ner.epochs` is 0: must be at least 1", path.display()));
+        // A later --set that repairs it is accepted.
+        assert_eq!(load(&path, &["teacher_ner.epochs=2"]).unwrap().config.teacher_ner.epochs, 2);
+    }
+
+    #[test]
+    fn freeze_layers_cannot_exceed_the_encoders_depth() {
+        let (dir, path) = demo("");
+        std::fs::write(dir.path().join("config.json"), r#"{"num_hidden_layers": 4}"#).unwrap();
+        assert!(load(&path, &["encoder.config=config.json", "teacher_ner.freeze_layers=4"]).is_ok());
+        let err = load(&path, &["encoder.config=config.json", "teacher_ner.freeze_layers=99"]).unwrap_err();
+        assert!(err.to_string().contains("`teacher_ner.freeze_layers` is 99: the encoder has 4 layers"), "{err}");
+    }
+
+    #[test]
     fn missing_env_var_names_key_and_variable() {
-        std::env::remove_var("MTMT_UNSET_VAR_FOR_TEST");
         let (_d, path) = demo("");
         let text = std::fs::read_to_string(&path).unwrap().replace("MTMT_TEST_ROOT", "MTMT_UNSET_VAR_FOR_TEST");
         std::fs::write(&path, text).unwrap();
-        let err = ResolvedConfig::load(&path, &[]).unwrap_err().to_string();
+        let err = load(&path, &[]).unwrap_err().to_string();
         assert!(err.contains("target.train") && err.contains("MTMT_UNSET_VAR_FOR_TEST"), "{err}");
     }
 
     #[test]
     fn views_hold_only_declared_keys() {
-        std::env::set_var("MTMT_TEST_ROOT", "/data");
         let (_d, path) = demo("seed = 7");
-        let cfg = ResolvedConfig::load(&path, &[]).unwrap();
+        let cfg = load(&path, &[]).unwrap();
         let view = cfg.view(&["tokenize.max_len", "source.lang", "labels"]);
         assert_eq!(
             view,

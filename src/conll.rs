@@ -38,9 +38,11 @@ pub enum Labels<'a> {
     Unlabeled,
 }
 
-pub fn read_file(path: &Path, encoding: Encoding, labels: Labels) -> Result<(Vec<Sentence>, ReadStats), InputError> {
-    let bytes = std::fs::read(path).map_err(|e| err(path, 0, format!("cannot read: {e}")))?;
-    parse(path, &bytes, encoding, labels)
+/// Reads and parses a CoNLL file. A file that cannot be read is an I/O error naming it
+/// (there is no line to blame); bad content is an `InputError` naming file and line.
+pub fn read_file(path: &Path, encoding: Encoding, labels: Labels) -> anyhow::Result<(Vec<Sentence>, ReadStats)> {
+    let bytes = fs_err::read(path)?;
+    Ok(parse(path, &bytes, encoding, labels)?)
 }
 
 fn err(path: &Path, line: usize, message: String) -> InputError {
@@ -62,6 +64,11 @@ pub fn parse(
     let mut after_docstart = false;
     let mut pending_empty = 0;
 
+    // A UTF-8 byte-order mark (editors on Windows write one) is not part of the first token.
+    let bytes = match encoding {
+        Encoding::Utf8 => bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes),
+        Encoding::Latin1 => bytes,
+    };
     let mut flush = |tokens: &mut Vec<String>, tags: &mut Vec<String>, start_line: usize, stats: &mut ReadStats| {
         let tags = match labels {
             Labels::Types(_) => {
@@ -231,6 +238,23 @@ mod tests {
         assert!(e.message.contains("latin-1"), "{e}");
         let e = parse(Path::new("e.txt"), b"\n\n", Encoding::Utf8, Labels::Types(&t)).unwrap_err();
         assert!(e.message.contains("no sentence"));
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_not_part_of_the_first_token() {
+        let text = b"\xEF\xBB\xBF-DOCSTART- -X- O O\n\nParis B-LOC\n";
+        let (sents, stats) = parse(Path::new("b.txt"), text, Encoding::Utf8, Labels::Types(&types())).unwrap();
+        assert_eq!((sents.len(), stats.docstarts), (1, 1));
+        assert_eq!(sents[0].tokens, s(&["Paris"]));
+        let (sents, _) = parse(Path::new("b.txt"), b"\xEF\xBB\xBFHola\n", Encoding::Utf8, Labels::Unlabeled).unwrap();
+        assert_eq!(sents[0].tokens, s(&["Hola"]));
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named_without_a_line() {
+        let e = read_file(Path::new("/nonexistent/x.conll"), Encoding::Utf8, Labels::Unlabeled).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("/nonexistent/x.conll") && !msg.contains(":0:"), "{msg}");
     }
 
     #[test]

@@ -203,11 +203,10 @@ pub fn hf_config(h: &Header, pad_token_id: u32) -> serde_json::Value {
 }
 
 /// Converts `src` (E5S1) into `model.safetensors` and `config.json` inside `out_dir`,
-/// each written to a temporary name and renamed into place.
+/// each written atomically.
 pub fn convert(src: &Path, out_dir: &Path) -> anyhow::Result<Header> {
-    let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+    let bytes = fs_err::read(src)?;
     let (header, tensors) = read(&bytes).with_context(|| format!("{}", src.display()))?;
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let raw: BTreeMap<&str, (&[usize], Vec<u8>)> = tensors
         .iter()
         .map(|t| (t.name.as_str(), (t.shape.as_slice(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect())))
@@ -217,13 +216,12 @@ pub fn convert(src: &Path, out_dir: &Path) -> anyhow::Result<Header> {
         .map(|(name, (shape, data))| Ok((*name, TensorView::new(Dtype::F32, shape.to_vec(), data)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let model = out_dir.join("model.safetensors");
-    let tmp = out_dir.join(".model.safetensors.tmp");
-    safetensors::serialize_to_file(views, None, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &model).with_context(|| format!("renaming to {}", model.display()))?;
+    crate::atomic::write_with(&model, |tmp| {
+        safetensors::serialize_to_file(views, None, tmp).with_context(|| format!("writing {}", model.display()))
+    })?;
     // <pad> is id 1 in the XLM-R vocabulary the e5 tokenizer uses.
     let config = serde_json::to_string_pretty(&hf_config(&header, 1))?;
-    let config_path = out_dir.join("config.json");
-    crate::atomic::write_file(&config_path, config.as_bytes()).with_context(|| config_path.display().to_string())?;
+    crate::atomic::write_file(&out_dir.join("config.json"), config.as_bytes())?;
     Ok(header)
 }
 

@@ -11,9 +11,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{leaf_keys, lookup, ResolvedConfig};
-use crate::error::{IoContext, StoreError};
-use crate::manifest::{FileDigest, InputFile, Manifest, MANIFEST};
-use crate::stage::{Stage, StageContext, StageDirs, StageLog};
+use crate::error::StoreError;
+use crate::files::{MANIFEST, STAGE_LOG};
+use crate::manifest::{FileDigest, InputFile, Manifest};
+use crate::method::Method;
+use crate::stage::{DynStage, Params, StageContext, StageDirs, StageLog};
+use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
 
 /// Environment variable `STAGE[:UNTIL]`: a run pauses in that stage, outputs written
@@ -22,10 +25,10 @@ use crate::store::{ArtifactState, Store};
 /// store lock until a second run has said it is waiting, however slow the machine.
 pub const HOLD_ENV: &str = "MTMT_TEST_HOLD_STAGE";
 
-fn hold_if_asked(stage: &str) {
+fn hold_if_asked(stage: StageName) {
     let Ok(spec) = std::env::var(HOLD_ENV) else { return };
     let (name, until) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
-    if name != stage {
+    if name != stage.as_str() {
         return;
     }
     let (secs, release) = match until.parse::<u64>() {
@@ -42,14 +45,23 @@ fn hold_if_asked(stage: &str) {
 
 /// One stage with its key under the current config.
 pub struct Planned<'a> {
-    pub stage: &'a dyn Stage,
+    pub stage: &'a dyn DynStage,
     /// Upstream stages under this config.
-    pub upstream: Vec<&'static str>,
+    pub upstream: Vec<StageName>,
     pub key: String,
     /// The declared config values (file paths included), as the stage sees them.
     pub view: Value,
+    /// The view parsed into the stage's typed parameters.
+    params: Params,
     pub input_files: BTreeMap<String, Option<InputFile>>,
+    /// Upstream stage name -> the key of its artifact (the names as in manifests).
     pub inputs: BTreeMap<String, String>,
+}
+
+impl Planned<'_> {
+    pub fn name(&self) -> StageName {
+        self.stage.name()
+    }
 }
 
 /// Content digests of input files by path, hashed once per plan (or per sweep).
@@ -69,12 +81,13 @@ struct KeyMaterial<'a> {
 /// The stages of a config, keyed, in dependency order.
 pub struct Plan<'a> {
     pub stages: Vec<Planned<'a>>,
+    pub method: Method,
     pub runtime: crate::config::RuntimeConfig,
 }
 
 impl<'a> Plan<'a> {
     /// Computes every key. Input files are hashed here, before anything runs.
-    pub fn new(cfg: &ResolvedConfig, registry: &'a [Box<dyn Stage>]) -> Result<Self, StoreError> {
+    pub fn new(cfg: &ResolvedConfig, registry: &'a [Box<dyn DynStage>]) -> Result<Self, StoreError> {
         Self::with_digests(cfg, registry, &mut Digests::new())
     }
 
@@ -82,10 +95,11 @@ impl<'a> Plan<'a> {
     /// read the same large files (the encoder), and a sweep plans many configs at once.
     pub fn with_digests(
         cfg: &ResolvedConfig,
-        registry: &'a [Box<dyn Stage>],
+        registry: &'a [Box<dyn DynStage>],
         digests: &mut Digests,
     ) -> Result<Self, StoreError> {
-        let mut keys: BTreeMap<&str, String> = BTreeMap::new();
+        let method = cfg.config.method;
+        let mut keys: BTreeMap<StageName, String> = BTreeMap::new();
         let mut stages = Vec::new();
         for stage in registry {
             let flags_on =
@@ -101,11 +115,10 @@ impl<'a> Plan<'a> {
                         let digest = match digests.get(&path) {
                             Some(d) => d.clone(),
                             None => {
-                                let d = FileDigest::of(&path).map_err(|e| StoreError::InputFile {
-                                    stage: stage.name().into(),
+                                let d = FileDigest::of(&path).map_err(|source| StoreError::InputFile {
+                                    stage: stage.name(),
                                     key: key.into(),
-                                    path: path.clone(),
-                                    source: e.source,
+                                    source,
                                 })?;
                                 digests.insert(path.clone(), d.clone());
                                 d
@@ -116,16 +129,16 @@ impl<'a> Plan<'a> {
                 };
                 input_files.insert(key.to_string(), file);
             }
-            let inputs: BTreeMap<String, String> = stage
-                .inputs(&cfg.config)
-                .into_iter()
+            let upstream = stage.inputs(method);
+            let inputs: BTreeMap<String, String> = upstream
+                .iter()
                 .map(|up| {
                     let key = keys.get(up).unwrap_or_else(|| panic!("stage {} precedes its input {up}", stage.name()));
-                    (up.to_string(), key.clone())
+                    (up.as_str().to_string(), key.clone())
                 })
                 .collect();
             let material = KeyMaterial {
-                stage: stage.name(),
+                stage: stage.name().as_str(),
                 version: stage.version(),
                 config: &reads_view,
                 input_files: input_files
@@ -138,52 +151,45 @@ impl<'a> Plan<'a> {
             let key = blake3::hash(&encoded).to_hex()[..24].to_string();
             keys.insert(stage.name(), key.clone());
             let all_keys: Vec<&str> = reads.iter().chain(stage.files()).copied().collect();
-            let upstream = stage.inputs(&cfg.config);
-            stages.push(Planned {
-                stage: stage.as_ref(),
-                upstream,
-                key,
-                view: cfg.view(&all_keys),
-                input_files,
-                inputs,
-            });
+            let view = cfg.view(&all_keys);
+            let params = stage
+                .parse(&view)
+                .map_err(|e| StoreError::BadParams { stage: stage.name(), message: e.to_string() })?;
+            stages.push(Planned { stage: stage.as_ref(), upstream, key, view, params, input_files, inputs });
         }
-        Ok(Self { stages, runtime: cfg.config.runtime.clone() })
+        Ok(Self { stages, method, runtime: cfg.config.runtime.clone() })
     }
 
-    pub fn get(&self, name: &str) -> Result<&Planned<'a>, StoreError> {
-        self.stages.iter().find(|p| p.stage.name() == name).ok_or_else(|| StoreError::UnknownStage {
-            name: name.into(),
-            known: self.stages.iter().map(|p| p.stage.name().to_string()).collect(),
-        })
+    pub fn get(&self, name: StageName) -> &Planned<'a> {
+        self.stages.iter().find(|p| p.name() == name).expect("the registry holds every stage")
     }
 
     /// The final stage: `run all` builds it and everything it needs under this config.
-    pub fn last(&self) -> &str {
-        self.stages.last().expect("the registry is not empty").stage.name()
+    pub fn last(&self) -> StageName {
+        self.stages.last().expect("the registry is not empty").name()
     }
 
     /// The stages `run all` builds, in dependency order.
     pub fn needed(&self) -> Vec<&Planned<'a>> {
-        self.closure(self.last()).expect("the last stage is planned")
+        self.closure(self.last())
     }
 
     /// `name` and every stage upstream of it, in dependency order.
-    pub fn closure(&self, name: &str) -> Result<Vec<&Planned<'a>>, StoreError> {
-        let mut wanted = BTreeSet::from([self.get(name)?.stage.name()]);
+    pub fn closure(&self, name: StageName) -> Vec<&Planned<'a>> {
+        let mut wanted = BTreeSet::from([name]);
         for planned in self.stages.iter().rev() {
-            if wanted.contains(planned.stage.name()) {
+            if wanted.contains(&planned.name()) {
                 wanted.extend(planned.upstream.iter().copied());
             }
         }
-        Ok(self.stages.iter().filter(|p| wanted.contains(p.stage.name())).collect())
+        self.stages.iter().filter(|p| wanted.contains(&p.name())).collect()
     }
 }
 
 /// Whether a stage's artifact can be reused, and why not.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageStatus {
-    pub stage: String,
+    pub stage: StageName,
     pub key: String,
     pub fresh: bool,
     pub reasons: Vec<String>,
@@ -194,13 +200,16 @@ pub fn status(plan: &Plan, store: &Store, rehash: bool) -> Vec<StageStatus> {
     plan.needed()
         .into_iter()
         .map(|p| {
-            let name = p.stage.name();
-            let (fresh, reasons) = match store.state(name, &p.key, rehash) {
+            let name = p.name();
+            let (fresh, mut reasons) = match store.state(name, &p.key, rehash) {
                 ArtifactState::Valid(_) => (true, vec![]),
                 ArtifactState::Corrupt(why) => (false, vec![format!("artifact corrupt: {why}")]),
                 ArtifactState::Missing => (false, closest_reasons(p, store.manifests(name))),
             };
-            StageStatus { stage: name.into(), key: p.key.clone(), fresh, reasons }
+            if let Some(step) = (!fresh).then(|| store.resume_step(name, &p.key)).flatten() {
+                reasons.push(format!("an interrupted run left a checkpoint: `run` resumes at step {step}"));
+            }
+            StageStatus { stage: name, key: p.key.clone(), fresh, reasons }
         })
         .collect()
 }
@@ -251,7 +260,7 @@ fn stale_reasons(p: &Planned, last: &Manifest) -> Vec<String> {
 #[derive(Debug, Default, Clone)]
 pub struct RunOptions {
     /// Run only this stage and what it needs (`run stage NAME`); all stages otherwise.
-    pub target: Option<String>,
+    pub target: Option<StageName>,
     /// Rerun the target even if fresh.
     pub force: bool,
     /// Rehash files of reused artifacts instead of checking sizes only.
@@ -261,8 +270,8 @@ pub struct RunOptions {
 /// What a run did, stage by stage.
 #[derive(Debug, Default)]
 pub struct RunReport {
-    pub ran: Vec<String>,
-    pub reused: Vec<String>,
+    pub ran: Vec<StageName>,
+    pub reused: Vec<StageName>,
 }
 
 /// Runs every stale stage needed, holding the store lock throughout.
@@ -272,47 +281,53 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, S
     if freed > 0 {
         crate::info!("removed {freed} bytes left by an interrupted run");
     }
-    let wanted: Vec<&Planned> = match &opts.target {
-        Some(name) => plan.closure(name)?,
+    let wanted: Vec<&Planned> = match opts.target {
+        Some(name) => plan.closure(name),
         None => plan.needed(),
     };
     let mut report = RunReport::default();
     for p in wanted {
-        let name = p.stage.name();
-        let forced = opts.force && opts.target.as_deref() == Some(name);
+        let name = p.name();
+        let forced = opts.force && opts.target == Some(name);
         match store.state(name, &p.key, opts.verify) {
             ArtifactState::Valid(_) if !forced => {
                 crate::debug!("{name}: up to date ({})", p.key);
-                report.reused.push(name.into());
+                report.reused.push(name);
                 continue;
             }
             ArtifactState::Corrupt(why) => crate::warn!("{name}: artifact {} is corrupt ({why}); recomputing", p.key),
             _ => {}
         }
         execute(p, plan, store, &lock)?;
-        report.ran.push(name.into());
+        report.ran.push(name);
     }
     Ok(report)
 }
 
 /// Runs one stage into a staging directory, writes its manifest last, publishes.
 fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLock) -> Result<(), StoreError> {
-    let name = p.stage.name();
+    let name = p.name();
     crate::info!("{name}: running ({})", p.key);
     let staging = store.staging_dir(name, &p.key, lock)?;
-    let log_path = staging.join("stage.log");
-    let log = Arc::new(StageLog::create(name, &log_path).at(&log_path)?);
-    let inputs = p.inputs.iter().map(|(up, key)| (up.clone(), store.artifact_dir(up, key))).collect();
+    let log = Arc::new(StageLog::create(name, &staging.join(STAGE_LOG))?);
+    let inputs = p.upstream.iter().map(|&up| (up, store.artifact_dir(up, &p.inputs[up.as_str()]))).collect();
     let resume = store.resume_dir(name, &p.key);
     let dirs = StageDirs { out: staging.clone(), resume: resume.clone() };
-    let mut ctx =
-        StageContext::new(name, p.key.clone(), p.view.clone(), inputs, dirs, plan.runtime.clone(), log.clone());
+    let mut ctx = StageContext::new(
+        (name, p.key.clone()),
+        plan.method,
+        p.view.clone(),
+        inputs,
+        dirs,
+        plan.runtime.clone(),
+        log.clone(),
+    );
     let started = Instant::now();
-    let outcome = p.stage.run(&mut ctx);
+    let outcome = p.stage.run_parsed(&p.params, &mut ctx);
     let wall = started.elapsed().as_secs_f64();
     if let Err(source) = outcome {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(StoreError::StageFailed { stage: name.into(), source });
+        let _ = fs_err::remove_dir_all(&staging);
+        return Err(StoreError::StageFailed { stage: name, source });
     }
     log.line(&format!("done in {wall:.2}s"));
     drop(log);
@@ -320,13 +335,13 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLo
     hold_if_asked(name);
 
     let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(&staging).at(&staging)? {
-        let path = entry.at(&staging)?.path();
+    for entry in fs_err::read_dir(&staging)? {
+        let path = entry?.path();
         let file = path.file_name().expect("entries have names").to_string_lossy().into_owned();
         files.insert(file, FileDigest::of(&path)?);
     }
     let manifest = Manifest {
-        stage: name.into(),
+        stage: name.as_str().into(),
         stage_version: p.stage.version(),
         key: p.key.clone(),
         config: p.view.clone(),
@@ -338,32 +353,32 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLo
         created_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()),
         summary: Value::Object(ctx.summary),
     };
-    let manifest_path = staging.join(MANIFEST);
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
-    crate::atomic::write_file(&manifest_path, text.as_bytes()).at(&manifest_path)?;
+    crate::atomic::write_file(&staging.join(MANIFEST), text.as_bytes())?;
     let dest = store.artifact_dir(name, &p.key);
-    crate::atomic::publish_dir(&staging, &dest, &store.trash_dir()).at(&dest)?;
+    crate::atomic::publish_dir(&staging, &dest, &store.trash_dir())?;
     if resume.exists() {
-        std::fs::remove_dir_all(&resume).at(&resume)?;
+        fs_err::remove_dir_all(&resume)?;
     }
     crate::info!("{name}: published {} ({wall:.1}s)", dest.display());
     Ok(())
 }
 
-/// Artifacts not reachable from the plan: what `gc` deletes.
+/// Artifacts (and resume folders) not reachable from the plan: what `gc` deletes, as
+/// (what, key, folder, bytes).
 pub fn unreachable(plan: &Plan, store: &Store) -> Result<Vec<(String, String, PathBuf, u64)>, StoreError> {
-    let live: BTreeSet<(&str, &str)> = plan.stages.iter().map(|p| (p.stage.name(), p.key.as_str())).collect();
+    let live: BTreeSet<(StageName, &str)> = plan.stages.iter().map(|p| (p.name(), p.key.as_str())).collect();
     let mut out = Vec::new();
     for (stage, key, path) in store.artifacts()? {
-        if !live.contains(&(stage.as_str(), key.as_str())) {
-            let bytes = crate::atomic::dir_size(&path).at(&path)?;
-            out.push((stage, key, path, bytes));
+        if !live.contains(&(stage, key.as_str())) {
+            let bytes = crate::atomic::dir_size(&path)?;
+            out.push((stage.to_string(), key, path, bytes));
         }
     }
     let live_resume: BTreeSet<String> = live.iter().map(|(s, k)| format!("{s}-{k}")).collect();
     for (name, path) in store.resume_dirs() {
         if !live_resume.contains(&name) {
-            let bytes = crate::atomic::dir_size(&path).at(&path)?;
+            let bytes = crate::atomic::dir_size(&path)?;
             let (stage, key) = name.rsplit_once('-').unwrap_or((name.as_str(), ""));
             out.push((format!(".resume/{stage}"), key.to_string(), path, bytes));
         }

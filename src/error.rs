@@ -1,25 +1,27 @@
 //! Error types of the library. Each variant names the file, line, config key or
-//! stage it concerns, so the CLI can print it as is.
+//! stage it concerns. A variant that wraps a cause returns it from `source()` and
+//! leaves it out of its own message: the CLI prints the chain, each cause once.
+//! File-system errors come from `fs_err`, whose messages carry the path.
 
 use std::path::PathBuf;
 
-/// A failure to read or write a file.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
-pub struct IoError {
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
+use crate::stage_name::StageName;
+
+/// Where a config value came from, for errors that blame it.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// The config file.
+    File(PathBuf),
+    /// A `--set KEY=VALUE` on the command line (or a sweep's override).
+    Set(String),
 }
 
-/// Attaches the path to an `io::Result`.
-pub trait IoContext<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T, IoError>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn at(self, path: impl Into<PathBuf>) -> Result<T, IoError> {
-        self.map_err(|source| IoError { path: path.into(), source })
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Set(assignment) => write!(f, "--set {assignment}"),
+        }
     }
 }
 
@@ -27,17 +29,19 @@ impl<T> IoContext<T> for std::io::Result<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
-    Io(#[from] IoError),
+    Io(#[from] std::io::Error),
     #[error("{}: invalid TOML: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
-    #[error("{}: {message}", path.display())]
-    Schema { path: PathBuf, message: String },
+    #[error("{origin}: {message}")]
+    Schema { origin: Origin, message: String },
     #[error("unknown config key `{key}`; valid keys are:\n  {}", valid.join("\n  "))]
     UnknownKey { key: String, valid: Vec<String> },
     #[error("--set {assignment}: expected KEY=VALUE")]
     BadAssignment { assignment: String },
     #[error("--set {key}={value}: {message}")]
     BadValue { key: String, value: String, message: String },
+    #[error("{origin}: `{key}` {message}")]
+    OutOfRange { origin: Origin, key: String, message: String },
     #[error("config key `{key}` references ${{{var}}}, which is not set in the environment")]
     MissingEnv { key: String, var: String },
 }
@@ -55,45 +59,46 @@ pub struct InputError {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]
-    Io(#[from] IoError),
-    #[error("unknown stage `{name}`; stages are: {}", known.join(", "))]
-    UnknownStage { name: String, known: Vec<String> },
-    #[error("stage `{stage}` failed: {source:#}")]
+    Io(#[from] std::io::Error),
+    #[error("stage `{stage}` failed")]
     StageFailed {
-        stage: String,
+        stage: StageName,
         #[source]
         source: anyhow::Error,
     },
-    #[error("stage `{stage}`: input file {} (config key `{key}`): {source}", path.display())]
+    #[error("stage `{stage}`: its config values do not parse: {message}")]
+    BadParams { stage: StageName, message: String },
+    #[error("stage `{stage}`: input file of config key `{key}`")]
     InputFile {
-        stage: String,
+        stage: StageName,
         key: String,
-        path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     #[error("{}: corrupt manifest: {message}", path.display())]
     BadManifest { path: PathBuf, message: String },
+    #[error("{}: not an mtmt-pipe store (it has no .mtmt-store marker, which `mtmt-pipe run` writes); refusing to delete anything", path.display())]
+    NotAStore { path: PathBuf },
     #[error("no artifact named `{name}`: it is neither a Parquet file nor an output of any stage (outputs: {})", known.join(", "))]
     UnknownOutput { name: String, known: Vec<String> },
     #[error("`{name}` (stage `{stage}`) is not built for the current config: run `mtmt-pipe run stage {stage}` first")]
-    NotBuilt { name: String, stage: String },
+    NotBuilt { name: String, stage: StageName },
 }
 
 /// Problems with a sweep file or one of its cells.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error(transparent)]
-    Io(#[from] IoError),
+    Io(#[from] std::io::Error),
     #[error("{}: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
-    #[error("sweep cell {cell}: {source}")]
+    #[error("sweep cell {cell}")]
     Cell {
         cell: String,
         #[source]
         source: ConfigError,
     },
-    #[error("sweep cell {cell}: {source}")]
+    #[error("sweep cell {cell}")]
     Run {
         cell: String,
         #[source]

@@ -11,14 +11,14 @@ use crate::cli::InspectArgs;
 use crate::config::ResolvedConfig;
 use crate::engine::Plan;
 use crate::error::{ConfigError, StoreError};
-use crate::stage::Stage;
+use crate::stage::DynStage;
 use crate::store::{ArtifactState, Store};
 use crate::table;
 
 pub fn inspect(
     args: &InspectArgs,
     store: &Store,
-    stages: &[Box<dyn Stage>],
+    stages: &[Box<dyn DynStage>],
     load: impl Fn() -> Result<ResolvedConfig, ConfigError>,
 ) -> anyhow::Result<()> {
     let path = resolve(&args.name_or_path, store, stages, load)?;
@@ -78,7 +78,7 @@ fn default_env(name: &str, value: &str) {
 fn resolve(
     name: &str,
     store: &Store,
-    stages: &[Box<dyn Stage>],
+    stages: &[Box<dyn DynStage>],
     load: impl Fn() -> Result<ResolvedConfig, ConfigError>,
 ) -> anyhow::Result<PathBuf> {
     let as_path = PathBuf::from(name);
@@ -97,8 +97,8 @@ fn resolve(
     };
     let cfg = load()?;
     let plan = Plan::new(&cfg, stages)?;
-    let planned = plan.get(stage.name())?;
-    let not_built = || StoreError::NotBuilt { name: name.into(), stage: stage.name().into() };
+    let planned = plan.get(stage.name());
+    let not_built = || StoreError::NotBuilt { name: name.into(), stage: stage.name() };
     match store.state(stage.name(), &planned.key, false) {
         ArtifactState::Valid(m) if m.files.contains_key(&file) => {
             Ok(store.artifact_dir(stage.name(), &planned.key).join(file))

@@ -1,7 +1,9 @@
 //! mtmt-pipe: zero-shot cross-lingual NER (MTMT and its baselines) as a pipeline
-//! of content-addressed stages. The engine and shared code live in `src/`; the
-//! stages themselves, one file each, in `stages/`.
+//! of content-addressed stages. The engine and shared code live in `src/` (each
+//! method in `src/method/`); the stages themselves, one file each, in `stages/`,
+//! which depend on `src/` only.
 
+pub mod artifacts;
 pub mod atomic;
 pub mod bench;
 pub mod cli;
@@ -12,13 +14,18 @@ pub mod e5s1;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod inspect;
 pub mod manifest;
+pub mod method;
 pub mod model;
 pub mod pairs;
+pub mod side;
 pub mod stage;
+pub mod stage_name;
 pub mod store;
 pub mod subword;
+pub mod summary;
 pub mod sweep;
 pub mod table;
 pub mod train;

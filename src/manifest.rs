@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{IoContext, IoError, StoreError};
-
-pub const MANIFEST: &str = "manifest.json";
+use crate::error::StoreError;
+use crate::files::MANIFEST;
 
 /// Size and blake3 of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,10 +18,12 @@ pub struct FileDigest {
 }
 
 impl FileDigest {
-    pub fn of(path: &Path) -> Result<Self, IoError> {
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let bytes = fs_err::metadata(path)?.len();
         let mut hasher = blake3::Hasher::new();
-        hasher.update_mmap_rayon(path).at(path)?;
-        let bytes = std::fs::metadata(path).at(path)?.len();
+        hasher
+            .update_mmap_rayon(path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("hashing {}: {e}", path.display())))?;
         Ok(Self { bytes, blake3: hasher.finalize().to_hex().to_string() })
     }
 }
@@ -58,7 +59,7 @@ pub struct Manifest {
 impl Manifest {
     pub fn read(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).at(&path)?;
+        let text = fs_err::read_to_string(&path)?;
         serde_json::from_str(&text).map_err(|e| StoreError::BadManifest { path, message: e.to_string() })
     }
 

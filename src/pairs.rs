@@ -7,7 +7,24 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::SameClass;
+use crate::train::data::EncodedSet;
 use crate::train::rng::Rng;
+
+/// A word's class for pair targets: its entity type (label id 2k-1 or 2k -> k, `O` -> 0)
+/// or its full label id.
+pub fn class_of(label_id: u32, same: SameClass) -> u32 {
+    match same {
+        SameClass::Type => label_id.div_ceil(2),
+        SameClass::Label => label_id,
+    }
+}
+
+/// Gold classes of the kept words of the batch's sentences (a labeled set: the source's).
+pub fn batch_classes(set: &EncodedSet, idx: &[usize], same: SameClass) -> Vec<Vec<u32>> {
+    let labels = set.labels.as_ref().expect("source sets are labeled");
+    idx.iter().map(|&i| labels[i][..set.word_starts[i].len()].iter().map(|&l| class_of(l, same)).collect()).collect()
+}
 
 /// A word of the group: the sentence's row in the group, and the word's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

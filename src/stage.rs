@@ -3,8 +3,8 @@
 //! A stage sees only the config values it declares, so an undeclared value can
 //! neither change its output nor be missing from its key.
 
+use std::any::Any;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -12,18 +12,24 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{Config, RuntimeConfig};
+use crate::config::RuntimeConfig;
+use crate::method::Method;
+use crate::stage_name::StageName;
 
-pub trait Stage: Sync {
-    fn name(&self) -> &'static str;
+/// What a stage is, apart from running: its name and version, the upstream stages and
+/// config keys it reads (which make its cache key) and the files it writes.
+pub trait StageSpec: Sync {
+    fn name(&self) -> StageName;
     /// Bumped whenever the stage's code changes what it writes; part of the key.
     fn version(&self) -> u32;
     fn description(&self) -> &'static str;
-    /// Upstream stages whose artifacts this one reads (the method may decide which).
-    fn inputs(&self, cfg: &Config) -> Vec<&'static str>;
-    /// Config keys (dotted) whose values the stage reads.
+    /// Upstream stages whose artifacts this one reads. Only the method shapes the graph;
+    /// it reaches the key through those inputs' keys.
+    fn inputs(&self, method: Method) -> Vec<StageName>;
+    /// Config keys (dotted) whose values the stage reads: its parameters.
     fn reads(&self) -> &'static [&'static str];
     /// Boolean config keys added after artifacts existed: they enter the key (and the
     /// stage's view) only when on, so artifacts made before them (flag off) stay valid.
@@ -36,18 +42,44 @@ pub trait Stage: Sync {
     }
     /// The files the stage may write (a stage may skip optional ones).
     fn outputs(&self) -> &'static [&'static str];
-    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()>;
+}
+
+/// A stage with its typed parameters, deserialized from its config view (its `reads` and
+/// `files`) when the plan is made, so a bad value stops every command before anything runs.
+pub trait Stage: StageSpec {
+    type Params: DeserializeOwned + Send + Sync + 'static;
+    fn run(&self, params: &Self::Params, ctx: &mut StageContext) -> anyhow::Result<()>;
+}
+
+/// A stage's parameters, parsed at plan time, for the registry's type-erased stages.
+pub struct Params(Box<dyn Any + Send + Sync>);
+
+/// A `Stage` behind a pointer: the registry holds stages of different parameter types.
+pub trait DynStage: StageSpec {
+    fn parse(&self, view: &Value) -> Result<Params, serde_json::Error>;
+    fn run_parsed(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()>;
+}
+
+impl<S: Stage> DynStage for S {
+    fn parse(&self, view: &Value) -> Result<Params, serde_json::Error> {
+        Ok(Params(Box::new(S::Params::deserialize(view)?)))
+    }
+
+    fn run_parsed(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let params = params.0.downcast_ref::<S::Params>().expect("parsed by this stage's parse");
+        self.run(params, ctx)
+    }
 }
 
 /// The stage's log: a file kept beside the artifact, echoed to stderr.
 pub struct StageLog {
-    stage: &'static str,
-    file: Mutex<File>,
+    stage: StageName,
+    file: Mutex<fs_err::File>,
 }
 
 impl StageLog {
-    pub fn create(stage: &'static str, path: &Path) -> std::io::Result<Self> {
-        Ok(Self { stage, file: Mutex::new(File::create(path)?) })
+    pub fn create(stage: StageName, path: &Path) -> std::io::Result<Self> {
+        Ok(Self { stage, file: Mutex::new(fs_err::File::create(path)?) })
     }
 
     pub fn line(&self, msg: &str) {
@@ -60,11 +92,13 @@ impl StageLog {
 
 /// Everything a running stage may touch.
 pub struct StageContext {
-    pub stage: &'static str,
+    pub stage: StageName,
     pub key: String,
+    /// The pipeline's method: which teachers this run's inputs are (see `MethodSpec`).
+    pub method: Method,
     /// The stage's config view: exactly its declared keys and files.
     pub view: Value,
-    inputs: BTreeMap<String, PathBuf>,
+    inputs: BTreeMap<StageName, PathBuf>,
     out_dir: PathBuf,
     log: Arc<StageLog>,
     /// Device and threads: how to compute, not what (not in the key).
@@ -83,21 +117,21 @@ pub struct StageDirs {
 
 impl StageContext {
     pub fn new(
-        stage: &'static str,
-        key: String,
+        (stage, key): (StageName, String),
+        method: Method,
         view: Value,
-        inputs: BTreeMap<String, PathBuf>,
+        inputs: BTreeMap<StageName, PathBuf>,
         dirs: StageDirs,
         runtime: RuntimeConfig,
         log: Arc<StageLog>,
     ) -> Self {
         let StageDirs { out: out_dir, resume: resume_dir } = dirs;
-        Self { stage, key, view, inputs, out_dir, log, runtime, resume_dir, summary: Map::new() }
+        Self { stage, key, method, view, inputs, out_dir, log, runtime, resume_dir, summary: Map::new() }
     }
 
     /// The stage's resume folder (created on first use).
     pub fn resume_dir(&self) -> std::io::Result<&Path> {
-        std::fs::create_dir_all(&self.resume_dir)?;
+        fs_err::create_dir_all(&self.resume_dir)?;
         Ok(&self.resume_dir)
     }
 
@@ -107,19 +141,10 @@ impl StageContext {
         self.runtime.device.resolve()
     }
 
-    /// The stage's parameters, deserialized from its view.
-    pub fn params<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
-        Ok(serde_json::from_value(self.view.clone())?)
-    }
-
-    /// A file of an upstream stage's artifact.
-    pub fn input(&self, stage: &str, file: &str) -> PathBuf {
-        self.inputs.get(stage).unwrap_or_else(|| panic!("{} reads undeclared input {stage}", self.stage)).join(file)
-    }
-
-    /// Whether this run reads `stage`'s artifact (inputs may depend on the method).
-    pub fn has_input(&self, stage: &str) -> bool {
-        self.inputs.contains_key(stage)
+    /// A file of an upstream stage's artifact. Reading a stage not declared in `inputs`
+    /// is a bug in the stage, not in the data, hence the panic.
+    pub fn input(&self, stage: StageName, file: &str) -> PathBuf {
+        self.inputs.get(&stage).unwrap_or_else(|| panic!("{} reads undeclared input {stage}", self.stage)).join(file)
     }
 
     /// Where to write one of the stage's output files.
@@ -134,24 +159,27 @@ impl StageContext {
     /// Key-value metadata stamped into every Parquet table the stage writes.
     pub fn provenance(&self) -> Vec<(String, String)> {
         vec![
-            ("mtmt.stage".into(), self.stage.into()),
+            ("mtmt.stage".into(), self.stage.as_str().into()),
             ("mtmt.key".into(), self.key.clone()),
             ("mtmt.config".into(), self.view.to_string()),
             ("mtmt.tool_version".into(), env!("CARGO_PKG_VERSION").into()),
         ]
     }
 
-    pub fn progress(&self, total: u64, what: &'static str) -> Progress {
-        Progress::new(total, what, self.log.clone())
+    /// A progress display for `total` units of which `done` are already done (a resumed run).
+    pub fn progress(&self, total: u64, done: u64, what: &'static str) -> StageProgress {
+        StageProgress::new(total, done, what, self.log.clone())
     }
 }
 
 /// Progress of a long loop: an indicatif bar with throughput on a terminal, a log
 /// line every few seconds otherwise. Safe to tick from rayon workers.
-pub struct Progress {
+pub struct StageProgress {
     bar: Option<ProgressBar>,
     what: &'static str,
     total: u64,
+    /// Units done before this process started (a resumed run): not in the rate.
+    done_before: u64,
     started: Instant,
     state: Mutex<(u64, Instant)>,
     log: Arc<StageLog>,
@@ -159,8 +187,8 @@ pub struct Progress {
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
-impl Progress {
-    fn new(total: u64, what: &'static str, log: Arc<StageLog>) -> Self {
+impl StageProgress {
+    fn new(total: u64, done: u64, what: &'static str, log: Arc<StageLog>) -> Self {
         use std::io::IsTerminal;
         let bar = (std::io::stderr().is_terminal() && crate::ui::enabled(crate::ui::Level::Info)).then(|| {
             let bar = ProgressBar::new(total);
@@ -170,10 +198,12 @@ impl Progress {
                     .progress_chars("=> "),
             );
             bar.set_message(what);
+            bar.set_position(done);
+            bar.reset_eta();
             bar
         });
         let now = Instant::now();
-        Self { bar, what, total, started: now, state: Mutex::new((0, now)), log }
+        Self { bar, what, total, done_before: done, started: now, state: Mutex::new((done, now)), log }
     }
 
     pub fn inc(&self, n: u64) {
@@ -185,7 +215,7 @@ impl Progress {
         state.0 += n;
         if state.1.elapsed() >= LOG_EVERY {
             state.1 = Instant::now();
-            let rate = state.0 as f64 / self.started.elapsed().as_secs_f64();
+            let rate = (state.0 - self.done_before) as f64 / self.started.elapsed().as_secs_f64();
             self.log.line(&format!("{}: {}/{} ({rate:.0}/s)", self.what, state.0, self.total));
         }
     }
@@ -196,8 +226,9 @@ impl Progress {
             bar.finish_and_clear();
         }
         let secs = self.started.elapsed().as_secs_f64();
-        let rate = self.total as f64 / secs.max(1e-9);
-        self.log.line(&format!("{}: {} in {secs:.2}s ({rate:.0}/s)", self.what, self.total));
+        let done = self.total - self.done_before.min(self.total);
+        let rate = done as f64 / secs.max(1e-9);
+        self.log.line(&format!("{}: {done} in {secs:.2}s ({rate:.0}/s)", self.what));
         rate
     }
 }

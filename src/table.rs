@@ -8,21 +8,33 @@ use std::path::Path;
 use anyhow::anyhow;
 use polars::prelude::*;
 
-/// Writes `df` to `path` with the given key-value metadata.
+/// Writes `df` to `path` (atomically) with the given key-value metadata.
 pub fn write(df: &mut DataFrame, path: &Path, metadata: Vec<(String, String)>) -> anyhow::Result<()> {
-    let file = File::create(path).map_err(|e| anyhow!("creating {}: {e}", path.display()))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
-        .finish(df)
-        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-    Ok(())
+    crate::atomic::write_with(path, |tmp| {
+        let file = fs_err::File::create(tmp)?;
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+            .finish(df)
+            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+        Ok(())
+    })
 }
 
 /// A Parquet reader on `path`; opening errors name the file.
 fn reader(path: &Path) -> anyhow::Result<ParquetReader<File>> {
-    let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
-    Ok(ParquetReader::new(file))
+    Ok(ParquetReader::new(fs_err::File::open(path)?.into_parts().0))
+}
+
+/// A `u32` column of a table read from `path`, without nulls; a missing column or
+/// another type is an error naming the file.
+pub fn u32_column(df: &DataFrame, path: &Path, name: &str) -> anyhow::Result<Vec<u32>> {
+    let column = df
+        .column(name)
+        .and_then(|c| c.u32().cloned())
+        .map_err(|e| anyhow!("{}: column `{name}`: {e}", path.display()))?;
+    anyhow::ensure!(column.null_count() == 0, "{}: column `{name}` has nulls", path.display());
+    Ok(column.into_no_null_iter().collect())
 }
 
 pub fn read(path: &Path) -> anyhow::Result<DataFrame> {

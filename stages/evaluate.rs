@@ -9,13 +9,16 @@ use polars::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::score::load_teacher;
-use super::teacher_ner::{EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, Config, EvalConfig, Method};
+use crate::artifacts::{load_tagger, EncoderFiles, ENCODER_FILES};
+use crate::config::{bio_labels, EvalConfig};
 use crate::eval::conlleval::Scores;
-use crate::eval::{decode_all, score};
+use crate::eval::{decode_all, score, MODEL_SELECTION};
+use crate::files;
+use crate::method::Method;
 use crate::model::tagger::Tagger;
-use crate::stage::{Stage, StageContext};
+use crate::side::{Side, Split};
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
 use crate::table;
 use crate::train::batching::BatchPlan;
 use crate::train::data::EncodedSet;
@@ -23,19 +26,16 @@ use crate::train::data::EncodedSet;
 pub struct Evaluate;
 
 #[derive(Deserialize)]
-struct Params {
+pub struct Params {
     method: Method,
     labels: Vec<String>,
     encoder: EncoderFiles,
     eval: EvalConfig,
 }
 
-/// How models are selected; printed with every result.
-pub const MODEL_SELECTION: &str = "last checkpoint (no target-language labels used for selection)";
-
-impl Stage for Evaluate {
-    fn name(&self) -> &'static str {
-        "evaluate"
+impl StageSpec for Evaluate {
+    fn name(&self) -> StageName {
+        StageName::Evaluate
     }
     fn version(&self) -> u32 {
         3
@@ -43,11 +43,13 @@ impl Stage for Evaluate {
     fn description(&self) -> &'static str {
         "teacher (direct transfer) and student on target dev/test: entity P/R/F1, predictions, report"
     }
-    fn inputs(&self, cfg: &Config) -> Vec<&'static str> {
-        match cfg.method {
-            Method::Direct => vec!["ingest_target", "tokenize_target", "teacher_ner"],
-            _ => vec!["ingest_target", "tokenize_target", "teacher_ner", "distill"],
+    fn inputs(&self, method: Method) -> Vec<StageName> {
+        // The recognizer teacher is the direct-transfer model, scored beside any student.
+        let mut inputs = vec![StageName::IngestTarget, StageName::TokenizeTarget, StageName::TeacherNer];
+        if method.spec().student().is_some() {
+            inputs.push(StageName::Distill);
         }
+        inputs
     }
     fn reads(&self) -> &'static [&'static str] {
         &["method", "labels", "eval", "source.lang", "target.lang"]
@@ -56,38 +58,39 @@ impl Stage for Evaluate {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &["predictions.parquet", "metrics.json", "report.md"]
+        &[files::PREDICTIONS, files::METRICS, files::REPORT]
     }
+}
 
-    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
-        let p: Params = ctx.params()?;
+impl Stage for Evaluate {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
+        let has_student = p.method.spec().student().is_some();
         let mut models: Vec<(&str, Tagger)> = vec![];
-        if p.method == Method::Direct || p.eval.teacher {
-            models.push((
-                "teacher",
-                load_teacher(&p.encoder, labels.len(), &ctx.input("teacher_ner", "model.safetensors"), device)?,
-            ));
+        if !has_student || p.eval.teacher {
+            let teacher = ctx.input(StageName::TeacherNer, files::MODEL);
+            models.push(("teacher", load_tagger(&p.encoder, labels.len(), &teacher, device)?));
         }
-        if p.method != Method::Direct {
-            models.push((
-                "student",
-                load_teacher(&p.encoder, labels.len(), &ctx.input("distill", "model.safetensors"), device)?,
-            ));
+        if has_student {
+            let student = ctx.input(StageName::Distill, files::MODEL);
+            models.push(("student", load_tagger(&p.encoder, labels.len(), &student, device)?));
         }
         let plan = BatchPlan { batch_size: p.eval.batch_size, max_tokens: None, chunk_batches: 1 };
         let mut metrics = serde_json::Map::new();
         let (mut model_col, mut split_col, mut id_col) = (vec![], vec![], vec![]);
         let (mut tokens_col, mut gold_col, mut pred_col, mut confidence_col) = (vec![], vec![], vec![], vec![]);
         let mut rows: Vec<(String, String, Scores)> = vec![];
-        for split in ["dev", "test"] {
-            let encoded = ctx.input("tokenize_target", &format!("encoded_target_{split}.parquet"));
+        for split in [Split::Dev, Split::Test] {
+            let encoded = ctx.input(StageName::TokenizeTarget, files::encoded(Side::Target, split));
             if !encoded.exists() {
                 continue;
             }
             let set = EncodedSet::read(&encoded)?;
-            let sentences = table::read(&ctx.input("ingest_target", &format!("sentences_target_{split}.parquet")))?;
+            let sentences = table::read(&ctx.input(StageName::IngestTarget, files::sentences(Side::Target, split)))?;
+            let split = split.name();
             let tokens = table::read_str_lists(&sentences, "tokens")?;
             let gold = table::read_str_lists(&sentences, "tags")?;
             for (name, model) in &models {
@@ -130,7 +133,7 @@ impl Stage for Evaluate {
                 table::f32_lists("confidence", confidence_col.iter().map(Vec::as_slice)),
             ],
         )?;
-        table::write(&mut df, &ctx.output("predictions.parquet"), ctx.provenance())?;
+        table::write(&mut df, &ctx.output(files::PREDICTIONS), ctx.provenance())?;
         let view = &ctx.view;
         let setting = json!({
             "method": p.method,
@@ -141,9 +144,9 @@ impl Stage for Evaluate {
             "model_selection": MODEL_SELECTION,
         });
         let document = json!({"setting": setting, "metrics": metrics});
-        crate::atomic::write_file(&ctx.output("metrics.json"), serde_json::to_string_pretty(&document)?.as_bytes())?;
-        std::fs::write(ctx.output("report.md"), report(&setting, &rows))?;
-        ctx.summary.insert("metrics".into(), serde_json::Value::Object(metrics));
+        crate::atomic::write_file(&ctx.output(files::METRICS), serde_json::to_string_pretty(&document)?.as_bytes())?;
+        crate::atomic::write_file(&ctx.output(files::REPORT), report(&setting, &rows).as_bytes())?;
+        ctx.summary.insert(crate::summary::METRICS.into(), serde_json::Value::Object(metrics));
         Ok(())
     }
 }

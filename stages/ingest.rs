@@ -8,23 +8,26 @@ use std::path::PathBuf;
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::Side;
-use crate::config::{Config, Encoding};
+use crate::config::Encoding;
 use crate::conll::{self, Labels};
-use crate::stage::{Stage, StageContext};
+use crate::files;
+use crate::method::Method;
+use crate::side::{Side, Split};
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
 use crate::table;
 
 pub struct Ingest(pub Side);
 
 #[derive(Deserialize)]
-struct Params {
+pub struct Params {
     labels: Vec<String>,
     source: Option<CorpusParams>,
     target: Option<CorpusParams>,
 }
 
 #[derive(Deserialize)]
-struct CorpusParams {
+pub struct CorpusParams {
     lang: String,
     encoding: Encoding,
     train: PathBuf,
@@ -33,20 +36,20 @@ struct CorpusParams {
 }
 
 impl CorpusParams {
-    fn split(&self, split: &str) -> Option<&PathBuf> {
+    fn split(&self, split: Split) -> Option<&PathBuf> {
         match split {
-            "train" => Some(&self.train),
-            "dev" => self.dev.as_ref(),
-            _ => self.test.as_ref(),
+            Split::Train => Some(&self.train),
+            Split::Dev => self.dev.as_ref(),
+            Split::Test => self.test.as_ref(),
         }
     }
 }
 
-impl Stage for Ingest {
-    fn name(&self) -> &'static str {
+impl StageSpec for Ingest {
+    fn name(&self) -> StageName {
         match self.0 {
-            Side::Source => "ingest_source",
-            Side::Target => "ingest_target",
+            Side::Source => StageName::IngestSource,
+            Side::Target => StageName::IngestTarget,
         }
     }
     fn version(&self) -> u32 {
@@ -58,7 +61,7 @@ impl Stage for Ingest {
             Side::Target => "target CoNLL files -> sentence tables (train read without labels)",
         }
     }
-    fn inputs(&self, _: &Config) -> Vec<&'static str> {
+    fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![]
     }
     fn reads(&self) -> &'static [&'static str] {
@@ -74,30 +77,28 @@ impl Stage for Ingest {
         }
     }
     fn outputs(&self) -> &'static [&'static str] {
-        match self.0 {
-            Side::Source => {
-                &["sentences_source_train.parquet", "sentences_source_dev.parquet", "sentences_source_test.parquet"]
-            }
-            Side::Target => {
-                &["sentences_target_train.parquet", "sentences_target_dev.parquet", "sentences_target_test.parquet"]
-            }
-        }
+        files::all_sentences(self.0)
     }
+}
 
-    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
-        let params: Params = ctx.params()?;
+impl Stage for Ingest {
+    type Params = Params;
+
+    fn run(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let corpus = match self.0 {
-            Side::Source => params.source,
-            Side::Target => params.target,
+            Side::Source => &params.source,
+            Side::Target => &params.target,
         }
+        .as_ref()
         .expect("the view holds this side");
-        for role in self.0.roles() {
-            let Some(path) = corpus.split(role.split) else { continue };
-            let labels = if role.labeled { Labels::Types(&params.labels) } else { Labels::Unlabeled };
+        for split in Split::ALL {
+            let Some(path) = corpus.split(split) else { continue };
+            let labeled = self.0.labeled(split);
+            let role = format!("{}_{}", self.0.name(), split.name());
+            let labels = if labeled { Labels::Types(&params.labels) } else { Labels::Unlabeled };
             let (sentences, stats) = conll::read_file(path, corpus.encoding, labels)?;
             ctx.log(format!(
-                "{}: {} sentences, {} tokens, {} entities, {} empty skipped ({})",
-                role.name(),
+                "{role}: {} sentences, {} tokens, {} entities, {} empty skipped ({})",
                 stats.sentences,
                 stats.tokens,
                 stats.entities,
@@ -108,19 +109,19 @@ impl Stage for Ingest {
             let mut columns: Vec<Column> = vec![
                 Column::new("sentence_id".into(), (0..n as u32).collect::<Vec<_>>()),
                 Column::new("lang".into(), vec![corpus.lang.as_str(); n]),
-                Column::new("split".into(), vec![role.split; n]),
+                Column::new("split".into(), vec![split.name(); n]),
                 Column::new("line".into(), sentences.iter().map(|s| s.line as u32).collect::<Vec<_>>()),
                 table::str_lists("tokens", sentences.iter().map(|s| s.tokens.as_slice())),
             ];
-            if role.labeled {
+            if labeled {
                 columns.push(table::str_lists(
                     "tags",
                     sentences.iter().map(|s| s.tags.as_deref().expect("labeled read keeps tags")),
                 ));
             }
             let mut df = DataFrame::new(n, columns)?;
-            table::write(&mut df, &ctx.output(&format!("sentences_{}.parquet", role.name())), ctx.provenance())?;
-            ctx.summary.insert(role.name(), serde_json::to_value(&stats)?);
+            table::write(&mut df, &ctx.output(files::sentences(self.0, split)), ctx.provenance())?;
+            ctx.summary.insert(role, serde_json::to_value(&stats)?);
         }
         Ok(())
     }

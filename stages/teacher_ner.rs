@@ -7,24 +7,25 @@
 //! source-dev F1 (Viterbi, start constraint) for inspection only: the model kept is
 //! the last one.
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
 
-use super::teacher_sim::{batch_classes, pair_targets};
-use crate::config::{bio_labels, Config, Role, SimPairsConfig, TrainConfig};
+use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
+use crate::config::{bio_labels, SimPairsConfig, TrainConfig};
 use crate::eval::decode::Decoder;
+use crate::files;
+use crate::method::Method;
 use crate::model::heads::cross_entropy;
-use crate::model::siamese::{bce, pair_similarity, word_offsets};
+use crate::model::siamese::{bce, pair_similarity, pair_targets, word_offsets};
 use crate::model::tagger::{Freeze, Tagger};
-use crate::pairs::{balanced, Balance};
-use crate::stage::{Stage, StageContext};
+use crate::pairs::{balanced, batch_classes, Balance};
+use crate::side::{Side, Split};
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
 use crate::train::batching::BatchPlan;
 use crate::train::data::{Batch, EncodedSet};
+use crate::train::fit::fit;
 use crate::train::rng::Rng;
-use crate::train::trainer::{all_batches, Schedule};
-
-use super::fit::fit;
+use crate::train::trainer::all_batches;
 
 /// The recognizer teacher; with `multitask`, the MTST single teacher.
 pub struct TeacherNer {
@@ -32,7 +33,7 @@ pub struct TeacherNer {
 }
 
 #[derive(Deserialize)]
-struct Params {
+pub struct Params {
     seed: u64,
     labels: Vec<String>,
     encoder: EncoderFiles,
@@ -40,42 +41,12 @@ struct Params {
     sim_pairs: Option<SimPairsConfig>,
 }
 
-/// The config keys of the pretrained encoder's files, read by every stage that builds a model.
-pub const ENCODER_FILES: &[&str] = &["encoder.weights", "encoder.config"];
-
-/// The source train split, cut to `max` sentences (0 = all).
-pub fn source_train(ctx: &StageContext, max: usize) -> anyhow::Result<EncodedSet> {
-    Ok(EncodedSet::read(&ctx.input("tokenize_source", "encoded_source_train.parquet"))?.truncated(max))
-}
-
-#[derive(Deserialize)]
-pub struct EncoderFiles {
-    pub weights: PathBuf,
-    pub config: PathBuf,
-}
-
-/// The training schedule a `TrainConfig` describes.
-pub fn schedule<R: Role>(t: &TrainConfig<R>) -> Schedule {
-    Schedule {
-        epochs: t.epochs,
-        batch: BatchPlan {
-            batch_size: t.batch_size,
-            max_tokens: (t.max_tokens > 0).then_some(t.max_tokens),
-            chunk_batches: 50,
-        },
-        lr: t.lr,
-        warmup_ratio: t.warmup,
-        max_grad_norm: t.max_grad_norm,
-        checkpoint_every: t.checkpoint_every,
-    }
-}
-
-impl Stage for TeacherNer {
-    fn name(&self) -> &'static str {
+impl StageSpec for TeacherNer {
+    fn name(&self) -> StageName {
         if self.multitask {
-            "teacher_mt"
+            StageName::TeacherMt
         } else {
-            "teacher_ner"
+            StageName::TeacherNer
         }
     }
     fn version(&self) -> u32 {
@@ -88,8 +59,8 @@ impl Stage for TeacherNer {
             "entity-recognizer teacher fine-tuned on the labeled source train split"
         }
     }
-    fn inputs(&self, _: &Config) -> Vec<&'static str> {
-        vec!["tokenize_source"]
+    fn inputs(&self, _: Method) -> Vec<StageName> {
+        vec![StageName::TokenizeSource]
     }
     fn reads(&self) -> &'static [&'static str] {
         if self.multitask {
@@ -102,11 +73,14 @@ impl Stage for TeacherNer {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &["model.safetensors"]
+        &[files::MODEL]
     }
+}
 
-    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
-        let p: Params = ctx.params()?;
+impl Stage for TeacherNer {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
         let set = source_train(ctx, p.teacher_ner.max_sentences)?;
@@ -115,7 +89,7 @@ impl Stage for TeacherNer {
             Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
         tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
         let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
-        let schedule = schedule(t);
+        let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, {} subwords on {device:?}", set.len(), set.tokens()));
         fit(ctx, &tagger.vs, &mut opt, &plan, &schedule, p.seed, |step, idx| {
@@ -133,10 +107,10 @@ impl Stage for TeacherNer {
             }
             Ok((loss, batch.tokens))
         })?;
-        tagger.save_trained(&ctx.output("model.safetensors"))?;
+        tagger.save_trained(&ctx.output(files::MODEL))?;
 
-        ctx.summary.insert("labels".into(), serde_json::to_value(&labels)?);
-        let dev_path = ctx.input("tokenize_source", "encoded_source_dev.parquet");
+        ctx.summary.insert(crate::summary::LABELS.into(), serde_json::to_value(&labels)?);
+        let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
         if dev_path.exists() {
             let dev = EncodedSet::read(&dev_path)?;
             let plan = BatchPlan { batch_size: 4 * t.batch_size, max_tokens: None, chunk_batches: 1 };
@@ -147,7 +121,7 @@ impl Stage for TeacherNer {
                 "source dev F1 {:.2} (P {:.2}, R {:.2})",
                 scores.overall.f1, scores.overall.precision, scores.overall.recall
             ));
-            ctx.summary.insert("source_dev".into(), serde_json::to_value(&scores)?);
+            ctx.summary.insert(crate::summary::SOURCE_DEV.into(), serde_json::to_value(&scores)?);
         }
         Ok(())
     }

@@ -5,53 +5,38 @@
 //! and F1 on source dev pairs drawn the same way.
 
 use serde::Deserialize;
-use tch::{Device, Kind, Tensor};
+use tch::Kind;
 
-use super::fit::fit;
-use super::teacher_ner::{schedule, source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::{Config, SameClass, SimPairsConfig, TrainConfig};
+use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
+use crate::config::{SimPairsConfig, TrainConfig};
+use crate::files;
+use crate::method::Method;
 use crate::model::params::{self, Freeze};
-use crate::model::siamese::{bce, pair_similarity, word_offsets, Siamese};
-use crate::pairs::{balanced, Balance, Pair};
-use crate::stage::{Stage, StageContext};
+use crate::model::siamese::{bce, pair_similarity, pair_targets, word_offsets, Siamese};
+use crate::pairs::{balanced, batch_classes, Balance};
+use crate::side::{Side, Split};
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
+use crate::summary;
 use crate::train::batching::{sorted_batches, BatchPlan};
 use crate::train::data::{Batch, EncodedSet};
+use crate::train::fit::fit;
 use crate::train::rng::Rng;
 use crate::train::trainer::all_batches;
 
 pub struct TeacherSim;
 
 #[derive(Deserialize)]
-struct Params {
+pub struct Params {
     seed: u64,
     encoder: EncoderFiles,
     teacher_sim: TrainConfig,
     sim_pairs: SimPairsConfig,
 }
 
-/// A word's class for pair targets: its entity type (label id 2k-1 or 2k -> k, `O` -> 0)
-/// or its full label id.
-pub fn class_of(label_id: u32, same: SameClass) -> u32 {
-    match same {
-        SameClass::Type => label_id.div_ceil(2),
-        SameClass::Label => label_id,
-    }
-}
-
-/// Gold classes of the kept words of the batch's sentences.
-pub(super) fn batch_classes(set: &EncodedSet, idx: &[usize], same: SameClass) -> Vec<Vec<u32>> {
-    let labels = set.labels.as_ref().expect("source sets are labeled");
-    idx.iter().map(|&i| labels[i][..set.word_starts[i].len()].iter().map(|&l| class_of(l, same)).collect()).collect()
-}
-
-pub(super) fn pair_targets(pairs: &[Pair], device: Device) -> Tensor {
-    let t: Vec<f32> = pairs.iter().map(|p| if p.same { 1.0 } else { 0.0 }).collect();
-    Tensor::from_slice(&t).to_device(device)
-}
-
-impl Stage for TeacherSim {
-    fn name(&self) -> &'static str {
-        "teacher_sim"
+impl StageSpec for TeacherSim {
+    fn name(&self) -> StageName {
+        StageName::TeacherSim
     }
     fn version(&self) -> u32 {
         1
@@ -59,8 +44,8 @@ impl Stage for TeacherSim {
     fn description(&self) -> &'static str {
         "siamese entity-similarity teacher trained on source word pairs (MTMT only)"
     }
-    fn inputs(&self, _: &Config) -> Vec<&'static str> {
-        vec!["tokenize_source"]
+    fn inputs(&self, _: Method) -> Vec<StageName> {
+        vec![StageName::TokenizeSource]
     }
     fn reads(&self) -> &'static [&'static str] {
         &["seed", "teacher_sim", "sim_pairs"]
@@ -69,18 +54,21 @@ impl Stage for TeacherSim {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &["model.safetensors"]
+        &[files::MODEL]
     }
+}
 
-    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
-        let p: Params = ctx.params()?;
+impl Stage for TeacherSim {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let device = ctx.device()?;
         let t = &p.teacher_sim;
         let set = source_train(ctx, t.max_sentences)?;
         let model = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
         params::freeze(&model.vs, "bert.", Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
         let mut opt = params::optimizer(&model.vs, t.weight_decay, |_| 1.0);
-        let schedule = schedule(t);
+        let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         let balance =
             Balance { positive_ratio: p.sim_pairs.positive_ratio, o_anchor_ratio: p.sim_pairs.o_anchor_ratio };
@@ -96,10 +84,10 @@ impl Stage for TeacherSim {
             let sim = pair_similarity(&model.word_states(&batch, true), &word_offsets(&batch), &pairs);
             Ok((bce(&sim, &pair_targets(&pairs, device)).mean(Kind::Float), batch.tokens))
         })?;
-        ctx.summary.insert("train_pairs".into(), pairs_seen.into());
-        params::save_trained(&model.vs, &ctx.output("model.safetensors"))?;
+        ctx.summary.insert(summary::TRAIN_PAIRS.into(), pairs_seen.into());
+        params::save_trained(&model.vs, &ctx.output(files::MODEL))?;
 
-        let dev_path = ctx.input("tokenize_source", "encoded_source_dev.parquet");
+        let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
         if dev_path.exists() {
             let dev = EncodedSet::read(&dev_path)?;
             let (mut tp, mut fp, mut fn_, mut correct, mut total) = (0usize, 0usize, 0usize, 0usize, 0usize);
@@ -135,8 +123,8 @@ impl Stage for TeacherSim {
             let accuracy = 100.0 * correct as f64 / total.max(1) as f64;
             ctx.log(format!("source dev pairs: {total}, accuracy {accuracy:.2}, F1 (same) {f1:.2}"));
             ctx.summary.insert(
-                "source_dev_pairs".into(),
-                serde_json::json!({"pairs": total, "accuracy": accuracy, "f1_same": f1}),
+                summary::SOURCE_DEV_PAIRS.into(),
+                serde_json::json!({"pairs": total, summary::ACCURACY: accuracy, summary::F1_SAME: f1}),
             );
         }
         Ok(())

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::Side;
-use crate::config::{bio_labels, Config};
-use crate::stage::{Stage, StageContext};
+use crate::config::bio_labels;
+use crate::files;
+use crate::method::Method;
+use crate::side::{Side, Split};
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
 use crate::subword::SubwordTokenizer;
 use crate::table;
 use crate::train::data::EncodedSet;
@@ -17,7 +20,7 @@ use crate::train::data::EncodedSet;
 pub struct Tokenize(pub Side);
 
 #[derive(Deserialize)]
-struct Params {
+pub struct Params {
     labels: Vec<String>,
     encoder: EncoderParams,
     tokenize: TokenizeParams,
@@ -28,27 +31,27 @@ struct Params {
 }
 
 #[derive(Deserialize, Default)]
-struct CorpusParams {
+pub struct CorpusParams {
     #[serde(default)]
     unspaced: bool,
 }
 
 #[derive(Deserialize)]
-struct EncoderParams {
+pub struct EncoderParams {
     tokenizer: PathBuf,
 }
 
 #[derive(Deserialize)]
-struct TokenizeParams {
+pub struct TokenizeParams {
     max_len: usize,
     lowercase: bool,
 }
 
-impl Stage for Tokenize {
-    fn name(&self) -> &'static str {
+impl StageSpec for Tokenize {
+    fn name(&self) -> StageName {
         match self.0 {
-            Side::Source => "tokenize_source",
-            Side::Target => "tokenize_target",
+            Side::Source => StageName::TokenizeSource,
+            Side::Target => StageName::TokenizeTarget,
         }
     }
     fn version(&self) -> u32 {
@@ -57,7 +60,7 @@ impl Stage for Tokenize {
     fn description(&self) -> &'static str {
         "sentence tables -> subword ids, first-subword positions, label ids"
     }
-    fn inputs(&self, _: &Config) -> Vec<&'static str> {
+    fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![self.ingest()]
     }
     fn reads(&self) -> &'static [&'static str] {
@@ -73,18 +76,14 @@ impl Stage for Tokenize {
         &["encoder.tokenizer"]
     }
     fn outputs(&self) -> &'static [&'static str] {
-        match self.0 {
-            Side::Source => {
-                &["encoded_source_train.parquet", "encoded_source_dev.parquet", "encoded_source_test.parquet"]
-            }
-            Side::Target => {
-                &["encoded_target_train.parquet", "encoded_target_dev.parquet", "encoded_target_test.parquet"]
-            }
-        }
+        files::all_encoded(self.0)
     }
+}
 
-    fn run(&self, ctx: &mut StageContext) -> anyhow::Result<()> {
-        let params: Params = ctx.params()?;
+impl Stage for Tokenize {
+    type Params = Params;
+
+    fn run(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let corpus = match self.0 {
             Side::Source => &params.source,
             Side::Target => &params.target,
@@ -93,53 +92,43 @@ impl Stage for Tokenize {
             SubwordTokenizer::load(&params.encoder.tokenizer, params.tokenize.lowercase)?.unspaced(corpus.unspaced);
         let labels = bio_labels(&params.labels);
         let mut total_truncated = 0u64;
-        for role in self.0.roles() {
-            let input = ctx.input(self.ingest(), &format!("sentences_{}.parquet", role.name()));
+        for split in Split::ALL {
+            let input = ctx.input(self.ingest(), files::sentences(self.0, split));
             if !input.exists() {
                 continue;
             }
+            let role = format!("{}_{}", self.0.name(), split.name());
             let sentences = table::read(&input)?;
-            let ids: Vec<u32> = sentences.column("sentence_id")?.u32()?.into_no_null_iter().collect();
+            let ids: Vec<u32> = table::u32_column(&sentences, &input, "sentence_id")?;
             let tokens = table::read_str_lists(&sentences, "tokens")?;
-            let tags = if role.labeled { Some(table::read_str_lists(&sentences, "tags")?) } else { None };
-            let progress = ctx.progress(tokens.len() as u64, "sentences encoded");
-            let set = EncodedSet::encode(
-                &tokenizer,
-                ids,
-                &tokens,
-                tags.as_deref(),
-                &labels,
-                params.tokenize.max_len,
-                || progress.inc(1),
-            )?;
+            let tags = if self.0.labeled(split) { Some(table::read_str_lists(&sentences, "tags")?) } else { None };
+            let progress = ctx.progress(tokens.len() as u64, 0, "sentences encoded");
+            let words = crate::train::data::Words { ids, tokens: &tokens, tags: tags.as_deref(), origin: &input };
+            let set = EncodedSet::encode(&tokenizer, words, &labels, params.tokenize.max_len, || progress.inc(1))?;
             let rate = progress.finish();
             let truncated: u64 = set.truncated_words.iter().map(|&t| t as u64).sum();
             let subwords = set.tokens();
             total_truncated += truncated;
-            ctx.log(format!(
-                "{}: {} sentences, {subwords} subwords, {truncated} truncated words",
-                role.name(),
-                set.len()
-            ));
+            ctx.log(format!("{role}: {} sentences, {subwords} subwords, {truncated} truncated words", set.len()));
             let mut meta = ctx.provenance();
             meta.push(("mtmt.labels".into(), serde_json::to_string(&labels)?));
-            set.write(&ctx.output(&format!("encoded_{}.parquet", role.name())), meta)?;
+            set.write(&ctx.output(files::encoded(self.0, split)), meta)?;
             ctx.summary.insert(
-                role.name(),
+                role,
                 serde_json::json!({"sentences": set.len(), "subwords": subwords, "truncated_words": truncated, "sentences_per_s": rate}),
             );
         }
         ctx.summary.insert("truncated_words".into(), total_truncated.into());
-        ctx.summary.insert("labels".into(), serde_json::to_value(&labels)?);
+        ctx.summary.insert(crate::summary::LABELS.into(), serde_json::to_value(&labels)?);
         Ok(())
     }
 }
 
 impl Tokenize {
-    fn ingest(&self) -> &'static str {
+    fn ingest(&self) -> StageName {
         match self.0 {
-            Side::Source => "ingest_source",
-            Side::Target => "ingest_target",
+            Side::Source => StageName::IngestSource,
+            Side::Target => StageName::IngestTarget,
         }
     }
 }

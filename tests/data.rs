@@ -10,11 +10,14 @@ use mtmt_pipe::config::Encoding;
 use mtmt_pipe::conll::{read_file, Labels};
 use mtmt_pipe::subword::SubwordTokenizer;
 
-fn data_root() -> Option<PathBuf> {
+/// The benchmark folder, or `None` (the test is skipped, and says so) when MTMT_DATA is unset.
+fn data_root(test: &str) -> Option<PathBuf> {
     match std::env::var("MTMT_DATA") {
         Ok(root) => Some(PathBuf::from(root)),
         Err(_) => {
-            eprintln!("MTMT_DATA is not set: skipping real-data test");
+            // Straight to the terminal: libtest would swallow an `eprintln!` of a passing test.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "test {test} SKIPPED: MTMT_DATA is not set (the benchmark folder)");
             None
         }
     }
@@ -55,7 +58,7 @@ const COUNTS: &[(&str, usize, usize, usize)] = &[
 
 #[test]
 fn ingest_reproduces_the_readme_counts() {
-    let Some(root) = data_root() else { return };
+    let Some(root) = data_root("ingest_reproduces_the_readme_counts") else { return };
     for &(split, sentences, tokens, entities) in COUNTS {
         let path = root.join(format!("{split}.txt"));
         let (sents, stats) = read_file(&path, Encoding::Utf8, Labels::Types(&types(split))).unwrap();
@@ -104,7 +107,7 @@ fn check_alignment(tokenizer: &SubwordTokenizer, sentences: &[Vec<String>], max_
 
 #[test]
 fn subword_alignment_holds_on_real_text() {
-    let Some(root) = data_root() else { return };
+    let Some(root) = data_root("subword_alignment_holds_on_real_text") else { return };
     let e5 = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
     let mbert_dir = common::repo().join("../shared/tokenizers/mbert-cased");
     let wordpiece = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
@@ -121,7 +124,7 @@ fn subword_alignment_holds_on_real_text() {
 
 #[test]
 fn wordpiece_vocab_txt_matches_its_tokenizer_json() {
-    let Some(root) = data_root() else { return };
+    let Some(root) = data_root("wordpiece_vocab_txt_matches_its_tokenizer_json") else { return };
     let mbert_dir = common::repo().join("../shared/tokenizers/mbert-cased");
     let from_vocab = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
     let from_json = SubwordTokenizer::load(&mbert_dir.join("tokenizer.json"), false).unwrap();
@@ -154,7 +157,7 @@ fn a_word_without_subwords_gets_the_unknown_id() {
 
 #[test]
 fn benchmark_config_ingests_and_tokenizes_through_the_cli() {
-    let Some(_) = data_root() else { return };
+    let Some(_) = data_root("benchmark_config_ingests_and_tokenizes_through_the_cli") else { return };
     let ws = common::Workspace::demo();
     let config = common::repo().join("pipelines/wikiann-hi.toml");
     let out = ws.ok(&["run", "stage", "tokenize_target", "--config", config.to_str().unwrap()]);
@@ -165,7 +168,7 @@ fn benchmark_config_ingests_and_tokenizes_through_the_cli() {
 
 #[test]
 fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
-    let Some(root) = data_root() else { return };
+    let Some(root) = data_root("unspaced_words_lose_the_boundary_marker_and_alignment_holds") else { return };
     let spaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
     let unspaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap().unspaced(true);
     let (sents, _) = read_file(&root.join("wikiann/zh/dev.txt"), Encoding::Utf8, Labels::Unlabeled).unwrap();
@@ -197,7 +200,7 @@ fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
 /// $MTMT_DATA, every method's overrides name real config keys, and nothing runs.
 #[test]
 fn shipped_sweeps_plan_on_the_real_data() {
-    if data_root().is_none() {
+    if data_root("shipped_sweeps_plan_on_the_real_data").is_none() {
         return;
     }
     let ws = common::Workspace::demo();
@@ -210,4 +213,43 @@ fn shipped_sweeps_plan_on_the_real_data() {
     }
     assert!(planned >= 5, "{planned} sweep files");
     assert!(!ws.store().join("evaluate").exists(), "a dry run wrote artifacts");
+}
+
+/// The results in docs/ stay reachable: every finished cell of `docs/runs.parquet`, planned
+/// again from its sweep file on the real data, gets the `evaluate` key recorded beside its
+/// F1 (and so every upstream key is unchanged: each enters the next one). A change that
+/// moved a key would orphan those artifacts and the numbers built on them.
+#[test]
+fn the_cells_behind_docs_results_keep_their_keys() {
+    use mtmt_pipe::engine::{Digests, Plan};
+    use mtmt_pipe::stage_name::StageName;
+    if data_root("the_cells_behind_docs_results_keep_their_keys").is_none() {
+        return;
+    }
+    let runs = mtmt_pipe::table::read(&common::repo().join("docs/runs.parquet")).unwrap();
+    let column = |name: &str| -> Vec<String> {
+        let c = runs.column(name).unwrap().cast(&polars::prelude::DataType::String).unwrap();
+        c.str().unwrap().iter().map(|v| v.unwrap_or_default().to_string()).collect()
+    };
+    let (suites, targets, methods, seeds, keys) =
+        (column("suite"), column("target"), column("method"), column("seed"), column("evaluate_key"));
+    let registry = mtmt_pipe::stages::registry();
+    let mut digests = Digests::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(common::repo().join("sweeps")).unwrap() {
+        let sweep = mtmt_pipe::sweep::Sweep::load(&entry.unwrap().path()).unwrap();
+        for cell in sweep.cells(&[]).unwrap() {
+            let row = (0..runs.height()).find(|&i| {
+                suites[i] == sweep.spec.name
+                    && targets[i] == cell.target
+                    && methods[i] == cell.method
+                    && seeds[i] == cell.seed.to_string()
+            });
+            let Some(row) = row else { continue };
+            let plan = Plan::with_digests(&cell.config, &registry, &mut digests).unwrap();
+            assert_eq!(plan.get(StageName::Evaluate).key, keys[row], "{} {}", sweep.spec.name, cell.label());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, runs.height(), "every row of docs/runs.parquet belongs to a shipped sweep cell");
 }

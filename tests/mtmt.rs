@@ -22,10 +22,27 @@ fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
     let report = std::fs::read_to_string(ws.artifacts("evaluate")[0].join("report.md")).unwrap();
     assert!(report.contains("| teacher | test |") && report.contains("| student | test |"), "{report}");
     assert!(report.contains("Model selection: last checkpoint"), "{report}");
+    // The reported F1 is conlleval's on the predictions table the stage wrote.
     let metrics = ws.manifest("evaluate")["summary"]["metrics"].clone();
+    let predictions = table::read(&ws.artifacts("evaluate")[0].join("predictions.parquet")).unwrap();
+    let (models, splits) = (predictions.column("model").unwrap(), predictions.column("split").unwrap());
+    let gold = table::read_str_lists(&predictions, "gold").unwrap();
+    let predicted = table::read_str_lists(&predictions, "predicted").unwrap();
     for model in ["teacher", "student"] {
+        let mut scorer = mtmt_pipe::eval::conlleval::Scorer::default();
+        for row in 0..predictions.height() {
+            let (m, s) = (models.get(row).unwrap(), splits.get(row).unwrap());
+            if m.get_str() == Some(model) && s.get_str() == Some("test") {
+                let (g, p): (Vec<&str>, Vec<&str>) = (
+                    gold[row].iter().map(String::as_str).collect(),
+                    predicted[row].iter().map(String::as_str).collect(),
+                );
+                scorer.add(&g, &p);
+            }
+        }
         let f1 = metrics[model]["test"]["overall"]["f1"].as_f64().unwrap();
-        assert!((0.0..=100.0).contains(&f1), "{model} F1 {f1}");
+        assert!(scorer.overall.gold > 0, "{model}: no test sentences in the predictions");
+        assert!((scorer.overall.f1() * 100.0 - f1).abs() < 1e-6, "{model} F1 {f1} vs {:?}", scorer.overall);
     }
     assert!(ws.manifest("distill")["summary"]["pairs_per_sentence_forward"].as_f64().unwrap() > 1.0);
 

@@ -151,6 +151,7 @@ mod tests {
 }
 
 /// Token counts and scores of a CoNLL file whose last two columns are gold and predicted tags.
+#[derive(Debug)]
 pub struct FileScores {
     pub tokens: usize,
     pub correct_tags: usize,
@@ -159,9 +160,15 @@ pub struct FileScores {
 
 /// Scores a file in conlleval's input format (`-DOCSTART-` lines skipped, blank lines
 /// end sentences). A line with fewer than 3 fields is an error naming its line.
-pub fn score_file(path: &std::path::Path) -> Result<FileScores, crate::error::InputError> {
+/// A file that cannot be read is an I/O error naming it; bad content (invalid UTF-8, too
+/// few fields) an `InputError` naming its line.
+pub fn score_file(path: &std::path::Path) -> anyhow::Result<FileScores> {
     let err = |line: usize, message: String| crate::error::InputError { path: path.to_path_buf(), line, message };
-    let text = std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+    let bytes = fs_err::read(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        err(line, "invalid UTF-8".into())
+    })?;
     let mut scorer = Scorer::default();
     let (mut tokens, mut correct_tags) = (0, 0);
     let (mut gold, mut predicted): (Vec<String>, Vec<String>) = (vec![], vec![]);
@@ -182,7 +189,8 @@ pub fn score_file(path: &std::path::Path) -> Result<FileScores, crate::error::In
             return Err(err(
                 i + 1,
                 format!("expected `TOKEN ... GOLD PREDICTED` (at least 3 fields), found {}", fields.len()),
-            ));
+            )
+            .into());
         }
         let (g, p) = (fields[fields.len() - 2], fields[fields.len() - 1]);
         tokens += 1;
@@ -216,5 +224,25 @@ impl FileScores {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn file_errors_name_the_file_and_the_real_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.txt");
+        std::fs::write(&path, b"Paris B-LOC B-LOC\n\nM\xfcnchen B-LOC O\n").unwrap();
+        let msg = format!("{:#}", score_file(&path).unwrap_err());
+        assert_eq!(msg, format!("{}:3: invalid UTF-8", path.display()));
+        let missing = dir.path().join("missing.txt");
+        let msg = format!("{:#}", score_file(&missing).unwrap_err());
+        assert!(msg.contains("missing.txt") && !msg.contains(":0:"), "{msg}");
+        std::fs::write(&path, "Paris B-LOC B-LOC\nMadrid B-LOC O\n").unwrap();
+        let scores = score_file(&path).unwrap();
+        assert_eq!((scores.tokens, scores.correct_tags), (2, 1));
     }
 }

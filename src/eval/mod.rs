@@ -6,6 +6,9 @@ pub mod decode;
 
 use tch::{Kind, Tensor};
 
+/// How models are selected; printed with every result.
+pub const MODEL_SELECTION: &str = "last checkpoint (no target-language labels used for selection)";
+
 use crate::train::data::EncodedSet;
 use conlleval::{Scorer, Scores};
 use decode::{decode, Decoder};

@@ -42,7 +42,7 @@ fn default_act() -> String {
 
 impl BertConfig {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = fs_err::read_to_string(path)?;
         let cfg: Self = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         anyhow::ensure!(cfg.hidden_act == "gelu", "{}: only hidden_act = \"gelu\" is supported", path.display());
         Ok(cfg)

@@ -57,7 +57,9 @@ pub fn optimizer(vs: &nn::VarStore, weight_decay: f64, lr_scale: impl Fn(&str) -
 pub fn save_trained(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
     let vars = trainable(vs);
     let refs: Vec<(&str, &Tensor)> = vars.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    Tensor::write_safetensors(&refs, path).with_context(|| format!("writing {}", path.display()))
+    crate::atomic::write_with(path, |tmp| {
+        Tensor::write_safetensors(&refs, tmp).with_context(|| format!("writing {}", path.display()))
+    })
 }
 
 /// Loads what `save_trained` wrote over the current (pretrained) values: the tensors

@@ -61,6 +61,12 @@ pub fn pair_similarity(states: &Tensor, offsets: &[usize], pairs: &[Pair]) -> Te
     similarity(&a, &b)
 }
 
+/// The pairs' targets: 1 where the two words' classes match.
+pub fn pair_targets(pairs: &[Pair], device: Device) -> Tensor {
+    let t: Vec<f32> = pairs.iter().map(|p| if p.same { 1.0 } else { 0.0 }).collect();
+    Tensor::from_slice(&t).to_device(device)
+}
+
 /// Binary cross-entropy of predicted t against targets in [0, 1], per pair.
 pub fn bce(t: &Tensor, target: &Tensor) -> Tensor {
     t.binary_cross_entropy::<Tensor>(target, None, tch::Reduction::None).to_kind(Kind::Float)

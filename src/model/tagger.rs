@@ -18,7 +18,6 @@ pub struct Tagger {
     pub vs: nn::VarStore,
     pub bert: BertModel,
     pub head: TokenClassifier,
-    pub n_labels: i64,
 }
 
 impl Tagger {
@@ -40,7 +39,7 @@ impl Tagger {
         let bert = BertModel::new(&root / "bert", config);
         let head = TokenClassifier::new(root, hidden, n_labels as i64, dropout);
         load_safetensors(&mut vs, weights, "bert.")?;
-        Ok(Self { vs, bert, head, n_labels: n_labels as i64 })
+        Ok(Self { vs, bert, head })
     }
 
     pub fn freeze(&mut self, freeze: Freeze) {

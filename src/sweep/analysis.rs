@@ -10,6 +10,9 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::report::CellResult;
+use crate::files;
+use crate::stage_name::StageName;
+use crate::summary;
 
 /// One source-dev figure of one teacher artifact.
 pub struct TeacherCheck {
@@ -22,19 +25,19 @@ pub struct TeacherCheck {
 /// The recognizer's source-dev F1 and the similarity teacher's source-dev pair accuracy
 /// and F1, once per teacher artifact (cells share them).
 pub fn teacher_checks(cells: &[CellResult]) -> Vec<TeacherCheck> {
-    let figures: [(&str, &str, &[&str]); 4] = [
-        ("teacher_ner", "entity F1", &["source_dev", "overall", "f1"]),
-        ("teacher_sim", "pair accuracy", &["source_dev_pairs", "accuracy"]),
-        ("teacher_sim", "pair F1 (same class)", &["source_dev_pairs", "f1_same"]),
-        ("teacher_mt", "entity F1", &["source_dev", "overall", "f1"]),
+    let figures: [(StageName, &str, &[&str]); 4] = [
+        (StageName::TeacherNer, "entity F1", &[summary::SOURCE_DEV, "overall", "f1"]),
+        (StageName::TeacherSim, "pair accuracy", &[summary::SOURCE_DEV_PAIRS, summary::ACCURACY]),
+        (StageName::TeacherSim, "pair F1 (same class)", &[summary::SOURCE_DEV_PAIRS, summary::F1_SAME]),
+        (StageName::TeacherMt, "entity F1", &[summary::SOURCE_DEV, "overall", "f1"]),
     ];
     let mut seen = BTreeMap::new();
     for cell in cells {
         for (teacher, what, path) in figures {
-            let Some((_, m)) = cell.stages.get(teacher) else { continue };
+            let Some((_, m)) = cell.stages.get(&teacher) else { continue };
             let value = path.iter().try_fold(&m.summary, |v, k| v.get(k)).and_then(serde_json::Value::as_f64);
             if let Some(value) = value {
-                seen.entry((cell.seed, teacher, what, m.key.clone())).or_insert(value);
+                seen.entry((cell.seed, teacher.as_str(), what, m.key.clone())).or_insert(value);
             }
         }
     }
@@ -75,8 +78,8 @@ fn bin_expr() -> Expr {
 pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin>> {
     let mut frames: BTreeMap<&str, Vec<LazyFrame>> = BTreeMap::new();
     for cell in cells.iter().filter(|c| c.method == "direct") {
-        let Some((dir, _)) = cell.stages.get("evaluate") else { continue };
-        let path = dir.join("predictions.parquet");
+        let Some((dir, _)) = cell.stages.get(&StageName::Evaluate) else { continue };
+        let path = dir.join(files::PREDICTIONS);
         if !crate::table::column_names(&path)?.iter().any(|c| c == "confidence") {
             continue; // written before evaluate kept confidences
         }
@@ -133,7 +136,7 @@ pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin
 
 /// Predicted tags on target test by sentence, of `model` ("teacher" or "student").
 fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap<u32, Vec<String>>> {
-    let path = evaluate_dir.join("predictions.parquet");
+    let path = evaluate_dir.join(files::PREDICTIONS);
     let df = crate::table::read_columns(&path, &["model", "split", "sentence_id", "predicted"])?
         .lazy()
         .filter(col("model").eq(lit(model)).and(col("split").eq(lit("test"))))
@@ -149,7 +152,7 @@ fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap
 /// `direct` cells, unfinished cells and students without such a `direct` cell.
 pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>>> {
     let same_text_and_teacher = |a: &CellResult, b: &CellResult| {
-        ["teacher_ner", "tokenize_target"].iter().all(|&stage| {
+        [StageName::TeacherNer, StageName::TokenizeTarget].iter().all(|stage| {
             let (a, b) = (a.stages.get(stage), b.stages.get(stage));
             a.is_some() && a.map(|(_, m)| &m.key) == b.map(|(_, m)| &m.key)
         })
@@ -158,7 +161,8 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>
     let mut references: BTreeMap<usize, BTreeMap<u32, Vec<String>>> = BTreeMap::new();
     let mut out = Vec::new();
     for student in cells {
-        let Some((student_dir, _)) = student.stages.get("evaluate").filter(|_| student.method != "direct") else {
+        let Some((student_dir, _)) = student.stages.get(&StageName::Evaluate).filter(|_| student.method != "direct")
+        else {
             out.push(None);
             continue;
         };
@@ -166,7 +170,7 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>
             c.method == "direct"
                 && c.seed == student.seed
                 && c.target == student.target
-                && c.stages.contains_key("evaluate")
+                && c.stages.contains_key(&StageName::Evaluate)
                 && same_text_and_teacher(c, student)
         });
         let Some(teacher) = teacher else {
@@ -174,7 +178,7 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>
             continue;
         };
         if !references.contains_key(&teacher) {
-            references.insert(teacher, test_predictions(&cells[teacher].stages["evaluate"].0, "teacher")?);
+            references.insert(teacher, test_predictions(&cells[teacher].stages[&StageName::Evaluate].0, "teacher")?);
         }
         let reference = &references[&teacher];
         let mut scorer = crate::eval::conlleval::Scorer::default();
@@ -263,16 +267,20 @@ pub fn pair_mix(cells: &[CellResult]) -> anyhow::Result<Vec<Option<PairMix>>> {
     let mut by_tokens: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     let mut out = Vec::new();
     for cell in cells {
-        let stages = (cell.stages.get("weights"), cell.stages.get("score_tokens"), cell.stages.get("distill"));
+        let stages = (
+            cell.stages.get(&StageName::Weights),
+            cell.stages.get(&StageName::ScoreTokens),
+            cell.stages.get(&StageName::Distill),
+        );
         let (Some((weights, w)), Some((tokens, t)), Some(_)) = stages else {
             out.push(None);
             continue;
         };
         if !by_weights.contains_key(w.key.as_str()) {
             if !by_tokens.contains_key(t.key.as_str()) {
-                by_tokens.insert(&t.key, label_figures(&tokens.join("token_probs.parquet"))?);
+                by_tokens.insert(&t.key, label_figures(&tokens.join(files::TOKEN_PROBS))?);
             }
-            let figures = pair_figures(&weights.join("pseudo_labels.parquet"), by_tokens[t.key.as_str()])?;
+            let figures = pair_figures(&weights.join(files::PSEUDO_LABELS), by_tokens[t.key.as_str()])?;
             by_weights.insert(&w.key, figures);
         }
         out.push(Some(by_weights[w.key.as_str()]));

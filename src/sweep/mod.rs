@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config::ResolvedConfig;
-use crate::error::{IoContext, SweepError};
+use crate::error::SweepError;
 
 /// A sweep file.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,7 +85,7 @@ pub struct Sweep {
 
 impl Sweep {
     pub fn load(path: &Path) -> Result<Self, SweepError> {
-        let text = std::fs::read_to_string(path).at(path)?;
+        let text = fs_err::read_to_string(path)?;
         let spec: SweepSpec =
             toml::from_str(&text).map_err(|e| SweepError::Syntax { path: path.into(), message: e.to_string() })?;
         let bad = |message: String| SweepError::Syntax { path: path.into(), message };
@@ -100,9 +100,9 @@ impl Sweep {
         Ok(Self { path: path.into(), spec })
     }
 
-    /// Every cell in run order: target by target (so each target's results complete
-    /// early), seed by seed (teachers are trained once per seed), then method.
-    /// `extra` overrides (the command line's `--set`) come last.
+    /// Every cell in run order: seed by seed, then target by target, then method
+    /// (teachers are trained once per seed and shared by the seed's cells). `extra`
+    /// overrides (the command line's `--set`) come last.
     pub fn cells(&self, extra: &[String]) -> Result<Vec<Cell>, SweepError> {
         let base = self.path.parent().unwrap_or(Path::new(""));
         let mut cells = Vec::new();

@@ -116,5 +116,5 @@ pub fn grouped_bars(sweep: &Sweep, rows: &[Aggregate], path: &Path) -> anyhow::R
         encoder.set_depth(png::BitDepth::Eight);
         encoder.write_header()?.write_image_data(&pixels)?;
     }
-    crate::atomic::write_file(path, &encoded).map_err(|e| anyhow!("writing {}: {e}", path.display()))
+    Ok(crate::atomic::write_file(path, &encoded)?)
 }

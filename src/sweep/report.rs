@@ -13,12 +13,14 @@ use polars::prelude::*;
 use super::analysis::{self, ConfidenceBin, PairMix, TeacherCheck};
 use super::run::duration;
 use super::Sweep;
-use crate::config::Method;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
+use crate::eval::MODEL_SELECTION;
+use crate::files;
 use crate::manifest::Manifest;
-use crate::stages::evaluate::MODEL_SELECTION;
-use crate::stages::registry;
+use crate::method::Method;
+use crate::stage::DynStage;
+use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
 use crate::table;
 
@@ -34,7 +36,7 @@ pub struct CellResult {
     /// All of the cell's stages as if run alone, shared teachers included.
     pub wall_s: f64,
     /// The manifests of the cell's finished stages, by stage.
-    pub stages: BTreeMap<String, (PathBuf, Manifest)>,
+    pub stages: BTreeMap<StageName, (PathBuf, Manifest)>,
     /// A student's label-free agreement with its recognizer teacher (`analysis::teacher_agreement`).
     pub teacher_agreement: Option<f64>,
     /// What a student's pair losses saw (`analysis::pair_mix`).
@@ -42,24 +44,28 @@ pub struct CellResult {
 }
 
 /// Reads what the store holds for every cell of `sweep`.
-pub fn collect(sweep: &Sweep, store: &Store, extra: &[String]) -> anyhow::Result<Vec<CellResult>> {
-    let registry = registry();
+pub fn collect(
+    sweep: &Sweep,
+    store: &Store,
+    registry: &[Box<dyn DynStage>],
+    extra: &[String],
+) -> anyhow::Result<Vec<CellResult>> {
     let mut digests = Digests::new();
     let mut out = Vec::new();
     for cell in sweep.cells(extra)? {
-        let plan = Plan::with_digests(&cell.config, &registry, &mut digests)?;
+        let plan = Plan::with_digests(&cell.config, registry, &mut digests)?;
         let mut stages = BTreeMap::new();
         for p in plan.needed() {
-            let name = p.stage.name();
+            let name = p.name();
             if let ArtifactState::Valid(m) = store.state(name, &p.key, false) {
-                stages.insert(name.to_string(), (store.artifact_dir(name, &p.key), m));
+                stages.insert(name, (store.artifact_dir(name, &p.key), m));
             }
         }
         let model = if cell.config.config.method == Method::Direct { "teacher" } else { "student" };
         let (mut test, mut dev) = (None, None);
-        if let Some((dir, _)) = stages.get("evaluate") {
-            let path = dir.join("metrics.json");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        if let Some((dir, _)) = stages.get(&StageName::Evaluate) {
+            let path = dir.join(files::METRICS);
+            let text = fs_err::read_to_string(&path)?;
             let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| path.display().to_string())?;
             let split = |s: &str| -> anyhow::Result<Option<Scores>> {
                 doc["metrics"][model].get(s).map(|v| serde_json::from_value(v.clone())).transpose().map_err(Into::into)
@@ -250,7 +256,7 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
     columns.push(Column::new("wall_s".into(), done.iter().map(|c| c.wall_s).collect::<Vec<_>>()));
     columns.push(Column::new(
         "evaluate_key".into(),
-        done.iter().map(|c| c.stages["evaluate"].1.key.clone()).collect::<Vec<_>>(),
+        done.iter().map(|c| c.stages[&StageName::Evaluate].1.key.clone()).collect::<Vec<_>>(),
     ));
     DataFrame::new(done.len(), columns)
 }
@@ -316,15 +322,20 @@ pub struct ReportRequest<'a> {
     pub command: String,
 }
 
-pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(req.out_dir).with_context(|| format!("creating {}", req.out_dir.display()))?;
+pub fn report(
+    req: &ReportRequest,
+    store: &Store,
+    registry: &[Box<dyn DynStage>],
+    extra: &[String],
+) -> anyhow::Result<()> {
+    fs_err::create_dir_all(req.out_dir)?;
     let mut all_cells = Vec::new();
     let mut md = String::new();
     let mut body = String::new();
     let mut rows_all = Vec::new();
     let mut plots = Vec::new();
     for sweep in req.sweeps {
-        let mut cells = collect(sweep, store, extra)?;
+        let mut cells = collect(sweep, store, registry, extra)?;
         let agreements = analysis::teacher_agreement(&cells)?;
         let mixes = analysis::pair_mix(&cells)?;
         for ((cell, agreement), mix) in cells.iter_mut().zip(agreements).zip(mixes) {
@@ -348,8 +359,8 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
     let mut runs = runs_frame(&all_cells)?;
     let mut results = results_frame(&rows_all, &encoder)?;
     let meta = vec![("mtmt.command".to_string(), req.command.clone())];
-    crate::atomic::write_with(&req.out_dir.join("runs.parquet"), |p| table::write(&mut runs, p, meta.clone()))?;
-    crate::atomic::write_with(&req.out_dir.join("results.parquet"), |p| table::write(&mut results, p, meta.clone()))?;
+    table::write(&mut runs, &req.out_dir.join("runs.parquet"), meta.clone())?;
+    table::write(&mut results, &req.out_dir.join("results.parquet"), meta)?;
 
     writeln!(md, "# Results\n")?;
     writeln!(
@@ -369,12 +380,11 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
     )?;
     md.push_str(&body);
     if let Some(notes) = req.notes {
-        let text = std::fs::read_to_string(notes).with_context(|| format!("reading {}", notes.display()))?;
+        let text = fs_err::read_to_string(notes)?;
         md.push('\n');
         md.push_str(&text);
     }
-    crate::atomic::write_file(&req.out_dir.join("results.md"), md.as_bytes())
-        .with_context(|| format!("writing {}", req.out_dir.join("results.md").display()))?;
+    crate::atomic::write_file(&req.out_dir.join("results.md"), md.as_bytes())?;
     println!(
         "wrote {} ({} finished cells of {})",
         req.out_dir.join("results.md").display(),
@@ -387,11 +397,11 @@ pub fn report(req: &ReportRequest, store: &Store, extra: &[String]) -> anyhow::R
 /// Plots this report did not write (a sweep renamed, dropped or not finished) would sit
 /// next to `results.md` as if they were current, so they go.
 fn remove_stale_plots(out_dir: &Path, written: &[String]) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(out_dir).with_context(|| format!("listing {}", out_dir.display()))? {
+    for entry in fs_err::read_dir(out_dir)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if name.starts_with("results-") && name.ends_with(".png") && !written.contains(&name) {
             let path = out_dir.join(&name);
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            fs_err::remove_file(&path)?;
             println!("removed {} (no sweep in this report writes it)", path.display());
         }
     }

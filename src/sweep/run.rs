@@ -12,12 +12,12 @@ use super::{Cell, Sweep};
 use crate::engine::{self, Digests, Plan, RunOptions};
 use crate::error::SweepError;
 use crate::manifest::Manifest;
-use crate::stage::Stage;
-use crate::stages::registry;
+use crate::stage::DynStage;
+use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
 
 /// A stage run still to do: (stage, key). Cells share many, teachers above all.
-type StageRun = (String, String);
+type StageRun = (StageName, String);
 
 /// What a stage run's duration depends on: the config values it reads, less the seed
 /// (a sentence budget or another method changes the work; another seed does not).
@@ -39,36 +39,36 @@ struct Pending {
 /// under another seed first, then this sweep's runs of the stage for the same target,
 /// then the stage's artifacts in the store.
 struct Estimator {
-    same_work: BTreeMap<(String, String), Vec<f64>>,
-    measured: BTreeMap<(String, String), Vec<f64>>,
-    stored: BTreeMap<String, Vec<f64>>,
+    same_work: BTreeMap<(StageName, String), Vec<f64>>,
+    measured: BTreeMap<(String, StageName), Vec<f64>>,
+    stored: BTreeMap<StageName, Vec<f64>>,
 }
 
 impl Estimator {
-    fn new(store: &Store, stages: &[Box<dyn Stage>]) -> Self {
+    fn new(store: &Store, stages: &[Box<dyn DynStage>]) -> Self {
         let mut estimator = Self { same_work: BTreeMap::new(), measured: BTreeMap::new(), stored: BTreeMap::new() };
-        for stage in stages {
-            for m in store.manifests(stage.name()) {
-                estimator.same_work.entry((m.stage.clone(), work(&m.config))).or_default().push(m.wall_time_s);
-                estimator.stored.entry(m.stage).or_default().push(m.wall_time_s);
+        for stage in stages.iter().map(|s| s.name()) {
+            for m in store.manifests(stage) {
+                estimator.same_work.entry((stage, work(&m.config))).or_default().push(m.wall_time_s);
+                estimator.stored.entry(stage).or_default().push(m.wall_time_s);
             }
         }
         estimator
     }
 
-    fn record(&mut self, target: &str, manifest: Manifest) {
+    fn record(&mut self, target: &str, stage: StageName, manifest: Manifest) {
         let seconds = manifest.wall_time_s;
-        self.measured.entry((target.into(), manifest.stage.clone())).or_default().push(seconds);
-        self.same_work.entry((manifest.stage, work(&manifest.config))).or_default().push(seconds);
+        self.measured.entry((target.into(), stage)).or_default().push(seconds);
+        self.same_work.entry((stage, work(&manifest.config))).or_default().push(seconds);
     }
 
-    fn guess(&self, stage: &str, pending: &Pending) -> Option<f64> {
+    fn guess(&self, stage: StageName, pending: &Pending) -> Option<f64> {
         let mean = |v: &Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
         self.same_work
-            .get(&(stage.into(), pending.work.clone()))
+            .get(&(stage, pending.work.clone()))
             .and_then(mean)
-            .or_else(|| self.measured.get(&(pending.target.clone(), stage.into())).and_then(mean))
-            .or_else(|| self.stored.get(stage).and_then(mean))
+            .or_else(|| self.measured.get(&(pending.target.clone(), stage)).and_then(mean))
+            .or_else(|| self.stored.get(&stage).and_then(mean))
     }
 }
 
@@ -76,8 +76,8 @@ impl Estimator {
 fn stale_runs(plan: &Plan, store: &Store) -> Vec<(StageRun, String)> {
     plan.needed()
         .into_iter()
-        .filter(|p| !matches!(store.state(p.stage.name(), &p.key, false), ArtifactState::Valid(_)))
-        .map(|p| ((p.stage.name().to_string(), p.key.clone()), work(&p.view)))
+        .filter(|p| !matches!(store.state(p.name(), &p.key, false), ArtifactState::Valid(_)))
+        .map(|p| ((p.name(), p.key.clone()), work(&p.view)))
         .collect()
 }
 
@@ -95,7 +95,7 @@ fn eta(remaining: &BTreeMap<StageRun, Pending>, estimator: &Estimator) -> String
     let mut total = 0.0;
     let mut unknown = 0;
     for ((stage, _), pending) in remaining {
-        match estimator.guess(stage, pending) {
+        match estimator.guess(*stage, pending) {
             Some(s) => total += s,
             None => unknown += 1,
         }
@@ -105,7 +105,14 @@ fn eta(remaining: &BTreeMap<StageRun, Pending>, estimator: &Estimator) -> String
 }
 
 /// Runs (or with `dry_run`, lists) every cell of the sweep, or only those of `seeds`.
-pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_run: bool) -> anyhow::Result<()> {
+pub fn run(
+    sweep: &Sweep,
+    store: &Store,
+    stages: &[Box<dyn DynStage>],
+    extra: &[String],
+    seeds: &[u64],
+    dry_run: bool,
+) -> anyhow::Result<()> {
     let mut cells: Vec<Cell> = sweep.cells(extra)?;
     if let Some(missing) = seeds.iter().find(|s| !sweep.spec.seeds.contains(s)) {
         anyhow::bail!(
@@ -115,11 +122,10 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_ru
         );
     }
     cells.retain(|c| seeds.is_empty() || seeds.contains(&c.seed));
-    let stages = registry();
     // Every key before anything runs, each input file hashed once for the whole sweep.
     let mut digests = Digests::new();
     let plans =
-        cells.iter().map(|c| Plan::with_digests(&c.config, &stages, &mut digests)).collect::<Result<Vec<_>, _>>()?;
+        cells.iter().map(|c| Plan::with_digests(&c.config, stages, &mut digests)).collect::<Result<Vec<_>, _>>()?;
     let stale: Vec<Vec<(StageRun, String)>> = plans.iter().map(|p| stale_runs(p, store)).collect();
     let complete = stale.iter().filter(|s| s.is_empty()).count();
     // Each stage run falls to the first cell that needs it; later cells reuse its artifact.
@@ -135,7 +141,7 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_ru
         }
         todos.push(todo);
     }
-    let mut estimator = Estimator::new(store, &stages);
+    let mut estimator = Estimator::new(store, stages);
     println!(
         "sweep `{}`{}: {} cells, {complete} complete; {} stage run(s) to do, {}",
         sweep.spec.name,
@@ -163,8 +169,8 @@ pub fn run(sweep: &Sweep, store: &Store, extra: &[String], seeds: &[u64], dry_ru
             .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
         for run @ (stage, key) in &todo {
             remaining.remove(run);
-            if let Ok(manifest) = Manifest::read(&store.artifact_dir(stage, key)) {
-                estimator.record(&cell.target, manifest);
+            if let Ok(manifest) = Manifest::read(&store.artifact_dir(*stage, key)) {
+                estimator.record(&cell.target, *stage, manifest);
             }
         }
         println!(
@@ -191,13 +197,13 @@ mod tests {
 
         let mut estimator =
             Estimator { same_work: BTreeMap::new(), measured: BTreeMap::new(), stored: BTreeMap::new() };
-        estimator.stored.insert("distill".into(), vec![100.0, 300.0]);
+        estimator.stored.insert(StageName::Distill, vec![100.0, 300.0]);
         let whole_split = Pending { target: "es".into(), work: work(&view(14, 0)) };
-        assert_eq!(estimator.guess("distill", &whole_split), Some(200.0));
-        estimator.measured.insert(("es".into(), "distill".into()), vec![250.0]);
-        assert_eq!(estimator.guess("distill", &whole_split), Some(250.0));
-        estimator.same_work.insert(("distill".into(), work(&view(13, 0))), vec![500.0]);
-        assert_eq!(estimator.guess("distill", &whole_split), Some(500.0));
-        assert_eq!(estimator.guess("evaluate", &whole_split), None);
+        assert_eq!(estimator.guess(StageName::Distill, &whole_split), Some(200.0));
+        estimator.measured.insert(("es".into(), StageName::Distill), vec![250.0]);
+        assert_eq!(estimator.guess(StageName::Distill, &whole_split), Some(250.0));
+        estimator.same_work.insert((StageName::Distill, work(&view(13, 0))), vec![500.0]);
+        assert_eq!(estimator.guess(StageName::Distill, &whole_split), Some(500.0));
+        assert_eq!(estimator.guess(StageName::Evaluate, &whole_split), None);
     }
 }

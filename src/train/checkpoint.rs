@@ -20,7 +20,7 @@ fn tensors_file(step: i64) -> String {
 /// Where training stands; everything else (batch order, dropout masks) is derived
 /// from the seed and the step, so this is all a resume needs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
+pub struct TrainState {
     pub step: i64,
     /// Mean loss of each completed epoch.
     pub epoch_losses: Vec<f64>,
@@ -40,8 +40,8 @@ impl CheckpointDir {
         Self { dir: dir.into() }
     }
 
-    pub fn save(&self, vs: &nn::VarStore, opt: &AdamW, progress: &Progress) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+    pub fn save(&self, vs: &nn::VarStore, opt: &AdamW, progress: &TrainState) -> anyhow::Result<()> {
+        fs_err::create_dir_all(&self.dir)?;
         // Frozen variables never change, so only trainable ones are saved.
         let mut named: Vec<(String, Tensor)> = vs
             .variables()
@@ -52,15 +52,15 @@ impl CheckpointDir {
         named.extend(opt.state().into_iter().map(|(name, t)| (format!("optim.{name}"), t)));
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let previous = self.saved_step();
-        let tmp = self.dir.join(".checkpoint.safetensors.tmp");
         let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        Tensor::write_safetensors(&refs, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(tensors_file(progress.step)))?;
+        let tensors = self.dir.join(tensors_file(progress.step));
+        crate::atomic::write_with(&tensors, |tmp| {
+            Tensor::write_safetensors(&refs, tmp).with_context(|| format!("writing {}", tensors.display()))
+        })?;
         let json = serde_json::to_vec_pretty(progress)?;
         crate::atomic::write_file(&self.dir.join(PROGRESS), &json)?;
         if let Some(old) = previous.filter(|&s| s != progress.step) {
-            let _ = std::fs::remove_file(self.dir.join(tensors_file(old)));
+            let _ = fs_err::remove_file(self.dir.join(tensors_file(old)));
         }
         Ok(())
     }
@@ -68,16 +68,16 @@ impl CheckpointDir {
     /// The step of the saved checkpoint, if any.
     pub fn saved_step(&self) -> Option<i64> {
         let text = std::fs::read(self.dir.join(PROGRESS)).ok()?;
-        serde_json::from_slice::<Progress>(&text).ok().map(|p| p.step)
+        serde_json::from_slice::<TrainState>(&text).ok().map(|p| p.step)
     }
 
     /// Restores the last checkpoint into `vs` and `opt`, if there is one.
-    pub fn load(&self, vs: &nn::VarStore, opt: &mut AdamW) -> anyhow::Result<Option<Progress>> {
+    pub fn load(&self, vs: &nn::VarStore, opt: &mut AdamW) -> anyhow::Result<Option<TrainState>> {
         let progress_path = self.dir.join(PROGRESS);
         if !progress_path.exists() {
             return Ok(None);
         }
-        let progress: Progress = serde_json::from_slice(&std::fs::read(&progress_path)?)
+        let progress: TrainState = serde_json::from_slice(&fs_err::read(&progress_path)?)
             .with_context(|| format!("parsing {}", progress_path.display()))?;
         let file = self.dir.join(tensors_file(progress.step));
         let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&file)
@@ -87,7 +87,9 @@ impl CheckpointDir {
         {
             let _guard = tch::no_grad_guard();
             for (name, mut var) in vs.variables().into_iter().filter(|(_, t)| t.requires_grad()) {
-                let src = tensors.get(&format!("model.{name}")).with_context(|| format!("checkpoint lacks {name}"))?;
+                let src = tensors
+                    .get(&format!("model.{name}"))
+                    .with_context(|| format!("{}: no tensor model.{name}", file.display()))?;
                 var.copy_(src);
             }
         }

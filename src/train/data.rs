@@ -13,7 +13,16 @@ use crate::table;
 /// Parquet metadata key under which `tokenize` records the tokenizer's padding id.
 pub const PAD_ID_KEY: &str = "mtmt.pad_id";
 
-/// One `encoded_<role>` table.
+/// Sentences to encode: their ids, words and (where labeled) IOB2 tags, and the file
+/// they were read from, which errors name.
+pub struct Words<'a> {
+    pub ids: Vec<u32>,
+    pub tokens: &'a [Vec<String>],
+    pub tags: Option<&'a [Vec<String>]>,
+    pub origin: &'a Path,
+}
+
+/// One `encoded_<side>_<split>` table.
 pub struct EncodedSet {
     /// The tokenizer's padding id.
     pub pad_id: u32,
@@ -30,6 +39,7 @@ pub struct EncodedSet {
 impl EncodedSet {
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let df = table::read(path)?;
+        let u32s = |name: &str| table::u32_column(&df, path, name);
         let labels = match df.column("label_ids") {
             Ok(_) => Some(table::read_u32_lists(&df, "label_ids")?),
             Err(_) => None,
@@ -41,11 +51,11 @@ impl EncodedSet {
             .ok_or_else(|| anyhow::anyhow!("{}: no {PAD_ID_KEY} in its metadata", path.display()))?;
         Ok(Self {
             pad_id,
-            sentence_ids: df.column("sentence_id")?.u32()?.into_no_null_iter().collect(),
+            sentence_ids: u32s("sentence_id")?,
             input_ids: table::read_u32_lists(&df, "input_ids")?,
             word_starts: table::read_u32_lists(&df, "word_starts")?,
-            n_words: df.column("n_words")?.u32()?.into_no_null_iter().collect(),
-            truncated_words: df.column("truncated_words")?.u32()?.into_no_null_iter().collect(),
+            n_words: u32s("n_words")?,
+            truncated_words: u32s("truncated_words")?,
             labels,
         })
     }
@@ -69,13 +79,12 @@ impl EncodedSet {
     /// in parallel; `tick` is called once per sentence.
     pub fn encode(
         tokenizer: &SubwordTokenizer,
-        sentence_ids: Vec<u32>,
-        words: &[Vec<String>],
-        tags: Option<&[Vec<String>]>,
+        words: Words,
         labels: &[String],
         max_len: usize,
         tick: impl Fn() + Sync,
     ) -> anyhow::Result<Self> {
+        let Words { ids: sentence_ids, tokens: words, tags, origin } = words;
         let encoded: Vec<EncodedSentence> = words
             .par_iter()
             .map(|w| {
@@ -87,11 +96,20 @@ impl EncodedSet {
         let labels = tags
             .map(|tags| {
                 tags.iter()
-                    .map(|row| {
-                        row.iter()
-                            .map(|t| labels.iter().position(|l| l == t).map(|i| i as u32))
-                            .collect::<Option<Vec<u32>>>()
-                            .ok_or_else(|| anyhow::anyhow!("a tag outside the label set {labels:?}"))
+                    .enumerate()
+                    .map(|(row, tags)| {
+                        tags.iter()
+                            .map(|t| {
+                                let id = labels.iter().position(|l| l == t).ok_or_else(|| {
+                                    anyhow::anyhow!(
+                                        "{}: row {row} (sentence {}): tag `{t}` is not in the label set {labels:?}",
+                                        origin.display(),
+                                        sentence_ids[row]
+                                    )
+                                })?;
+                                Ok(id as u32)
+                            })
+                            .collect::<anyhow::Result<Vec<u32>>>()
                     })
                     .collect::<anyhow::Result<Vec<_>>>()
             })

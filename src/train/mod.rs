@@ -5,6 +5,7 @@ pub mod batching;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
+pub mod fit;
 pub mod optim;
 pub mod rng;
 pub mod trainer;

@@ -1,5 +1,7 @@
-//! The one random generator of the pipeline's own sampling and shuffling:
-//! SplitMix64, whose whole state is one u64, so checkpoints can restore it exactly.
+//! The one random generator of the pipeline's own sampling and shuffling: SplitMix64.
+//! Every use draws from a stream derived from (seed, purpose), e.g. the batch order of
+//! an epoch or the pairs of a step, so a resumed run redraws the same numbers without
+//! saving any generator state in its checkpoint.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rng {

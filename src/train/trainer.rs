@@ -6,7 +6,7 @@
 use tch::{nn, Tensor};
 
 use super::batching::{epoch_batches, BatchPlan};
-use super::checkpoint::{CheckpointDir, Progress};
+use super::checkpoint::{CheckpointDir, TrainState};
 use super::optim::{linear_schedule, AdamW};
 use super::rng::Rng;
 
@@ -56,13 +56,13 @@ pub fn train(
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
     mut step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
-    mut on_step: impl FnMut(&Progress, f64),
-) -> anyhow::Result<Progress> {
+    mut on_step: impl FnMut(&TrainState, f64),
+) -> anyhow::Result<TrainState> {
     let total = steps.len() as i64;
     let warmup = (schedule.warmup_ratio * total as f64).round() as i64;
     let mut progress = match checkpoints {
         Some(c) => c.load(vs, opt)?.unwrap_or_default(),
-        None => Progress::default(),
+        None => TrainState::default(),
     };
     while progress.step < total {
         let step = progress.step;

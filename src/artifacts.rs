@@ -1,0 +1,94 @@
+//! Reading what stages hand each other: the encoded sentence sets, the pretrained
+//! encoder's files, trained teachers and the recognizer's scores on target text. Any
+//! stage may use these; stages never import from one another.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tch::Device;
+
+use crate::config::SameClass;
+use crate::files;
+use crate::model::tagger::Tagger;
+use crate::pairs::class_of;
+use crate::side::{Side, Split};
+use crate::stage::StageContext;
+use crate::stage_name::StageName;
+use crate::table;
+use crate::train::batching::BatchPlan;
+use crate::train::data::EncodedSet;
+
+/// The config keys of the pretrained encoder's files, read by every stage that builds a model.
+pub const ENCODER_FILES: &[&str] = &["encoder.weights", "encoder.config"];
+
+/// The pretrained encoder's weights and `config.json` (the `encoder` part of a stage's params).
+#[derive(Debug, Deserialize)]
+pub struct EncoderFiles {
+    pub weights: PathBuf,
+    pub config: PathBuf,
+}
+
+/// The config key bounding the target train sentences the student learns from, and so
+/// the ones the teachers need to score.
+pub const STUDENT_SENTENCES: &str = "distill.max_sentences";
+
+/// The `distill` part of the config the scoring stages read.
+#[derive(Debug, Deserialize)]
+pub struct StudentSentences {
+    /// First this many target train sentences; 0 = all.
+    pub max_sentences: usize,
+}
+
+/// Sentences per inference batch of the scoring stages (the result does not depend on it).
+pub const INFERENCE: BatchPlan = BatchPlan { batch_size: 64, max_tokens: None, chunk_batches: 1 };
+
+/// The source train split, cut to its first `max` sentences (0 = all).
+pub fn source_train(ctx: &StageContext, max: usize) -> anyhow::Result<EncodedSet> {
+    let path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Train));
+    Ok(EncodedSet::read(&path)?.truncated(max))
+}
+
+/// The target train sentences a student learns from: the first `max` (0 = all).
+pub fn target_train(ctx: &StageContext, max: usize) -> anyhow::Result<EncodedSet> {
+    let path = ctx.input(StageName::TokenizeTarget, files::encoded(Side::Target, Split::Train));
+    Ok(EncodedSet::read(&path)?.truncated(max))
+}
+
+/// A trained tagger (recognizer teacher or student): the pretrained encoder plus the
+/// parameters its stage trained.
+pub fn load_tagger(encoder: &EncoderFiles, n_labels: usize, trained: &Path, device: Device) -> anyhow::Result<Tagger> {
+    let mut tagger = Tagger::pretrained(&encoder.config, &encoder.weights, n_labels, 0.0, device, 0)?;
+    tagger.load_trained(trained)?;
+    Ok(tagger)
+}
+
+/// The recognizer teacher's distributions (`token_probs`), per sentence id:
+/// [words x labels] row-major.
+pub fn read_token_probs(path: &Path) -> anyhow::Result<HashMap<u32, Vec<f32>>> {
+    let df = table::read_columns(path, &["sentence_id", "probs"])?;
+    let sentences: Vec<u32> = table::u32_column(&df, path, "sentence_id")?;
+    let probs = table::read_f32_lists(&df, "probs")?;
+    let mut out: HashMap<u32, Vec<f32>> = HashMap::new();
+    // Rows are in (sentence, word) order.
+    for (s, p) in sentences.into_iter().zip(probs) {
+        out.entry(s).or_default().extend(p);
+    }
+    Ok(out)
+}
+
+/// The recognizer teacher's predicted entity type of every word (`token_probs`), per
+/// sentence id; a label outside `labels` is an error naming the file and row.
+pub fn predicted_classes(path: &Path, labels: &[String]) -> anyhow::Result<HashMap<u32, Vec<u32>>> {
+    let df = table::read_columns(path, &["sentence_id", "label"])?;
+    let sentences: Vec<u32> = table::u32_column(&df, path, "sentence_id")?;
+    let predicted = df.column("label")?.str()?.clone();
+    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (row, (s, label)) in sentences.into_iter().zip(predicted.iter()).enumerate() {
+        let id = labels.iter().position(|l| Some(l.as_str()) == label).ok_or_else(|| {
+            anyhow::anyhow!("{}: row {row}: label {label:?} is not one of {labels:?}", path.display())
+        })?;
+        out.entry(s).or_default().push(class_of(id as u32, SameClass::Type));
+    }
+    Ok(out)
+}

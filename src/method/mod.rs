@@ -1,0 +1,55 @@
+//! The methods: which teachers a student learns from, which tables are built for it and
+//! its loss, one module per method. The stages ask the method (`Method::spec`) instead
+//! of matching on it, so adding a method touches this registry and its own module.
+//!
+//! - `direct`: the recognizer teacher alone (direct transfer), no student.
+//! - `tsl`: the student matches the recognizer's distribution on every target word.
+//! - `mtmt`: recognizer + siamese similarity teacher, pairs with confidence weights.
+//! - `mtst`: MTMT's loss from one multitask teacher (the paper's ablation).
+
+mod direct;
+pub mod mtmt;
+pub mod student;
+mod tsl;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stage_name::StageName;
+pub use student::{StudentLoss, StudentRun};
+
+/// The `method` config value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Direct,
+    Tsl,
+    #[default]
+    Mtmt,
+    Mtst,
+}
+
+impl Method {
+    /// What the method is made of: the registry of methods.
+    pub fn spec(self) -> &'static dyn MethodSpec {
+        match self {
+            Method::Direct => &direct::Direct,
+            Method::Tsl => &tsl::Tsl,
+            Method::Mtmt => &mtmt::Mtmt::TWO_TEACHERS,
+            Method::Mtst => &mtmt::Mtmt::ONE_TEACHER,
+        }
+    }
+}
+
+/// One method: its teachers and its student.
+pub trait MethodSpec: Sync {
+    /// The teacher whose label distributions on target words the student learns from
+    /// (`score_tokens` runs it).
+    fn recognizer(&self) -> StageName;
+    /// The teacher that scores target word pairs (`score_pairs` runs it), for methods
+    /// whose student learns from pairs.
+    fn pair_scorer(&self) -> Option<StageName> {
+        None
+    }
+    /// The student's loss; `None` when the recognizer teacher is the model (direct transfer).
+    fn student(&self) -> Option<&dyn StudentLoss>;
+}

@@ -1,0 +1,257 @@
+//! `mtmt` (and its one-teacher ablation `mtst`): the recognizer teacher and the siamese
+//! similarity teacher read the target text; `score_pairs` samples word pairs inside
+//! groups of sentences (one group = one student batch) and `weights` turns the two
+//! teachers' outputs into confidence weights (the `pseudo_labels` table):
+//!   alpha1 = max(p_a)^2, alpha2 = max(p_b)^2,
+//!   beta   = (2t - 1)^2 (paper) or min((2t - 1)^2 + 0.5, 1) (released code),
+//!   gamma  = 1 - |sigmoid(cos(p_a, p_b)) - t|,
+//! all ones without weighting. The student's loss per pair is
+//!   gamma * (alpha1 * NER(a) + alpha2 * NER(b) + beta * BCE(t_student, t)),
+//! with t_student = sigmoid(cos) of the student's own word states, one forward per group
+//! serving all its pairs, optionally plus the TSL term over every word of the group.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use polars::prelude::*;
+use tch::{Kind, Tensor};
+
+use super::student::{all_words_loss, ner_loss, teacher_batch, StudentLoss, StudentRun};
+use super::MethodSpec;
+use crate::config::{WeightFormula, WeightsConfig};
+use crate::files;
+use crate::model::heads::similarity;
+use crate::model::siamese::bce;
+use crate::stage_name::StageName;
+use crate::table;
+use crate::train::data::{prefix_offsets, Batch, EncodedSet};
+use crate::train::fit::fit;
+use crate::train::trainer::group_batches;
+
+/// MTMT with its two teachers, or MTST with one multitask teacher in both roles.
+pub struct Mtmt {
+    recognizer: StageName,
+    pair_scorer: StageName,
+}
+
+impl Mtmt {
+    pub const TWO_TEACHERS: Mtmt = Mtmt { recognizer: StageName::TeacherNer, pair_scorer: StageName::TeacherSim };
+    pub const ONE_TEACHER: Mtmt = Mtmt { recognizer: StageName::TeacherMt, pair_scorer: StageName::TeacherMt };
+}
+
+impl MethodSpec for Mtmt {
+    fn recognizer(&self) -> StageName {
+        self.recognizer
+    }
+    fn pair_scorer(&self) -> Option<StageName> {
+        Some(self.pair_scorer)
+    }
+    fn student(&self) -> Option<&dyn StudentLoss> {
+        Some(self)
+    }
+}
+
+/// The weight columns of `pseudo_labels`, in the order of `PairWeights`' fields.
+pub const WEIGHT_COLUMNS: [&str; 4] = ["alpha1", "alpha2", "beta", "gamma"];
+
+/// sigmoid(cos(p, q)) of two probability vectors: how alike the recognizer thinks two words are.
+pub fn sigmoid_cos(p: &[f32], q: &[f32]) -> f32 {
+    let dot: f32 = p.iter().zip(q).map(|(a, b)| a * b).sum();
+    let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    let cos = dot / (norm(p) * norm(q)).max(1e-8);
+    1.0 / (1.0 + (-cos).exp())
+}
+
+/// The weight columns as polars expressions over `max_prob_a`, `max_prob_b`, `t`, `sim_probs`.
+pub fn weight_exprs(cfg: &WeightsConfig) -> Vec<Expr> {
+    if !cfg.enabled {
+        return WEIGHT_COLUMNS.map(|name| lit(1.0f32).cast(DataType::Float32).alias(name)).to_vec();
+    }
+    let spread = (lit(2.0f32) * col("t") - lit(1.0f32)).pow(2);
+    let beta = match cfg.formula {
+        WeightFormula::Paper => spread,
+        WeightFormula::Code => (spread + lit(0.5f32)).clip_max(lit(1.0f32)),
+    };
+    vec![
+        col("max_prob_a").pow(2).alias("alpha1"),
+        col("max_prob_b").pow(2).alias("alpha2"),
+        beta.alias("beta"),
+        (lit(1.0f32) - (col("sim_probs") - col("t")).abs()).alias("gamma"),
+    ]
+}
+
+/// One pair's confidence weights.
+#[derive(Debug, Clone, Copy)]
+struct PairWeights {
+    alpha1: f32,
+    alpha2: f32,
+    beta: f32,
+    gamma: f32,
+}
+
+/// One pair with its teacher targets and weights, in group-local word indices.
+struct PairRow {
+    a: usize,
+    b: usize,
+    t: f32,
+    w: PairWeights,
+}
+
+impl StudentLoss for Mtmt {
+    fn inputs(&self) -> &'static [StageName] {
+        &[StageName::ScorePairs, StageName::Weights]
+    }
+
+    fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
+        let StudentRun { ctx, student, opt, schedule, epochs, seed, device, set, teacher, loss } = run;
+        let (seed, device) = (*seed, *device);
+        let groups_path = ctx.input(StageName::ScorePairs, files::GROUPS);
+        let labels_path = ctx.input(StageName::Weights, files::PSEUDO_LABELS);
+        let (groups, pairs) = read_groups(&groups_path, &labels_path, set)?;
+        let plan = group_batches(&groups, *epochs, seed);
+        let n_pairs: usize = pairs.iter().map(Vec::len).sum();
+        let per_forward = n_pairs as f64 / set.len() as f64;
+        ctx.log(format!(
+            "{}: {} groups, {n_pairs} pairs, {per_forward:.2} pairs per sentence forward",
+            if self.recognizer == StageName::TeacherMt { "Mtst" } else { "Mtmt" },
+            groups.len()
+        ));
+        ctx.summary.insert(crate::summary::PAIRS_PER_SENTENCE_FORWARD.into(), per_forward.into());
+        // Groups are disjoint, so a group's first sentence names it.
+        let group_of: HashMap<usize, usize> = groups.iter().enumerate().map(|(g, m)| (m[0], g)).collect();
+        fit(ctx, &student.vs, opt, &plan, schedule, seed, |_, idx| {
+            let batch = Batch::new(set, idx, device);
+            let (states, logits) = student.states_and_logits(&batch, true);
+            let rows = &pairs[group_of[&idx[0]]];
+            let teacher_words = teacher_batch(teacher, idx, device);
+            let pick = |f: fn(&PairRow) -> usize| {
+                Tensor::from_slice(&rows.iter().map(|r| f(r) as i64).collect::<Vec<_>>()).to_device(device)
+            };
+            let column =
+                |f: fn(&PairRow) -> f32| Tensor::from_slice(&rows.iter().map(f).collect::<Vec<_>>()).to_device(device);
+            let (a, b) = (pick(|r| r.a), pick(|r| r.b));
+            let ner_a = ner_loss(&logits.index_select(0, &a), &teacher_words.index_select(0, &a), loss.ner);
+            let ner_b = ner_loss(&logits.index_select(0, &b), &teacher_words.index_select(0, &b), loss.ner);
+            let sim = similarity(&states.index_select(0, &a), &states.index_select(0, &b));
+            let bce = bce(&sim, &column(|r| r.t));
+            let per_pair = column(|r| r.w.gamma)
+                * (column(|r| r.w.alpha1) * ner_a + column(|r| r.w.alpha2) * ner_b + column(|r| r.w.beta) * bce);
+            let mut total = per_pair.mean(Kind::Float);
+            if loss.all_words {
+                total = total + all_words_loss(&logits, teacher, idx, loss.ner) * loss.all_words_weight;
+            }
+            Ok((total, batch.tokens))
+        })?;
+        Ok(())
+    }
+}
+
+/// The pair groups as set indices, and each group's pairs in group-local word indices;
+/// a group without any pair is left out (it would give an empty loss). A table that does
+/// not match the target text is an error naming the file and row.
+fn read_groups(
+    groups_path: &Path,
+    labels_path: &Path,
+    set: &EncodedSet,
+) -> anyhow::Result<(Vec<Vec<usize>>, Vec<Vec<PairRow>>)> {
+    let index: HashMap<u32, usize> = set.sentence_ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let unknown = |path: &Path, row: usize, id: u32| {
+        anyhow::anyhow!("{}: row {row}: sentence {id} is not in the target train text", path.display())
+    };
+    let groups: Vec<Vec<usize>> = table::read_u32_lists(&table::read(groups_path)?, "sentence_ids")?
+        .into_iter()
+        .enumerate()
+        .map(|(row, ids)| {
+            ids.iter().map(|id| index.get(id).copied().ok_or_else(|| unknown(groups_path, row, *id))).collect()
+        })
+        .collect::<anyhow::Result<_>>()?;
+    // A word's position among its group's words (the order Batch lays them out in).
+    let local: Vec<HashMap<u32, (usize, usize)>> = groups
+        .iter()
+        .map(|members| {
+            let starts = prefix_offsets(members.iter().map(|&i| set.word_starts[i].len()));
+            members
+                .iter()
+                .map(|&i| (set.sentence_ids[i], i))
+                .zip(starts)
+                .map(|((id, i), s)| (id, (s, set.word_starts[i].len())))
+                .collect()
+        })
+        .collect();
+    let df = table::read(labels_path)?;
+    let u32s = |c: &str| -> anyhow::Result<Vec<u32>> { Ok(df.column(c)?.u32()?.into_no_null_iter().collect()) };
+    let f32s = |c: &str| -> anyhow::Result<Vec<f32>> { Ok(df.column(c)?.f32()?.into_no_null_iter().collect()) };
+    let (group, sa, wa, sb, wb) =
+        (u32s("group")?, u32s("sentence_a")?, u32s("word_a")?, u32s("sentence_b")?, u32s("word_b")?);
+    let (t, a1, a2, beta, gamma) = (f32s("t")?, f32s("alpha1")?, f32s("alpha2")?, f32s("beta")?, f32s("gamma")?);
+    let mut pairs: Vec<Vec<PairRow>> = (0..groups.len()).map(|_| Vec::new()).collect();
+    for k in 0..group.len() {
+        let g = group[k] as usize;
+        let word = |sentence: u32, word: u32| -> anyhow::Result<usize> {
+            let members = local.get(g).ok_or_else(|| {
+                anyhow::anyhow!("{}: row {k}: group {g} is not in {}", labels_path.display(), groups_path.display())
+            })?;
+            match members.get(&sentence) {
+                Some(&(start, words)) if (word as usize) < words => Ok(start + word as usize),
+                _ => anyhow::bail!(
+                    "{}: row {k}: word {word} of sentence {sentence} is not a word of group {g}",
+                    labels_path.display()
+                ),
+            }
+        };
+        pairs[g].push(PairRow {
+            a: word(sa[k], wa[k])?,
+            b: word(sb[k], wb[k])?,
+            t: t[k],
+            w: PairWeights { alpha1: a1[k], alpha2: a2[k], beta: beta[k], gamma: gamma[k] },
+        });
+    }
+    let keep: Vec<usize> = (0..groups.len()).filter(|&g| !pairs[g].is_empty()).collect();
+    let kept_groups = keep.iter().map(|&g| groups[g].clone()).collect();
+    let kept_pairs = keep.iter().map(|&g| std::mem::take(&mut pairs[g])).collect();
+    Ok((kept_groups, kept_pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weights_for(cfg: &WeightsConfig, max_a: f32, max_b: f32, t: f32, sim: f32) -> Vec<f32> {
+        let df = df!("max_prob_a" => [max_a], "max_prob_b" => [max_b], "t" => [t], "sim_probs" => [sim]).unwrap();
+        let out = df.lazy().with_columns(weight_exprs(cfg)).collect().unwrap();
+        WEIGHT_COLUMNS.iter().map(|c| out.column(c).unwrap().f32().unwrap().get(0).unwrap()).collect()
+    }
+
+    #[test]
+    fn weights_at_known_inputs() {
+        let paper = WeightsConfig { enabled: true, formula: WeightFormula::Paper };
+        let w = weights_for(&paper, 0.9, 0.5, 0.731, 0.7);
+        let want = [0.81, 0.25, (2.0f32 * 0.731 - 1.0).powi(2), 1.0 - (0.7f32 - 0.731).abs()];
+        for (got, want) in w.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6, "{w:?}");
+        }
+        // At t = 0.5 the paper's beta vanishes; the code's keeps 0.5; neither exceeds 1.
+        assert_eq!(weights_for(&paper, 1.0, 1.0, 0.5, 0.5)[2], 0.0);
+        let code = WeightsConfig { enabled: true, formula: WeightFormula::Code };
+        assert!((weights_for(&code, 1.0, 1.0, 0.5, 0.5)[2] - 0.5).abs() < 1e-6);
+        assert!((weights_for(&code, 1.0, 1.0, 0.731, 0.5)[2] - 0.713_444).abs() < 1e-4);
+        let off = WeightsConfig { enabled: false, formula: WeightFormula::Paper };
+        assert_eq!(weights_for(&off, 0.3, 0.2, 0.6, 0.1), vec![1.0; 4]); // also checks they stay f32
+    }
+
+    #[test]
+    fn t_and_gamma_ranges() {
+        // sigmoid(cos) lies in [sigmoid(-1), sigmoid(1)] = [0.269, 0.731]; for
+        // probability vectors cos >= 0, so sim_probs >= 0.5.
+        let lo = 1.0 / (1.0 + 1f32.exp());
+        let hi = 1.0 / (1.0 + (-1f32).exp());
+        assert!((lo - 0.269).abs() < 1e-3 && (hi - 0.731).abs() < 1e-3);
+        assert!((sigmoid_cos(&[1.0, 0.0], &[1.0, 0.0]) - hi).abs() < 1e-6);
+        assert!((sigmoid_cos(&[1.0, 0.0], &[0.0, 1.0]) - 0.5).abs() < 1e-6);
+        let paper = WeightsConfig { enabled: true, formula: WeightFormula::Paper };
+        for (t, sim) in [(lo, hi), (hi, 0.5), (0.5, 0.5)] {
+            let w = weights_for(&paper, 0.5, 0.5, t, sim);
+            assert!((0.0..=1.0).contains(&w[2]) && (0.0..=1.0).contains(&w[3]), "{w:?}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The keys of the figures stages record in their manifest's `summary`, shared by the
+//! stages that write them and the sweep report that reads them.
+
+/// `evaluate`: per model and split, the entity scores.
+pub const METRICS: &str = "metrics";
+/// Recognizer teachers: entity scores on source dev.
+pub const SOURCE_DEV: &str = "source_dev";
+/// Similarity teacher: pair accuracy and F1 on source dev pairs.
+pub const SOURCE_DEV_PAIRS: &str = "source_dev_pairs";
+/// Recognizer teachers: the BIO label list.
+pub const LABELS: &str = "labels";
+/// Similarity teacher: pairs seen in training.
+pub const TRAIN_PAIRS: &str = "train_pairs";
+/// Training stages: mean loss of each epoch.
+pub const EPOCH_LOSSES: &str = "epoch_losses";
+/// Training stages: real subword tokens per second.
+pub const TRAIN_TOKENS_PER_S: &str = "train_tokens_per_s";
+/// Scoring stages: sentences per second.
+pub const SENTENCES_PER_S: &str = "sentences_per_s";
+/// `score_pairs`, `weights`: pairs written.
+pub const PAIRS: &str = "pairs";
+/// `score_pairs`: sentence groups.
+pub const GROUPS: &str = "groups";
+/// `score_pairs`: pairs scored per second.
+pub const PAIRS_PER_S: &str = "pairs_per_s";
+/// MTMT students: pairs per sentence forward.
+pub const PAIRS_PER_SENTENCE_FORWARD: &str = "pairs_per_sentence_forward";
+
+/// Inside `SOURCE_DEV_PAIRS`.
+pub const ACCURACY: &str = "accuracy";
+pub const F1_SAME: &str = "f1_same";

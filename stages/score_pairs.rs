@@ -1,0 +1,173 @@
+//! `score_pairs` (methods that learn from pairs): groups the target train sentences
+//! by length (a group is one student batch), samples word pairs inside each group
+//! without gold labels (uniformly, or balanced by the recognizer's predicted types),
+//! runs the method's pair scorer (the similarity teacher) once per sentence, and
+//! computes t for all pairs with vector operations.
+
+use polars::prelude::*;
+use serde::Deserialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::artifacts::{
+    predicted_classes, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
+};
+use crate::config::{bio_labels, PairSampling, ScoreConfig};
+use crate::files;
+use crate::method::Method;
+use crate::model::heads::similarity;
+use crate::model::siamese::Siamese;
+use crate::pairs::{balanced, uniform, Balance};
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
+use crate::summary;
+use crate::table;
+use crate::train::batching::{epoch_batches, BatchPlan};
+use crate::train::data::{per_sentence, prefix_offsets};
+use crate::train::rng::Rng;
+
+pub struct ScorePairs;
+
+#[derive(Deserialize)]
+pub struct Params {
+    seed: u64,
+    labels: Vec<String>,
+    encoder: EncoderFiles,
+    score: ScoreConfig,
+    distill: StudentSentences,
+}
+
+/// The teacher that scores pairs. A method without pairs never runs this stage; its key
+/// is still planned (with the similarity teacher), as every stage's is.
+fn pair_scorer(method: Method) -> StageName {
+    method.spec().pair_scorer().unwrap_or(StageName::TeacherSim)
+}
+
+impl StageSpec for ScorePairs {
+    fn name(&self) -> StageName {
+        StageName::ScorePairs
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        "target word pairs in sentence groups, sampled without gold labels, scored by the similarity teacher"
+    }
+    fn inputs(&self, method: Method) -> Vec<StageName> {
+        vec![StageName::TokenizeTarget, StageName::ScoreTokens, pair_scorer(method)]
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &["seed", "labels", "score", STUDENT_SENTENCES]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        ENCODER_FILES
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[files::PAIRS, files::GROUPS]
+    }
+}
+
+impl Stage for ScorePairs {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let device = ctx.device()?;
+        let labels = bio_labels(&p.labels);
+        let set = target_train(ctx, p.distill.max_sentences)?;
+
+        // The similarity teacher's vector for every target word, one forward per sentence.
+        let sim = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
+        sim.load_trained(&ctx.input(pair_scorer(ctx.method), files::MODEL))?;
+        let started = std::time::Instant::now();
+        let states = per_sentence(&set, &INFERENCE, device, |batch| sim.word_states(batch, false));
+        let sentences_per_s = set.len() as f64 / started.elapsed().as_secs_f64();
+        let offsets = prefix_offsets(states.iter().map(|s| s.size()[0] as usize));
+        let all_states = Tensor::cat(&states, 0);
+
+        // Groups of similar length, then pairs inside each group.
+        let plan = BatchPlan { batch_size: p.score.group_size, max_tokens: None, chunk_batches: 50 };
+        let groups = epoch_batches(&set.lengths(), &plan, &mut Rng::derived(p.seed, "pair groups"));
+        let token_probs = ctx.input(StageName::ScoreTokens, files::TOKEN_PROBS);
+        let predicted = predicted_classes(&token_probs, &labels)?;
+        let started = std::time::Instant::now();
+        let (mut group_col, mut sa, mut wa, mut sb, mut wb, mut ia, mut ib) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (g, idx) in groups.iter().enumerate() {
+            let mut rng = Rng::derived(p.seed, &format!("target pairs {g}"));
+            let n = p.score.pairs_per_sentence * idx.len();
+            let pairs = match p.score.sampling {
+                PairSampling::Uniform => {
+                    uniform(&idx.iter().map(|&i| set.word_starts[i].len()).collect::<Vec<_>>(), n, &mut rng)
+                }
+                PairSampling::Balanced => {
+                    let classes = idx
+                        .iter()
+                        .map(|&i| {
+                            let id = set.sentence_ids[i];
+                            // A sentence without a kept word has no row in `token_probs`.
+                            let classes = predicted.get(&id).cloned().unwrap_or_default();
+                            anyhow::ensure!(
+                                classes.len() == set.word_starts[i].len(),
+                                "{}: sentence {id} has {} words, the target text {}",
+                                token_probs.display(),
+                                classes.len(),
+                                set.word_starts[i].len()
+                            );
+                            Ok(classes)
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    balanced(&classes, n, Balance { positive_ratio: 0.5, o_anchor_ratio: 0.2 }, &mut rng)
+                }
+            };
+            for pair in pairs {
+                let (a, b) = (idx[pair.a.row], idx[pair.b.row]);
+                group_col.push(g as u32);
+                sa.push(set.sentence_ids[a]);
+                wa.push(pair.a.word as u32);
+                sb.push(set.sentence_ids[b]);
+                wb.push(pair.b.word as u32);
+                ia.push((offsets[a] + pair.a.word) as i64);
+                ib.push((offsets[b] + pair.b.word) as i64);
+            }
+        }
+        let t = tch::no_grad(|| {
+            let pick = |i: &[i64]| all_states.index_select(0, &Tensor::from_slice(i).to_device(all_states.device()));
+            similarity(&pick(&ia), &pick(&ib)).to_kind(Kind::Float).to_device(Device::Cpu)
+        });
+        let t = Vec::<f32>::try_from(t)?;
+        let pairs_per_s = t.len() as f64 / started.elapsed().as_secs_f64();
+        ctx.log(format!(
+            "{} groups, {} pairs; similarity teacher {sentences_per_s:.0} sentences/s, pairs scored at {pairs_per_s:.0}/s",
+            groups.len(),
+            t.len()
+        ));
+        ctx.summary.insert(summary::PAIRS.into(), t.len().into());
+        ctx.summary.insert(summary::GROUPS.into(), groups.len().into());
+        ctx.summary.insert(summary::SENTENCES_PER_S.into(), sentences_per_s.into());
+        ctx.summary.insert(summary::PAIRS_PER_S.into(), pairs_per_s.into());
+
+        let n = t.len();
+        let mut pairs = DataFrame::new(
+            n,
+            vec![
+                Column::new("pair_id".into(), (0..n as u32).collect::<Vec<_>>()),
+                Column::new("group".into(), group_col),
+                Column::new("sentence_a".into(), sa),
+                Column::new("word_a".into(), wa),
+                Column::new("sentence_b".into(), sb),
+                Column::new("word_b".into(), wb),
+                Column::new("t".into(), t),
+            ],
+        )?;
+        table::write(&mut pairs, &ctx.output(files::PAIRS), ctx.provenance())?;
+        let members: Vec<Vec<u32>> =
+            groups.iter().map(|idx| idx.iter().map(|&i| set.sentence_ids[i]).collect()).collect();
+        let mut groups_df = DataFrame::new(
+            members.len(),
+            vec![
+                Column::new("group".into(), (0..members.len() as u32).collect::<Vec<_>>()),
+                table::u32_lists("sentence_ids", members.iter().map(Vec::as_slice)),
+            ],
+        )?;
+        table::write(&mut groups_df, &ctx.output(files::GROUPS), ctx.provenance())
+    }
+}

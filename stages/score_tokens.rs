@@ -1,0 +1,94 @@
+//! `score_tokens`: the method's recognizer teacher reads the unlabeled target train text,
+//! once per sentence, and keeps every word's label distribution (`token_probs`): what a
+//! student learns from, and how MTMT's pairs are balanced.
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use crate::artifacts::{
+    load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
+};
+use crate::config::bio_labels;
+use crate::files;
+use crate::method::Method;
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
+use crate::summary;
+use crate::table;
+
+pub struct ScoreTokens;
+
+#[derive(Deserialize)]
+pub struct Params {
+    labels: Vec<String>,
+    encoder: EncoderFiles,
+    distill: StudentSentences,
+}
+
+impl StageSpec for ScoreTokens {
+    fn name(&self) -> StageName {
+        StageName::ScoreTokens
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        "recognizer teacher's label distribution for every target train word"
+    }
+    fn inputs(&self, method: Method) -> Vec<StageName> {
+        vec![StageName::TokenizeTarget, method.spec().recognizer()]
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &["labels", STUDENT_SENTENCES]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        ENCODER_FILES
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[files::TOKEN_PROBS]
+    }
+}
+
+impl Stage for ScoreTokens {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let device = ctx.device()?;
+        let labels = bio_labels(&p.labels);
+        let set = target_train(ctx, p.distill.max_sentences)?;
+        let recognizer = ctx.input(ctx.method.spec().recognizer(), files::MODEL);
+        let teacher = load_tagger(&p.encoder, labels.len(), &recognizer, device)?;
+        let started = std::time::Instant::now();
+        let probs = teacher.predict_probs(&set, &INFERENCE);
+        let rate = set.len() as f64 / started.elapsed().as_secs_f64();
+        ctx.log(format!("{} sentences scored ({rate:.0} sentences/s)", set.len()));
+        ctx.summary.insert(summary::SENTENCES_PER_S.into(), rate.into());
+
+        let (mut sentence, mut word, mut label, mut max_prob, mut rows) = (vec![], vec![], vec![], vec![], vec![]);
+        for (i, p) in probs.iter().enumerate() {
+            let words = p.size()[0] as usize;
+            let flat = Vec::<f32>::try_from(p.flatten(0, -1))?;
+            for (w, row) in flat.chunks_exact(labels.len()).enumerate().take(words) {
+                let (best, &top) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("labels");
+                sentence.push(set.sentence_ids[i]);
+                word.push(w as u32);
+                label.push(labels[best].clone());
+                max_prob.push(top);
+                rows.push(row.to_vec());
+            }
+        }
+        let mut df = DataFrame::new(
+            sentence.len(),
+            vec![
+                Column::new("sentence_id".into(), sentence),
+                Column::new("word".into(), word),
+                table::f32_lists("probs", rows.iter().map(Vec::as_slice)),
+                Column::new("label".into(), label),
+                Column::new("max_prob".into(), max_prob),
+            ],
+        )?;
+        let mut meta = ctx.provenance();
+        meta.push(("mtmt.labels".into(), serde_json::to_string(&labels)?));
+        table::write(&mut df, &ctx.output(files::TOKEN_PROBS), meta)
+    }
+}

@@ -1,0 +1,94 @@
+//! The artifact keys of the shipped demo config (`pipeline.toml`) under every method,
+//! as the stores built so far have them. A key that changes orphans every artifact built
+//! before it, in users' stores and behind docs/results.md, so it must change on purpose:
+//! bump the stage's version and update this list in the same commit. A key is made of
+//! the stage's name and version, the config values it reads, its input files' content
+//! and its inputs' keys (`engine::KeyMaterial`); refactoring changes none of them.
+
+mod common;
+
+use std::process::Command;
+
+/// (method, [(stage, key)]) in the order `status` lists the stages `run all` needs.
+const EXPECTED: &[(&str, &[(&str, &str)])] = &[
+    (
+        "direct",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("evaluate", "1df53537753521b0b0c505f5"),
+        ],
+    ),
+    (
+        "tsl",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("score_tokens", "274fd03486bda339735e5662"),
+            ("distill", "4420222401e460048662c22b"),
+            ("evaluate", "7a17294487b2ec4942fbc1d3"),
+        ],
+    ),
+    (
+        "mtmt",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("teacher_sim", "db75f8096f530855fc9617fb"),
+            ("score_tokens", "274fd03486bda339735e5662"),
+            ("score_pairs", "7cc56637bb23cee39eb8ea5e"),
+            ("weights", "1caab5b0e04467cfc2e447ff"),
+            ("distill", "f2c2c0bf19df7be884447d88"),
+            ("evaluate", "290be8a5a1e6637da71122c1"),
+        ],
+    ),
+    (
+        "mtst",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("teacher_mt", "53fdc8a51614fe96985bd7e3"),
+            ("score_tokens", "af2522c8dff43bb57c578103"),
+            ("score_pairs", "97d38bd1b7d9ac686d1ea813"),
+            ("weights", "3fcf8bbd87420113f839ba2f"),
+            ("distill", "c23c4c625002bbe69f2d5e2c"),
+            ("evaluate", "ec41dbb9b2bc373affc1b24b"),
+        ],
+    ),
+];
+
+#[test]
+fn demo_keys_are_those_of_the_stores_already_built() {
+    let store = tempfile::tempdir().unwrap();
+    for (method, expected) in EXPECTED {
+        let out = Command::new(common::BIN)
+            .current_dir(common::repo())
+            .env_remove("MTMT_CONFIG")
+            .env_remove("MTMT_STORE")
+            .args(["status", "--json", "--store", store.path().to_str().unwrap(), "--set", &format!("method={method}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::text(&out));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let keys: Vec<(String, String)> = status
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["stage"].as_str().unwrap().to_string(), s["key"].as_str().unwrap().to_string()))
+            .collect();
+        let expected: Vec<(String, String)> = expected.iter().map(|(s, k)| (s.to_string(), k.to_string())).collect();
+        assert_eq!(keys, expected, "method {method}: a key changed (see this file's header)");
+    }
+}
