@@ -1,12 +1,21 @@
-"""PyTorch-eager counterpart of `mtmt-pipe bench train`: the same encoder weights,
-freezing policy, optimizer (AdamW, no decay on biases/LayerNorm, clipping 1.0) and the
-very same batches (read from the file the Rust bench writes), timed the same way.
-Prints one JSON line: {"train_tokens_per_s": ..., "infer_tokens_per_s": ...}."""
+"""PyTorch counterparts of `mtmt-pipe bench train`: the same encoder weights, freezing
+policy, optimizer (AdamW, no decay on biases/LayerNorm, clipping 1.0) and the very same
+batches (read from the file the Rust bench writes), timed the same way.
+
+--mode eager: HF transformers' BertModel as it is (dropout 0.1 inside, as the recipe).
+--mode lean: the lean loop the training-speed issue compares with, written against the
+    same weights without HF: a functional BERT forward with scaled_dot_product_attention,
+    the frozen bottom (embeddings + layers) run without autograd, dropout only before the
+    head, fused AdamW where this torch has it.
+Prints one JSON line: {"train_tokens_per_s": ..., "infer_tokens_per_s": ..., "profile": {...}}, the
+profile being each kind of op's share of the CPU time of a few training steps run after the
+timed ones under torch.profiler (self time, so nested ops are not counted twice)."""
 import argparse
 import json
 import time
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import BertConfig, BertModel
 
@@ -19,6 +28,7 @@ ap.add_argument("--freeze-layers", type=int, default=3)
 ap.add_argument("--lr", type=float, default=5e-5)
 ap.add_argument("--warmup-steps", type=int, default=2)
 ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--mode", choices=["eager", "lean"], default="eager")
 args = ap.parse_args()
 if args.threads > 0:
     torch.set_num_threads(args.threads)
@@ -40,17 +50,63 @@ class Tagger(torch.nn.Module):
         return self.classifier(self.dropout(hidden[rows, cols]))
 
 
-model = Tagger()
+class Lean(torch.nn.Module):
+    """BERT as a few functional lines over the checkpoint's tensors (names as in HF)."""
+
+    def __init__(self):
+        super().__init__()
+        config = BertConfig.from_json_file(args.encoder_config)
+        self.heads, self.eps = config.num_attention_heads, config.layer_norm_eps
+        self.layers = config.num_hidden_layers
+        state = {k.removeprefix("bert."): v for k, v in load_file(args.encoder_weights).items()}
+        self.w = torch.nn.ParameterDict({k.replace(".", "/"): torch.nn.Parameter(v) for k, v in state.items()
+                                         if k.startswith(("embeddings.", "encoder."))})
+        self.classifier = torch.nn.Linear(config.hidden_size, args.labels)
+
+    def p(self, name):
+        return self.w[name.replace(".", "/")]
+
+    def layer(self, i, x, mask):
+        p = lambda n: self.p(f"encoder.layer.{i}.{n}")
+        b, l, d = x.shape
+        split = lambda t: t.view(b, l, self.heads, d // self.heads).transpose(1, 2)
+        lin = lambda t, n: F.linear(t, p(f"{n}.weight"), p(f"{n}.bias"))
+        q, k, v = (split(lin(x, f"attention.self.{n}")) for n in ("query", "key", "value"))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, l, d)
+        x = F.layer_norm(lin(a, "attention.output.dense") + x, (d,), p("attention.output.LayerNorm.weight"),
+                         p("attention.output.LayerNorm.bias"), self.eps)
+        h = F.gelu(lin(x, "intermediate.dense"))
+        return F.layer_norm(lin(h, "output.dense") + x, (d,), p("output.LayerNorm.weight"),
+                            p("output.LayerNorm.bias"), self.eps)
+
+    def forward(self, ids, mask, rows, cols):
+        mask = mask.bool()[:, None, None, :]
+        with torch.no_grad():  # the frozen bottom needs no graph
+            x = (F.embedding(ids, self.p("embeddings.word_embeddings.weight"))
+                 + self.p("embeddings.position_embeddings.weight")[: ids.shape[1]]
+                 + self.p("embeddings.token_type_embeddings.weight")[0])
+            x = F.layer_norm(x, (x.shape[-1],), self.p("embeddings.LayerNorm.weight"),
+                             self.p("embeddings.LayerNorm.bias"), self.eps)
+            for i in range(args.freeze_layers):
+                x = self.layer(i, x, mask)
+        for i in range(args.freeze_layers, self.layers):
+            x = self.layer(i, x, mask)
+        return self.classifier(F.dropout(x[rows, cols], 0.1, self.training))
+
+
+model = Tagger() if args.mode == "eager" else Lean()
 for name, p in model.named_parameters():
+    name = name.replace("/", ".").replace("w.", "bert.", 1) if name.startswith("w.") else name
     frozen = name.startswith("bert.embeddings.") or any(
         name.startswith(f"bert.encoder.layer.{i}.") for i in range(args.freeze_layers))
     p.requires_grad_(not frozen)
-params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+params = [(n.replace("/", "."), p) for n, p in model.named_parameters() if p.requires_grad]
 no_decay = lambda n: n.endswith(".bias") or "LayerNorm" in n
+fused = {"fused": True} if args.mode == "lean" else {}
 opt = torch.optim.AdamW([
     {"params": [p for n, p in params if not no_decay(n)], "weight_decay": 0.01},
     {"params": [p for n, p in params if no_decay(n)], "weight_decay": 0.0},
-], lr=args.lr, eps=1e-8)
+], lr=args.lr, eps=1e-8, **fused)
 
 data = load_file(args.batches)
 steps = len([k for k in data if k.endswith(".input_ids")])
@@ -76,6 +132,34 @@ for i, (ids, mask, rows, cols, labels) in enumerate(batches):
         timed_tokens += tokens(batches[i])
 train_tps = timed_tokens / (time.perf_counter() - start)
 
+# Kinds of ops by name (self CPU time); the rest is "other".
+KINDS = {
+    "matrix multiplies": ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm"),
+    "attention (softmax, fused kernels)": ("aten::_softmax", "aten::_softmax_backward_data",
+                                           "aten::_scaled_dot_product_flash_attention_for_cpu",
+                                           "aten::_scaled_dot_product_flash_attention_for_cpu_backward"),
+    "dropout masks (bernoulli)": ("aten::bernoulli_", "aten::bernoulli", "aten::native_dropout",
+                                  "aten::native_dropout_backward"),
+    "elementwise mul/div/add (dropout, residuals, mask)": ("aten::mul", "aten::div", "aten::add", "aten::add_",
+                                                           "aten::mul_", "aten::div_", "aten::masked_fill"),
+    "GELU": ("aten::gelu", "aten::gelu_backward"),
+    "LayerNorm": ("aten::native_layer_norm", "aten::native_layer_norm_backward"),
+    "copies and layout (contiguous, transpose, cat)": ("aten::copy_", "aten::clone", "aten::cat", "aten::contiguous"),
+    "optimizer and clipping (foreach/fused)": ("aten::_fused_adamw_", "aten::_foreach_mul_", "aten::_foreach_norm",
+                                               "aten::linalg_vector_norm", "aten::_foreach_add_"),
+}
+from torch.profiler import ProfilerActivity, profile
+with profile(activities=[ProfilerActivity.CPU]) as prof:
+    for ids, mask, rows, cols, labels in batches[:3]:
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(ids, mask, rows, cols), labels).backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
+        opt.step()
+times = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+total = sum(times.values())
+shares = {kind: sum(times.get(op, 0) for op in ops) / total for kind, ops in KINDS.items()}
+shares["other"] = 1.0 - sum(shares.values())
+
 model.eval()
 with torch.no_grad():
     for ids, mask, rows, cols, _ in batches[:args.warmup_steps]:
@@ -84,4 +168,4 @@ with torch.no_grad():
     for ids, mask, rows, cols, _ in batches:
         model(ids, mask, rows, cols).softmax(-1)
     infer_tps = sum(tokens(b) for b in batches) / (time.perf_counter() - start)
-print(json.dumps({"train_tokens_per_s": train_tps, "infer_tokens_per_s": infer_tps}))
+print(json.dumps({"train_tokens_per_s": train_tps, "infer_tokens_per_s": infer_tps, "profile": shares}))

@@ -52,6 +52,8 @@ pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
 struct Throughput {
     train: f64,
     infer: f64,
+    /// The reference scripts' share of training time by kind of op, largest first.
+    profile: Vec<(String, f64)>,
 }
 
 /// Teacher fine-tuning and inference tokens/s on English training sentences with the
@@ -86,12 +88,72 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
     println!("mtmt-pipe training tokens/s: {:.0}", ours.train);
     println!("mtmt-pipe inference tokens/s: {:.0}", ours.infer);
     let Some(python) = python else { return Ok(()) };
-    let theirs = torch_eager(c, &set, &batches, labels.len(), python)?;
-    println!("pytorch-eager training tokens/s: {:.0}", theirs.train);
-    println!("pytorch-eager inference tokens/s: {:.0}", theirs.infer);
-    println!("training ratio (mtmt-pipe / pytorch-eager): {:.2}", ours.train / theirs.train);
-    println!("inference ratio (mtmt-pipe / pytorch-eager): {:.2}", ours.infer / theirs.infer);
+    // Two references on the very same batches: HF eager (the recipe's dropout inside) and
+    // a lean functional loop (no dropout inside the encoder, frozen bottom without autograd).
+    for (mode, name) in [("eager", "pytorch-eager"), ("lean", "lean-pytorch")] {
+        let theirs = torch_reference(c, &set, &batches, labels.len(), python, mode)?;
+        println!("{name} training tokens/s: {:.0}", theirs.train);
+        println!("{name} training time by kind of op (torch.profiler, self time, 3 steps):");
+        for (kind, share) in &theirs.profile {
+            println!("  {kind:<52} {:>5.1}%", 100.0 * share);
+        }
+        println!("{name} inference tokens/s: {:.0}", theirs.infer);
+        println!("training ratio (mtmt-pipe / {name}): {:.2}", ours.train / theirs.train);
+        println!("inference ratio (mtmt-pipe / {name}): {:.2}", ours.infer / theirs.infer);
+    }
     Ok(())
+}
+
+/// Matrix-multiply FLOPs of one training step on a [batch, len] batch: every layer's
+/// projections and attention products forward, twice that backward (input and weight
+/// gradients) in the trainable layers, padding included. Softmax, LayerNorm, GELU and
+/// dropout are left out: this is the work a GEMM rate bounds.
+fn matmul_flops(c: &crate::model::bert::BertConfig, batch: f64, len: f64, trainable: usize) -> f64 {
+    let (d, f) = (c.hidden_size as f64, c.intermediate_size as f64);
+    let tokens = batch * len;
+    let layer = 2.0 * tokens * (4.0 * d * d + 2.0 * d * f) + 2.0 * 2.0 * batch * len * len * d;
+    layer * (c.num_hidden_layers as f64 + 2.0 * trainable as f64)
+}
+
+/// This machine's FP32 GEMM rate (FLOP/s) with the current threads, on the shape of the
+/// encoder's largest projection.
+fn gemm_rate(device: tch::Device) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let a = tch::Tensor::randn([4096, 384], (tch::Kind::Float, device));
+    let b = tch::Tensor::randn([384, 1536], (tch::Kind::Float, device));
+    for _ in 0..3 {
+        let _ = a.matmul(&b);
+    }
+    let reps = 20;
+    let started = Instant::now();
+    for _ in 0..reps {
+        let _ = a.matmul(&b).sum(tch::Kind::Float).double_value(&[]);
+    }
+    reps as f64 * 2.0 * 4096.0 * 384.0 * 1536.0 / started.elapsed().as_secs_f64()
+}
+
+/// The parts of one training step `bench train` times.
+#[derive(Clone, Copy)]
+enum Phase {
+    Batch,
+    Forward,
+    Backward,
+    Clip,
+    Optimizer,
+}
+
+impl Phase {
+    const ALL: [Phase; 5] = [Phase::Batch, Phase::Forward, Phase::Backward, Phase::Clip, Phase::Optimizer];
+
+    fn describe(self) -> &'static str {
+        match self {
+            Phase::Batch => "batch (host) + zero_grad",
+            Phase::Forward => "forward + loss",
+            Phase::Backward => "backward",
+            Phase::Clip => "gradient clipping",
+            Phase::Optimizer => "AdamW step",
+        }
+    }
 }
 
 /// Untimed steps before the clock starts (allocator and thread-pool warm-up).
@@ -109,22 +171,54 @@ fn measure(
         Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
     tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
     let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
-    let (mut tokens, mut started) = (0, Instant::now());
+    let (mut tokens, mut started, mut flops) = (0, Instant::now(), 0.0);
+    let encoder = crate::model::bert::BertConfig::from_file(&c.encoder.config)?;
+    // Seconds per phase over the timed steps. On the CPU every op has finished when it
+    // returns, so wall clocks around each phase split the step; a GPU would need a sync.
+    let mut phases = [0.0f64; Phase::ALL.len()];
     for (i, idx) in batches.iter().enumerate() {
         if i == WARMUP_STEPS {
             started = Instant::now();
+            phases = [0.0; Phase::ALL.len()];
         }
+        let mut clock = Instant::now();
+        let mut lap = |phase: Phase| {
+            phases[phase as usize] += clock.elapsed().as_secs_f64();
+            clock = Instant::now();
+        };
         let batch = Batch::new(set, idx, device);
         opt.zero_grad();
+        lap(Phase::Batch);
         let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("labeled"));
+        lap(Phase::Forward);
         loss.backward();
+        lap(Phase::Backward);
         opt.clip_grad_norm(t.max_grad_norm);
+        lap(Phase::Clip);
         opt.step(t.lr);
+        lap(Phase::Optimizer);
         if i >= WARMUP_STEPS {
             tokens += batch.tokens;
+            let (b, l) = batch.input_ids.size2()?;
+            flops += matmul_flops(&encoder, b as f64, l as f64, encoder.num_hidden_layers - t.freeze_layers);
         }
     }
-    let train = tokens as f64 / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64();
+    let train = tokens as f64 / elapsed;
+    let timed = (batches.len() - WARMUP_STEPS) as f64;
+    println!("mtmt-pipe training step, {:.0} ms in all:", 1000.0 * elapsed / timed);
+    for phase in Phase::ALL {
+        let s = phases[phase as usize];
+        println!("  {:<28} {:>7.1} ms  {:>5.1}%", phase.describe(), 1000.0 * s / timed, 100.0 * s / elapsed);
+    }
+    let (achieved, ceiling) = (flops / elapsed / 1e9, gemm_rate(device) / 1e9);
+    println!(
+        "  matrix multiplies: {:.1} GFLOP a step, {achieved:.1} GFLOP/s = {:.0}% of this machine's GEMM rate \
+         ({ceiling:.1} GFLOP/s on [4096 x 384] x [384 x 1536], {} threads)",
+        flops / timed / 1e9,
+        100.0 * achieved / ceiling,
+        tch::get_num_threads()
+    );
     let infer = tch::no_grad(|| {
         let forward = |idx: &Vec<usize>| {
             let batch = Batch::new(set, idx, device);
@@ -138,16 +232,18 @@ fn measure(
         let tokens: usize = batches.iter().map(forward).sum();
         tokens as f64 / started.elapsed().as_secs_f64()
     });
-    Ok(Throughput { train, infer })
+    Ok(Throughput { train, infer, profile: vec![] })
 }
 
-/// Runs the PyTorch-eager script on the same batches, handed over in a safetensors file.
-fn torch_eager(
+/// Runs the PyTorch reference script in `mode` (`eager` or `lean`) on the same batches,
+/// handed over in a safetensors file.
+fn torch_reference(
     c: &crate::config::Config,
     set: &EncodedSet,
     batches: &[Vec<usize>],
     n_labels: usize,
     python: &Path,
+    mode: &str,
 ) -> anyhow::Result<Throughput> {
     // Removed when dropped, whatever happens below.
     let dir = tempfile::Builder::new().prefix("mtmt-bench-").tempdir()?;
@@ -174,6 +270,7 @@ fn torch_eager(
         .args(["--lr", &c.teacher_ner.lr.to_string()])
         .args(["--warmup-steps", &WARMUP_STEPS.to_string()])
         .args(["--threads", &tch::get_num_threads().to_string()])
+        .args(["--mode", mode])
         .output()
         .with_context(|| format!("running {} {}", python.display(), script.display()))?;
     anyhow::ensure!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
@@ -181,5 +278,12 @@ fn torch_eager(
     let v: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or_default())
         .with_context(|| format!("parsing the script's output: {line}"))?;
     let get = |k: &str| v[k].as_f64().with_context(|| format!("script output lacks {k}"));
-    Ok(Throughput { train: get("train_tokens_per_s")?, infer: get("infer_tokens_per_s")? })
+    let mut profile: Vec<(String, f64)> = v["profile"]
+        .as_object()
+        .context("script output lacks profile")?
+        .iter()
+        .map(|(kind, share)| (kind.clone(), share.as_f64().unwrap_or(0.0)))
+        .collect();
+    profile.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(Throughput { train: get("train_tokens_per_s")?, infer: get("infer_tokens_per_s")?, profile })
 }

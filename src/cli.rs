@@ -91,7 +91,8 @@ pub enum Command {
 pub enum BenchWhat {
     /// Ingest + tokenize of the source train split (sentences/s).
     Data,
-    /// Teacher fine-tuning and inference tokens/s, beside PyTorch eager on the same batches.
+    /// Teacher fine-tuning and inference tokens/s with a per-phase split of the training
+    /// step, beside two PyTorch references on the same batches (HF eager, a lean loop).
     Train {
         /// Training steps to time (batches of the first epoch).
         #[arg(long, default_value_t = 30)]
@@ -99,7 +100,7 @@ pub enum BenchWhat {
         /// Python with torch and transformers for the comparison.
         #[arg(long, default_value = ".venv/bin/python")]
         python: PathBuf,
-        /// Skip the PyTorch-eager comparison.
+        /// Skip the PyTorch comparisons.
         #[arg(long)]
         no_compare: bool,
     },
