@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use crate::config::{Config, ResolvedConfig};
 use crate::conll::{read_file, Labels};
 use crate::model::heads::cross_entropy;
-use crate::model::tagger::{Freeze, Tagger};
+use crate::model::tagger::Tagger;
 use crate::subword::SubwordTokenizer;
 use crate::train::data::{Batch, EncodedSet, Words};
 use crate::train::trainer::all_batches;
@@ -76,13 +76,17 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
         all_batches(&set.lengths(), &schedule, c.seed).into_iter().take(steps).map(|(_, b)| b).collect();
     anyhow::ensure!(batches.len() > WARMUP_STEPS, "need more than {WARMUP_STEPS} batches, got {}", batches.len());
     println!(
-        "bench train: {} steps of {} sentences from {} ({} frozen layers{}), device {device:?}, {} threads",
+        "bench train: {} steps of {} sentences from {} ({} frozen layers{}), device {device:?}, {} threads, {}",
         batches.len(),
         t.batch_size,
         c.source.train.display(),
         t.freeze_layers,
         if t.freeze_embeddings { " + embeddings" } else { "" },
-        tch::get_num_threads()
+        tch::get_num_threads(),
+        match (t.attention_dropout, t.frozen_dropout) {
+            (true, true) => "dropout as the recipe".to_string(),
+            (attention, frozen) => format!("attention dropout {attention}, frozen-bottom dropout {frozen}"),
+        }
     );
     let ours = measure(c, &set, &batches, device)?;
     println!("mtmt-pipe training tokens/s: {:.0}", ours.train);
@@ -169,7 +173,7 @@ fn measure(
     let labels = c.bio_labels();
     let mut tagger =
         Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
-    tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
+    tagger.prepare_training(t.freeze(), t.dropout());
     let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
     let (mut tokens, mut started, mut flops) = (0, Instant::now(), 0.0);
     let encoder = crate::model::bert::BertConfig::from_file(&c.encoder.config)?;

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, Origin};
 use crate::method::Method;
+use crate::model::bert::Dropout;
+use crate::model::params::Freeze;
 use crate::train::batching::BatchPlan;
 use crate::train::trainer::Schedule;
 
@@ -104,11 +106,27 @@ pub struct TrainConfig<R: ModelRole = Teacher> {
     pub checkpoint_every: i64,
     /// Train on the first this many sentences of the split; 0 = all.
     pub max_sentences: usize,
+    /// Dropout on the attention probabilities inside the encoder, as the recipe (HF BERT)
+    /// has it. Off, attention takes libtorch's fused kernel: faster, other numbers.
+    pub attention_dropout: bool,
+    /// Dropout inside the frozen bottom (embeddings and `freeze_layers`), as the recipe has
+    /// it. Off, the frozen bottom runs as at inference, without autograd: faster, other numbers.
+    pub frozen_dropout: bool,
     #[serde(skip)]
     role: std::marker::PhantomData<R>,
 }
 
 impl<R: ModelRole> TrainConfig<R> {
+    /// The pretrained parameters kept fixed.
+    pub fn freeze(&self) -> Freeze {
+        Freeze { embeddings: self.freeze_embeddings, layers: self.freeze_layers }
+    }
+
+    /// Where the encoder drops out while training.
+    pub fn dropout(&self) -> Dropout {
+        Dropout::new(self.freeze(), self.attention_dropout, self.frozen_dropout)
+    }
+
     /// The training schedule this config describes.
     pub fn schedule(&self) -> Schedule {
         Schedule {
@@ -142,6 +160,8 @@ impl<R: ModelRole> Default for TrainConfig<R> {
             head_lr_scale: 1.0,
             checkpoint_every: 200,
             max_sentences: 0,
+            attention_dropout: true,
+            frozen_dropout: true,
             role: std::marker::PhantomData,
         }
     }
@@ -423,11 +443,18 @@ impl ResolvedConfig {
     }
 
     /// The sub-config a stage declared it reads, as a nested object holding only those keys.
+    /// Settings added after artifacts existed stay out of it at the value that behaves as
+    /// before them (`ADDED_LATER`), so those artifacts keep their keys.
     pub fn view(&self, keys: &[&str]) -> Value {
         let mut view = Value::Object(Map::new());
         for key in keys {
             let value = lookup(&self.json, key).cloned().unwrap_or(Value::Null);
             insert(&mut view, key, value);
+        }
+        for (key, as_before) in ADDED_LATER {
+            if lookup(&view, key) == Some(&Value::Bool(*as_before)) {
+                remove(&mut view, key);
+            }
         }
         view
     }
@@ -578,6 +605,35 @@ pub fn bio_labels(types: &[String]) -> Vec<String> {
         labels.push(format!("I-{t}"));
     }
     labels
+}
+
+/// Boolean settings added after artifacts existed, with the value that behaves as before
+/// them. At that value a setting stays out of every stage's view and key; set otherwise, it
+/// enters the view of the stages that read it (or its section).
+pub const ADDED_LATER: &[(&str, bool)] = &[
+    ("source.unspaced", false),
+    ("target.unspaced", false),
+    ("teacher_ner.attention_dropout", true),
+    ("teacher_ner.frozen_dropout", true),
+    ("teacher_sim.attention_dropout", true),
+    ("teacher_sim.frozen_dropout", true),
+    ("distill.attention_dropout", true),
+    ("distill.frozen_dropout", true),
+];
+
+/// Removes a dotted key from a view (and the sections it leaves empty).
+fn remove(root: &mut Value, key: &str) {
+    let Some((parent, last)) = key.rsplit_once('.') else {
+        root.as_object_mut().map(|m| m.remove(key));
+        return;
+    };
+    let section = parent.split('.').try_fold(&mut *root, |v, part| v.as_object_mut()?.get_mut(part));
+    if let Some(map) = section.and_then(Value::as_object_mut) {
+        map.remove(last);
+        if map.is_empty() {
+            remove(root, parent);
+        }
+    }
 }
 
 /// Looks up a dotted key such as `tokenize.max_len`.

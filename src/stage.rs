@@ -31,11 +31,6 @@ pub trait StageSpec: Sync {
     fn inputs(&self, method: Method) -> Vec<StageName>;
     /// Config keys (dotted) whose values the stage reads: its parameters.
     fn reads(&self) -> &'static [&'static str];
-    /// Boolean config keys added after artifacts existed: they enter the key (and the
-    /// stage's view) only when on, so artifacts made before them (flag off) stay valid.
-    fn flags_added_later(&self) -> &'static [&'static str] {
-        &[]
-    }
     /// Config keys naming data files outside the store; their content, not their path, enters the key.
     fn files(&self) -> &'static [&'static str] {
         &[]

@@ -16,7 +16,7 @@ use crate::files;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::siamese::{bce, pair_similarity, pair_targets, word_offsets};
-use crate::model::tagger::{Freeze, Tagger};
+use crate::model::tagger::Tagger;
 use crate::pairs::{balanced, batch_classes, Balance};
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -87,7 +87,7 @@ impl Stage for TeacherNer {
         let t = &p.teacher_ner;
         let mut tagger =
             Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
-        tagger.freeze(Freeze { embeddings: t.freeze_embeddings, layers: t.freeze_layers });
+        tagger.prepare_training(t.freeze(), t.dropout());
         let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);

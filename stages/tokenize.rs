@@ -64,12 +64,9 @@ impl StageSpec for Tokenize {
         vec![self.ingest()]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["labels", "tokenize.max_len", "tokenize.lowercase"]
-    }
-    fn flags_added_later(&self) -> &'static [&'static str] {
         match self.0 {
-            Side::Source => &["source.unspaced"],
-            Side::Target => &["target.unspaced"],
+            Side::Source => &["labels", "tokenize.max_len", "tokenize.lowercase", "source.unspaced"],
+            Side::Target => &["labels", "tokenize.max_len", "tokenize.lowercase", "target.unspaced"],
         }
     }
     fn files(&self) -> &'static [&'static str] {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mtmt_pipe::model::bert::{BertConfig, BertModel};
+use mtmt_pipe::model::bert::{BertConfig, BertModel, Dropout};
 use mtmt_pipe::model::heads::cross_entropy;
 use mtmt_pipe::model::tagger::{Freeze, Tagger};
 use mtmt_pipe::train::batching::BatchPlan;
@@ -80,7 +80,7 @@ fn tagger(dir: &Path, seed: u64) -> Tagger {
     let mut t =
         Tagger::pretrained(&dir.join("config.json"), &dir.join("model.safetensors"), LABELS, 0.1, Device::Cpu, seed)
             .unwrap();
-    t.freeze(Freeze { embeddings: true, layers: 1 });
+    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::default());
     t
 }
 
@@ -132,6 +132,38 @@ fn resumed_training_equals_uninterrupted_training() {
     assert!(same(&straight, &again), "same seed, different weights");
     let (other, _) = run(dir.path(), 8, None, None);
     assert!(!same(&straight, &other), "another seed gave identical weights");
+}
+
+#[test]
+fn the_training_options_turn_dropout_off_where_they_say() {
+    let _turn = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    tiny_encoder(dir.path());
+    let mut t = tagger(dir.path(), 1);
+    let data = tiny_data(8);
+    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), Device::Cpu);
+    let states = |t: &Tagger, train: bool| {
+        tch::manual_seed(5);
+        t.bert.forward(&batch.input_ids, &batch.attention_mask, train)
+    };
+    let inference = states(&t, false);
+    // The recipe drops out everywhere: the embeddings' output already differs.
+    let recipe = states(&t, true);
+    assert!(!recipe[0].allclose(&inference[0], 1e-6, 1e-6, false));
+    // Frozen dropout off: the frozen bottom (embeddings + layer 0) is as at inference, the
+    // layers above still drop out.
+    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::new(Freeze { embeddings: true, layers: 1 }, true, false));
+    let quiet = states(&t, true);
+    assert!(quiet[0].equal(&inference[0]) && quiet[1].equal(&inference[1]));
+    assert!(!quiet[2].allclose(&inference[2], 1e-6, 1e-6, false));
+    // Attention dropout off with everything else dropped out: another draw than the recipe's.
+    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::new(Freeze { embeddings: true, layers: 1 }, false, true));
+    let no_attention = states(&t, true);
+    assert!(no_attention[0].equal(&recipe[0]));
+    assert!(!no_attention[1].allclose(&recipe[1], 1e-6, 1e-6, false));
+    // The recipe is the default, and the same seed draws the same masks.
+    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::default());
+    assert!(states(&t, true).iter().zip(&recipe).all(|(a, b)| a.equal(b)));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::artifacts::{read_token_probs, target_train, EncoderFiles};
 use crate::config::{DistillLossConfig, NerLoss, Student, TrainConfig};
-use crate::model::tagger::{Freeze, Tagger};
+use crate::model::tagger::Tagger;
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
 use crate::train::data::EncodedSet;
@@ -73,7 +73,7 @@ impl<'a> StudentRun<'a> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut student = Tagger::pretrained(&encoder.config, &encoder.weights, n_labels, train.dropout, device, seed)?;
-        student.freeze(Freeze { embeddings: train.freeze_embeddings, layers: train.freeze_layers });
+        student.prepare_training(train.freeze(), train.dropout());
         let opt = student.optimizer(train.weight_decay, train.head_lr_scale);
         Ok(Self {
             ctx,

@@ -118,12 +118,13 @@ impl SelfAttention {
         }
     }
 
-    /// `mask`: [batch, 1, 1, len] booleans, true where a key may be attended.
-    fn forward(&self, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+    /// `mask`: [batch, 1, 1, len] booleans, true where a key may be attended. Without
+    /// dropout (`drop` false) libtorch takes its fused attention kernel.
+    fn forward(&self, x: &Tensor, mask: &Tensor, drop: bool) -> Tensor {
         let (b, l, d) = x.size3().expect("hidden states are [batch, len, hidden]");
         let split = |t: Tensor| t.view([b, l, self.heads, d / self.heads]).transpose(1, 2);
         let (q, k, v) = (split(self.query.forward(x)), split(self.key.forward(x)), split(self.value.forward(x)));
-        let p = if train { self.dropout } else { 0.0 };
+        let p = if drop { self.dropout } else { 0.0 };
         let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, None, false);
         context.transpose(1, 2).contiguous().view([b, l, d])
     }
@@ -156,8 +157,8 @@ impl Layer {
         }
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
-        let attended = self.attention.forward(x, mask, train);
+    fn forward(&self, x: &Tensor, mask: &Tensor, train: bool, attention_dropout: bool) -> Tensor {
+        let attended = self.attention.forward(x, mask, train && attention_dropout);
         let attended = self
             .attention_output_layer_norm
             .forward(&(self.attention_output_dense.forward(&attended).dropout(self.dropout, train) + x));
@@ -166,11 +167,44 @@ impl Layer {
     }
 }
 
+/// Where the encoder drops out while training. The recipe (HF BERT) drops everywhere;
+/// the training options turn parts off, which is faster and gives other numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropout {
+    /// After the embeddings.
+    pub embeddings: bool,
+    /// On the attention probabilities (off: the fused attention kernel).
+    pub attention: bool,
+    /// The bottom this many layers run without dropout.
+    pub quiet_layers: usize,
+}
+
+impl Default for Dropout {
+    fn default() -> Self {
+        Self { embeddings: true, attention: true, quiet_layers: 0 }
+    }
+}
+
+impl Dropout {
+    /// The recipe, less the attention dropout unless `attention`, and less the dropout in
+    /// the frozen bottom (`freeze`) unless `frozen`: that bottom then runs as at inference
+    /// (it records no autograd graph either way, nothing in it requiring gradients).
+    pub fn new(freeze: super::params::Freeze, attention: bool, frozen: bool) -> Self {
+        Self {
+            embeddings: frozen || !freeze.embeddings,
+            attention,
+            quiet_layers: if frozen { 0 } else { freeze.layers },
+        }
+    }
+}
+
 /// The encoder: `embeddings` then `encoder.layer.{0..n}`.
 pub struct BertModel {
     pub config: BertConfig,
     embeddings: Embeddings,
     layers: Vec<Layer>,
+    /// Where training drops out (the recipe unless set).
+    pub dropout: Dropout,
 }
 
 impl BertModel {
@@ -178,7 +212,7 @@ impl BertModel {
     pub fn new(p: nn::Path, config: BertConfig) -> Self {
         let embeddings = Embeddings::new(&p / "embeddings", &config);
         let layers = (0..config.num_hidden_layers).map(|i| Layer::new(&p / "encoder" / "layer" / i, &config)).collect();
-        Self { config, embeddings, layers }
+        Self { config, embeddings, layers, dropout: Dropout::default() }
     }
 
     /// Hidden states after the embeddings and after each layer (`num_hidden_layers + 1`
@@ -186,9 +220,11 @@ impl BertModel {
     /// real tokens; padding is never attended.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Vec<Tensor> {
         let mask = attention_mask.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
-        let mut states = vec![self.embeddings.forward(input_ids, train)];
-        for layer in &self.layers {
-            let next = layer.forward(states.last().expect("at least the embeddings"), &mask, train);
+        let d = self.dropout;
+        let mut states = vec![self.embeddings.forward(input_ids, train && d.embeddings)];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let train = train && i >= d.quiet_layers;
+            let next = layer.forward(states.last().expect("at least the embeddings"), &mask, train, d.attention);
             states.push(next);
         }
         states

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tch::{nn, Device, Kind, Tensor};
 
-use super::bert::{load_safetensors, BertConfig, BertModel};
+use super::bert::{load_safetensors, BertConfig, BertModel, Dropout};
 use super::heads::{gather_words, TokenClassifier};
 use super::params;
 pub use super::params::Freeze;
@@ -42,8 +42,10 @@ impl Tagger {
         Ok(Self { vs, bert, head })
     }
 
-    pub fn freeze(&mut self, freeze: Freeze) {
+    /// Freezes the pretrained bottom and sets where training drops out.
+    pub fn prepare_training(&mut self, freeze: Freeze, dropout: Dropout) {
         params::freeze(&self.vs, "bert.", freeze);
+        self.bert.dropout = dropout;
     }
 
     pub fn trainable(&self) -> Vec<(String, Tensor)> {
