@@ -13,6 +13,8 @@ pub const LABELS: &str = "labels";
 pub const TRAIN_PAIRS: &str = "train_pairs";
 /// Training stages: mean loss of each epoch.
 pub const EPOCH_LOSSES: &str = "epoch_losses";
+/// Training stages: seconds in each part of the steps (`StepTimes`).
+pub const STEP_TIMES: &str = "step_times_s";
 /// Training stages: real subword tokens per second.
 pub const TRAIN_TOKENS_PER_S: &str = "train_tokens_per_s";
 /// Scoring stages: sentences per second.

@@ -89,6 +89,9 @@ struct PairWeights {
     gamma: f32,
 }
 
+/// Each group's pairs.
+type GroupPairs = Vec<Vec<PairRow>>;
+
 /// One pair with its teacher targets and weights, in group-local word indices.
 struct PairRow {
     a: usize,
@@ -153,7 +156,7 @@ fn read_groups(
     groups_path: &Path,
     labels_path: &Path,
     set: &EncodedSet,
-) -> anyhow::Result<(Vec<Vec<usize>>, Vec<Vec<PairRow>>)> {
+) -> anyhow::Result<(Vec<Vec<usize>>, GroupPairs)> {
     let index: HashMap<u32, usize> = set.sentence_ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let unknown = |path: &Path, row: usize, id: u32| {
         anyhow::anyhow!("{}: row {row}: sentence {id} is not in the target train text", path.display())

@@ -29,6 +29,24 @@ pub struct TrainState {
     pub loss_count: i64,
     /// Real subword tokens trained on so far.
     pub tokens: u64,
+    /// Where this process's steps spent their time (not saved: a resumed run times its own).
+    #[serde(skip)]
+    pub times: StepTimes,
+}
+
+/// Seconds spent in each part of the training steps a process took. On the CPU every op
+/// has finished when it returns, so wall clocks around each part split the step; on a GPU
+/// the parts blur (kernels run ahead) and only the total is exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StepTimes {
+    /// The method's step function: building the batch, forward and loss.
+    pub batch_forward_loss: f64,
+    pub backward: f64,
+    pub clip: f64,
+    pub optimizer: f64,
+    /// Reading the loss back and saving checkpoints.
+    pub bookkeeping: f64,
+    pub steps: u64,
 }
 
 pub struct CheckpointDir {

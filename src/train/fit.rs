@@ -35,5 +35,19 @@ pub fn fit(
     ctx.log(format!("epoch losses {:?}; {tokens_per_s:.0} training tokens/s", state.epoch_losses));
     ctx.summary.insert(summary::EPOCH_LOSSES.into(), serde_json::to_value(&state.epoch_losses)?);
     ctx.summary.insert(summary::TRAIN_TOKENS_PER_S.into(), tokens_per_s.into());
+    let t = &state.times;
+    let total = t.batch_forward_loss + t.backward + t.clip + t.optimizer + t.bookkeeping;
+    if t.steps > 0 && total > 0.0 {
+        let part = |s: f64| format!("{:.0} ms ({:.1}%)", 1000.0 * s / t.steps as f64, 100.0 * s / total);
+        ctx.log(format!(
+            "per step: batch + forward + loss {}, backward {}, clipping {}, AdamW {}, loss readback + checkpoints {}",
+            part(t.batch_forward_loss),
+            part(t.backward),
+            part(t.clip),
+            part(t.optimizer),
+            part(t.bookkeeping)
+        ));
+        ctx.summary.insert(summary::STEP_TIMES.into(), serde_json::to_value(t)?);
+    }
     Ok(state)
 }

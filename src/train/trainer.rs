@@ -3,6 +3,8 @@
 //! order and dropout masks are functions of (seed, epoch, step), so a run resumed
 //! from a checkpoint takes the same steps as one never interrupted.
 
+use std::time::Instant;
+
 use tch::{nn, Tensor};
 
 use super::batching::{epoch_batches, BatchPlan};
@@ -68,11 +70,17 @@ pub fn train(
         let step = progress.step;
         let (epoch, batch) = &steps[step as usize];
         tch::manual_seed(Rng::derived(seed, &format!("dropout {step}")).next_u64() as i64);
+        let mut clock = Instant::now();
+        let mut lap = || std::mem::replace(&mut clock, Instant::now()).elapsed().as_secs_f64();
         opt.zero_grad();
         let (loss, tokens) = step_loss(step, batch)?;
+        progress.times.batch_forward_loss += lap();
         loss.backward();
+        progress.times.backward += lap();
         opt.clip_grad_norm(schedule.max_grad_norm);
+        progress.times.clip += lap();
         opt.step(schedule.lr * linear_schedule(step, warmup, total));
+        progress.times.optimizer += lap();
         let loss = loss.double_value(&[]);
         anyhow::ensure!(loss.is_finite(), "loss became {loss} at step {step}");
         progress.step += 1;
@@ -92,6 +100,8 @@ pub fn train(
                 c.save(vs, opt, &progress)?;
             }
         }
+        progress.times.bookkeeping += lap();
+        progress.times.steps += 1;
         if stop_after == Some(progress.step) {
             if let Some(c) = checkpoints {
                 c.save(vs, opt, &progress)?;
