@@ -20,6 +20,8 @@ pub struct TeacherCheck {
     pub teacher: &'static str,
     pub what: &'static str,
     pub value: f64,
+    /// The methods whose cells use this artifact (a sweep may train several variants).
+    pub used_by: Vec<String>,
 }
 
 /// The recognizer's source-dev F1 and the similarity teacher's source-dev pair accuracy
@@ -37,11 +39,17 @@ pub fn teacher_checks(cells: &[CellResult]) -> Vec<TeacherCheck> {
             let Some((_, m)) = cell.stages.get(&teacher) else { continue };
             let value = path.iter().try_fold(&m.summary, |v, k| v.get(k)).and_then(serde_json::Value::as_f64);
             if let Some(value) = value {
-                seen.entry((cell.seed, teacher.as_str(), what, m.key.clone())).or_insert(value);
+                let (_, used_by) =
+                    seen.entry((cell.seed, teacher.as_str(), what, m.key.clone())).or_insert((value, Vec::new()));
+                if !used_by.contains(&cell.method) {
+                    used_by.push(cell.method.clone());
+                }
             }
         }
     }
-    seen.into_iter().map(|((seed, teacher, what, _), value)| TeacherCheck { seed, teacher, what, value }).collect()
+    seen.into_iter()
+        .map(|((seed, teacher, what, _), (value, used_by))| TeacherCheck { seed, teacher, what, value, used_by })
+        .collect()
 }
 
 /// Word-level scores of the recognizer teacher's predictions in one confidence bin.

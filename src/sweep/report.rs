@@ -500,9 +500,9 @@ fn write_sweep_section(
     let checks = analysis::teacher_checks(cells);
     if !checks.is_empty() {
         writeln!(md, "### Teachers (source side, from their artifacts' manifests)\n")?;
-        writeln!(md, "| seed | teacher | source dev | value |\n|---|---|---|---|")?;
-        for TeacherCheck { seed, teacher, what, value } in checks {
-            writeln!(md, "| {seed} | {teacher} | {what} | {value:.2} |")?;
+        writeln!(md, "| seed | teacher | source dev | value | used by |\n|---|---|---|---|---|")?;
+        for TeacherCheck { seed, teacher, what, value, used_by } in checks {
+            writeln!(md, "| {seed} | {teacher} | {what} | {value:.2} | {} |", used_by.join(", "))?;
         }
         writeln!(md)?;
     }
