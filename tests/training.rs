@@ -152,12 +152,18 @@ fn the_training_options_turn_dropout_off_where_they_say() {
     assert!(!recipe[0].allclose(&inference[0], 1e-6, 1e-6, false));
     // Frozen dropout off: the frozen bottom (embeddings + layer 0) is as at inference, the
     // layers above still drop out.
-    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::new(Freeze { embeddings: true, layers: 1 }, true, false));
+    t.prepare_training(
+        Freeze { embeddings: true, layers: 1 },
+        Dropout::new(Freeze { embeddings: true, layers: 1 }, true, false),
+    );
     let quiet = states(&t, true);
     assert!(quiet[0].equal(&inference[0]) && quiet[1].equal(&inference[1]));
     assert!(!quiet[2].allclose(&inference[2], 1e-6, 1e-6, false));
     // Attention dropout off with everything else dropped out: another draw than the recipe's.
-    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::new(Freeze { embeddings: true, layers: 1 }, false, true));
+    t.prepare_training(
+        Freeze { embeddings: true, layers: 1 },
+        Dropout::new(Freeze { embeddings: true, layers: 1 }, false, true),
+    );
     let no_attention = states(&t, true);
     assert!(no_attention[0].equal(&recipe[0]));
     assert!(!no_attention[1].allclose(&recipe[1], 1e-6, 1e-6, false));
