@@ -13,7 +13,7 @@ use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
 use crate::subword::SubwordTokenizer;
 use crate::train::data::{Batch, EncodedSet, Words};
-use crate::train::trainer::all_batches;
+use crate::train::trainer::{self, all_batches};
 
 /// The tokenizer the source side's tokenize stage builds from the same config.
 fn source_tokenizer(c: &Config) -> anyhow::Result<SubwordTokenizer> {
@@ -136,30 +136,6 @@ fn gemm_rate(device: tch::Device) -> f64 {
     reps as f64 * 2.0 * 4096.0 * 384.0 * 1536.0 / started.elapsed().as_secs_f64()
 }
 
-/// The parts of one training step `bench train` times.
-#[derive(Clone, Copy)]
-enum Phase {
-    Batch,
-    Forward,
-    Backward,
-    Clip,
-    Optimizer,
-}
-
-impl Phase {
-    const ALL: [Phase; 5] = [Phase::Batch, Phase::Forward, Phase::Backward, Phase::Clip, Phase::Optimizer];
-
-    fn describe(self) -> &'static str {
-        match self {
-            Phase::Batch => "batch (host) + zero_grad",
-            Phase::Forward => "forward + loss",
-            Phase::Backward => "backward",
-            Phase::Clip => "gradient clipping",
-            Phase::Optimizer => "AdamW step",
-        }
-    }
-}
-
 /// Untimed steps before the clock starts (allocator and thread-pool warm-up).
 const WARMUP_STEPS: usize = 2;
 
@@ -175,51 +151,39 @@ fn measure(
         Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
     tagger.prepare_training(t.freeze(), t.dropout());
     let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
-    let (mut tokens, mut started, mut flops) = (0, Instant::now(), 0.0);
-    let encoder = crate::model::bert::BertConfig::from_file(&c.encoder.config)?;
-    // Seconds per phase over the timed steps. On the CPU every op has finished when it
-    // returns, so wall clocks around each phase split the step; a GPU would need a sync.
-    let mut phases = [0.0f64; Phase::ALL.len()];
-    for (i, idx) in batches.iter().enumerate() {
-        if i == WARMUP_STEPS {
-            started = Instant::now();
-            phases = [0.0; Phase::ALL.len()];
-        }
-        let mut clock = Instant::now();
-        let mut lap = |phase: Phase| {
-            phases[phase as usize] += clock.elapsed().as_secs_f64();
-            clock = Instant::now();
-        };
+    // The stages' own loop (`trainer::train`), which times the parts of its steps: first
+    // the untimed warm-up steps, then the timed ones.
+    let schedule = t.schedule();
+    let steps: Vec<(usize, Vec<usize>)> = batches.iter().map(|b| (0, b.clone())).collect();
+    let (warmup, timed) = steps.split_at(WARMUP_STEPS);
+    let step_loss = |_: i64, idx: &[usize]| {
         let batch = Batch::new(set, idx, device);
-        opt.zero_grad();
-        lap(Phase::Batch);
         let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("labeled"));
-        lap(Phase::Forward);
-        loss.backward();
-        lap(Phase::Backward);
-        opt.clip_grad_norm(t.max_grad_norm);
-        lap(Phase::Clip);
-        opt.step(t.lr);
-        lap(Phase::Optimizer);
-        if i >= WARMUP_STEPS {
-            tokens += batch.tokens;
-            let (b, l) = batch.input_ids.size2()?;
-            flops += matmul_flops(&encoder, b as f64, l as f64, encoder.num_hidden_layers - t.freeze_layers);
-        }
-    }
+        Ok((loss, batch.tokens))
+    };
+    trainer::train(&tagger.vs, &mut opt, warmup, &schedule, c.seed, None, None, step_loss, |_, _| {})?;
+    let started = Instant::now();
+    let state = trainer::train(&tagger.vs, &mut opt, timed, &schedule, c.seed, None, None, step_loss, |_, _| {})?;
     let elapsed = started.elapsed().as_secs_f64();
-    let train = tokens as f64 / elapsed;
-    let timed = (batches.len() - WARMUP_STEPS) as f64;
-    println!("mtmt-pipe training step, {:.0} ms in all:", 1000.0 * elapsed / timed);
-    for phase in Phase::ALL {
-        let s = phases[phase as usize];
-        println!("  {:<28} {:>7.1} ms  {:>5.1}%", phase.describe(), 1000.0 * s / timed, 100.0 * s / elapsed);
+    let train = state.tokens as f64 / elapsed;
+    let encoder = crate::model::bert::BertConfig::from_file(&c.encoder.config)?;
+    let flops: f64 = timed
+        .iter()
+        .map(|(_, idx)| {
+            let len = idx.iter().map(|&i| set.input_ids[i].len()).max().unwrap_or(0);
+            matmul_flops(&encoder, idx.len() as f64, len as f64, encoder.num_hidden_layers - t.freeze_layers)
+        })
+        .sum();
+    let n = timed.len() as f64;
+    println!("mtmt-pipe training step, {:.0} ms in all:", 1000.0 * elapsed / n);
+    for (part, s) in state.times.parts() {
+        println!("  {part:<28} {:>7.1} ms  {:>5.1}%", 1000.0 * s / n, 100.0 * s / elapsed);
     }
     let (achieved, ceiling) = (flops / elapsed / 1e9, gemm_rate(device) / 1e9);
     println!(
         "  matrix multiplies: {:.1} GFLOP a step, {achieved:.1} GFLOP/s = {:.0}% of this machine's GEMM rate \
          ({ceiling:.1} GFLOP/s on [4096 x 384] x [384 x 1536], {} threads)",
-        flops / timed / 1e9,
+        flops / n / 1e9,
         100.0 * achieved / ceiling,
         tch::get_num_threads()
     );

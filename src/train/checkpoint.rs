@@ -49,6 +49,24 @@ pub struct StepTimes {
     pub steps: u64,
 }
 
+impl StepTimes {
+    /// Each part's seconds, named for people, in step order.
+    pub fn parts(&self) -> [(&'static str, f64); 5] {
+        [
+            ("batch + forward + loss", self.batch_forward_loss),
+            ("backward", self.backward),
+            ("gradient clipping", self.clip),
+            ("AdamW step", self.optimizer),
+            ("loss readback + checkpoints", self.bookkeeping),
+        ]
+    }
+
+    /// Seconds in all the parts.
+    pub fn total(&self) -> f64 {
+        self.parts().iter().map(|(_, s)| s).sum()
+    }
+}
+
 pub struct CheckpointDir {
     dir: PathBuf,
 }

@@ -36,17 +36,14 @@ pub fn fit(
     ctx.summary.insert(summary::EPOCH_LOSSES.into(), serde_json::to_value(&state.epoch_losses)?);
     ctx.summary.insert(summary::TRAIN_TOKENS_PER_S.into(), tokens_per_s.into());
     let t = &state.times;
-    let total = t.batch_forward_loss + t.backward + t.clip + t.optimizer + t.bookkeeping;
+    let total = t.total();
     if t.steps > 0 && total > 0.0 {
-        let part = |s: f64| format!("{:.0} ms ({:.1}%)", 1000.0 * s / t.steps as f64, 100.0 * s / total);
-        ctx.log(format!(
-            "per step: batch + forward + loss {}, backward {}, clipping {}, AdamW {}, loss readback + checkpoints {}",
-            part(t.batch_forward_loss),
-            part(t.backward),
-            part(t.clip),
-            part(t.optimizer),
-            part(t.bookkeeping)
-        ));
+        let parts: Vec<String> = t
+            .parts()
+            .iter()
+            .map(|(part, s)| format!("{part} {:.0} ms ({:.1}%)", 1000.0 * s / t.steps as f64, 100.0 * s / total))
+            .collect();
+        ctx.log(format!("per step: {}", parts.join(", ")));
         ctx.summary.insert(summary::STEP_TIMES.into(), serde_json::to_value(t)?);
     }
     Ok(state)
