@@ -3,6 +3,7 @@ policy, optimizer (AdamW, no decay on biases/LayerNorm, clipping 1.0) and the ve
 batches (read from the file the Rust bench writes), timed the same way.
 
 --mode eager: HF transformers' BertModel as it is (dropout 0.1 inside, as the recipe).
+--bf16: the training steps under torch.autocast("cpu", torch.bfloat16) (mixed precision).
 --mode lean: the lean loop the training-speed issue compares with, written against the
     same weights without HF: a functional BERT forward with scaled_dot_product_attention,
     the frozen bottom (embeddings + layers) run without autograd, dropout only before the
@@ -29,6 +30,7 @@ ap.add_argument("--lr", type=float, default=5e-5)
 ap.add_argument("--warmup-steps", type=int, default=2)
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--mode", choices=["eager", "lean"], default="eager")
+ap.add_argument("--bf16", action="store_true")
 args = ap.parse_args()
 if args.threads > 0:
     torch.set_num_threads(args.threads)
@@ -118,16 +120,21 @@ def tokens(b):
     return int(b[1].sum())
 
 
+def train_step(ids, mask, rows, cols, labels):
+    opt.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        logits = model(ids, mask, rows, cols)
+    torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+    torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
+    opt.step()
+
+
 model.train()
 timed_tokens, start = 0, None
 for i, (ids, mask, rows, cols, labels) in enumerate(batches):
     if i == args.warmup_steps:
         start = time.perf_counter()
-    opt.zero_grad()
-    loss = torch.nn.functional.cross_entropy(model(ids, mask, rows, cols), labels)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
-    opt.step()
+    train_step(ids, mask, rows, cols, labels)
     if i >= args.warmup_steps:
         timed_tokens += tokens(batches[i])
 train_tps = timed_tokens / (time.perf_counter() - start)
@@ -144,17 +151,15 @@ KINDS = {
                                                            "aten::mul_", "aten::div_", "aten::masked_fill"),
     "GELU": ("aten::gelu", "aten::gelu_backward"),
     "LayerNorm": ("aten::native_layer_norm", "aten::native_layer_norm_backward"),
-    "copies and layout (contiguous, transpose, cat)": ("aten::copy_", "aten::clone", "aten::cat", "aten::contiguous"),
+    "copies, casts and layout (contiguous, transpose, cat)": ("aten::copy_", "aten::_to_copy", "aten::clone", "aten::cat",
+                                                             "aten::contiguous"),
     "optimizer and clipping (foreach/fused)": ("aten::_fused_adamw_", "aten::_foreach_mul_", "aten::_foreach_norm",
                                                "aten::linalg_vector_norm", "aten::_foreach_add_"),
 }
 from torch.profiler import ProfilerActivity, profile
 with profile(activities=[ProfilerActivity.CPU]) as prof:
-    for ids, mask, rows, cols, labels in batches[:3]:
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(ids, mask, rows, cols), labels).backward()
-        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
-        opt.step()
+    for b in batches[:3]:
+        train_step(*b)
 times = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
 total = sum(times.values())
 shares = {kind: sum(times.get(op, 0) for op in ops) / total for kind, ops in KINDS.items()}

@@ -83,9 +83,10 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
         t.freeze_layers,
         if t.freeze_embeddings { " + embeddings" } else { "" },
         tch::get_num_threads(),
-        match (t.attention_dropout, t.frozen_dropout) {
-            (true, true) => "dropout as the recipe".to_string(),
-            (attention, frozen) => format!("attention dropout {attention}, frozen-bottom dropout {frozen}"),
+        match (t.attention_dropout, t.frozen_dropout, t.bf16) {
+            (true, true, false) => "the recipe (dropout everywhere, f32)".to_string(),
+            (attention, frozen, bf16) =>
+                format!("attention dropout {attention}, frozen-bottom dropout {frozen}, bf16 products {bf16}"),
         }
     );
     let ours = measure(c, &set, &batches, device)?;
@@ -93,9 +94,14 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
     println!("mtmt-pipe inference tokens/s: {:.0}", ours.infer);
     let Some(python) = python else { return Ok(()) };
     // Two references on the very same batches: HF eager (the recipe's dropout inside) and
-    // a lean functional loop (no dropout inside the encoder, frozen bottom without autograd).
-    for (mode, name) in [("eager", "pytorch-eager"), ("lean", "lean-pytorch")] {
-        let theirs = torch_reference(c, &set, &batches, labels.len(), python, mode)?;
+    // a lean functional loop (no dropout inside the encoder, frozen bottom without autograd);
+    // with bf16 products, a third: the lean loop under torch.autocast(bfloat16).
+    let mut references = vec![("eager", false, "pytorch-eager"), ("lean", false, "lean-pytorch")];
+    if t.bf16 {
+        references.push(("lean", true, "lean-pytorch-bf16"));
+    }
+    for (mode, bf16, name) in references {
+        let theirs = torch_reference(c, &set, &batches, labels.len(), python, mode, bf16)?;
         println!("{name} training tokens/s: {:.0}", theirs.train);
         println!("{name} training time by kind of op (torch.profiler, self time, 3 steps):");
         for (kind, share) in &theirs.profile {
@@ -121,10 +127,10 @@ fn matmul_flops(c: &crate::model::bert::BertConfig, batch: f64, len: f64, traina
 
 /// This machine's FP32 GEMM rate (FLOP/s) with the current threads, on the shape of the
 /// encoder's largest projection.
-fn gemm_rate(device: tch::Device) -> f64 {
+fn gemm_rate(device: tch::Device, kind: tch::Kind) -> f64 {
     let _guard = tch::no_grad_guard();
-    let a = tch::Tensor::randn([4096, 384], (tch::Kind::Float, device));
-    let b = tch::Tensor::randn([384, 1536], (tch::Kind::Float, device));
+    let a = tch::Tensor::randn([4096, 384], (kind, device));
+    let b = tch::Tensor::randn([384, 1536], (kind, device));
     for _ in 0..3 {
         let _ = a.matmul(&b);
     }
@@ -149,7 +155,7 @@ fn measure(
     let labels = c.bio_labels();
     let mut tagger =
         Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
-    tagger.prepare_training(t.freeze(), t.dropout());
+    tagger.prepare_training(t.freeze(), t.mode());
     let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
     // The stages' own loop (`trainer::train`), which times the parts of its steps: first
     // the untimed warm-up steps, then the timed ones.
@@ -179,10 +185,12 @@ fn measure(
     for (part, s) in state.times.parts() {
         println!("  {part:<28} {:>7.1} ms  {:>5.1}%", 1000.0 * s / n, 100.0 * s / elapsed);
     }
-    let (achieved, ceiling) = (flops / elapsed / 1e9, gemm_rate(device) / 1e9);
+    // The ceiling is the GEMM rate in the precision the products run in.
+    let kind = if t.bf16 { tch::Kind::BFloat16 } else { tch::Kind::Float };
+    let (achieved, ceiling) = (flops / elapsed / 1e9, gemm_rate(device, kind) / 1e9);
     println!(
-        "  matrix multiplies: {:.1} GFLOP a step, {achieved:.1} GFLOP/s = {:.0}% of this machine's GEMM rate \
-         ({ceiling:.1} GFLOP/s on [4096 x 384] x [384 x 1536], {} threads)",
+        "  matrix multiplies: {:.1} GFLOP a step, {achieved:.1} GFLOP/s = {:.0}% of this machine's {kind:?} GEMM \
+         rate ({ceiling:.1} GFLOP/s on [4096 x 384] x [384 x 1536], {} threads)",
         flops / n / 1e9,
         100.0 * achieved / ceiling,
         tch::get_num_threads()
@@ -203,8 +211,8 @@ fn measure(
     Ok(Throughput { train, infer, profile: vec![] })
 }
 
-/// Runs the PyTorch reference script in `mode` (`eager` or `lean`) on the same batches,
-/// handed over in a safetensors file.
+/// Runs the PyTorch reference script in `mode` (`eager` or `lean`, under bf16 autocast if
+/// `bf16`) on the same batches, handed over in a safetensors file.
 fn torch_reference(
     c: &crate::config::Config,
     set: &EncodedSet,
@@ -212,6 +220,7 @@ fn torch_reference(
     n_labels: usize,
     python: &Path,
     mode: &str,
+    bf16: bool,
 ) -> anyhow::Result<Throughput> {
     // Removed when dropped, whatever happens below.
     let dir = tempfile::Builder::new().prefix("mtmt-bench-").tempdir()?;
@@ -239,6 +248,7 @@ fn torch_reference(
         .args(["--warmup-steps", &WARMUP_STEPS.to_string()])
         .args(["--threads", &tch::get_num_threads().to_string()])
         .args(["--mode", mode])
+        .args(bf16.then_some("--bf16"))
         .output()
         .with_context(|| format!("running {} {}", python.display(), script.display()))?;
     anyhow::ensure!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));

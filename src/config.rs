@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, Origin};
 use crate::method::Method;
-use crate::model::bert::Dropout;
+use crate::model::bert::TrainMode;
 use crate::model::params::Freeze;
 use crate::train::batching::BatchPlan;
 use crate::train::trainer::Schedule;
@@ -112,6 +112,11 @@ pub struct TrainConfig<R: ModelRole = Teacher> {
     /// Dropout inside the frozen bottom (embeddings and `freeze_layers`), as the recipe has
     /// it. Off, the frozen bottom runs as at inference, without autograd: faster, other numbers.
     pub frozen_dropout: bool,
+    /// Mixed precision: the encoder's matrix products and attention in bfloat16 while
+    /// training (parameters, optimizer and everything else in f32), as PyTorch's CPU
+    /// autocast. Off, all in f32 as the recipe. On, faster where the CPU has bf16
+    /// instructions (AVX512-BF16, AMX), other numbers.
+    pub bf16: bool,
     #[serde(skip)]
     role: std::marker::PhantomData<R>,
 }
@@ -122,9 +127,9 @@ impl<R: ModelRole> TrainConfig<R> {
         Freeze { embeddings: self.freeze_embeddings, layers: self.freeze_layers }
     }
 
-    /// Where the encoder drops out while training.
-    pub fn dropout(&self) -> Dropout {
-        Dropout::new(self.freeze(), self.attention_dropout, self.frozen_dropout)
+    /// How the encoder runs while training: where it drops out, in which precision.
+    pub fn mode(&self) -> TrainMode {
+        TrainMode::new(self.freeze(), self.attention_dropout, self.frozen_dropout, self.bf16)
     }
 
     /// The training schedule this config describes.
@@ -162,6 +167,7 @@ impl<R: ModelRole> Default for TrainConfig<R> {
             max_sentences: 0,
             attention_dropout: true,
             frozen_dropout: true,
+            bf16: false,
             role: std::marker::PhantomData,
         }
     }
@@ -619,6 +625,9 @@ pub const ADDED_LATER: &[(&str, bool)] = &[
     ("teacher_sim.frozen_dropout", true),
     ("distill.attention_dropout", true),
     ("distill.frozen_dropout", true),
+    ("teacher_ner.bf16", false),
+    ("teacher_sim.bf16", false),
+    ("distill.bf16", false),
 ];
 
 /// Removes a dotted key from a view (and the sections it leaves empty).

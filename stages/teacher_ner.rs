@@ -87,7 +87,7 @@ impl Stage for TeacherNer {
         let t = &p.teacher_ner;
         let mut tagger =
             Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
-        tagger.prepare_training(t.freeze(), t.dropout());
+        tagger.prepare_training(t.freeze(), t.mode());
         let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mtmt_pipe::model::bert::{BertConfig, BertModel, Dropout};
+use mtmt_pipe::model::bert::{BertConfig, BertModel, TrainMode};
 use mtmt_pipe::model::heads::cross_entropy;
 use mtmt_pipe::model::tagger::{Freeze, Tagger};
 use mtmt_pipe::train::batching::BatchPlan;
@@ -80,7 +80,7 @@ fn tagger(dir: &Path, seed: u64) -> Tagger {
     let mut t =
         Tagger::pretrained(&dir.join("config.json"), &dir.join("model.safetensors"), LABELS, 0.1, Device::Cpu, seed)
             .unwrap();
-    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::default());
+    t.prepare_training(Freeze { embeddings: true, layers: 1 }, TrainMode::default());
     t
 }
 
@@ -154,7 +154,7 @@ fn the_training_options_turn_dropout_off_where_they_say() {
     // layers above still drop out.
     t.prepare_training(
         Freeze { embeddings: true, layers: 1 },
-        Dropout::new(Freeze { embeddings: true, layers: 1 }, true, false),
+        TrainMode::new(Freeze { embeddings: true, layers: 1 }, true, false, false),
     );
     let quiet = states(&t, true);
     assert!(quiet[0].equal(&inference[0]) && quiet[1].equal(&inference[1]));
@@ -162,13 +162,13 @@ fn the_training_options_turn_dropout_off_where_they_say() {
     // Attention dropout off with everything else dropped out: another draw than the recipe's.
     t.prepare_training(
         Freeze { embeddings: true, layers: 1 },
-        Dropout::new(Freeze { embeddings: true, layers: 1 }, false, true),
+        TrainMode::new(Freeze { embeddings: true, layers: 1 }, false, true, false),
     );
     let no_attention = states(&t, true);
     assert!(no_attention[0].equal(&recipe[0]));
     assert!(!no_attention[1].allclose(&recipe[1], 1e-6, 1e-6, false));
     // The recipe is the default, and the same seed draws the same masks.
-    t.prepare_training(Freeze { embeddings: true, layers: 1 }, Dropout::default());
+    t.prepare_training(Freeze { embeddings: true, layers: 1 }, TrainMode::default());
     assert!(states(&t, true).iter().zip(&recipe).all(|(a, b)| a.equal(b)));
 }
 
@@ -222,4 +222,89 @@ fn adamw_follows_pytorch_update_rule() {
         let got = p.double_value(&[0]);
         assert!((got - expected).abs() < 1e-6, "step {step}: {got} vs {expected}");
     }
+}
+
+#[test]
+fn the_fused_adamw_pass_is_bit_identical_to_the_tensor_op_chain() {
+    let _turn = exclusive();
+    tch::manual_seed(3);
+    // Odd sizes too, so that vector and scalar tails of libtorch's kernels both take part.
+    let shapes: [&[i64]; 4] = [&[37, 19], &[384], &[5], &[64, 48]];
+    let make = || -> Vec<(String, Tensor)> {
+        tch::manual_seed(3);
+        shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (format!("p{i}.weight"), Tensor::randn(*s, (Kind::Float, Device::Cpu)).set_requires_grad(true))
+            })
+            .collect()
+    };
+    let groups =
+        vec![ParamGroup { lr_scale: 1.0, weight_decay: 0.01 }, ParamGroup { lr_scale: 3.0, weight_decay: 0.0 }];
+    let (a, b) = (make(), make());
+    let shallow = |v: &[(String, Tensor)]| v.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+    let group_of = |name: &str| usize::from(name.starts_with("p1") || name.starts_with("p2"));
+    let mut fused = AdamW::new(shallow(&a), groups.clone(), group_of, AdamWConfig::default());
+    let mut chain = AdamW::new(shallow(&b), groups, group_of, AdamWConfig::default());
+    for step in 0..5 {
+        let lr = 1e-3 * (step + 1) as f64;
+        for (params, opt) in [(&a, &mut fused), (&b, &mut chain)] {
+            opt.zero_grad();
+            tch::manual_seed(100 + step);
+            let loss: Tensor = params
+                .iter()
+                .map(|(_, p)| (p * Tensor::randn(p.size(), (Kind::Float, Device::Cpu))).sum(Kind::Float))
+                .sum();
+            loss.backward();
+            opt.clip_grad_norm(1.0);
+        }
+        fused.step(lr);
+        chain.step_with_tensor_ops(lr);
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            assert!(x.equal(y), "{name} differs after step {step}");
+        }
+        for ((name, x), (_, y)) in fused.state().iter().zip(&chain.state()) {
+            assert!(x.equal(y), "state {name} differs after step {step}");
+        }
+    }
+}
+
+#[test]
+fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_and_parameters_in_f32() {
+    let _turn = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    tiny_encoder(dir.path());
+    let mut t = tagger(dir.path(), 1);
+    let data = tiny_data(8);
+    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), Device::Cpu);
+    let freeze = Freeze { embeddings: true, layers: 1 };
+    // Without dropout, so that only the precision differs.
+    let quiet = TrainMode { embeddings_dropout: false, attention_dropout: false, quiet_layers: 3, bf16: false };
+    let states = |t: &Tagger, train: bool| t.bert.forward(&batch.input_ids, &batch.attention_mask, train);
+    t.prepare_training(freeze, quiet);
+    let f32_states = states(&t, true);
+    t.prepare_training(freeze, TrainMode { bf16: true, ..quiet });
+    let bf16_states = states(&t, true);
+    // The embeddings are not a product: identical. Every layer's output is f32, close to
+    // the f32 run (bf16 keeps 8 bits of mantissa) but not equal.
+    assert!(bf16_states[0].equal(&f32_states[0]));
+    for (a, b) in bf16_states.iter().zip(&f32_states).skip(1) {
+        assert_eq!(a.kind(), Kind::Float);
+        assert!(!a.equal(b));
+        let worst = (a - b).abs().max().double_value(&[]);
+        assert!(worst < 0.1, "bf16 states differ from f32 by {worst}");
+    }
+    // Inference ignores the training mode: f32 throughout.
+    t.prepare_training(freeze, quiet);
+    let inference = states(&t, false);
+    t.prepare_training(freeze, TrainMode { bf16: true, ..quiet });
+    assert!(states(&t, false).iter().zip(&inference).all(|(a, b)| a.equal(b)));
+    // Gradients reach the trainable parameters, in f32.
+    let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
+    loss.backward();
+    let vars = t.vs.variables();
+    let grad = vars["bert.encoder.layer.2.intermediate.dense.weight"].grad();
+    assert!(grad.defined() && grad.kind() == Kind::Float && grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+    assert_eq!(vars["bert.encoder.layer.2.intermediate.dense.weight"].kind(), Kind::Float);
 }

@@ -73,7 +73,7 @@ impl<'a> StudentRun<'a> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut student = Tagger::pretrained(&encoder.config, &encoder.weights, n_labels, train.dropout, device, seed)?;
-        student.prepare_training(train.freeze(), train.dropout());
+        student.prepare_training(train.freeze(), train.mode());
         let opt = student.optimizer(train.weight_decay, train.head_lr_scale);
         Ok(Self {
             ctx,

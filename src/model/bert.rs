@@ -97,6 +97,18 @@ impl Embeddings {
     }
 }
 
+/// `x W^T + b`; with `bf16`, the product in bfloat16 from f32 parameters and input, the
+/// result left in bfloat16 (what `torch.autocast("cpu", torch.bfloat16)` does to a linear
+/// layer), so the next product takes it without a cast and a residual sum promotes it
+/// back to f32. Gradients reach the f32 parameters through the casts.
+fn dense(l: &nn::Linear, x: &Tensor, bf16: bool) -> Tensor {
+    if !bf16 {
+        return l.forward(x);
+    }
+    let k = Kind::BFloat16;
+    x.to_kind(k).linear(&l.ws.to_kind(k), l.bs.as_ref().map(|b| b.to_kind(k)))
+}
+
 /// `attention.self.*`: multi-head scaled dot-product attention.
 pub struct SelfAttention {
     query: nn::Linear,
@@ -119,11 +131,14 @@ impl SelfAttention {
     }
 
     /// `mask`: [batch, 1, 1, len] booleans, true where a key may be attended. Without
-    /// dropout (`drop` false) libtorch takes its fused attention kernel.
-    fn forward(&self, x: &Tensor, mask: &Tensor, drop: bool) -> Tensor {
+    /// dropout (`drop` false) libtorch takes its fused attention kernel. With `bf16` the
+    /// projections run in bfloat16 but attention itself in f32: libtorch's CPU attention
+    /// kernels are slower in bfloat16 than in f32 at BERT's head size (32-64).
+    fn forward(&self, x: &Tensor, mask: &Tensor, drop: bool, bf16: bool) -> Tensor {
         let (b, l, d) = x.size3().expect("hidden states are [batch, len, hidden]");
         let split = |t: Tensor| t.view([b, l, self.heads, d / self.heads]).transpose(1, 2);
-        let (q, k, v) = (split(self.query.forward(x)), split(self.key.forward(x)), split(self.value.forward(x)));
+        let project = |p: &nn::Linear| split(dense(p, x, bf16).to_kind(Kind::Float));
+        let (q, k, v) = (project(&self.query), project(&self.key), project(&self.value));
         let p = if drop { self.dropout } else { 0.0 };
         let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, None, false);
         context.transpose(1, 2).contiguous().view([b, l, d])
@@ -157,43 +172,51 @@ impl Layer {
         }
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor, train: bool, attention_dropout: bool) -> Tensor {
-        let attended = self.attention.forward(x, mask, train && attention_dropout);
+    /// `drop`: dropout as training has it; `mode` says where (attention) and the precision.
+    fn forward(&self, x: &Tensor, mask: &Tensor, drop: bool, mode: &TrainMode) -> Tensor {
+        let bf16 = mode.bf16;
+        let attended = self.attention.forward(x, mask, drop && mode.attention_dropout, bf16);
         let attended = self
             .attention_output_layer_norm
-            .forward(&(self.attention_output_dense.forward(&attended).dropout(self.dropout, train) + x));
-        let inner = self.intermediate_dense.forward(&attended).gelu("none");
-        self.output_layer_norm.forward(&(self.output_dense.forward(&inner).dropout(self.dropout, train) + attended))
+            .forward(&(dense(&self.attention_output_dense, &attended, bf16).dropout(self.dropout, drop) + x));
+        let inner = dense(&self.intermediate_dense, &attended, bf16).gelu("none");
+        let output = dense(&self.output_dense, &inner, bf16).dropout(self.dropout, drop) + attended;
+        self.output_layer_norm.forward(&output)
     }
 }
 
-/// Where the encoder drops out while training. The recipe (HF BERT) drops everywhere;
-/// the training options turn parts off, which is faster and gives other numbers.
+/// How the encoder runs while training: where it drops out and in which precision. The
+/// recipe (HF BERT) drops out everywhere, in f32; the training options turn parts of that
+/// off, which is faster and gives other numbers. Inference is always f32 without dropout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dropout {
-    /// After the embeddings.
-    pub embeddings: bool,
-    /// On the attention probabilities (off: the fused attention kernel).
-    pub attention: bool,
+pub struct TrainMode {
+    /// Dropout after the embeddings.
+    pub embeddings_dropout: bool,
+    /// Dropout on the attention probabilities (off: the fused attention kernel).
+    pub attention_dropout: bool,
     /// The bottom this many layers run without dropout.
     pub quiet_layers: usize,
+    /// Matrix products (and attention) in bfloat16, the rest in f32 (mixed precision).
+    pub bf16: bool,
 }
 
-impl Default for Dropout {
+impl Default for TrainMode {
     fn default() -> Self {
-        Self { embeddings: true, attention: true, quiet_layers: 0 }
+        Self { embeddings_dropout: true, attention_dropout: true, quiet_layers: 0, bf16: false }
     }
 }
 
-impl Dropout {
-    /// The recipe, less the attention dropout unless `attention`, and less the dropout in
-    /// the frozen bottom (`freeze`) unless `frozen`: that bottom then runs as at inference
-    /// (it records no autograd graph either way, nothing in it requiring gradients).
-    pub fn new(freeze: super::params::Freeze, attention: bool, frozen: bool) -> Self {
+impl TrainMode {
+    /// The recipe, less the attention dropout unless `attention`, less the dropout in the
+    /// frozen bottom (`freeze`) unless `frozen` (that bottom then runs as at inference; it
+    /// records no autograd graph either way, nothing in it requiring gradients), and in
+    /// mixed precision if `bf16`.
+    pub fn new(freeze: super::params::Freeze, attention: bool, frozen: bool, bf16: bool) -> Self {
         Self {
-            embeddings: frozen || !freeze.embeddings,
-            attention,
+            embeddings_dropout: frozen || !freeze.embeddings,
+            attention_dropout: attention,
             quiet_layers: if frozen { 0 } else { freeze.layers },
+            bf16,
         }
     }
 }
@@ -203,8 +226,8 @@ pub struct BertModel {
     pub config: BertConfig,
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    /// Where training drops out (the recipe unless set).
-    pub dropout: Dropout,
+    /// How training runs (the recipe unless set).
+    pub mode: TrainMode,
 }
 
 impl BertModel {
@@ -212,7 +235,7 @@ impl BertModel {
     pub fn new(p: nn::Path, config: BertConfig) -> Self {
         let embeddings = Embeddings::new(&p / "embeddings", &config);
         let layers = (0..config.num_hidden_layers).map(|i| Layer::new(&p / "encoder" / "layer" / i, &config)).collect();
-        Self { config, embeddings, layers, dropout: Dropout::default() }
+        Self { config, embeddings, layers, mode: TrainMode::default() }
     }
 
     /// Hidden states after the embeddings and after each layer (`num_hidden_layers + 1`
@@ -220,11 +243,12 @@ impl BertModel {
     /// real tokens; padding is never attended.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Vec<Tensor> {
         let mask = attention_mask.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
-        let d = self.dropout;
-        let mut states = vec![self.embeddings.forward(input_ids, train && d.embeddings)];
+        let inference = TrainMode { bf16: false, ..self.mode };
+        let mode = if train { &self.mode } else { &inference };
+        let mut states = vec![self.embeddings.forward(input_ids, train && mode.embeddings_dropout)];
         for (i, layer) in self.layers.iter().enumerate() {
-            let train = train && i >= d.quiet_layers;
-            let next = layer.forward(states.last().expect("at least the embeddings"), &mask, train, d.attention);
+            let drop = train && i >= mode.quiet_layers;
+            let next = layer.forward(states.last().expect("at least the embeddings"), &mask, drop, mode);
             states.push(next);
         }
         states

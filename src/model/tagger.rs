@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tch::{nn, Device, Kind, Tensor};
 
-use super::bert::{load_safetensors, BertConfig, BertModel, Dropout};
+use super::bert::{load_safetensors, BertConfig, BertModel, TrainMode};
 use super::heads::{gather_words, TokenClassifier};
 use super::params;
 pub use super::params::Freeze;
@@ -42,10 +42,10 @@ impl Tagger {
         Ok(Self { vs, bert, head })
     }
 
-    /// Freezes the pretrained bottom and sets where training drops out.
-    pub fn prepare_training(&mut self, freeze: Freeze, dropout: Dropout) {
+    /// Freezes the pretrained bottom and sets how training runs (dropout, precision).
+    pub fn prepare_training(&mut self, freeze: Freeze, mode: TrainMode) {
         params::freeze(&self.vs, "bert.", freeze);
-        self.bert.dropout = dropout;
+        self.bert.mode = mode;
     }
 
     pub fn trainable(&self) -> Vec<(String, Tensor)> {

@@ -102,24 +102,51 @@ impl AdamW {
     pub fn step(&mut self, lr: f64) {
         let _guard = tch::no_grad_guard();
         self.step += 1;
-        let AdamWConfig { beta1, beta2, eps } = self.config;
-        let bias1 = 1.0 - beta1.powi(self.step as i32);
-        let bias2_sqrt = (1.0 - beta2.powi(self.step as i32)).sqrt();
+        let (bias1, bias2_sqrt) = self.bias_corrections();
+        let mut fused = Vec::new();
         for p in &mut self.params {
             let grad = p.var.grad();
             if !grad.defined() {
                 continue;
             }
             let group = self.groups[p.group];
-            let lr = lr * group.lr_scale;
-            if group.weight_decay != 0.0 {
-                let _ = p.var.g_mul_scalar_(1.0 - lr * group.weight_decay);
+            let update = Update::new(&self.config, lr * group.lr_scale, group.weight_decay, bias1, bias2_sqrt);
+            match FusedParam::new(p, &grad) {
+                Some(f) => fused.push((f, update)),
+                None => update.tensor_ops(p, &grad),
             }
-            let _ = p.exp_avg.g_mul_scalar_(beta1).g_add_(&(&grad * (1.0 - beta1)));
-            let _ = p.exp_avg_sq.g_mul_scalar_(beta2).g_add_(&(&grad * &grad * (1.0 - beta2)));
-            let denom = p.exp_avg_sq.sqrt() / bias2_sqrt + eps;
-            let _ = p.var.g_sub_(&(&p.exp_avg / denom * (lr / bias1)));
         }
+        // Two passes over each parameter's memory instead of a chain of whole-tensor ops
+        // (each a pass and a temporary), the parameters spread over the threads. The square
+        // root between them is libtorch's: its CPU kernel (MKL's) is not the correctly rounded
+        // one, and the update is to stay bit-identical to the tensor-op chain.
+        use rayon::prelude::*;
+        fused.par_iter().for_each(|(f, update)| f.moments(update));
+        let roots: Vec<Tensor> = fused.iter().map(|(f, _)| f.exp_avg_sq.sqrt()).collect();
+        fused.into_par_iter().zip(roots).for_each(|((f, update), root)| f.apply(&update, &root));
+    }
+
+    /// The update as a chain of tensor ops (devices other than the CPU, or tensors not plain
+    /// contiguous f32), and the reference the fused pass is tested against bit for bit.
+    #[doc(hidden)]
+    pub fn step_with_tensor_ops(&mut self, lr: f64) {
+        let _guard = tch::no_grad_guard();
+        self.step += 1;
+        let (bias1, bias2_sqrt) = self.bias_corrections();
+        for p in &mut self.params {
+            let grad = p.var.grad();
+            if grad.defined() {
+                let group = self.groups[p.group];
+                Update::new(&self.config, lr * group.lr_scale, group.weight_decay, bias1, bias2_sqrt)
+                    .tensor_ops(p, &grad);
+            }
+        }
+    }
+
+    /// `1 - beta1^t` and `sqrt(1 - beta2^t)` at the current step.
+    fn bias_corrections(&self) -> (f64, f64) {
+        let AdamWConfig { beta1, beta2, .. } = self.config;
+        (1.0 - beta1.powi(self.step as i32), (1.0 - beta2.powi(self.step as i32)).sqrt())
     }
 
     /// The optimizer state as named tensors (`exp_avg.NAME`, `exp_avg_sq.NAME`, `step`).
@@ -147,6 +174,119 @@ impl AdamW {
     /// Number of parameters being trained.
     pub fn trainable_parameters(&self) -> i64 {
         self.params.iter().map(|p| p.var.numel() as i64).sum()
+    }
+}
+
+/// One parameter's AdamW update at one step: the scalars of
+/// `w <- w (1 - lr wd);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+///  w <- w - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+#[derive(Debug, Clone, Copy)]
+struct Update {
+    lr: f64,
+    weight_decay: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    bias1: f64,
+    bias2_sqrt: f64,
+}
+
+impl Update {
+    fn new(config: &AdamWConfig, lr: f64, weight_decay: f64, bias1: f64, bias2_sqrt: f64) -> Self {
+        let AdamWConfig { beta1, beta2, eps } = *config;
+        Self { lr, weight_decay, beta1, beta2, eps, bias1, bias2_sqrt }
+    }
+
+    fn tensor_ops(&self, p: &mut Param, grad: &Tensor) {
+        let Self { lr, weight_decay, beta1, beta2, eps, bias1, bias2_sqrt } = *self;
+        if weight_decay != 0.0 {
+            let _ = p.var.g_mul_scalar_(1.0 - lr * weight_decay);
+        }
+        let _ = p.exp_avg.g_mul_scalar_(beta1).g_add_(&(grad * (1.0 - beta1)));
+        let _ = p.exp_avg_sq.g_mul_scalar_(beta2).g_add_(&(grad * grad * (1.0 - beta2)));
+        let denom = p.exp_avg_sq.sqrt() / bias2_sqrt + eps;
+        let _ = p.var.g_sub_(&(&p.exp_avg / denom * (lr / bias1)));
+    }
+}
+
+/// Raw views of one parameter, its gradient and its two moments, for the fused passes: only
+/// for contiguous f32 CPU tensors, four distinct buffers of one length.
+struct FusedParam {
+    var: *mut f32,
+    grad: *const f32,
+    exp_avg: *mut f32,
+    /// Kept as a tensor too: its square root is taken by libtorch between the passes.
+    exp_avg_sq: Tensor,
+    len: usize,
+}
+
+// The buffers belong to one parameter and no other `FusedParam` points into them.
+unsafe impl Send for FusedParam {}
+unsafe impl Sync for FusedParam {}
+
+impl FusedParam {
+    fn new(p: &Param, grad: &Tensor) -> Option<Self> {
+        let plain = |t: &Tensor| t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous();
+        let tensors = [&p.var, grad, &p.exp_avg, &p.exp_avg_sq];
+        if !tensors.iter().all(|t| plain(t)) || tensors.iter().any(|t| t.numel() != p.var.numel()) {
+            return None;
+        }
+        Some(Self {
+            var: p.var.data_ptr() as *mut f32,
+            grad: grad.data_ptr() as *const f32,
+            exp_avg: p.exp_avg.data_ptr() as *mut f32,
+            exp_avg_sq: p.exp_avg_sq.shallow_clone(),
+            len: p.var.numel(),
+        })
+    }
+
+    /// `f32` slices over `ptr`.
+    ///
+    /// SAFETY (for every use below): `new` checked that the tensors are contiguous f32 CPU
+    /// tensors of `len` elements; they are distinct allocations (a parameter, its gradient,
+    /// two state tensors created for it, and a fresh square root), alive for the step, and
+    /// only this `FusedParam` touches them while it runs.
+    unsafe fn slice<'a>(ptr: *const f32, len: usize) -> &'a mut [f32] {
+        std::slice::from_raw_parts_mut(ptr as *mut f32, len)
+    }
+
+    /// The weight decay and both moments. The same arithmetic as `Update::tensor_ops`, in
+    /// the same order and precision: libtorch casts each double scalar to f32 and rounds
+    /// after every op (no fused multiply-add), and so do these loops.
+    fn moments(&self, u: &Update) {
+        let (var, grad, m, v) = unsafe {
+            (
+                Self::slice(self.var, self.len),
+                Self::slice(self.grad, self.len),
+                Self::slice(self.exp_avg, self.len),
+                Self::slice(self.exp_avg_sq.data_ptr() as *const f32, self.len),
+            )
+        };
+        let (b1, one_minus_b1) = (u.beta1 as f32, (1.0 - u.beta1) as f32);
+        let (b2, one_minus_b2) = (u.beta2 as f32, (1.0 - u.beta2) as f32);
+        if u.weight_decay != 0.0 {
+            let decay = (1.0 - u.lr * u.weight_decay) as f32;
+            var.iter_mut().for_each(|w| *w *= decay);
+        }
+        for ((m, v), &g) in m.iter_mut().zip(v.iter_mut()).zip(grad.iter()) {
+            *m = *m * b1 + g * one_minus_b1;
+            *v = *v * b2 + g * g * one_minus_b2;
+        }
+    }
+
+    /// The step itself, given `root` = sqrt(exp_avg_sq).
+    fn apply(&self, u: &Update, root: &Tensor) {
+        let (var, m, root) = unsafe {
+            (
+                Self::slice(self.var, self.len),
+                Self::slice(self.exp_avg, self.len),
+                Self::slice(root.data_ptr() as *const f32, self.len),
+            )
+        };
+        let (bias2_sqrt, eps, step) = (u.bias2_sqrt as f32, u.eps as f32, (u.lr / u.bias1) as f32);
+        for ((w, &m), &r) in var.iter_mut().zip(m.iter()).zip(root.iter()) {
+            *w -= m / (r / bias2_sqrt + eps) * step;
+        }
     }
 }
 
