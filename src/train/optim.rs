@@ -250,9 +250,8 @@ impl FusedParam {
         std::slice::from_raw_parts_mut(ptr as *mut f32, len)
     }
 
-    /// The weight decay and both moments. The same arithmetic as `Update::tensor_ops`, in
-    /// the same order and precision: libtorch casts each double scalar to f32 and rounds
-    /// after every op (no fused multiply-add), and so do these loops.
+    /// The weight decay and both moments: the arithmetic of `Update::tensor_ops` with each
+    /// double scalar cast to f32, as libtorch casts it.
     fn moments(&self, u: &Update) {
         let (var, grad, m, v) = unsafe {
             (
@@ -262,16 +261,10 @@ impl FusedParam {
                 Self::slice(self.exp_avg_sq.data_ptr() as *const f32, self.len),
             )
         };
-        let (b1, one_minus_b1) = (u.beta1 as f32, (1.0 - u.beta1) as f32);
-        let (b2, one_minus_b2) = (u.beta2 as f32, (1.0 - u.beta2) as f32);
-        if u.weight_decay != 0.0 {
-            let decay = (1.0 - u.lr * u.weight_decay) as f32;
-            var.iter_mut().for_each(|w| *w *= decay);
-        }
-        for ((m, v), &g) in m.iter_mut().zip(v.iter_mut()).zip(grad.iter()) {
-            *m = *m * b1 + g * one_minus_b1;
-            *v = *v * b2 + g * g * one_minus_b2;
-        }
+        let decay = (u.weight_decay != 0.0).then_some((1.0 - u.lr * u.weight_decay) as f32);
+        let (b1, b2) = (u.beta1 as f32, u.beta2 as f32);
+        let (one_minus_b1, one_minus_b2) = ((1.0 - u.beta1) as f32, (1.0 - u.beta2) as f32);
+        mtmt_kernels::adamw_moments(var, grad, m, v, decay, b1, one_minus_b1, b2, one_minus_b2);
     }
 
     /// The step itself, given `root` = sqrt(exp_avg_sq).
@@ -284,9 +277,7 @@ impl FusedParam {
             )
         };
         let (bias2_sqrt, eps, step) = (u.bias2_sqrt as f32, u.eps as f32, (u.lr / u.bias1) as f32);
-        for ((w, &m), &r) in var.iter_mut().zip(m.iter()).zip(root.iter()) {
-            *w -= m / (r / bias2_sqrt + eps) * step;
-        }
+        mtmt_kernels::adamw_apply(var, m, root, bias2_sqrt, eps, step);
     }
 }
 
