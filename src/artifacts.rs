@@ -63,6 +63,32 @@ pub fn load_tagger(encoder: &EncoderFiles, n_labels: usize, trained: &Path, devi
     Ok(tagger)
 }
 
+/// Records a trained recognizer's labels and, where the source has a dev split, logs and
+/// records its F1 there (Viterbi, start constraint): for inspection only, the model kept
+/// is the last one either way.
+pub fn report_source_dev(
+    ctx: &mut StageContext,
+    tagger: &Tagger,
+    labels: &[String],
+    batch_size: usize,
+) -> anyhow::Result<()> {
+    ctx.summary.insert(crate::summary::LABELS.into(), serde_json::to_value(labels)?);
+    let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
+    if dev_path.exists() {
+        let dev = EncodedSet::read(&dev_path)?;
+        let plan = BatchPlan { batch_size: 4 * batch_size, max_tokens: None, chunk_batches: 1 };
+        let probs = tagger.predict_probs(&dev, &plan);
+        let tags = crate::eval::decode_all(&probs, labels, crate::eval::decode::Decoder::Viterbi, true);
+        let scores = crate::eval::score(&tags, &dev, labels)?;
+        ctx.log(format!(
+            "source dev F1 {:.2} (P {:.2}, R {:.2})",
+            scores.overall.f1, scores.overall.precision, scores.overall.recall
+        ));
+        ctx.summary.insert(crate::summary::SOURCE_DEV.into(), serde_json::to_value(&scores)?);
+    }
+    Ok(())
+}
+
 /// The recognizer teacher's distributions (`token_probs`), per sentence id:
 /// [words x labels] row-major.
 pub fn read_token_probs(path: &Path) -> anyhow::Result<HashMap<u32, Vec<f32>>> {

@@ -51,6 +51,13 @@ pub struct Config {
     pub score: ScoreConfig,
     #[serde(default)]
     pub weights: WeightsConfig,
+    /// AdvPicker's adversarial teacher (its NER updates: the papers' 10 epochs, lr 6e-5,
+    /// 5% warm-up), trained on the labeled source and the unlabeled target train text.
+    #[serde(default)]
+    pub teacher_adv: TrainConfig<Adversarial>,
+    /// AdvPicker's discriminator, generator and sentence selection.
+    #[serde(default)]
+    pub advpicker: AdvPickerConfig,
     /// The student's training (defaults: the papers' student recipe).
     #[serde(default)]
     pub distill: TrainConfig<Student>,
@@ -63,10 +70,12 @@ pub struct Config {
     pub runtime: RuntimeConfig,
 }
 
-/// Whose training a `TrainConfig` describes: it picks the default learning rate
-/// (methods.md: teachers 5e-5, students 1e-4).
+/// Whose training a `TrainConfig` describes: it picks the defaults of the learning rate
+/// (methods.md: teachers 5e-5, students 1e-4), the epochs and the warm-up.
 pub trait ModelRole: Default + Clone + std::fmt::Debug {
     const LR: f64;
+    const EPOCHS: usize = 3;
+    const WARMUP: f64 = 0.1;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -79,6 +88,49 @@ impl ModelRole for Teacher {
 }
 impl ModelRole for Student {
     const LR: f64 = 1e-4;
+}
+
+/// AdvPicker's adversarial teacher: its NER updates as released (lr 6e-5, 10 epochs, 5%
+/// warm-up).
+#[derive(Debug, Clone, Default)]
+pub struct Adversarial;
+
+impl ModelRole for Adversarial {
+    const LR: f64 = 6e-5;
+    const EPOCHS: usize = 10;
+    const WARMUP: f64 = 0.05;
+}
+
+/// AdvPicker (methods.md): per source batch an NER update, a discriminator update and a
+/// generator update of the encoder with flipped labels; then the target sentences whose
+/// discriminator probability is closest to 0.5 are kept for the student.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvPickerConfig {
+    /// The discriminator's learning rate (released: 5e-3).
+    pub discriminator_lr: f64,
+    /// The generator (encoder, flipped labels) learning rate (released: 6e-7).
+    pub generator_lr: f64,
+    /// The discriminator's hidden width: Linear(hidden -> this) - ReLU - Linear(-> 1).
+    pub discriminator_hidden: i64,
+    /// Target sentences the adversarial teacher sees, as a share of the source sentences
+    /// it trains on (released: 1/3), drawn at random from the target train text; 0 = all.
+    pub target_ratio: f64,
+    /// Share of the target train sentences kept for the student: those whose mean
+    /// discriminator probability is closest to 0.5 (released: 0.8).
+    pub keep: f64,
+}
+
+impl Default for AdvPickerConfig {
+    fn default() -> Self {
+        Self {
+            discriminator_lr: 5e-3,
+            generator_lr: 6e-7,
+            discriminator_hidden: 500,
+            target_ratio: 1.0 / 3.0,
+            keep: 0.8,
+        }
+    }
 }
 
 /// Fine-tuning settings of one model; `R` picks the learning-rate default.
@@ -152,11 +204,11 @@ impl<R: ModelRole> TrainConfig<R> {
 impl<R: ModelRole> Default for TrainConfig<R> {
     fn default() -> Self {
         Self {
-            epochs: 3,
+            epochs: R::EPOCHS,
             batch_size: 32,
             max_tokens: 0,
             lr: R::LR,
-            warmup: 0.1,
+            warmup: R::WARMUP,
             weight_decay: 0.01,
             max_grad_norm: 1.0,
             freeze_layers: 3,
@@ -518,6 +570,20 @@ impl Config {
         train_range_errors("teacher_ner", &self.teacher_ner, max_len, layers, &mut check);
         train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, &mut check);
         train_range_errors("distill", &self.distill, max_len, layers, &mut check);
+        train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, &mut check);
+        let a = &self.advpicker;
+        for (key, lr) in
+            [("advpicker.discriminator_lr", a.discriminator_lr), ("advpicker.generator_lr", a.generator_lr)]
+        {
+            check(lr > 0.0 && lr.is_finite(), key, format!("is {lr}: must be a positive number"));
+        }
+        check(a.discriminator_hidden >= 1, "advpicker.discriminator_hidden", "must be at least 1".into());
+        check(
+            a.target_ratio >= 0.0 && a.target_ratio.is_finite(),
+            "advpicker.target_ratio",
+            format!("is {}: must be 0 (all) or positive", a.target_ratio),
+        );
+        check(a.keep > 0.0 && a.keep <= 1.0, "advpicker.keep", format!("is {}: must lie in (0, 1]", a.keep));
         let n = self.teacher_sim.batch_size;
         check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));
         let sp = &self.sim_pairs;

@@ -5,6 +5,11 @@ use crate::side::{Side, Split};
 
 /// Trained parameters of a model (teachers, student).
 pub const MODEL: &str = "model.safetensors";
+/// `teacher_adv`: AdvPicker's trained discriminator (beside the recognizer's `MODEL`).
+pub const DISCRIMINATOR: &str = "discriminator.safetensors";
+/// `select`: AdvPicker's discriminator probability of every target train sentence and
+/// whether the student learns from it.
+pub const SELECTION: &str = "selection.parquet";
 /// `score_tokens`: the recognizer's distribution for every target train word.
 pub const TOKEN_PROBS: &str = "token_probs.parquet";
 /// `score_pairs`: target word pairs with the similarity teacher's t.

@@ -19,15 +19,17 @@ pub enum StageName {
     TeacherNer,
     TeacherSim,
     TeacherMt,
+    TeacherAdv,
     ScoreTokens,
     ScorePairs,
     Weights,
+    Select,
     Distill,
     Evaluate,
 }
 
 impl StageName {
-    pub const ALL: [StageName; 12] = [
+    pub const ALL: [StageName; 14] = [
         StageName::IngestSource,
         StageName::IngestTarget,
         StageName::TokenizeSource,
@@ -35,9 +37,11 @@ impl StageName {
         StageName::TeacherNer,
         StageName::TeacherSim,
         StageName::TeacherMt,
+        StageName::TeacherAdv,
         StageName::ScoreTokens,
         StageName::ScorePairs,
         StageName::Weights,
+        StageName::Select,
         StageName::Distill,
         StageName::Evaluate,
     ];
@@ -51,9 +55,11 @@ impl StageName {
             StageName::TeacherNer => "teacher_ner",
             StageName::TeacherSim => "teacher_sim",
             StageName::TeacherMt => "teacher_mt",
+            StageName::TeacherAdv => "teacher_adv",
             StageName::ScoreTokens => "score_tokens",
             StageName::ScorePairs => "score_pairs",
             StageName::Weights => "weights",
+            StageName::Select => "select",
             StageName::Distill => "distill",
             StageName::Evaluate => "evaluate",
         }

@@ -25,6 +25,8 @@ pub const PAIRS: &str = "pairs";
 pub const GROUPS: &str = "groups";
 /// `score_pairs`: pairs scored per second.
 pub const PAIRS_PER_S: &str = "pairs_per_s";
+/// `select`: target sentences kept for AdvPicker's student.
+pub const KEPT_SENTENCES: &str = "kept_sentences";
 /// MTMT students: pairs per sentence forward.
 pub const PAIRS_PER_SENTENCE_FORWARD: &str = "pairs_per_sentence_forward";
 

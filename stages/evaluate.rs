@@ -1,6 +1,6 @@
 //! `evaluate`: decodes the target dev and test splits with the recognizer teacher
-//! (direct transfer; for other methods only if `eval.teacher`) and, unless the method
-//! is `direct`, the student, keeping each word's top probability; scores them at
+//! (direct transfer; for other methods only if `eval.teacher`), a method's own teacher
+//! (AdvPicker's adversarial one) and, unless the method is `direct`, the student, keeping each word's top probability; scores them at
 //! entity level with conlleval semantics, words lost to truncation counting as
 //! missed. Writes the predictions, a metrics JSON and a markdown report. Gold target
 //! tags are read here, for scoring only.
@@ -46,6 +46,7 @@ impl StageSpec for Evaluate {
     fn inputs(&self, method: Method) -> Vec<StageName> {
         // The recognizer teacher is the direct-transfer model, scored beside any student.
         let mut inputs = vec![StageName::IngestTarget, StageName::TokenizeTarget, StageName::TeacherNer];
+        inputs.extend(method.spec().own_teacher());
         if method.spec().student().is_some() {
             inputs.push(StageName::Distill);
         }
@@ -73,6 +74,10 @@ impl Stage for Evaluate {
         if !has_student || p.eval.teacher {
             let teacher = ctx.input(StageName::TeacherNer, files::MODEL);
             models.push(("teacher", load_tagger(&p.encoder, labels.len(), &teacher, device)?));
+        }
+        if let Some(own) = p.method.spec().own_teacher() {
+            let teacher = ctx.input(own, files::MODEL);
+            models.push((own.as_str(), load_tagger(&p.encoder, labels.len(), &teacher, device)?));
         }
         if has_student {
             let student = ctx.input(StageName::Distill, files::MODEL);

@@ -6,6 +6,8 @@ mod evaluate;
 mod ingest;
 mod score_pairs;
 mod score_tokens;
+mod select;
+mod teacher_adv;
 mod teacher_ner;
 mod teacher_sim;
 mod tokenize;
@@ -24,9 +26,11 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(teacher_ner::TeacherNer { multitask: false }),
         Box::new(teacher_sim::TeacherSim),
         Box::new(teacher_ner::TeacherNer { multitask: true }),
+        Box::new(teacher_adv::TeacherAdv),
         Box::new(score_tokens::ScoreTokens),
         Box::new(score_pairs::ScorePairs),
         Box::new(weights::Weights),
+        Box::new(select::Select),
         Box::new(distill::Distill),
         Box::new(evaluate::Evaluate),
     ]

@@ -9,20 +9,17 @@
 
 use serde::Deserialize;
 
-use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
+use crate::artifacts::{report_source_dev, source_train, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, SimPairsConfig, TrainConfig};
-use crate::eval::decode::Decoder;
 use crate::files;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::siamese::{bce, pair_similarity, pair_targets, word_offsets};
 use crate::model::tagger::Tagger;
 use crate::pairs::{balanced, batch_classes, Balance};
-use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
-use crate::train::batching::BatchPlan;
-use crate::train::data::{Batch, EncodedSet};
+use crate::train::data::Batch;
 use crate::train::fit::fit;
 use crate::train::rng::Rng;
 use crate::train::trainer::all_batches;
@@ -109,20 +106,7 @@ impl Stage for TeacherNer {
         })?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
 
-        ctx.summary.insert(crate::summary::LABELS.into(), serde_json::to_value(&labels)?);
-        let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
-        if dev_path.exists() {
-            let dev = EncodedSet::read(&dev_path)?;
-            let plan = BatchPlan { batch_size: 4 * t.batch_size, max_tokens: None, chunk_batches: 1 };
-            let probs = tagger.predict_probs(&dev, &plan);
-            let tags = crate::eval::decode_all(&probs, &labels, Decoder::Viterbi, true);
-            let scores = crate::eval::score(&tags, &dev, &labels)?;
-            ctx.log(format!(
-                "source dev F1 {:.2} (P {:.2}, R {:.2})",
-                scores.overall.f1, scores.overall.precision, scores.overall.recall
-            ));
-            ctx.summary.insert(crate::summary::SOURCE_DEV.into(), serde_json::to_value(&scores)?);
-        }
+        report_source_dev(ctx, &tagger, &labels, t.batch_size)?;
         Ok(())
     }
 }

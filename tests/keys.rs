@@ -67,6 +67,21 @@ const EXPECTED: &[(&str, &[(&str, &str)])] = &[
             ("evaluate", "ec41dbb9b2bc373affc1b24b"),
         ],
     ),
+    (
+        "advpicker",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("teacher_adv", "04a752b189e0d5b8fa7dd810"),
+            ("score_tokens", "94b8cc7d741b5953351c5e1d"),
+            ("select", "8cd039b73d56e503ca08fe8c"),
+            ("distill", "694af17430fdbd14b17f3866"),
+            ("evaluate", "681754240f2b68f4bfddb726"),
+        ],
+    ),
 ];
 
 #[test]

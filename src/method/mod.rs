@@ -6,7 +6,10 @@
 //! - `tsl`: the student matches the recognizer's distribution on every target word.
 //! - `mtmt`: recognizer + siamese similarity teacher, pairs with confidence weights.
 //! - `mtst`: MTMT's loss from one multitask teacher (the paper's ablation).
+//! - `advpicker`: an adversarially trained recognizer; the student learns on the target
+//!   sentences its language discriminator picks.
 
+mod advpicker;
 mod direct;
 pub mod mtmt;
 pub mod student;
@@ -26,6 +29,8 @@ pub enum Method {
     #[default]
     Mtmt,
     Mtst,
+    #[serde(rename = "advpicker")]
+    AdvPicker,
 }
 
 impl Method {
@@ -36,6 +41,7 @@ impl Method {
             Method::Tsl => &tsl::Tsl,
             Method::Mtmt => &mtmt::Mtmt::TWO_TEACHERS,
             Method::Mtst => &mtmt::Mtmt::ONE_TEACHER,
+            Method::AdvPicker => &advpicker::AdvPicker,
         }
     }
 }
@@ -48,6 +54,11 @@ pub trait MethodSpec: Sync {
     /// The teacher that scores target word pairs (`score_pairs` runs it), for methods
     /// whose student learns from pairs.
     fn pair_scorer(&self) -> Option<StageName> {
+        None
+    }
+    /// A teacher of the method's own that `evaluate` scores beside the direct-transfer
+    /// teacher (`teacher_ner`), under its stage name.
+    fn own_teacher(&self) -> Option<StageName> {
         None
     }
     /// The student's loss; `None` when the recognizer teacher is the model (direct transfer).

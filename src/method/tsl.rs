@@ -25,14 +25,25 @@ impl StudentLoss for Tsl {
     }
 
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
-        let StudentRun { ctx, student, opt, schedule, seed, device, set, teacher, loss, .. } = run;
-        let (seed, device) = (*seed, *device);
-        let plan = all_batches(&set.lengths(), schedule, seed);
-        ctx.log(format!("TSL: {} target sentences on {device:?}", set.len()));
-        fit(ctx, &student.vs, opt, &plan, schedule, seed, |_, idx| {
-            let batch = Batch::new(set, idx, device);
-            Ok((all_words_loss(&student.logits(&batch, true), teacher, idx, loss.ner), batch.tokens))
-        })?;
-        Ok(())
+        let every: Vec<usize> = (0..run.set.len()).collect();
+        train_on(run, &every, "TSL")
     }
+}
+
+/// TSL's training on the sentences `sentences` (indices into `run.set`): batches drawn from
+/// them alone, every word of each distilled from the recognizer.
+pub(super) fn train_on(run: &mut StudentRun, sentences: &[usize], method: &str) -> anyhow::Result<()> {
+    let StudentRun { ctx, student, opt, schedule, seed, device, set, teacher, loss, .. } = run;
+    let (seed, device) = (*seed, *device);
+    let lengths: Vec<usize> = sentences.iter().map(|&i| set.input_ids[i].len()).collect();
+    let plan: Vec<(usize, Vec<usize>)> = all_batches(&lengths, schedule, seed)
+        .into_iter()
+        .map(|(epoch, batch)| (epoch, batch.into_iter().map(|k| sentences[k]).collect()))
+        .collect();
+    ctx.log(format!("{method}: {} of {} target sentences on {device:?}", sentences.len(), set.len()));
+    fit(ctx, &student.vs, opt, &plan, schedule, seed, |_, idx| {
+        let batch = Batch::new(set, idx, device);
+        Ok((all_words_loss(&student.logits(&batch, true), teacher, idx, loss.ner), batch.tokens))
+    })?;
+    Ok(())
 }

@@ -38,7 +38,18 @@ pub fn trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 /// AdamW over the trainable parameters: no weight decay on biases and LayerNorm
 /// weights; `lr_scale` gives each parameter's learning-rate multiplier.
 pub fn optimizer(vs: &nn::VarStore, weight_decay: f64, lr_scale: impl Fn(&str) -> f64) -> AdamW {
-    let vars = trainable(vs);
+    optimizer_over(vs, |_| true, weight_decay, lr_scale)
+}
+
+/// `optimizer` over the trainable parameters whose names `include` accepts (a model
+/// trained by several optimizers, each over its part).
+pub fn optimizer_over(
+    vs: &nn::VarStore,
+    include: impl Fn(&str) -> bool,
+    weight_decay: f64,
+    lr_scale: impl Fn(&str) -> f64,
+) -> AdamW {
+    let vars: Vec<(String, Tensor)> = trainable(vs).into_iter().filter(|(name, _)| include(name)).collect();
     let mut groups: Vec<ParamGroup> = Vec::new();
     let mut group_of = std::collections::HashMap::new();
     for (name, _) in &vars {
@@ -55,7 +66,12 @@ pub fn optimizer(vs: &nn::VarStore, weight_decay: f64, lr_scale: impl Fn(&str) -
 
 /// Saves the trainable parameters.
 pub fn save_trained(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
-    let vars = trainable(vs);
+    save_trained_over(vs, path, |_| true)
+}
+
+/// Saves the trainable parameters whose names `include` accepts.
+pub fn save_trained_over(vs: &nn::VarStore, path: &Path, include: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+    let vars: Vec<(String, Tensor)> = trainable(vs).into_iter().filter(|(name, _)| include(name)).collect();
     let refs: Vec<(&str, &Tensor)> = vars.iter().map(|(n, t)| (n.as_str(), t)).collect();
     crate::atomic::write_with(path, |tmp| {
         Tensor::write_safetensors(&refs, tmp).with_context(|| format!("writing {}", path.display()))

@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
-use super::optim::AdamW;
+use super::trainer::Optimizers;
 
 const PROGRESS: &str = "checkpoint.json";
 
@@ -76,7 +76,7 @@ impl CheckpointDir {
         Self { dir: dir.into() }
     }
 
-    pub fn save(&self, vs: &nn::VarStore, opt: &AdamW, progress: &TrainState) -> anyhow::Result<()> {
+    pub fn save(&self, vs: &nn::VarStore, opt: &impl Optimizers, progress: &TrainState) -> anyhow::Result<()> {
         fs_err::create_dir_all(&self.dir)?;
         // Frozen variables never change, so only trainable ones are saved.
         let mut named: Vec<(String, Tensor)> = vs
@@ -108,7 +108,7 @@ impl CheckpointDir {
     }
 
     /// Restores the last checkpoint into `vs` and `opt`, if there is one.
-    pub fn load(&self, vs: &nn::VarStore, opt: &mut AdamW) -> anyhow::Result<Option<TrainState>> {
+    pub fn load(&self, vs: &nn::VarStore, opt: &mut impl Optimizers) -> anyhow::Result<Option<TrainState>> {
         let progress_path = self.dir.join(PROGRESS);
         if !progress_path.exists() {
             return Ok(None);

@@ -3,14 +3,15 @@
 
 use tch::{nn, Tensor};
 
-use super::checkpoint::{CheckpointDir, TrainState};
+use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
 use super::optim::AdamW;
-use super::trainer::{train, Schedule};
+use super::trainer::{train, train_steps, Optimizers, Schedule, StepOutcome};
 use crate::stage::StageContext;
 use crate::summary;
 
 /// Trains over `steps` with checkpoints in the stage's resume folder; logs and
 /// records (in the manifest summary) the epoch losses and training tokens/s.
+#[allow(clippy::too_many_arguments)]
 pub fn fit(
     ctx: &mut StageContext,
     vs: &nn::VarStore,
@@ -20,16 +21,44 @@ pub fn fit(
     seed: u64,
     step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
 ) -> anyhow::Result<TrainState> {
-    ctx.log(format!("{} steps; {} trainable parameters", steps.len(), opt.trainable_parameters()));
+    fit_around(ctx, opt.trainable_parameters(), steps.len(), |checkpoints, on_step| {
+        train(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_loss, on_step)
+    })
+}
+
+/// `fit` for steps that update the model their own way (`trainer::train_steps`).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_steps<O: Optimizers>(
+    ctx: &mut StageContext,
+    vs: &nn::VarStore,
+    opt: &mut O,
+    steps: &[(usize, Vec<usize>)],
+    schedule: &Schedule,
+    seed: u64,
+    step_fn: impl FnMut(&mut O, i64, &[usize], f64, &mut StepTimes) -> anyhow::Result<StepOutcome>,
+) -> anyhow::Result<TrainState> {
+    fit_around(ctx, opt.trainable_parameters(), steps.len(), |checkpoints, on_step| {
+        train_steps(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_fn, on_step)
+    })
+}
+
+/// Resumption, progress and the record of a training run that `run` carries out.
+fn fit_around(
+    ctx: &mut StageContext,
+    trainable: i64,
+    steps: usize,
+    run: impl FnOnce(&CheckpointDir, &mut dyn FnMut(&TrainState, f64)) -> anyhow::Result<TrainState>,
+) -> anyhow::Result<TrainState> {
+    ctx.log(format!("{steps} steps; {trainable} trainable parameters"));
     let checkpoints = CheckpointDir::new(ctx.resume_dir()?);
     let resumed = checkpoints.saved_step();
     if let Some(step) = resumed {
         ctx.log(format!("resuming from the checkpoint at step {step}"));
     }
     let done = resumed.unwrap_or(0).max(0) as u64;
-    let bar = ctx.progress(steps.len() as u64, done, "training steps");
+    let bar = ctx.progress(steps as u64, done, "training steps");
     let started = std::time::Instant::now();
-    let state = train(vs, opt, steps, schedule, seed, Some(&checkpoints), None, step_loss, |_, _| bar.inc(1))?;
+    let state = run(&checkpoints, &mut |_, _| bar.inc(1))?;
     bar.finish();
     let tokens_per_s = state.tokens as f64 / started.elapsed().as_secs_f64();
     ctx.log(format!("epoch losses {:?}; {tokens_per_s:.0} training tokens/s", state.epoch_losses));

@@ -3,12 +3,13 @@
 //! order and dropout masks are functions of (seed, epoch, step), so a run resumed
 //! from a checkpoint takes the same steps as one never interrupted.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use tch::{nn, Tensor};
 
 use super::batching::{epoch_batches, BatchPlan};
-use super::checkpoint::{CheckpointDir, TrainState};
+use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
 use super::optim::{linear_schedule, AdamW};
 use super::rng::Rng;
 
@@ -46,9 +47,65 @@ pub fn group_batches(groups: &[Vec<usize>], epochs: usize, seed: u64) -> Vec<(us
         .collect()
 }
 
+/// What a training step updates besides the model: one optimizer's state or several, all
+/// of it saved in and restored from checkpoints.
+pub trait Optimizers {
+    /// The state as named tensors.
+    fn state(&self) -> Vec<(String, Tensor)>;
+    /// Restores what `state` saved.
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> anyhow::Result<()>;
+    /// Number of parameters being trained (counted once if several optimizers share them).
+    fn trainable_parameters(&self) -> i64;
+}
+
+impl Optimizers for AdamW {
+    fn state(&self) -> Vec<(String, Tensor)> {
+        AdamW::state(self)
+    }
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> anyhow::Result<()> {
+        AdamW::load_state(self, state)
+    }
+    fn trainable_parameters(&self) -> i64 {
+        AdamW::trainable_parameters(self)
+    }
+}
+
+/// What one step reports: its loss (the one logged) and the batch's real tokens.
+pub struct StepOutcome {
+    pub loss: f64,
+    pub tokens: usize,
+}
+
+/// A clock for the parts of a step: `lap` returns the seconds since the last lap.
+pub struct Laps(Instant);
+
+impl Laps {
+    pub fn start() -> Self {
+        Self(Instant::now())
+    }
+    pub fn lap(&mut self) -> f64 {
+        std::mem::replace(&mut self.0, Instant::now()).elapsed().as_secs_f64()
+    }
+}
+
+/// Backpropagates `loss` and takes one AdamW step at `lr` after clipping the gradients at
+/// `max_grad_norm`, adding each part's time to `times` (the forward pass ends at `laps`'s
+/// next lap). `opt.zero_grad()` comes first, before the forward pass.
+pub fn update(opt: &mut AdamW, loss: &Tensor, max_grad_norm: f64, lr: f64, times: &mut StepTimes, laps: &mut Laps) {
+    times.batch_forward_loss += laps.lap();
+    loss.backward();
+    times.backward += laps.lap();
+    opt.clip_grad_norm(max_grad_norm);
+    times.clip += laps.lap();
+    opt.step(lr);
+    times.optimizer += laps.lap();
+}
+
 /// Takes the (epoch, batch) `steps` in order (or, for tests, until `stop_after`
 /// steps), resuming from `checkpoints` if they hold a checkpoint. `step_loss` gets the
-/// step number and batch and returns the loss in training mode and the batch's real tokens.
+/// step number and batch and returns the loss in training mode and the batch's real tokens;
+/// one clipped AdamW update per step follows.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     vs: &nn::VarStore,
     opt: &mut AdamW,
@@ -58,6 +115,35 @@ pub fn train(
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
     mut step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
+    on_step: impl FnMut(&TrainState, f64),
+) -> anyhow::Result<TrainState> {
+    let max_grad_norm = schedule.max_grad_norm;
+    let step = |opt: &mut AdamW, step: i64, batch: &[usize], lr_factor: f64, times: &mut StepTimes| {
+        let mut laps = Laps::start();
+        opt.zero_grad();
+        let (loss, tokens) = step_loss(step, batch)?;
+        update(opt, &loss, max_grad_norm, schedule.lr * lr_factor, times, &mut laps);
+        let loss = loss.double_value(&[]);
+        times.bookkeeping += laps.lap();
+        Ok(StepOutcome { loss, tokens })
+    };
+    train_steps(vs, opt, steps, schedule, seed, checkpoints, stop_after, step, on_step)
+}
+
+/// The loop of `train` for steps that update the model their own way (several optimizers,
+/// several updates per batch): `step` gets the optimizers, the step number, the batch, the
+/// schedule's learning-rate factor (warm-up then decay) and the step-time accumulator. Seeds,
+/// progress, loss bookkeeping and checkpoints are handled here.
+#[allow(clippy::too_many_arguments)]
+pub fn train_steps<O: Optimizers>(
+    vs: &nn::VarStore,
+    opt: &mut O,
+    steps: &[(usize, Vec<usize>)],
+    schedule: &Schedule,
+    seed: u64,
+    checkpoints: Option<&CheckpointDir>,
+    stop_after: Option<i64>,
+    mut step_fn: impl FnMut(&mut O, i64, &[usize], f64, &mut StepTimes) -> anyhow::Result<StepOutcome>,
     mut on_step: impl FnMut(&TrainState, f64),
 ) -> anyhow::Result<TrainState> {
     let total = steps.len() as i64;
@@ -70,18 +156,9 @@ pub fn train(
         let step = progress.step;
         let (epoch, batch) = &steps[step as usize];
         tch::manual_seed(Rng::derived(seed, &format!("dropout {step}")).next_u64() as i64);
-        let mut clock = Instant::now();
-        let mut lap = || std::mem::replace(&mut clock, Instant::now()).elapsed().as_secs_f64();
-        opt.zero_grad();
-        let (loss, tokens) = step_loss(step, batch)?;
-        progress.times.batch_forward_loss += lap();
-        loss.backward();
-        progress.times.backward += lap();
-        opt.clip_grad_norm(schedule.max_grad_norm);
-        progress.times.clip += lap();
-        opt.step(schedule.lr * linear_schedule(step, warmup, total));
-        progress.times.optimizer += lap();
-        let loss = loss.double_value(&[]);
+        let lr_factor = linear_schedule(step, warmup, total);
+        let StepOutcome { loss, tokens } = step_fn(opt, step, batch, lr_factor, &mut progress.times)?;
+        let mut laps = Laps::start();
         anyhow::ensure!(loss.is_finite(), "loss became {loss} at step {step}");
         progress.step += 1;
         progress.tokens += tokens as u64;
@@ -100,7 +177,7 @@ pub fn train(
                 c.save(vs, opt, &progress)?;
             }
         }
-        progress.times.bookkeeping += lap();
+        progress.times.bookkeeping += laps.lap();
         progress.times.steps += 1;
         if stop_after == Some(progress.step) {
             if let Some(c) = checkpoints {

@@ -31,7 +31,7 @@ pub struct Workspace {
 impl Workspace {
     /// A workspace whose `pipeline.toml` is the demo config with absolute encoder paths
     /// and models small enough for tests (teachers on 32 sentences, 4 steps, a
-    /// checkpoint each; a student of a few steps).
+    /// checkpoint each for the recognizer; a student of a few steps).
     pub fn demo() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let demo = repo().join("examples/demo");
@@ -48,6 +48,7 @@ impl Workspace {
              [encoder]\ntokenizer = {:?}\nweights = {:?}\nconfig = {:?}\n\n[tokenize]\nmax_len = 128\n\n\
              [teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\ncheckpoint_every = 1\n\n\
              [teacher_sim]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
+             [teacher_adv]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
              [sim_pairs]\npairs_per_batch = 16\n\n[score]\ngroup_size = 40\n\n\
              [distill]\nepochs = 1\nbatch_size = 40\nlr = 3e-4\n",
             tokenizer().display().to_string(),
@@ -140,6 +141,22 @@ impl Workspace {
         };
         out.sort();
         out
+    }
+
+    /// Rewrites the target train file with every gold tag replaced (tokens kept): what a
+    /// leak-free pipeline must not notice beyond the file's new hash.
+    pub fn scramble_target_tags(&self) {
+        let path = self.path().join("es/train.txt");
+        let scrambled: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .enumerate()
+            .map(|(i, line)| match line.split_once(' ') {
+                Some((token, _)) => format!("{token} {}\n", ["B-PER", "I-LOC", "O", "B-MISC"][i % 4]),
+                None => "\n".to_string(),
+            })
+            .collect();
+        std::fs::write(&path, scrambled).unwrap();
     }
 
     pub fn edit_config(&self, from: &str, to: &str) {

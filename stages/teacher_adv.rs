@@ -1,0 +1,268 @@
+//! `teacher_adv`: AdvPicker's adversarial recognizer teacher (methods.md). Per source batch,
+//! three updates, each with its own AdamW: (1) the recognizer's cross-entropy on the labeled
+//! source batch; (2) the discriminator (`model::discriminator`) learns to tell source
+//! tokens (1) from target tokens (0) on the encoder's last hidden layer, the encoder held
+//! fixed; (3) the encoder, as generator, is pushed the other way with flipped labels at a
+//! tiny learning rate, so its features become language-independent. The target text is the
+//! unlabeled target train split, so the artifact is keyed per target; its tags are never
+//! read. Writes the recognizer (`model.safetensors`, what `score_tokens` loads) and the
+//! discriminator (`discriminator.safetensors`, what `select` loads).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use tch::Tensor;
+
+use crate::artifacts::{report_source_dev, source_train, target_train, EncoderFiles, ENCODER_FILES};
+use crate::config::{bio_labels, Adversarial, TrainConfig};
+use crate::files;
+use crate::method::Method;
+use crate::model::discriminator::{language_bce, real_tokens, Discriminator};
+use crate::model::heads::{cross_entropy, gather_words};
+use crate::model::params;
+use crate::model::tagger::Tagger;
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
+use crate::train::data::{Batch, EncodedSet};
+use crate::train::fit::fit_steps;
+use crate::train::optim::AdamW;
+use crate::train::rng::Rng;
+use crate::train::trainer::{all_batches, update, Laps, Optimizers, StepOutcome};
+
+/// The discriminator's variables live under this name in the teacher's variable store.
+const DISCRIMINATOR: &str = "discriminator";
+
+pub struct TeacherAdv;
+
+/// The `advpicker` settings the teacher reads (not `keep`: that is the selection's).
+#[derive(Deserialize)]
+pub struct Adversary {
+    discriminator_lr: f64,
+    generator_lr: f64,
+    discriminator_hidden: i64,
+    target_ratio: f64,
+}
+
+#[derive(Deserialize)]
+pub struct Params {
+    seed: u64,
+    labels: Vec<String>,
+    encoder: EncoderFiles,
+    teacher_adv: TrainConfig<Adversarial>,
+    advpicker: Adversary,
+}
+
+impl StageSpec for TeacherAdv {
+    fn name(&self) -> StageName {
+        StageName::TeacherAdv
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        "AdvPicker's recognizer teacher, trained adversarially against a language discriminator"
+    }
+    fn inputs(&self, _: Method) -> Vec<StageName> {
+        vec![StageName::TokenizeSource, StageName::TokenizeTarget]
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &[
+            "seed",
+            "labels",
+            "teacher_adv",
+            "advpicker.discriminator_lr",
+            "advpicker.generator_lr",
+            "advpicker.discriminator_hidden",
+            "advpicker.target_ratio",
+        ]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        ENCODER_FILES
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[files::MODEL, files::DISCRIMINATOR]
+    }
+}
+
+/// The three optimizers of a step; the recognizer and the generator update the same
+/// encoder parameters, each with its own moments.
+struct AdversarialOptimizers {
+    recognizer: AdamW,
+    discriminator: AdamW,
+    generator: AdamW,
+}
+
+impl AdversarialOptimizers {
+    fn parts(&self) -> [(&'static str, &AdamW); 3] {
+        [("recognizer", &self.recognizer), ("discriminator", &self.discriminator), ("generator", &self.generator)]
+    }
+}
+
+impl Optimizers for AdversarialOptimizers {
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut state = Vec::new();
+        for (part, opt) in self.parts() {
+            state.extend(opt.state().into_iter().map(|(n, t)| (format!("{part}.{n}"), t)));
+        }
+        state
+    }
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> anyhow::Result<()> {
+        let part = |prefix: &str| -> HashMap<String, Tensor> {
+            let prefix = format!("{prefix}.");
+            state.iter().filter_map(|(k, t)| Some((k.strip_prefix(&prefix)?.to_string(), t.shallow_clone()))).collect()
+        };
+        self.recognizer.load_state(&part("recognizer"))?;
+        self.discriminator.load_state(&part("discriminator"))?;
+        self.generator.load_state(&part("generator"))
+    }
+    fn trainable_parameters(&self) -> i64 {
+        // The generator's parameters are the recognizer's encoder.
+        self.recognizer.trainable_parameters() + self.discriminator.trainable_parameters()
+    }
+}
+
+/// For every step, the target sentences beside its source batch (as many): passes over a
+/// random subset of the target text (`ratio` x the source sentences; 0 = all of it), each
+/// pass in its own order drawn from the seed.
+fn target_batches(targets: usize, sources: usize, ratio: f64, sizes: &[usize], seed: u64) -> Vec<Vec<usize>> {
+    let mut pool: Vec<usize> = (0..targets).collect();
+    Rng::derived(seed, "adversarial target subset").shuffle(&mut pool);
+    if ratio > 0.0 {
+        pool.truncate(((ratio * sources as f64).round() as usize).clamp(1, targets.max(1)));
+    }
+    let mut order = Vec::new();
+    let mut pass = 0;
+    sizes
+        .iter()
+        .map(|&size| {
+            (0..size)
+                .map(|_| {
+                    if order.is_empty() {
+                        order = pool.clone();
+                        Rng::derived(seed, &format!("adversarial target pass {pass}")).shuffle(&mut order);
+                        order.reverse();
+                        pass += 1;
+                    }
+                    order.pop().expect("a non-empty pool")
+                })
+                .collect()
+        })
+        .collect()
+}
+
+impl Stage for TeacherAdv {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let device = ctx.device()?;
+        let (t, a) = (&p.teacher_adv, &p.advpicker);
+        let labels = bio_labels(&p.labels);
+        let source = source_train(ctx, t.max_sentences)?;
+        // Text only: `Batch` of a target sentence never reads a tag.
+        let target: EncodedSet = target_train(ctx, 0)?;
+        anyhow::ensure!(!target.is_empty(), "AdvPicker needs unlabeled target train text; the split is empty");
+        let mut tagger =
+            Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
+        let hidden = tagger.bert.config.hidden_size;
+        let discriminator = Discriminator::new(tagger.vs.root() / DISCRIMINATOR, hidden, a.discriminator_hidden);
+        tagger.prepare_training(t.freeze(), t.mode());
+        let is_discriminator = |name: &str| name.starts_with(DISCRIMINATOR);
+        let head_scale = t.head_lr_scale;
+        let mut opts = AdversarialOptimizers {
+            recognizer: params::optimizer_over(
+                &tagger.vs,
+                |n| !is_discriminator(n),
+                t.weight_decay,
+                |n| {
+                    if n.starts_with("classifier.") {
+                        head_scale
+                    } else {
+                        1.0
+                    }
+                },
+            ),
+            discriminator: params::optimizer_over(&tagger.vs, is_discriminator, t.weight_decay, |_| 1.0),
+            generator: params::optimizer_over(&tagger.vs, |n| n.starts_with("bert."), t.weight_decay, |_| 1.0),
+        };
+        let schedule = t.schedule();
+        let plan = all_batches(&source.lengths(), &schedule, p.seed);
+        let sizes: Vec<usize> = plan.iter().map(|(_, b)| b.len()).collect();
+        let targets = target_batches(target.len(), source.len(), a.target_ratio, &sizes, p.seed);
+        let seen: std::collections::BTreeSet<usize> = targets.iter().flatten().copied().collect();
+        ctx.log(format!(
+            "{} source sentences, {} of {} target sentences, on {device:?}",
+            source.len(),
+            seen.len(),
+            target.len()
+        ));
+        let max_norm = t.max_grad_norm;
+        fit_steps(ctx, &tagger.vs, &mut opts, &plan, &schedule, p.seed, |opts, step, idx, lr_factor, times| {
+            let mut laps = Laps::start();
+            let (src, tgt) = (Batch::new(&source, idx, device), Batch::new(&target, &targets[step as usize], device));
+            // (1) The recognizer on the labeled source batch.
+            opts.recognizer.zero_grad();
+            let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
+            let logits = tagger.head.forward(&gather_words(&src_hidden, &src.word_rows, &src.word_cols), true);
+            let ner = cross_entropy(&logits, src.labels.as_ref().expect("source is labeled"));
+            update(&mut opts.recognizer, &ner, max_norm, t.lr * lr_factor, times, &mut laps);
+            // (2) The discriminator on fixed features: the source states of (1), the target
+            // states without a graph. BCE over every real token of both, source = 1.
+            opts.discriminator.zero_grad();
+            let tgt_hidden = tch::no_grad(|| tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true));
+            let side_logits = |hidden: &Tensor, mask: &Tensor| discriminator.forward(&real_tokens(hidden, mask));
+            let (src_side, tgt_side) =
+                (side_logits(&src_hidden.detach(), &src.attention_mask), side_logits(&tgt_hidden, &tgt.attention_mask));
+            let loss = language_loss(&src_side, &tgt_side, false);
+            update(&mut opts.discriminator, &loss, max_norm, a.discriminator_lr * lr_factor, times, &mut laps);
+            // (3) The encoder as generator: flipped labels, gradients into the encoder only.
+            opts.generator.zero_grad();
+            let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
+            let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true);
+            let loss = language_loss(
+                &side_logits(&src_hidden, &src.attention_mask),
+                &side_logits(&tgt_hidden, &tgt.attention_mask),
+                true,
+            );
+            update(&mut opts.generator, &loss, max_norm, a.generator_lr * lr_factor, times, &mut laps);
+            let loss = ner.double_value(&[]);
+            times.bookkeeping += laps.lap();
+            Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens })
+        })?;
+        params::save_trained_over(&tagger.vs, &ctx.output(files::MODEL), |n| !is_discriminator(n))?;
+        params::save_trained_over(&tagger.vs, &ctx.output(files::DISCRIMINATOR), is_discriminator)?;
+        report_source_dev(ctx, &tagger, &labels, t.batch_size)
+    }
+}
+
+/// BCE of the discriminator over every real token of both sides, as one mean: source
+/// tokens labeled 1 and target tokens 0, or the other way round when `flipped`.
+fn language_loss(source: &Tensor, target: &Tensor, flipped: bool) -> Tensor {
+    let n = (source.size()[0] + target.size()[0]) as f64;
+    let (a, b) = (source.size()[0] as f64 / n, target.size()[0] as f64 / n);
+    language_bce(source, !flipped) * a + language_bce(target, flipped) * b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_batches_cover_the_subset_pass_after_pass() {
+        let sizes = vec![4; 10];
+        let batches = target_batches(100, 30, 1.0 / 3.0, &sizes, 7);
+        let all: Vec<usize> = batches.iter().flatten().copied().collect();
+        assert_eq!(all.len(), 40);
+        let subset: std::collections::BTreeSet<usize> = all.iter().copied().collect();
+        assert_eq!(subset.len(), 10, "a subset of 30 / 3 sentences");
+        // Each pass visits the whole subset once.
+        for pass in all.chunks(10) {
+            assert_eq!(pass.iter().copied().collect::<std::collections::BTreeSet<_>>(), subset);
+        }
+        assert_eq!(batches, target_batches(100, 30, 1.0 / 3.0, &sizes, 7));
+        assert_ne!(batches, target_batches(100, 30, 1.0 / 3.0, &sizes, 8));
+        // Ratio 0: all the target text.
+        let all: std::collections::BTreeSet<usize> =
+            target_batches(12, 30, 0.0, &sizes, 7).into_iter().flatten().collect();
+        assert_eq!(all.len(), 12);
+    }
+}
