@@ -23,7 +23,7 @@ use crate::train::data::EncodedSet;
 pub const ENCODER_FILES: &[&str] = &["encoder.weights", "encoder.config"];
 
 /// The pretrained encoder's weights and `config.json` (the `encoder` part of a stage's params).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct EncoderFiles {
     pub weights: PathBuf,
     pub config: PathBuf,

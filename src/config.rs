@@ -58,6 +58,12 @@ pub struct Config {
     /// AdvPicker's discriminator, generator and sentence selection.
     #[serde(default)]
     pub advpicker: AdvPickerConfig,
+    /// MSD's teacher: the recognizer with heads on intermediate layers.
+    #[serde(default)]
+    pub teacher_msd: TrainConfig,
+    /// MSD's heads and its student's extra losses.
+    #[serde(default)]
+    pub msd: MsdConfig,
     /// The student's training (defaults: the papers' student recipe).
     #[serde(default)]
     pub distill: TrainConfig<Student>,
@@ -99,6 +105,26 @@ impl ModelRole for Adversarial {
     const LR: f64 = 6e-5;
     const EPOCHS: usize = 10;
     const WARMUP: f64 = 0.05;
+}
+
+/// MSD (methods.md): heads on intermediate layers, mixed by learned weights, distilled
+/// head by head, plus MMD between teacher and student [CLS] vectors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsdConfig {
+    /// The first layer (1-based) with a head of its own; every layer from it to the last
+    /// but one has one (released: 4, so 8 heads on a 12-layer encoder).
+    pub first_layer: usize,
+    /// Weight of the heads' mixed loss beside the final head's (released: 0.1).
+    pub aux_weight: f64,
+    /// Scale of each of the student's two MMD terms (released: 1/1000).
+    pub mmd_weight: f64,
+}
+
+impl Default for MsdConfig {
+    fn default() -> Self {
+        Self { first_layer: 4, aux_weight: 0.1, mmd_weight: 1e-3 }
+    }
 }
 
 /// AdvPicker (methods.md): per source batch an NER update, a discriminator update and a
@@ -571,6 +597,16 @@ impl Config {
         train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, &mut check);
         train_range_errors("distill", &self.distill, max_len, layers, &mut check);
         train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, &mut check);
+        train_range_errors("teacher_msd", &self.teacher_msd, max_len, layers, &mut check);
+        let m = &self.msd;
+        check(
+            m.first_layer >= 1 && layers.is_none_or(|n| m.first_layer < n),
+            "msd.first_layer",
+            format!("is {}: must lie in [1, the encoder's layers)", m.first_layer),
+        );
+        for (key, w) in [("msd.aux_weight", m.aux_weight), ("msd.mmd_weight", m.mmd_weight)] {
+            check(w >= 0.0 && w.is_finite(), key, format!("is {w}: must be 0 or positive"));
+        }
         let a = &self.advpicker;
         for (key, lr) in
             [("advpicker.discriminator_lr", a.discriminator_lr), ("advpicker.generator_lr", a.generator_lr)]

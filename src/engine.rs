@@ -102,8 +102,8 @@ impl<'a> Plan<'a> {
         let mut keys: BTreeMap<StageName, String> = BTreeMap::new();
         let mut stages = Vec::new();
         for stage in registry {
-            let reads = stage.reads();
-            let reads_view = cfg.view(reads);
+            let reads: Vec<&str> = stage.reads().iter().chain(stage.method_reads(method)).copied().collect();
+            let reads_view = cfg.view(&reads);
             let mut input_files = BTreeMap::new();
             for &key in stage.files() {
                 let file = match lookup(&cfg.json, key).and_then(Value::as_str) {

@@ -7,6 +7,9 @@ use crate::side::{Side, Split};
 pub const MODEL: &str = "model.safetensors";
 /// `teacher_adv`: AdvPicker's trained discriminator (beside the recognizer's `MODEL`).
 pub const DISCRIMINATOR: &str = "discriminator.safetensors";
+/// `teacher_msd`: MSD's heads on intermediate layers and their mixing weights (beside the
+/// recognizer's `MODEL`).
+pub const LAYER_HEADS: &str = "layer_heads.safetensors";
 /// `select`: AdvPicker's discriminator probability of every target train sentence and
 /// whether the student learns from it.
 pub const SELECTION: &str = "selection.parquet";

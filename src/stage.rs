@@ -31,6 +31,11 @@ pub trait StageSpec: Sync {
     fn inputs(&self, method: Method) -> Vec<StageName>;
     /// Config keys (dotted) whose values the stage reads: its parameters.
     fn reads(&self) -> &'static [&'static str];
+    /// More config keys the stage reads under `method` only (a method's own settings), so
+    /// that they key this stage for that method and no other.
+    fn method_reads(&self, _method: Method) -> &'static [&'static str] {
+        &[]
+    }
     /// Config keys naming data files outside the store; their content, not their path, enters the key.
     fn files(&self) -> &'static [&'static str] {
         &[]

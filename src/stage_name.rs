@@ -20,6 +20,7 @@ pub enum StageName {
     TeacherSim,
     TeacherMt,
     TeacherAdv,
+    TeacherMsd,
     ScoreTokens,
     ScorePairs,
     Weights,
@@ -29,7 +30,7 @@ pub enum StageName {
 }
 
 impl StageName {
-    pub const ALL: [StageName; 14] = [
+    pub const ALL: [StageName; 15] = [
         StageName::IngestSource,
         StageName::IngestTarget,
         StageName::TokenizeSource,
@@ -38,6 +39,7 @@ impl StageName {
         StageName::TeacherSim,
         StageName::TeacherMt,
         StageName::TeacherAdv,
+        StageName::TeacherMsd,
         StageName::ScoreTokens,
         StageName::ScorePairs,
         StageName::Weights,
@@ -56,6 +58,7 @@ impl StageName {
             StageName::TeacherSim => "teacher_sim",
             StageName::TeacherMt => "teacher_mt",
             StageName::TeacherAdv => "teacher_adv",
+            StageName::TeacherMsd => "teacher_msd",
             StageName::ScoreTokens => "score_tokens",
             StageName::ScorePairs => "score_pairs",
             StageName::Weights => "weights",

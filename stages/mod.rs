@@ -8,6 +8,7 @@ mod score_pairs;
 mod score_tokens;
 mod select;
 mod teacher_adv;
+mod teacher_msd;
 mod teacher_ner;
 mod teacher_sim;
 mod tokenize;
@@ -27,6 +28,7 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(teacher_sim::TeacherSim),
         Box::new(teacher_ner::TeacherNer { multitask: true }),
         Box::new(teacher_adv::TeacherAdv),
+        Box::new(teacher_msd::TeacherMsd),
         Box::new(score_tokens::ScoreTokens),
         Box::new(score_pairs::ScorePairs),
         Box::new(weights::Weights),

@@ -228,7 +228,7 @@ impl Stage for TeacherAdv {
             times.bookkeeping += laps.lap();
             Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens })
         })?;
-        params::save_trained_over(&tagger.vs, &ctx.output(files::MODEL), |n| !is_discriminator(n))?;
+        tagger.save_trained(&ctx.output(files::MODEL))?;
         params::save_trained_over(&tagger.vs, &ctx.output(files::DISCRIMINATOR), is_discriminator)?;
         report_source_dev(ctx, &tagger, &labels, t.batch_size)
     }

@@ -82,6 +82,20 @@ const EXPECTED: &[(&str, &[(&str, &str)])] = &[
             ("evaluate", "681754240f2b68f4bfddb726"),
         ],
     ),
+    (
+        "msd",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("teacher_msd", "106b9896793d3c95d7ab57a6"),
+            ("score_tokens", "039da55d92fcc53efd6c064e"),
+            ("distill", "1d452bdc1514653c6a23becf"),
+            ("evaluate", "a140f056eb1ba36c21d002cd"),
+        ],
+    ),
 ];
 
 #[test]

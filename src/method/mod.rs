@@ -8,9 +8,11 @@
 //! - `mtst`: MTMT's loss from one multitask teacher (the paper's ablation).
 //! - `advpicker`: an adversarially trained recognizer; the student learns on the target
 //!   sentences its language discriminator picks.
+//! - `msd`: heads on intermediate layers, distilled head by head, plus MMD on [CLS].
 
 mod advpicker;
 mod direct;
+pub mod msd;
 pub mod mtmt;
 pub mod student;
 mod tsl;
@@ -31,6 +33,7 @@ pub enum Method {
     Mtst,
     #[serde(rename = "advpicker")]
     AdvPicker,
+    Msd,
 }
 
 impl Method {
@@ -42,6 +45,7 @@ impl Method {
             Method::Mtmt => &mtmt::Mtmt::TWO_TEACHERS,
             Method::Mtst => &mtmt::Mtmt::ONE_TEACHER,
             Method::AdvPicker => &advpicker::AdvPicker,
+            Method::Msd => &msd::Msd,
         }
     }
 }

@@ -106,7 +106,7 @@ impl StudentLoss for Mtmt {
     }
 
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
-        let StudentRun { ctx, student, opt, schedule, epochs, seed, device, set, teacher, loss } = run;
+        let StudentRun { ctx, student, opt, schedule, epochs, seed, device, set, teacher, loss, .. } = run;
         let (seed, device) = (*seed, *device);
         let groups_path = ctx.input(StageName::ScorePairs, files::GROUPS);
         let labels_path = ctx.input(StageName::Weights, files::PSEUDO_LABELS);

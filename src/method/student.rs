@@ -6,7 +6,7 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::artifacts::{read_token_probs, target_train, EncoderFiles};
-use crate::config::{DistillLossConfig, NerLoss, Student, TrainConfig};
+use crate::config::{DistillLossConfig, MsdConfig, NerLoss, Student, TrainConfig};
 use crate::model::tagger::Tagger;
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
@@ -19,6 +19,11 @@ pub trait StudentLoss: Sync {
     /// Upstream artifacts the student reads besides the tokenized target text and the
     /// recognizer's scores (`score_tokens`).
     fn inputs(&self) -> &'static [StageName];
+    /// Config keys of the method's own that its student reads (`distill` reads them under
+    /// this method only).
+    fn reads(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Trains `run.student` (checkpointed and resumable through `fit`).
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()>;
 }
@@ -37,6 +42,12 @@ pub struct StudentRun<'a> {
     /// The recognizer teacher's distributions, per sentence of `set`: [words, labels].
     pub teacher: Vec<Tensor>,
     pub loss: DistillLossConfig,
+    /// The pretrained encoder's files (a method may load a teacher of its own).
+    pub encoder: EncoderFiles,
+    /// The student's training settings.
+    pub train: TrainConfig<Student>,
+    /// MSD's settings (the `distill` stage reads them under `method = "msd"` only).
+    pub msd: MsdConfig,
 }
 
 impl<'a> StudentRun<'a> {
@@ -86,7 +97,19 @@ impl<'a> StudentRun<'a> {
             set,
             teacher,
             loss,
+            encoder: encoder.clone(),
+            train: train.clone(),
+            msd: MsdConfig::default(),
         })
+    }
+
+    /// Adds parameters of the method's own to the student (built by `build` under
+    /// `prefix` of its variable store) and remakes the optimizer so that they train too.
+    /// They are not part of the saved student.
+    pub fn extend<T>(&mut self, prefix: &str, build: impl FnOnce(tch::nn::Path) -> T) -> T {
+        let built = build(self.student.vs.root() / prefix);
+        self.opt = self.student.optimizer(self.train.weight_decay, self.train.head_lr_scale);
+        built
     }
 }
 

@@ -74,8 +74,10 @@ impl Tagger {
         (states, logits)
     }
 
+    /// Saves what training changed of the tagger itself (`bert.*`, `classifier.*`), not
+    /// what a method added to its variable store (a discriminator, more heads).
     pub fn save_trained(&self, path: &Path) -> anyhow::Result<()> {
-        params::save_trained(&self.vs, path)
+        params::save_trained_over(&self.vs, path, |name| name.starts_with("bert.") || name.starts_with("classifier."))
     }
 
     pub fn load_trained(&mut self, path: &Path) -> anyhow::Result<()> {

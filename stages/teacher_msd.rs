@@ -1,0 +1,108 @@
+//! `teacher_msd`: MSD's teacher (methods.md), the recognizer with a token classifier on
+//! every intermediate layer from `msd.first_layer` on (`model::layer_heads`), trained on the
+//! labeled source train split with cross-entropy at every head:
+//! `CE(final) + aux_weight * sum_k softmax(omega)_k CE(head k)`. Source only, so one
+//! teacher serves every target. Writes the recognizer (`model.safetensors`, what
+//! `score_tokens` and `evaluate` load) and the heads (`layer_heads.safetensors`, what the
+//! MSD student distills from).
+
+use serde::Deserialize;
+
+use crate::artifacts::{report_source_dev, source_train, EncoderFiles, ENCODER_FILES};
+use crate::config::{bio_labels, TrainConfig};
+use crate::files;
+use crate::method::Method;
+use crate::model::heads::{cross_entropy, gather_words};
+use crate::model::layer_heads::{LayerHeads, PREFIX};
+use crate::model::params;
+use crate::model::tagger::Tagger;
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
+use crate::train::data::Batch;
+use crate::train::fit::fit;
+use crate::train::trainer::all_batches;
+
+pub struct TeacherMsd;
+
+/// The `msd` settings the teacher reads.
+#[derive(Deserialize)]
+pub struct Heads {
+    first_layer: usize,
+    aux_weight: f64,
+}
+
+#[derive(Deserialize)]
+pub struct Params {
+    seed: u64,
+    labels: Vec<String>,
+    encoder: EncoderFiles,
+    teacher_msd: TrainConfig,
+    msd: Heads,
+}
+
+impl StageSpec for TeacherMsd {
+    fn name(&self) -> StageName {
+        StageName::TeacherMsd
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        "MSD's recognizer teacher with classifier heads on intermediate layers"
+    }
+    fn inputs(&self, _: Method) -> Vec<StageName> {
+        vec![StageName::TokenizeSource]
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &["seed", "labels", "teacher_msd", "msd.first_layer", "msd.aux_weight"]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        ENCODER_FILES
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[files::MODEL, files::LAYER_HEADS]
+    }
+}
+
+impl Stage for TeacherMsd {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let device = ctx.device()?;
+        let labels = bio_labels(&p.labels);
+        let set = source_train(ctx, p.teacher_msd.max_sentences)?;
+        let t = &p.teacher_msd;
+        let mut tagger =
+            Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
+        let config = &tagger.bert.config;
+        let (hidden, layers) = (config.hidden_size, config.num_hidden_layers);
+        let heads = LayerHeads::new(
+            tagger.vs.root() / PREFIX,
+            hidden,
+            labels.len() as i64,
+            t.dropout,
+            p.msd.first_layer,
+            layers,
+        );
+        tagger.prepare_training(t.freeze(), t.mode());
+        let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+        let schedule = t.schedule();
+        let plan = all_batches(&set.lengths(), &schedule, p.seed);
+        ctx.log(format!("{} sentences, heads on layers {}..{layers}, on {device:?}", set.len(), p.msd.first_layer));
+        fit(ctx, &tagger.vs, &mut opt, &plan, &schedule, p.seed, |_, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let gold = batch.labels.as_ref().expect("source is labeled");
+            let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, true);
+            let last = states.last().expect("at least the embeddings");
+            let main = cross_entropy(
+                &tagger.head.forward(&gather_words(last, &batch.word_rows, &batch.word_cols), true),
+                gold,
+            );
+            let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
+            Ok((main + heads.mix(&aux) * p.msd.aux_weight, batch.tokens))
+        })?;
+        tagger.save_trained(&ctx.output(files::MODEL))?;
+        params::save_trained_over(&tagger.vs, &ctx.output(files::LAYER_HEADS), |n| n.starts_with(PREFIX))?;
+        report_source_dev(ctx, &tagger, &labels, t.batch_size)
+    }
+}

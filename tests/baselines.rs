@@ -1,0 +1,101 @@
+//! The baselines end to end on the demo corpus (tiny models, each trained once), and the
+//! proof that gold target tags reach none of their training: with every tag of the target
+//! train file scrambled, every artifact that learns from target text is bit-identical.
+//! AdvPicker: the adversarial teacher, the selection table users open, the student on the
+//! kept sentences. MSD: the teacher with heads on intermediate layers, the student that
+//! distills each of them (the released student trains them on gold target tags).
+
+mod common;
+
+use common::Workspace;
+use mtmt_pipe::table;
+
+#[test]
+fn advpicker_runs_end_to_end_and_gold_target_tags_change_nothing() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["run", "all", "--set", "method=advpicker"]);
+    for stage in ["teacher_adv", "select", "score_tokens", "distill", "evaluate"] {
+        assert!(out.contains(&format!("{stage}: published")), "{stage} did not run:\n{out}");
+    }
+    assert!(out.contains("teacher_adv on target test: F1") && out.contains("student on target test: F1"), "{out}");
+    let teacher = &ws.artifacts("teacher_adv")[0];
+    for file in ["model.safetensors", "discriminator.safetensors"] {
+        assert!(teacher.join(file).exists(), "{file} missing");
+    }
+
+    // The selection table: every student sentence, the keep share (0.8 of 160) kept, the
+    // kept ones closest to 0.5.
+    let selection = ws.artifacts("select")[0].join("selection.parquet");
+    let df = table::read(&selection).unwrap();
+    assert_eq!(df.height(), 160);
+    let kept: Vec<bool> = df.column("kept").unwrap().bool().unwrap().iter().map(Option::unwrap).collect();
+    let distance: Vec<f64> = df.column("distance").unwrap().f64().unwrap().into_no_null_iter().collect();
+    let p: Vec<f64> = df.column("p_source").unwrap().f64().unwrap().into_no_null_iter().collect();
+    assert_eq!(kept.iter().filter(|&&k| k).count(), 128);
+    assert!(p.iter().zip(&distance).all(|(p, d)| (0.0..=1.0).contains(p) && ((p - 0.5).abs() - d).abs() < 1e-12));
+    let worst_kept = distance.iter().zip(&kept).filter(|(_, &k)| k).map(|(d, _)| *d).fold(0.0, f64::max);
+    let best_dropped = distance.iter().zip(&kept).filter(|(_, &k)| !k).map(|(d, _)| *d).fold(f64::MAX, f64::min);
+    assert!(worst_kept <= best_dropped, "{worst_kept} > {best_dropped}");
+    // It opens in Python polars.
+    let python = common::repo().join(".venv/bin/python");
+    let script = "import sys, polars as pl\ndf = pl.read_parquet(sys.argv[1])\n\
+                  assert df.columns == ['sentence_id', 'p_source', 'distance', 'kept'], df.columns\n\
+                  print(df.filter(pl.col('kept')).height)";
+    let py = std::process::Command::new(&python).args(["-c", script]).arg(&selection).output().unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), "128");
+
+    // The same target text with every tag scrambled: the teacher reruns (its target text
+    // file changed) and every artifact that learns from the target is bit-identical.
+    ws.scramble_target_tags();
+    let out = ws.ok(&["run", "stage", "distill", "--set", "method=advpicker"]);
+    assert!(out.contains("teacher_adv: published") && out.contains("select: published"), "{out}");
+    for (stage, file) in [("teacher_adv", "model.safetensors"), ("teacher_adv", "discriminator.safetensors")] {
+        unchanged_by_gold_tags(&ws, stage, file);
+    }
+    unchanged_by_gold_tags(&ws, "select", "selection.parquet");
+    unchanged_by_gold_tags(&ws, "distill", "model.safetensors");
+}
+
+fn tensor_names(path: &std::path::Path) -> Vec<String> {
+    tch::Tensor::read_safetensors(path).unwrap().into_iter().map(|(name, _)| name).collect()
+}
+
+/// The files of `stage`'s two artifacts (before and after scrambling) are identical: bit
+/// for bit, or for tables (whose metadata names their key) cell for cell.
+fn unchanged_by_gold_tags(ws: &Workspace, stage: &str, file: &str) {
+    let dirs = ws.artifacts(stage);
+    assert_eq!(dirs.len(), 2, "{stage}: a second artifact (new key: the target file changed)");
+    let same = if file.ends_with(".parquet") {
+        let tables: Vec<_> = dirs.iter().map(|d| table::read(&d.join(file)).unwrap()).collect();
+        tables[0].equals_missing(&tables[1])
+    } else {
+        std::fs::read(dirs[0].join(file)).unwrap() == std::fs::read(dirs[1].join(file)).unwrap()
+    };
+    assert!(same, "{stage}/{file} depends on gold target tags");
+}
+
+#[test]
+fn msd_runs_end_to_end_and_gold_target_tags_change_nothing() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["run", "all", "--set", "method=msd"]);
+    for stage in ["teacher_msd", "score_tokens", "distill", "evaluate"] {
+        assert!(out.contains(&format!("{stage}: published")), "{stage} did not run:\n{out}");
+    }
+    assert!(out.contains("teacher_msd on target test: F1") && out.contains("student on target test: F1"), "{out}");
+    let teacher = &ws.artifacts("teacher_msd")[0];
+    let heads = tensor_names(&teacher.join("layer_heads.safetensors"));
+    // Heads on layers 4..11 of the 12-layer encoder, and their mixing logits.
+    assert_eq!(heads.iter().filter(|n| n.ends_with("classifier.weight")).count(), 8, "{heads:?}");
+    assert!(heads.contains(&"msd.omega".to_string()), "{heads:?}");
+    // The student's own heads are not part of the saved student.
+    let student = tensor_names(&ws.artifacts("distill")[0].join("model.safetensors"));
+    assert!(student.iter().all(|n| n.starts_with("bert.") || n.starts_with("classifier.")), "{student:?}");
+
+    ws.scramble_target_tags();
+    let out = ws.ok(&["run", "stage", "distill", "--set", "method=msd"]);
+    // The teacher learns from the source alone: reused.
+    assert!(!out.contains("teacher_msd: published") && out.contains("distill: published"), "{out}");
+    unchanged_by_gold_tags(&ws, "score_tokens", "token_probs.parquet");
+    unchanged_by_gold_tags(&ws, "distill", "model.safetensors");
+}
