@@ -599,8 +599,10 @@ impl Config {
         train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, &mut check);
         train_range_errors("teacher_msd", &self.teacher_msd, max_len, layers, &mut check);
         let m = &self.msd;
+        // Bounded by the encoder's depth only where MSD runs: a shallower encoder is fine
+        // for the other methods.
         check(
-            m.first_layer >= 1 && layers.is_none_or(|n| m.first_layer < n),
+            self.method != Method::Msd || (m.first_layer >= 1 && layers.is_none_or(|n| m.first_layer < n)),
             "msd.first_layer",
             format!("is {}: must lie in [1, the encoder's layers)", m.first_layer),
         );
@@ -957,6 +959,10 @@ mod tests {
         assert!(load(&path, &["encoder.config=config.json", "teacher_ner.freeze_layers=4"]).is_ok());
         let err = load(&path, &["encoder.config=config.json", "teacher_ner.freeze_layers=99"]).unwrap_err();
         assert!(err.to_string().contains("`teacher_ner.freeze_layers` is 99: the encoder has 4 layers"), "{err}");
+        // MSD's heads start below the last layer, checked only where MSD runs.
+        let err = load(&path, &["encoder.config=config.json", "method=msd"]).unwrap_err();
+        assert!(err.to_string().contains("`msd.first_layer` is 4: must lie in [1, the encoder's layers)"), "{err}");
+        assert!(load(&path, &["encoder.config=config.json", "method=msd", "msd.first_layer=2"]).is_ok());
     }
 
     #[test]
