@@ -23,6 +23,7 @@ use crate::model::params;
 use crate::model::tagger::Tagger;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
+use crate::train::batching::{epoch_batches, BatchPlan};
 use crate::train::data::{Batch, EncodedSet};
 use crate::train::fit::fit_steps;
 use crate::train::optim::AdamW;
@@ -57,7 +58,7 @@ impl StageSpec for TeacherAdv {
         StageName::TeacherAdv
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn description(&self) -> &'static str {
         "AdvPicker's recognizer teacher, trained adversarially against a language discriminator"
@@ -121,33 +122,35 @@ impl Optimizers for AdversarialOptimizers {
     }
 }
 
-/// For every step, the target sentences beside its source batch (as many): passes over a
+/// For each of `steps` steps, the target sentences beside its source batch: passes over a
 /// random subset of the target text (`ratio` x the source sentences; 0 = all of it), each
-/// pass in its own order drawn from the seed.
-fn target_batches(targets: usize, sources: usize, ratio: f64, sizes: &[usize], seed: u64) -> Vec<Vec<usize>> {
-    let mut pool: Vec<usize> = (0..targets).collect();
+/// pass batched as the source is (`plan`: shuffled, length-bucketed, so a batch holds
+/// sentences of similar length and pads little) in its own order drawn from the seed.
+fn target_batches(
+    lengths: &[usize],
+    sources: usize,
+    ratio: f64,
+    steps: usize,
+    plan: &BatchPlan,
+    seed: u64,
+) -> Vec<Vec<usize>> {
+    let mut pool: Vec<usize> = (0..lengths.len()).collect();
     Rng::derived(seed, "adversarial target subset").shuffle(&mut pool);
     if ratio > 0.0 {
-        pool.truncate(((ratio * sources as f64).round() as usize).clamp(1, targets.max(1)));
+        pool.truncate(((ratio * sources as f64).round() as usize).clamp(1, lengths.len().max(1)));
     }
-    let mut order = Vec::new();
-    let mut pass = 0;
-    sizes
-        .iter()
-        .map(|&size| {
-            (0..size)
-                .map(|_| {
-                    if order.is_empty() {
-                        order = pool.clone();
-                        Rng::derived(seed, &format!("adversarial target pass {pass}")).shuffle(&mut order);
-                        order.reverse();
-                        pass += 1;
-                    }
-                    order.pop().expect("a non-empty pool")
-                })
-                .collect()
-        })
-        .collect()
+    let pool_lengths: Vec<usize> = pool.iter().map(|&i| lengths[i]).collect();
+    let mut batches = Vec::with_capacity(steps);
+    for pass in 0.. {
+        if batches.len() >= steps || pool.is_empty() {
+            break;
+        }
+        let mut rng = Rng::derived(seed, &format!("adversarial target pass {pass}"));
+        let pass_batches = epoch_batches(&pool_lengths, plan, &mut rng);
+        batches.extend(pass_batches.into_iter().map(|b| b.into_iter().map(|k| pool[k]).collect::<Vec<_>>()));
+    }
+    batches.truncate(steps);
+    batches
 }
 
 impl Stage for TeacherAdv {
@@ -186,8 +189,8 @@ impl Stage for TeacherAdv {
         };
         let schedule = t.schedule();
         let plan = all_batches(&source.lengths(), &schedule, p.seed);
-        let sizes: Vec<usize> = plan.iter().map(|(_, b)| b.len()).collect();
-        let targets = target_batches(target.len(), source.len(), a.target_ratio, &sizes, p.seed);
+        let targets =
+            target_batches(&target.lengths(), source.len(), a.target_ratio, plan.len(), &schedule.batch, p.seed);
         let seen: std::collections::BTreeSet<usize> = targets.iter().flatten().copied().collect();
         ctx.log(format!(
             "{} source sentences, {} of {} target sentences, on {device:?}",
@@ -244,25 +247,28 @@ fn language_loss(source: &Tensor, target: &Tensor, flipped: bool) -> Tensor {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
-    fn target_batches_cover_the_subset_pass_after_pass() {
-        let sizes = vec![4; 10];
-        let batches = target_batches(100, 30, 1.0 / 3.0, &sizes, 7);
-        let all: Vec<usize> = batches.iter().flatten().copied().collect();
-        assert_eq!(all.len(), 40);
-        let subset: std::collections::BTreeSet<usize> = all.iter().copied().collect();
+    fn target_batches_cover_the_subset_pass_after_pass_in_length_buckets() {
+        let lengths: Vec<usize> = (0..100).map(|i| 5 + (i * 37) % 90).collect();
+        let plan = BatchPlan { batch_size: 4, max_tokens: None, chunk_batches: 50 };
+        let batches = target_batches(&lengths, 30, 1.0 / 3.0, 10, &plan, 7);
+        assert_eq!(batches.len(), 10);
+        let subset: BTreeSet<usize> = batches.iter().flatten().copied().collect();
         assert_eq!(subset.len(), 10, "a subset of 30 / 3 sentences");
-        // Each pass visits the whole subset once.
-        for pass in all.chunks(10) {
-            assert_eq!(pass.iter().copied().collect::<std::collections::BTreeSet<_>>(), subset);
+        // A pass is 3 batches (4 + 4 + 2 sentences) and visits the whole subset once.
+        for pass in batches.chunks(3).take(3) {
+            assert_eq!(pass.iter().flatten().copied().collect::<BTreeSet<_>>(), subset);
         }
-        assert_eq!(batches, target_batches(100, 30, 1.0 / 3.0, &sizes, 7));
-        assert_ne!(batches, target_batches(100, 30, 1.0 / 3.0, &sizes, 8));
+        // Length-bucketed: each batch's sentences are sorted longest first.
+        assert!(batches.iter().all(|b| b.windows(2).all(|w| lengths[w[0]] >= lengths[w[1]])));
+        assert_eq!(batches, target_batches(&lengths, 30, 1.0 / 3.0, 10, &plan, 7));
+        assert_ne!(batches, target_batches(&lengths, 30, 1.0 / 3.0, 10, &plan, 8));
         // Ratio 0: all the target text.
-        let all: std::collections::BTreeSet<usize> =
-            target_batches(12, 30, 0.0, &sizes, 7).into_iter().flatten().collect();
+        let all: BTreeSet<usize> = target_batches(&lengths[..12], 30, 0.0, 3, &plan, 7).into_iter().flatten().collect();
         assert_eq!(all.len(), 12);
     }
 }
