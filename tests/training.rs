@@ -84,6 +84,14 @@ fn tagger(dir: &Path, seed: u64) -> Tagger {
     t
 }
 
+/// A tagger on a fresh tiny encoder (`tagger`, seed 1) and a batch of 8 tiny sentences.
+fn tiny_tagger_and_batch() -> (Tagger, Batch) {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_encoder(dir.path());
+    let data = tiny_data(8);
+    (tagger(dir.path(), 1), Batch::new(&data, &(0..8).collect::<Vec<_>>(), Device::Cpu))
+}
+
 /// Trains a tagger (optionally stopping after `stop` steps) and returns its trained tensors.
 fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -> (Vec<(String, Tensor)>, i64) {
     let data = tiny_data(60);
@@ -137,11 +145,7 @@ fn resumed_training_equals_uninterrupted_training() {
 #[test]
 fn the_training_options_turn_dropout_off_where_they_say() {
     let _turn = exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    tiny_encoder(dir.path());
-    let mut t = tagger(dir.path(), 1);
-    let data = tiny_data(8);
-    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), Device::Cpu);
+    let (mut t, batch) = tiny_tagger_and_batch();
     let states = |t: &Tagger, train: bool| {
         tch::manual_seed(5);
         t.bert.forward(&batch.input_ids, &batch.attention_mask, train)
@@ -175,9 +179,7 @@ fn the_training_options_turn_dropout_off_where_they_say() {
 #[test]
 fn frozen_parameters_get_no_gradient_and_no_optimizer_state() {
     let _turn = exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    tiny_encoder(dir.path());
-    let t = tagger(dir.path(), 1);
+    let (t, batch) = tiny_tagger_and_batch();
     let names: Vec<String> = t.trainable().into_iter().map(|(n, _)| n).collect();
     assert!(names.iter().all(|n| !n.starts_with("bert.embeddings.") && !n.starts_with("bert.encoder.layer.0.")));
     assert!(
@@ -191,8 +193,6 @@ fn frozen_parameters_get_no_gradient_and_no_optimizer_state() {
     let state_names: Vec<String> = opt.state().into_iter().map(|(n, _)| n).collect();
     assert!(state_names.iter().all(|n| !n.contains("embeddings") && !n.contains("layer.0.")));
 
-    let data = tiny_data(8);
-    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), Device::Cpu);
     let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
     loss.backward();
     opt.step(1e-2);
@@ -273,11 +273,7 @@ fn the_fused_adamw_pass_is_bit_identical_to_the_tensor_op_chain() {
 #[test]
 fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_and_parameters_in_f32() {
     let _turn = exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    tiny_encoder(dir.path());
-    let mut t = tagger(dir.path(), 1);
-    let data = tiny_data(8);
-    let batch = Batch::new(&data, &(0..8).collect::<Vec<_>>(), Device::Cpu);
+    let (mut t, batch) = tiny_tagger_and_batch();
     let freeze = Freeze { embeddings: true, layers: 1 };
     // Without dropout, so that only the precision differs.
     let quiet = TrainMode { embeddings_dropout: false, attention_dropout: false, quiet_layers: 3, bf16: false };

@@ -100,6 +100,21 @@ impl AdamW {
 
     /// One update at base learning rate `lr` (each group scales it).
     pub fn step(&mut self, lr: f64) {
+        self.update(lr, true);
+    }
+
+    /// The update as a chain of tensor ops only: the reference the fused passes are tested
+    /// against bit for bit.
+    #[doc(hidden)]
+    pub fn step_with_tensor_ops(&mut self, lr: f64) {
+        self.update(lr, false);
+    }
+
+    /// One update. With `fuse`, plain contiguous f32 CPU parameters take two fused passes
+    /// over their memory instead of a chain of whole-tensor ops (each a pass and a
+    /// temporary), the parameters spread over the threads; the rest (other devices, other
+    /// layouts) take the tensor ops.
+    fn update(&mut self, lr: f64, fuse: bool) {
         let _guard = tch::no_grad_guard();
         self.step += 1;
         let (bias1, bias2_sqrt) = self.bias_corrections();
@@ -111,36 +126,17 @@ impl AdamW {
             }
             let group = self.groups[p.group];
             let update = Update::new(&self.config, lr * group.lr_scale, group.weight_decay, bias1, bias2_sqrt);
-            match FusedParam::new(p, &grad) {
+            match FusedParam::new(p, &grad).filter(|_| fuse) {
                 Some(f) => fused.push((f, update)),
                 None => update.tensor_ops(p, &grad),
             }
         }
-        // Two passes over each parameter's memory instead of a chain of whole-tensor ops
-        // (each a pass and a temporary), the parameters spread over the threads. The square
-        // root between them is libtorch's: its CPU kernel (MKL's) is not the correctly rounded
-        // one, and the update is to stay bit-identical to the tensor-op chain.
+        // The square root between the passes is libtorch's: its CPU kernel (MKL's) is not
+        // the correctly rounded one, and the update is to stay bit-identical to the chain.
         use rayon::prelude::*;
         fused.par_iter().for_each(|(f, update)| f.moments(update));
         let roots: Vec<Tensor> = fused.iter().map(|(f, _)| f.exp_avg_sq.sqrt()).collect();
         fused.into_par_iter().zip(roots).for_each(|((f, update), root)| f.apply(&update, &root));
-    }
-
-    /// The update as a chain of tensor ops (devices other than the CPU, or tensors not plain
-    /// contiguous f32), and the reference the fused pass is tested against bit for bit.
-    #[doc(hidden)]
-    pub fn step_with_tensor_ops(&mut self, lr: f64) {
-        let _guard = tch::no_grad_guard();
-        self.step += 1;
-        let (bias1, bias2_sqrt) = self.bias_corrections();
-        for p in &mut self.params {
-            let grad = p.var.grad();
-            if grad.defined() {
-                let group = self.groups[p.group];
-                Update::new(&self.config, lr * group.lr_scale, group.weight_decay, bias1, bias2_sqrt)
-                    .tensor_ops(p, &grad);
-            }
-        }
     }
 
     /// `1 - beta1^t` and `sqrt(1 - beta2^t)` at the current step.
