@@ -58,9 +58,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{} (v{}): {}{unused}", stage.name(), stage.version(), stage.description());
                 let upstream: Vec<&str> = p.upstream.iter().map(|s| s.as_str()).collect();
                 println!("  inputs:  {}", list(&upstream));
-                let reads: Vec<&str> =
-                    stage.reads().iter().chain(stage.method_reads(cfg.config.method)).copied().collect();
-                println!("  reads:   {}", list(&reads));
+                println!("  reads:   {}", list(&stage.reads_under(cfg.config.method)));
                 println!("  files:   {}", list(stage.files()));
                 println!("  outputs: {}", list(stage.outputs()));
             }

@@ -190,8 +190,8 @@ pub struct TrainConfig<R: ModelRole = Teacher> {
     /// Dropout inside the frozen bottom (embeddings and `freeze_layers`), as the recipe has
     /// it. Off, the frozen bottom runs as at inference, without autograd: faster, other numbers.
     pub frozen_dropout: bool,
-    /// Mixed precision: the encoder's matrix products and attention in bfloat16 while
-    /// training (parameters, optimizer and everything else in f32), as PyTorch's CPU
+    /// Mixed precision: the encoder's dense products in bfloat16 while training
+    /// (attention, parameters, optimizer and everything else in f32), much as PyTorch's CPU
     /// autocast. Off, all in f32 as the recipe. On, faster where the CPU has bf16
     /// instructions (AVX512-BF16, AMX), other numbers.
     pub bf16: bool,

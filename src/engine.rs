@@ -102,7 +102,7 @@ impl<'a> Plan<'a> {
         let mut keys: BTreeMap<StageName, String> = BTreeMap::new();
         let mut stages = Vec::new();
         for stage in registry {
-            let reads: Vec<&str> = stage.reads().iter().chain(stage.method_reads(method)).copied().collect();
+            let reads = stage.reads_under(method);
             let reads_view = cfg.view(&reads);
             let mut input_files = BTreeMap::new();
             for &key in stage.files() {

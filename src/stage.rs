@@ -36,6 +36,11 @@ pub trait StageSpec: Sync {
     fn method_reads(&self, _method: Method) -> &'static [&'static str] {
         &[]
     }
+    /// Every config key the stage reads under `method` (`reads`, then `method_reads`):
+    /// what its view, and so its key, is made of.
+    fn reads_under(&self, method: Method) -> Vec<&'static str> {
+        self.reads().iter().chain(self.method_reads(method)).copied().collect()
+    }
     /// Config keys naming data files outside the store; their content, not their path, enters the key.
     fn files(&self) -> &'static [&'static str] {
         &[]

@@ -1,9 +1,9 @@
 //! `evaluate`: decodes the target dev and test splits with the recognizer teacher
 //! (direct transfer; for other methods only if `eval.teacher`), a method's own teacher
-//! (AdvPicker's adversarial one) and, unless the method is `direct`, the student, keeping each word's top probability; scores them at
-//! entity level with conlleval semantics, words lost to truncation counting as
-//! missed. Writes the predictions, a metrics JSON and a markdown report. Gold target
-//! tags are read here, for scoring only.
+//! (AdvPicker's and MSD's) and, unless the method is `direct`, the student, keeping each
+//! word's top probability; scores them at entity level with conlleval semantics, words
+//! lost to truncation counting as missed. Writes the predictions, a metrics JSON and a
+//! markdown report. Gold target tags are read here, for scoring only.
 
 use polars::prelude::*;
 use serde::Deserialize;

@@ -18,7 +18,7 @@ use crate::config::{bio_labels, Adversarial, TrainConfig};
 use crate::files;
 use crate::method::Method;
 use crate::model::discriminator::{language_bce, real_tokens, Discriminator};
-use crate::model::heads::{cross_entropy, gather_words};
+use crate::model::heads::cross_entropy;
 use crate::model::params;
 use crate::model::tagger::Tagger;
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -170,20 +170,8 @@ impl Stage for TeacherAdv {
         let discriminator = Discriminator::new(tagger.vs.root() / DISCRIMINATOR, hidden, a.discriminator_hidden);
         tagger.prepare_training(t.freeze(), t.mode());
         let is_discriminator = |name: &str| name.starts_with(DISCRIMINATOR);
-        let head_scale = t.head_lr_scale;
         let mut opts = AdversarialOptimizers {
-            recognizer: params::optimizer_over(
-                &tagger.vs,
-                |n| !is_discriminator(n),
-                t.weight_decay,
-                |n| {
-                    if n.starts_with("classifier.") {
-                        head_scale
-                    } else {
-                        1.0
-                    }
-                },
-            ),
+            recognizer: tagger.optimizer_over(|n| !is_discriminator(n), t.weight_decay, t.head_lr_scale),
             discriminator: params::optimizer_over(&tagger.vs, is_discriminator, t.weight_decay, |_| 1.0),
             generator: params::optimizer_over(&tagger.vs, |n| n.starts_with("bert."), t.weight_decay, |_| 1.0),
         };
@@ -205,7 +193,7 @@ impl Stage for TeacherAdv {
             // (1) The recognizer on the labeled source batch.
             opts.recognizer.zero_grad();
             let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
-            let logits = tagger.head.forward(&gather_words(&src_hidden, &src.word_rows, &src.word_cols), true);
+            let logits = tagger.logits_at(&src_hidden, &src, true);
             let ner = cross_entropy(&logits, src.labels.as_ref().expect("source is labeled"));
             update(&mut opts.recognizer, &ner, max_norm, t.lr * lr_factor, times, &mut laps);
             // (2) The discriminator on fixed features: the source states of (1), the target

@@ -12,7 +12,7 @@ use crate::artifacts::{report_source_dev, source_train, EncoderFiles, ENCODER_FI
 use crate::config::{bio_labels, TrainConfig};
 use crate::files;
 use crate::method::Method;
-use crate::model::heads::{cross_entropy, gather_words};
+use crate::model::heads::cross_entropy;
 use crate::model::layer_heads::{LayerHeads, PREFIX};
 use crate::model::params;
 use crate::model::tagger::Tagger;
@@ -94,10 +94,7 @@ impl Stage for TeacherMsd {
             let gold = batch.labels.as_ref().expect("source is labeled");
             let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, true);
             let last = states.last().expect("at least the embeddings");
-            let main = cross_entropy(
-                &tagger.head.forward(&gather_words(last, &batch.word_rows, &batch.word_cols), true),
-                gold,
-            );
+            let main = cross_entropy(&tagger.logits_at(last, &batch, true), gold);
             let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
             Ok((main + heads.mix(&aux) * p.msd.aux_weight, batch.tokens))
         })?;

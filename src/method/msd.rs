@@ -104,10 +104,7 @@ impl StudentLoss for Msd {
             });
             let states = student.bert.forward(&batch.input_ids, &batch.attention_mask, true);
             let last = states.last().expect("at least the embeddings");
-            let logits = student
-                .head
-                .forward(&crate::model::heads::gather_words(last, &batch.word_rows, &batch.word_cols), true);
-            let main = all_words_loss(&logits, teacher_probs, idx, loss.ner);
+            let main = all_words_loss(&student.logits_at(last, &batch, true), teacher_probs, idx, loss.ner);
             let aux: Vec<Tensor> = heads
                 .logits(&states, &batch, true)
                 .iter()

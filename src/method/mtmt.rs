@@ -106,12 +106,12 @@ impl StudentLoss for Mtmt {
     }
 
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
-        let StudentRun { ctx, student, opt, schedule, epochs, seed, device, set, teacher, loss, .. } = run;
+        let StudentRun { ctx, student, opt, schedule, seed, device, set, teacher, loss, train, .. } = run;
         let (seed, device) = (*seed, *device);
         let groups_path = ctx.input(StageName::ScorePairs, files::GROUPS);
         let labels_path = ctx.input(StageName::Weights, files::PSEUDO_LABELS);
         let (groups, pairs) = read_groups(&groups_path, &labels_path, set)?;
-        let plan = group_batches(&groups, *epochs, seed);
+        let plan = group_batches(&groups, train.epochs, seed);
         let n_pairs: usize = pairs.iter().map(Vec::len).sum();
         let per_forward = n_pairs as f64 / set.len() as f64;
         ctx.log(format!(

@@ -34,7 +34,6 @@ pub struct StudentRun<'a> {
     pub student: Tagger,
     pub opt: AdamW,
     pub schedule: Schedule,
-    pub epochs: usize,
     pub seed: u64,
     pub device: Device,
     /// The target train sentences the student learns from.
@@ -91,7 +90,6 @@ impl<'a> StudentRun<'a> {
             student,
             opt,
             schedule: train.schedule(),
-            epochs: train.epochs,
             seed,
             device,
             set,

@@ -196,7 +196,7 @@ pub struct TrainMode {
     pub attention_dropout: bool,
     /// The bottom this many layers run without dropout.
     pub quiet_layers: usize,
-    /// Matrix products (and attention) in bfloat16, the rest in f32 (mixed precision).
+    /// The dense layers' products in bfloat16, attention and the rest in f32 (mixed precision).
     pub bf16: bool,
 }
 

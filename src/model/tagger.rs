@@ -54,16 +54,30 @@ impl Tagger {
 
     /// AdamW over the trainable parameters; the head's learning rate scaled by `head_lr_scale`.
     pub fn optimizer(&self, weight_decay: f64, head_lr_scale: f64) -> AdamW {
-        params::optimizer(
-            &self.vs,
-            weight_decay,
-            |name| if name.starts_with("classifier.") { head_lr_scale } else { 1.0 },
-        )
+        self.optimizer_over(|_| true, weight_decay, head_lr_scale)
+    }
+
+    /// `optimizer` over the trainable parameters whose names `include` accepts (when a
+    /// method trains parts of the variable store with optimizers of their own).
+    pub fn optimizer_over(&self, include: impl Fn(&str) -> bool, weight_decay: f64, head_lr_scale: f64) -> AdamW {
+        params::optimizer_over(&self.vs, include, weight_decay, |name| {
+            if name.starts_with("classifier.") {
+                head_lr_scale
+            } else {
+                1.0
+            }
+        })
     }
 
     /// Label logits at each kept word's first subword: [words, labels].
     pub fn logits(&self, batch: &Batch, train: bool) -> Tensor {
         self.states_and_logits(batch, train).1
+    }
+
+    /// Label logits [words, labels] at the batch's words, from last-layer hidden states
+    /// [batch, len, dim] already computed.
+    pub fn logits_at(&self, hidden: &Tensor, batch: &Batch, train: bool) -> Tensor {
+        self.head.forward(&gather_words(hidden, &batch.word_rows, &batch.word_cols), train)
     }
 
     /// The words' last-layer states [words, dim] and their label logits [words, labels].
