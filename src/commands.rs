@@ -43,21 +43,22 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 for s in &statuses {
                     let state = if s.fresh { "fresh" } else { "stale" };
-                    println!("{:<16} {state:<6} {}  {}", s.stage.as_str(), s.key, s.reasons.join("; "));
+                    let name = s.variant.as_ref().map_or_else(|| s.stage.to_string(), |v| format!("{}@{v}", s.stage));
+                    println!("{name:<16} {state:<6} {}  {}", s.key, s.reasons.join("; "));
                 }
             }
         }
         Command::Dag => {
             let cfg = load()?;
             let plan = Plan::new(&cfg, &stages)?;
-            let needed: Vec<_> = plan.needed().iter().map(|p| p.name()).collect();
+            let needed: Vec<_> = plan.needed().iter().map(|p| (p.name(), p.key.clone())).collect();
             let list = |items: &[&str]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
             for p in &plan.stages {
                 let stage = p.stage;
-                let unused = if needed.contains(&stage.name()) { "" } else { " [not needed by this config]" };
-                println!("{} (v{}): {}{unused}", stage.name(), stage.version(), stage.description());
-                let upstream: Vec<&str> = p.upstream.iter().map(|s| s.as_str()).collect();
-                println!("  inputs:  {}", list(&upstream));
+                let unused = if needed.contains(&(p.name(), p.key.clone())) { "" } else { " [not needed by this config]" };
+                println!("{} (v{}): {}{unused}", p.label(), stage.version(), stage.description());
+                let upstream: Vec<String> = p.upstream.iter().map(|u| u.name()).collect();
+                println!("  inputs:  {}", list(&upstream.iter().map(String::as_str).collect::<Vec<_>>()));
                 println!("  reads:   {}", list(&stage.reads_under(cfg.config.method)));
                 println!("  files:   {}", list(stage.files()));
                 println!("  outputs: {}", list(stage.outputs()));
@@ -139,8 +140,7 @@ fn data_root_prefix() -> Option<String> {
     }
     let ups = cwd.components().count() - shared.components().count();
     let rest = root.strip_prefix(&shared).ok()?;
-    let relative = std::iter::repeat("..")
-        .take(ups)
+    let relative = std::iter::repeat_n("..", ups)
         .map(String::from)
         .chain(rest.iter().map(|c| c.to_string_lossy().into_owned()));
     Some(format!("MTMT_DATA=$PWD/{}", relative.collect::<Vec<_>>().join("/")))

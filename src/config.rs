@@ -13,6 +13,7 @@ use crate::model::bert::TrainMode;
 use crate::model::params::Freeze;
 use crate::train::batching::BatchPlan;
 use crate::train::trainer::Schedule;
+use crate::variant::Variant;
 
 /// The whole configuration of one pipeline: one labeled source language, one
 /// unlabeled target language, the encoder and every stage's settings.
@@ -145,6 +146,10 @@ pub struct AdvPickerConfig {
     /// Share of the target train sentences kept for the student: those whose mean
     /// discriminator probability is closest to 0.5 (released: 0.8).
     pub keep: f64,
+    /// Seed teachers: with N > 1, adversarial teachers are trained with seeds seed ..
+    /// seed + N - 1 (each the artifact that seed's own run trains) and each target sentence
+    /// takes the soft labels of the one most confident on it (released: 5); 1 = the run's.
+    pub teachers: u64,
 }
 
 impl Default for AdvPickerConfig {
@@ -155,6 +160,7 @@ impl Default for AdvPickerConfig {
             discriminator_hidden: 500,
             target_ratio: 1.0 / 3.0,
             keep: 0.8,
+            teachers: 1,
         }
     }
 }
@@ -543,6 +549,20 @@ impl ResolvedConfig {
         view
     }
 
+    /// This config with a variant's values set (paths are resolved already).
+    pub fn derive(&self, variant: &Variant) -> Result<Self, ConfigError> {
+        let mut json = self.json.clone();
+        for (key, value) in &variant.set {
+            insert(&mut json, key, value.clone());
+        }
+        let config = serde_json::from_value(json.clone()).map_err(|e| ConfigError::BadValue {
+            key: variant.set.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "),
+            value: variant.label.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Self { path: self.path.clone(), config, json })
+    }
+
     /// The resolved configuration as TOML (keys without a value are left out).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(&self.config).expect("config serializes to TOML")
@@ -622,6 +642,7 @@ impl Config {
             format!("is {}: must be 0 (all) or positive", a.target_ratio),
         );
         check(a.keep > 0.0 && a.keep <= 1.0, "advpicker.keep", format!("is {}: must lie in (0, 1]", a.keep));
+        check(a.teachers >= 1, "advpicker.teachers", "must be at least 1".into());
         let n = self.teacher_sim.batch_size;
         check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));
         let sp = &self.sim_pairs;

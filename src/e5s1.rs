@@ -130,7 +130,7 @@ pub fn read(bytes: &[u8]) -> anyhow::Result<(Header, Vec<NamedTensor>)> {
 /// Q4_0: blocks of 32 weights, an f16 scale then 16 bytes; byte j holds weight j in
 /// its low nibble and weight j+16 in its high nibble; value = scale * (nibble - 8).
 pub fn dequantize_q4_0(raw: &[u8], elements: usize) -> anyhow::Result<Vec<f32>> {
-    ensure!(elements % 32 == 0, "{elements} elements is not a whole number of blocks");
+    ensure!(elements.is_multiple_of(32), "{elements} elements is not a whole number of blocks");
     ensure!(raw.len() == elements / 32 * 18, "{} bytes for {elements} Q4_0 weights", raw.len());
     let mut out = vec![0f32; elements];
     for (block, weights) in raw.chunks_exact(18).zip(out.chunks_exact_mut(32)) {

@@ -43,24 +43,58 @@ fn hold_if_asked(stage: StageName) {
     }
 }
 
-/// One stage with its key under the current config.
+/// An artifact a planned stage reads: of a stage of its config, or of a variant of it.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub stage: StageName,
+    /// The variant's label; `None` for the config's own stage.
+    pub variant: Option<String>,
+    pub key: String,
+}
+
+impl Upstream {
+    /// Its name in manifests and keys: the stage's, with `@variant` for a variant's.
+    pub fn name(&self) -> String {
+        label(self.stage, self.variant.as_deref())
+    }
+}
+
+fn label(stage: StageName, variant: Option<&str>) -> String {
+    match variant {
+        None => stage.as_str().to_string(),
+        Some(v) => format!("{stage}@{v}"),
+    }
+}
+
+/// One stage with its key under the current config (or a variant of it).
 pub struct Planned<'a> {
     pub stage: &'a dyn DynStage,
-    /// Upstream stages under this config.
-    pub upstream: Vec<StageName>,
+    /// The variant of the config this entry is planned under; `None` for the config's own.
+    pub variant: Option<String>,
+    /// The artifacts it reads.
+    pub upstream: Vec<Upstream>,
     pub key: String,
     /// The declared config values (file paths included), as the stage sees them.
     pub view: Value,
     /// The view parsed into the stage's typed parameters.
     params: Params,
     pub input_files: BTreeMap<String, Option<InputFile>>,
-    /// Upstream stage name -> the key of its artifact (the names as in manifests).
+    /// Upstream name (`Upstream::name`) -> the key of its artifact, as in manifests.
     pub inputs: BTreeMap<String, String>,
 }
 
 impl Planned<'_> {
     pub fn name(&self) -> StageName {
         self.stage.name()
+    }
+
+    /// The stage's name, with `@variant` for a variant's: what logs and `status` show.
+    pub fn label(&self) -> String {
+        label(self.name(), self.variant.as_deref())
+    }
+
+    fn id(&self) -> (StageName, &str) {
+        (self.name(), self.key.as_str())
     }
 }
 
@@ -98,9 +132,21 @@ impl<'a> Plan<'a> {
         registry: &'a [Box<dyn DynStage>],
         digests: &mut Digests,
     ) -> Result<Self, StoreError> {
+        Self::build(cfg, registry, digests, true)
+    }
+
+    /// Plans every stage of `registry` under `cfg`; with `variants`, a stage's variant
+    /// inputs are planned too (under the changed config, entries inserted before the
+    /// stage). A variant's own plan reads no variants: one level, no recursion.
+    fn build(
+        cfg: &ResolvedConfig,
+        registry: &'a [Box<dyn DynStage>],
+        digests: &mut Digests,
+        variants: bool,
+    ) -> Result<Self, StoreError> {
         let method = cfg.config.method;
         let mut keys: BTreeMap<StageName, String> = BTreeMap::new();
-        let mut stages = Vec::new();
+        let mut stages: Vec<Planned<'a>> = Vec::new();
         for stage in registry {
             let reads = stage.reads_under(method);
             let reads_view = cfg.view(&reads);
@@ -127,14 +173,32 @@ impl<'a> Plan<'a> {
                 };
                 input_files.insert(key.to_string(), file);
             }
-            let upstream = stage.inputs(method);
-            let inputs: BTreeMap<String, String> = upstream
-                .iter()
+            let mut upstream: Vec<Upstream> = stage
+                .inputs(method)
+                .into_iter()
                 .map(|up| {
-                    let key = keys.get(up).unwrap_or_else(|| panic!("stage {} precedes its input {up}", stage.name()));
-                    (up.as_str().to_string(), key.clone())
+                    let key = keys.get(&up).unwrap_or_else(|| panic!("stage {} precedes its input {up}", stage.name()));
+                    Upstream { stage: up, variant: None, key: key.clone() }
                 })
                 .collect();
+            for (up, variant) in stage.variant_inputs(&cfg.config).into_iter().filter(|_| variants) {
+                let derived = cfg
+                    .derive(&variant)
+                    .map_err(|e| StoreError::BadParams { stage: stage.name(), message: e.to_string() })?;
+                let sub = Self::build(&derived, registry, digests, false)?;
+                let key = sub.get(up).key.clone();
+                let wanted: BTreeSet<(StageName, String)> =
+                    sub.closure(up).iter().map(|p| (p.name(), p.key.clone())).collect();
+                for mut p in sub.stages {
+                    let id = (p.name(), p.key.clone());
+                    if wanted.contains(&id) && !stages.iter().any(|q| q.id() == p.id()) {
+                        p.variant = Some(variant.label.clone());
+                        stages.push(p);
+                    }
+                }
+                upstream.push(Upstream { stage: up, variant: Some(variant.label), key });
+            }
+            let inputs: BTreeMap<String, String> = upstream.iter().map(|u| (u.name(), u.key.clone())).collect();
             let material = KeyMaterial {
                 stage: stage.name().as_str(),
                 version: stage.version(),
@@ -153,13 +217,26 @@ impl<'a> Plan<'a> {
             let params = stage
                 .parse(&view)
                 .map_err(|e| StoreError::BadParams { stage: stage.name(), message: e.to_string() })?;
-            stages.push(Planned { stage: stage.as_ref(), upstream, key, view, params, input_files, inputs });
+            stages.push(Planned {
+                stage: stage.as_ref(),
+                variant: None,
+                upstream,
+                key,
+                view,
+                params,
+                input_files,
+                inputs,
+            });
         }
         Ok(Self { stages, method, runtime: cfg.config.runtime.clone() })
     }
 
+    /// The config's own entry of stage `name`.
     pub fn get(&self, name: StageName) -> &Planned<'a> {
-        self.stages.iter().find(|p| p.name() == name).expect("the registry holds every stage")
+        self.stages
+            .iter()
+            .find(|p| p.name() == name && p.variant.is_none())
+            .expect("the registry holds every stage")
     }
 
     /// The final stage: `run all` builds it and everything it needs under this config.
@@ -172,15 +249,18 @@ impl<'a> Plan<'a> {
         self.closure(self.last())
     }
 
-    /// `name` and every stage upstream of it, in dependency order.
+    /// `name` and every artifact upstream of it (variants' included), in dependency order,
+    /// each once.
     pub fn closure(&self, name: StageName) -> Vec<&Planned<'a>> {
-        let mut wanted = BTreeSet::from([name]);
+        let start = self.get(name);
+        let mut wanted = BTreeSet::from([(name, start.key.as_str())]);
         for planned in self.stages.iter().rev() {
-            if wanted.contains(&planned.name()) {
-                wanted.extend(planned.upstream.iter().copied());
+            if wanted.contains(&planned.id()) {
+                wanted.extend(planned.upstream.iter().map(|u| (u.stage, u.key.as_str())));
             }
         }
-        self.stages.iter().filter(|p| wanted.contains(&p.name())).collect()
+        let mut seen = BTreeSet::new();
+        self.stages.iter().filter(|p| wanted.contains(&p.id()) && seen.insert(p.id())).collect()
     }
 }
 
@@ -188,6 +268,9 @@ impl<'a> Plan<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct StageStatus {
     pub stage: StageName,
+    /// The variant of the config the artifact belongs to (`Upstream::variant`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     pub key: String,
     pub fresh: bool,
     pub reasons: Vec<String>,
@@ -207,7 +290,7 @@ pub fn status(plan: &Plan, store: &Store, rehash: bool) -> Vec<StageStatus> {
             if let Some(step) = (!fresh).then(|| store.resume_step(name, &p.key)).flatten() {
                 reasons.push(format!("an interrupted run left a checkpoint: `run` resumes at step {step}"));
             }
-            StageStatus { stage: name, key: p.key.clone(), fresh, reasons }
+            StageStatus { stage: name, variant: p.variant.clone(), key: p.key.clone(), fresh, reasons }
         })
         .collect()
 }
@@ -286,14 +369,16 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, S
     let mut report = RunReport::default();
     for p in wanted {
         let name = p.name();
-        let forced = opts.force && opts.target == Some(name);
+        let forced = opts.force && opts.target == Some(name) && p.variant.is_none();
         match store.state(name, &p.key, opts.verify) {
             ArtifactState::Valid(_) if !forced => {
-                crate::debug!("{name}: up to date ({})", p.key);
+                crate::debug!("{}: up to date ({})", p.label(), p.key);
                 report.reused.push(name);
                 continue;
             }
-            ArtifactState::Corrupt(why) => crate::warn!("{name}: artifact {} is corrupt ({why}); recomputing", p.key),
+            ArtifactState::Corrupt(why) => {
+                crate::warn!("{}: artifact {} is corrupt ({why}); recomputing", p.label(), p.key)
+            }
             _ => {}
         }
         execute(p, plan, store, &lock)?;
@@ -305,10 +390,11 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, S
 /// Runs one stage into a staging directory, writes its manifest last, publishes.
 fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLock) -> Result<(), StoreError> {
     let name = p.name();
-    crate::info!("{name}: running ({})", p.key);
+    let shown = p.label();
+    crate::info!("{shown}: running ({})", p.key);
     let staging = store.staging_dir(name, &p.key, lock)?;
     let log = Arc::new(StageLog::create(name, &staging.join(STAGE_LOG))?);
-    let inputs = p.upstream.iter().map(|&up| (up, store.artifact_dir(up, &p.inputs[up.as_str()]))).collect();
+    let inputs = p.upstream.iter().map(|up| (up.stage, up.variant.is_some(), store.artifact_dir(up.stage, &up.key)));
     let resume = store.resume_dir(name, &p.key);
     let dirs = StageDirs { out: staging.clone(), resume: resume.clone() };
     let mut ctx = StageContext::new(
@@ -358,7 +444,7 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLo
     if resume.exists() {
         fs_err::remove_dir_all(&resume)?;
     }
-    crate::info!("{name}: published {} ({wall:.1}s)", dest.display());
+    crate::info!("{shown}: published {} ({wall:.1}s)", dest.display());
     Ok(())
 }
 

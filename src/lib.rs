@@ -30,6 +30,7 @@ pub mod sweep;
 pub mod table;
 pub mod train;
 pub mod ui;
+pub mod variant;
 
 #[path = "../stages/mod.rs"]
 pub mod stages;

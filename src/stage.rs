@@ -15,9 +15,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::RuntimeConfig;
+use crate::config::{Config, RuntimeConfig};
 use crate::method::Method;
 use crate::stage_name::StageName;
+use crate::variant::Variant;
 
 /// What a stage is, apart from running: its name and version, the upstream stages and
 /// config keys it reads (which make its cache key) and the files it writes.
@@ -40,6 +41,11 @@ pub trait StageSpec: Sync {
     /// what its view, and so its key, is made of.
     fn reads_under(&self, method: Method) -> Vec<&'static str> {
         self.reads().iter().chain(self.method_reads(method)).copied().collect()
+    }
+    /// Artifacts of stages planned under variants of the config (another seed, another
+    /// source language) that the stage reads besides `inputs`, in the order it wants them.
+    fn variant_inputs(&self, _cfg: &Config) -> Vec<(StageName, Variant)> {
+        vec![]
     }
     /// Config keys naming data files outside the store; their content, not their path, enters the key.
     fn files(&self) -> &'static [&'static str] {
@@ -104,6 +110,8 @@ pub struct StageContext {
     /// The stage's config view: exactly its declared keys and files.
     pub view: Value,
     inputs: BTreeMap<StageName, PathBuf>,
+    /// The artifacts of `StageSpec::variant_inputs`, per stage in declared order.
+    variant_inputs: BTreeMap<StageName, Vec<PathBuf>>,
     out_dir: PathBuf,
     log: Arc<StageLog>,
     /// Device and threads: how to compute, not what (not in the key).
@@ -125,13 +133,33 @@ impl StageContext {
         (stage, key): (StageName, String),
         method: Method,
         view: Value,
-        inputs: BTreeMap<StageName, PathBuf>,
+        inputs: impl IntoIterator<Item = (StageName, bool, PathBuf)>,
         dirs: StageDirs,
         runtime: RuntimeConfig,
         log: Arc<StageLog>,
     ) -> Self {
         let StageDirs { out: out_dir, resume: resume_dir } = dirs;
-        Self { stage, key, method, view, inputs, out_dir, log, runtime, resume_dir, summary: Map::new() }
+        let (mut own, mut variant_inputs) = (BTreeMap::new(), BTreeMap::<_, Vec<_>>::new());
+        for (stage, is_variant, dir) in inputs {
+            if is_variant {
+                variant_inputs.entry(stage).or_default().push(dir);
+            } else {
+                own.insert(stage, dir);
+            }
+        }
+        Self {
+            stage,
+            key,
+            method,
+            view,
+            inputs: own,
+            variant_inputs,
+            out_dir,
+            log,
+            runtime,
+            resume_dir,
+            summary: Map::new(),
+        }
     }
 
     /// The stage's resume folder (created on first use).
@@ -150,6 +178,12 @@ impl StageContext {
     /// is a bug in the stage, not in the data, hence the panic.
     pub fn input(&self, stage: StageName, file: &str) -> PathBuf {
         self.inputs.get(&stage).unwrap_or_else(|| panic!("{} reads undeclared input {stage}", self.stage)).join(file)
+    }
+
+    /// A file of each of an upstream stage's variant artifacts (`StageSpec::variant_inputs`),
+    /// in declared order; empty when the stage has none under this config.
+    pub fn variant_inputs(&self, stage: StageName, file: &str) -> Vec<PathBuf> {
+        self.variant_inputs.get(&stage).map_or_else(Vec::new, |dirs| dirs.iter().map(|d| d.join(file)).collect())
     }
 
     /// Where to write one of the stage's output files.

@@ -1,6 +1,8 @@
 //! `score_tokens`: the method's recognizer teacher reads the unlabeled target train text,
 //! once per sentence, and keeps every word's label distribution (`token_probs`): what a
-//! student learns from, and how MTMT's pairs are balanced.
+//! student learns from, and how MTMT's pairs are balanced. Where the method has several
+//! recognizers (its variants: AdvPicker's seed teachers), each reads the text and the
+//! method merges their distributions.
 
 use polars::prelude::*;
 use serde::Deserialize;
@@ -8,13 +10,14 @@ use serde::Deserialize;
 use crate::artifacts::{
     load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
 };
-use crate::config::bio_labels;
+use crate::config::{bio_labels, Config};
 use crate::files;
 use crate::method::Method;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::summary;
 use crate::table;
+use crate::variant::Variant;
 
 pub struct ScoreTokens;
 
@@ -38,6 +41,10 @@ impl StageSpec for ScoreTokens {
     fn inputs(&self, method: Method) -> Vec<StageName> {
         vec![StageName::TokenizeTarget, method.spec().recognizer()]
     }
+    fn variant_inputs(&self, cfg: &Config) -> Vec<(StageName, Variant)> {
+        let spec = cfg.method.spec();
+        spec.recognizer_variants(cfg).into_iter().map(|v| (spec.recognizer(), v)).collect()
+    }
     fn reads(&self) -> &'static [&'static str] {
         &["labels", STUDENT_SENTENCES]
     }
@@ -56,12 +63,19 @@ impl Stage for ScoreTokens {
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
         let set = target_train(ctx, p.distill.max_sentences)?;
-        let recognizer = ctx.input(ctx.method.spec().recognizer(), files::MODEL);
-        let teacher = load_tagger(&p.encoder, labels.len(), &recognizer, device)?;
+        let spec = ctx.method.spec();
+        let recognizer = spec.recognizer();
+        let mut models = vec![ctx.input(recognizer, files::MODEL)];
+        models.extend(ctx.variant_inputs(recognizer, files::MODEL));
         let started = std::time::Instant::now();
-        let probs = teacher.predict_probs(&set, &INFERENCE);
-        let rate = set.len() as f64 / started.elapsed().as_secs_f64();
-        ctx.log(format!("{} sentences scored ({rate:.0} sentences/s)", set.len()));
+        let mut per_teacher = Vec::with_capacity(models.len());
+        for model in &models {
+            let teacher = load_tagger(&p.encoder, labels.len(), model, device)?;
+            per_teacher.push(teacher.predict_probs(&set, &INFERENCE));
+        }
+        let rate = (set.len() * models.len()) as f64 / started.elapsed().as_secs_f64();
+        ctx.log(format!("{} sentences scored by {} teacher(s) ({rate:.0} sentences/s)", set.len(), models.len()));
+        let probs = spec.merge_recognizers(per_teacher, ctx)?;
         ctx.summary.insert(summary::SENTENCES_PER_S.into(), rate.into());
 
         let (mut sentence, mut word, mut label, mut max_prob, mut rows) = (vec![], vec![], vec![], vec![], vec![]);

@@ -99,7 +99,7 @@ impl Stage for TeacherNer {
                 let pairs = balanced(&batch_classes(&set, idx, sp.same), sp.pairs_per_batch, balance, &mut rng);
                 if !pairs.is_empty() {
                     let sim = pair_similarity(&states, &word_offsets(&batch), &pairs);
-                    loss = loss + bce(&sim, &pair_targets(&pairs, device)).mean(tch::Kind::Float);
+                    loss += bce(&sim, &pair_targets(&pairs, device)).mean(tch::Kind::Float);
                 }
             }
             Ok((loss, batch.tokens))

@@ -55,6 +55,27 @@ fn advpicker_runs_end_to_end_and_gold_target_tags_change_nothing() {
     }
     unchanged_by_gold_tags(&ws, "select", "selection.parquet");
     unchanged_by_gold_tags(&ws, "distill", "model.safetensors");
+
+    // Seed teachers: with two, the teacher of seed 14 (the run's is 13) is trained as seed
+    // 14's own run would (the same artifact), and every sentence takes one of the two
+    // teachers' labels.
+    let two = ["--set", "method=advpicker", "--set", "advpicker.teachers=2"];
+    let plan = ws.status(&two);
+    assert_eq!(plan.iter().filter(|s| s.0 == "teacher_adv").count(), 2, "{plan:?}");
+    let out = ws.ok(&[&["run", "stage", "score_tokens"][..], &two].concat());
+    assert!(out.contains("teacher_adv@seed=14: published"), "{out}");
+    let seed_14 = ws.status(&["--set", "method=advpicker", "--set", "seed=14"]);
+    assert!(seed_14.iter().any(|s| s.0 == "teacher_adv" && s.1), "seed 14's own teacher is the variant: {seed_14:?}");
+    let merged: Vec<serde_json::Value> = ws
+        .artifacts("score_tokens")
+        .iter()
+        .map(|d| serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap())
+        .filter(|m: &serde_json::Value| m["inputs"].get("teacher_adv@seed=14").is_some())
+        .collect();
+    assert_eq!(merged.len(), 1, "one score_tokens artifact reads the seed teacher");
+    let chosen: Vec<u64> =
+        merged[0]["summary"]["sentences_per_teacher"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    assert_eq!((chosen.len(), chosen.iter().sum::<u64>()), (2, 160), "{chosen:?}");
 }
 
 fn tensor_names(path: &std::path::Path) -> Vec<String> {

@@ -1,16 +1,25 @@
 //! `advpicker` (AdvPicker, methods.md): the recognizer teacher is trained adversarially
 //! against a language discriminator (`teacher_adv`); the discriminator then picks the target
 //! sentences whose features it cannot place (`select`); the student is distilled TSL-style
-//! from the adversarial teacher on those sentences only.
+//! from the adversarial teacher on those sentences only. With `advpicker.teachers = N`, the
+//! teachers of seeds seed .. seed + N - 1 label the target text and each sentence takes the
+//! labels of the most confident one (the released code's seed ensemble; the paper's
+//! "highest sum of each predicted label confidence"); selection stays the run's own teacher's.
 
 use std::collections::HashSet;
+
+use tch::{Kind, Tensor};
 
 use super::student::{StudentLoss, StudentRun};
 use super::tsl::train_on;
 use super::MethodSpec;
+use crate::config::Config;
 use crate::files;
+use crate::stage::StageContext;
 use crate::stage_name::StageName;
+use crate::summary;
 use crate::table;
+use crate::variant::Variant;
 
 pub struct AdvPicker;
 
@@ -20,6 +29,15 @@ impl MethodSpec for AdvPicker {
     }
     fn own_teacher(&self) -> Option<StageName> {
         Some(StageName::TeacherAdv)
+    }
+    fn recognizer_variants(&self, cfg: &Config) -> Vec<Variant> {
+        (1..cfg.advpicker.teachers).map(|k| Variant::seed(cfg.seed + k)).collect()
+    }
+    fn merge_recognizers(&self, per_teacher: Vec<Vec<Tensor>>, ctx: &mut StageContext) -> anyhow::Result<Vec<Tensor>> {
+        let (merged, chosen) = most_confident(per_teacher);
+        ctx.log(format!("sentences labelled by each seed teacher (the run's first): {chosen:?}"));
+        ctx.summary.insert(summary::SENTENCES_PER_TEACHER.into(), chosen.into());
+        Ok(merged)
     }
     fn student(&self) -> Option<&dyn StudentLoss> {
         Some(self)
@@ -45,5 +63,45 @@ impl StudentLoss for AdvPicker {
             path.display()
         );
         train_on(run, &sentences, "AdvPicker")
+    }
+}
+
+/// Per sentence, the distributions (words x labels) of the teacher with the highest sum over
+/// words of its top label probability, the earlier teacher on ties; and how many sentences
+/// each teacher labelled.
+fn most_confident(per_teacher: Vec<Vec<Tensor>>) -> (Vec<Tensor>, Vec<usize>) {
+    let mut chosen = vec![0usize; per_teacher.len()];
+    let sentences = per_teacher.first().map_or(0, Vec::len);
+    let merged = (0..sentences)
+        .map(|i| {
+            let confidence = |t: &Vec<Tensor>| t[i].max_dim(-1, false).0.sum(Kind::Double).double_value(&[]);
+            let best = (1..per_teacher.len()).fold(0, |best, t| {
+                if confidence(&per_teacher[t]) > confidence(&per_teacher[best]) {
+                    t
+                } else {
+                    best
+                }
+            });
+            chosen[best] += 1;
+            per_teacher[best][i].shallow_clone()
+        })
+        .collect();
+    (merged, chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_sentence_takes_the_most_confident_teachers_labels() {
+        let probs = |rows: &[[f32; 2]]| Tensor::from_slice(rows.concat().as_slice()).view([rows.len() as i64, 2]);
+        // Sentence 0: teacher 1 is surer (0.9 + 0.8 > 0.6 + 0.7); sentence 1: a tie keeps teacher 0.
+        let a = vec![probs(&[[0.6, 0.4], [0.3, 0.7]]), probs(&[[0.5, 0.5]])];
+        let b = [probs(&[[0.1, 0.9], [0.8, 0.2]]), probs(&[[0.5, 0.5]])];
+        let (merged, chosen) = most_confident(vec![a, b.iter().map(Tensor::shallow_clone).collect()]);
+        assert_eq!(chosen, [1, 1]);
+        assert!(merged[0].equal(&b[0]));
+        assert_eq!(merged[1].size(), [1, 2]);
     }
 }

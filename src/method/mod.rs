@@ -19,7 +19,12 @@ mod tsl;
 
 use serde::{Deserialize, Serialize};
 
+use tch::Tensor;
+
+use crate::config::Config;
+use crate::stage::StageContext;
 use crate::stage_name::StageName;
+use crate::variant::Variant;
 pub use student::{StudentLoss, StudentRun};
 
 /// The `method` config value.
@@ -55,6 +60,17 @@ pub trait MethodSpec: Sync {
     /// The teacher whose label distributions on target words the student learns from
     /// (`score_tokens` runs it).
     fn recognizer(&self) -> StageName;
+    /// Copies of the recognizer under variants of the config (other seeds) whose label
+    /// distributions `score_tokens` merges with the recognizer's own (`merge_recognizers`).
+    fn recognizer_variants(&self, _cfg: &Config) -> Vec<Variant> {
+        vec![]
+    }
+    /// One label distribution per target sentence from the recognizer's (`per_teacher[0]`)
+    /// and its variants' (in `recognizer_variants` order); with no variant, the recognizer's.
+    fn merge_recognizers(&self, per_teacher: Vec<Vec<Tensor>>, _ctx: &mut StageContext) -> anyhow::Result<Vec<Tensor>> {
+        let [own]: [Vec<Tensor>; 1] = per_teacher.try_into().map_err(|_| anyhow::anyhow!("one recognizer expected"))?;
+        Ok(own)
+    }
     /// The teacher that scores target word pairs (`score_pairs` runs it), for methods
     /// whose student learns from pairs.
     fn pair_scorer(&self) -> Option<StageName> {

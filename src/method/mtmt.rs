@@ -141,7 +141,7 @@ impl StudentLoss for Mtmt {
                 * (column(|r| r.w.alpha1) * ner_a + column(|r| r.w.alpha2) * ner_b + column(|r| r.w.beta) * bce);
             let mut total = per_pair.mean(Kind::Float);
             if loss.all_words {
-                total = total + all_words_loss(&logits, teacher, idx, loss.ner) * loss.all_words_weight;
+                total += all_words_loss(&logits, teacher, idx, loss.ner) * loss.all_words_weight;
             }
             Ok((total, batch.tokens))
         })?;

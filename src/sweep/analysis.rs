@@ -185,8 +185,8 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>
             out.push(None);
             continue;
         };
-        if !references.contains_key(&teacher) {
-            references.insert(teacher, test_predictions(&cells[teacher].stages[&StageName::Evaluate].0, "teacher")?);
+        if let std::collections::btree_map::Entry::Vacant(slot) = references.entry(teacher) {
+            slot.insert(test_predictions(&cells[teacher].stages[&StageName::Evaluate].0, "teacher")?);
         }
         let reference = &references[&teacher];
         let mut scorer = crate::eval::conlleval::Scorer::default();

@@ -54,11 +54,15 @@ pub fn collect(
     let mut out = Vec::new();
     for cell in sweep.cells(extra)? {
         let plan = Plan::with_digests(&cell.config, registry, &mut digests)?;
-        let mut stages = BTreeMap::new();
+        // The cell's own artifacts by stage; its wall time counts its variants' too.
+        let (mut stages, mut wall_s) = (BTreeMap::new(), 0.0);
         for p in plan.needed() {
             let name = p.name();
             if let ArtifactState::Valid(m) = store.state(name, &p.key, false) {
-                stages.insert(name, (store.artifact_dir(name, &p.key), m));
+                wall_s += m.wall_time_s;
+                if p.variant.is_none() {
+                    stages.insert(name, (store.artifact_dir(name, &p.key), m));
+                }
             }
         }
         let model = if cell.config.config.method == Method::Direct { "teacher" } else { "student" };
@@ -73,7 +77,6 @@ pub fn collect(
             test = split("test")?;
             dev = split("dev")?;
         }
-        let wall_s = stages.values().map(|(_, m)| m.wall_time_s).sum();
         out.push(CellResult {
             suite: sweep.spec.name.clone(),
             target: cell.target,
