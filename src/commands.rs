@@ -25,7 +25,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             if report.ran.is_empty() {
                 println!("nothing to do: all {} stages are up to date", report.reused.len());
             } else {
-                let ran: Vec<&str> = report.ran.iter().map(|s| s.as_str()).collect();
+                let ran: Vec<&str> = report.ran.iter().map(String::as_str).collect();
                 println!(
                     "ran {} stage(s): {}; reused {} up-to-date stage(s)",
                     ran.len(),

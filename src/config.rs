@@ -29,6 +29,10 @@ pub struct Config {
     pub source: Corpus,
     /// The language to recognize; its train split is used without labels.
     pub target: Corpus,
+    /// More labeled source languages (`method = "tsl-multi"`): each trains a recognizer
+    /// teacher of its own, the artifact a pipeline with it as `source` trains.
+    #[serde(default)]
+    pub sources: Vec<Corpus>,
     #[serde(default)]
     pub encoder: EncoderConfig,
     #[serde(default)]
@@ -65,6 +69,9 @@ pub struct Config {
     /// MSD's heads and its student's extra losses.
     #[serde(default)]
     pub msd: MsdConfig,
+    /// Multi-source TSL: how the source languages' teachers are weighted.
+    #[serde(default)]
+    pub multi_source: MultiSourceConfig,
     /// The student's training (defaults: the papers' student recipe).
     #[serde(default)]
     pub distill: TrainConfig<Student>,
@@ -126,6 +133,53 @@ impl Default for MsdConfig {
     fn default() -> Self {
         Self { first_layer: 4, aux_weight: 0.1, mmd_weight: 1e-3 }
     }
+}
+
+/// Multi-source TSL (methods.md): the student learns the mix of the source languages'
+/// teachers, weighted by a language-similarity model: a low-rank bilinear score between a
+/// sentence's pooled vector (the pretrained encoder) and a learned embedding per source
+/// language, trained to identify the language of the sources' train sentences.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultiSourceConfig {
+    /// `sentence` (released: each target sentence weighs the teachers by the softmax of its
+    /// scores at temperature = the variance of all scores), `corpus` (the paper's Eq. 11:
+    /// those weights averaged over the target text, the same for every sentence), `uniform`
+    /// (1/K each: the ablation; nothing is trained).
+    pub weighting: Weighting,
+    /// Rank of the bilinear score (released: 64).
+    pub rank: i64,
+    /// Weight of the penalty ||P^T P - I||^2 on the language embeddings P (released: 0.01).
+    pub orthogonality: f64,
+    pub epochs: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    /// Train sentences per source language the similarity model learns from, the first
+    /// ones (0 = all).
+    pub max_sentences: usize,
+}
+
+impl Default for MultiSourceConfig {
+    fn default() -> Self {
+        Self {
+            weighting: Weighting::Sentence,
+            rank: 64,
+            orthogonality: 0.01,
+            epochs: 10,
+            lr: 1e-4,
+            batch_size: 32,
+            max_sentences: 0,
+        }
+    }
+}
+
+/// How multi-source TSL weighs its teachers on a target sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    Sentence,
+    Corpus,
+    Uniform,
 }
 
 /// AdvPicker (methods.md): per source batch an NER update, a discriminator update and a
@@ -576,7 +630,7 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        for corpus in [&mut self.source, &mut self.target] {
+        for corpus in [&mut self.source, &mut self.target].into_iter().chain(&mut self.sources) {
             join(&mut corpus.train);
             corpus.dev.as_mut().map(join);
             corpus.test.as_mut().map(join);
@@ -643,6 +697,25 @@ impl Config {
         );
         check(a.keep > 0.0 && a.keep <= 1.0, "advpicker.keep", format!("is {}: must lie in (0, 1]", a.keep));
         check(a.teachers >= 1, "advpicker.teachers", "must be at least 1".into());
+        let langs: Vec<&str> = std::iter::once(&self.source).chain(&self.sources).map(|c| c.lang.as_str()).collect();
+        for (i, lang) in langs.iter().enumerate().skip(1) {
+            check(!langs[..i].contains(lang), "sources", format!("names source language `{lang}` twice"));
+        }
+        check(
+            self.method != Method::TslMulti || !self.sources.is_empty(),
+            "sources",
+            "is empty: method `tsl-multi` needs at least one more labeled source language ([[sources]])".into(),
+        );
+        let ms = &self.multi_source;
+        check(ms.rank >= 1, "multi_source.rank", "must be at least 1".into());
+        check(ms.epochs >= 1, "multi_source.epochs", "must be at least 1".into());
+        check(ms.batch_size >= 1, "multi_source.batch_size", "must be at least 1".into());
+        check(ms.lr.is_finite() && ms.lr > 0.0, "multi_source.lr", format!("is {}: must be above 0", ms.lr));
+        check(
+            ms.orthogonality.is_finite() && ms.orthogonality >= 0.0,
+            "multi_source.orthogonality",
+            format!("is {}: must be 0 or more", ms.orthogonality),
+        );
         let n = self.teacher_sim.batch_size;
         check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));
         let sp = &self.sim_pairs;

@@ -351,8 +351,9 @@ pub struct RunOptions {
 /// What a run did, stage by stage.
 #[derive(Debug, Default)]
 pub struct RunReport {
-    pub ran: Vec<StageName>,
-    pub reused: Vec<StageName>,
+    /// The labels (`Planned::label`) of the stages that ran.
+    pub ran: Vec<String>,
+    pub reused: Vec<String>,
 }
 
 /// Runs every stale stage needed, holding the store lock throughout.
@@ -373,7 +374,7 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, S
         match store.state(name, &p.key, opts.verify) {
             ArtifactState::Valid(_) if !forced => {
                 crate::debug!("{}: up to date ({})", p.label(), p.key);
-                report.reused.push(name);
+                report.reused.push(p.label());
                 continue;
             }
             ArtifactState::Corrupt(why) => {
@@ -382,7 +383,7 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, S
             _ => {}
         }
         execute(p, plan, store, &lock)?;
-        report.ran.push(name);
+        report.ran.push(p.label());
     }
     Ok(report)
 }

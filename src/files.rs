@@ -13,6 +13,11 @@ pub const LAYER_HEADS: &str = "layer_heads.safetensors";
 /// `select`: AdvPicker's discriminator probability of every target train sentence and
 /// whether the student learns from it.
 pub const SELECTION: &str = "selection.parquet";
+/// `lang_sim`: multi-source TSL's weight of each source language's teacher per target
+/// train sentence.
+pub const TEACHER_WEIGHTS: &str = "teacher_weights.parquet";
+/// `lang_sim`: the trained language-similarity model.
+pub const LANG_SIM: &str = "lang_sim.safetensors";
 /// `score_tokens`: the recognizer's distribution for every target train word.
 pub const TOKEN_PROBS: &str = "token_probs.parquet";
 /// `score_pairs`: target word pairs with the similarity teacher's t.

@@ -21,6 +21,7 @@ pub enum StageName {
     TeacherMt,
     TeacherAdv,
     TeacherMsd,
+    LangSim,
     ScoreTokens,
     ScorePairs,
     Weights,
@@ -30,7 +31,7 @@ pub enum StageName {
 }
 
 impl StageName {
-    pub const ALL: [StageName; 15] = [
+    pub const ALL: [StageName; 16] = [
         StageName::IngestSource,
         StageName::IngestTarget,
         StageName::TokenizeSource,
@@ -40,6 +41,7 @@ impl StageName {
         StageName::TeacherMt,
         StageName::TeacherAdv,
         StageName::TeacherMsd,
+        StageName::LangSim,
         StageName::ScoreTokens,
         StageName::ScorePairs,
         StageName::Weights,
@@ -59,6 +61,7 @@ impl StageName {
             StageName::TeacherMt => "teacher_mt",
             StageName::TeacherAdv => "teacher_adv",
             StageName::TeacherMsd => "teacher_msd",
+            StageName::LangSim => "lang_sim",
             StageName::ScoreTokens => "score_tokens",
             StageName::ScorePairs => "score_pairs",
             StageName::Weights => "weights",

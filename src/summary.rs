@@ -27,6 +27,8 @@ pub const GROUPS: &str = "groups";
 pub const PAIRS_PER_S: &str = "pairs_per_s";
 /// `select`: target sentences kept for AdvPicker's student.
 pub const KEPT_SENTENCES: &str = "kept_sentences";
+/// `lang_sim`: each source language's mean teacher weight over the target text.
+pub const MEAN_TEACHER_WEIGHTS: &str = "mean_teacher_weights";
 /// `score_tokens` with several recognizers: the sentences that took each one's labels.
 pub const SENTENCES_PER_TEACHER: &str = "sentences_per_teacher";
 /// MTMT students: pairs per sentence forward.

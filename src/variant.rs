@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use crate::config::Corpus;
+
 /// One changed copy of the config, named for logs, `status` and the manifests' inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
@@ -19,5 +21,11 @@ impl Variant {
     /// The config under another `seed`.
     pub fn seed(seed: u64) -> Self {
         Self { label: format!("seed={seed}"), set: vec![("seed", Value::from(seed))] }
+    }
+
+    /// The config with `corpus` as its labeled source language.
+    pub fn source(corpus: &Corpus) -> Self {
+        let value = serde_json::to_value(corpus).expect("a corpus serializes");
+        Self { label: format!("source={}", corpus.lang), set: vec![("source", value)] }
     }
 }

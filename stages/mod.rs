@@ -4,6 +4,7 @@
 mod distill;
 mod evaluate;
 mod ingest;
+mod lang_sim;
 mod score_pairs;
 mod score_tokens;
 mod select;
@@ -29,6 +30,7 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(teacher_ner::TeacherNer { multitask: true }),
         Box::new(teacher_adv::TeacherAdv),
         Box::new(teacher_msd::TeacherMsd),
+        Box::new(lang_sim::LangSim),
         Box::new(score_tokens::ScoreTokens),
         Box::new(score_pairs::ScorePairs),
         Box::new(weights::Weights),

@@ -39,7 +39,8 @@ impl StageSpec for ScoreTokens {
         "recognizer teacher's label distribution for every target train word"
     }
     fn inputs(&self, method: Method) -> Vec<StageName> {
-        vec![StageName::TokenizeTarget, method.spec().recognizer()]
+        let spec = method.spec();
+        [StageName::TokenizeTarget, spec.recognizer()].into_iter().chain(spec.merge_inputs().iter().copied()).collect()
     }
     fn variant_inputs(&self, cfg: &Config) -> Vec<(StageName, Variant)> {
         let spec = cfg.method.spec();
@@ -75,7 +76,7 @@ impl Stage for ScoreTokens {
         }
         let rate = (set.len() * models.len()) as f64 / started.elapsed().as_secs_f64();
         ctx.log(format!("{} sentences scored by {} teacher(s) ({rate:.0} sentences/s)", set.len(), models.len()));
-        let probs = spec.merge_recognizers(per_teacher, ctx)?;
+        let probs = spec.merge_recognizers(per_teacher, &set.sentence_ids, ctx)?;
         ctx.summary.insert(summary::SENTENCES_PER_S.into(), rate.into());
 
         let (mut sentence, mut word, mut label, mut max_prob, mut rows) = (vec![], vec![], vec![], vec![], vec![]);

@@ -120,3 +120,53 @@ fn msd_runs_end_to_end_and_gold_target_tags_change_nothing() {
     unchanged_by_gold_tags(&ws, "score_tokens", "token_probs.parquet");
     unchanged_by_gold_tags(&ws, "distill", "model.safetensors");
 }
+
+#[test]
+fn multi_source_tsl_mixes_the_source_teachers_by_language_similarity_without_gold() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["run", "all", "--set", "method=tsl-multi"]);
+    for stage in ["teacher_ner@source=de", "teacher_ner@source=nl", "lang_sim", "score_tokens", "distill", "evaluate"] {
+        assert!(out.contains(&format!("{stage}: published")), "{stage} did not run:\n{out}");
+    }
+    // One recognizer per source language, each from its own language's file.
+    let trained_on: Vec<String> = ws
+        .artifacts("ingest_source")
+        .iter()
+        .map(|d| {
+            let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap();
+            m["input_files"]["source.train"]["path"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for lang in ["en", "de", "nl"] {
+        assert!(trained_on.iter().any(|p| p.ends_with(&format!("{lang}/train.txt"))), "{trained_on:?}");
+    }
+    assert_eq!(ws.artifacts("teacher_ner").len(), 3);
+
+    // Per target sentence, a weight per source language, summing to 1; learned, so not all equal.
+    let rows = |dir: &std::path::Path| -> Vec<Vec<f32>> {
+        let df = table::read(&dir.join("teacher_weights.parquet")).unwrap();
+        let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["sentence_id", "weight_en", "weight_de", "weight_nl"]);
+        assert_eq!(df.height(), 160);
+        let cols: Vec<Vec<f32>> =
+            names[1..].iter().map(|n| df.column(n).unwrap().f32().unwrap().into_no_null_iter().collect()).collect();
+        (0..df.height()).map(|r| cols.iter().map(|c| c[r]).collect()).collect()
+    };
+    let learned = rows(&ws.artifacts("lang_sim")[0]);
+    assert!(learned.iter().all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-5 && w.iter().all(|&x| x > 0.0)));
+    assert!(learned.iter().flatten().any(|&x| (x - 1.0 / 3.0).abs() > 1e-3), "the weights were learned");
+
+    // The target's gold tags reach neither the weights nor the student.
+    ws.scramble_target_tags();
+    let out = ws.ok(&["run", "stage", "distill", "--set", "method=tsl-multi"]);
+    assert!(!out.contains("teacher_ner@source=de: published"), "source teachers are reused:\n{out}");
+    unchanged_by_gold_tags(&ws, "lang_sim", "teacher_weights.parquet");
+    unchanged_by_gold_tags(&ws, "score_tokens", "token_probs.parquet");
+    unchanged_by_gold_tags(&ws, "distill", "model.safetensors");
+
+    // The uniform ablation: 1/3 each, nothing trained, the teachers reused.
+    let out = ws.ok(&["run", "stage", "score_tokens", "--set", "method=tsl-multi", "--set", "multi_source.weighting=uniform"]);
+    assert!(out.contains("lang_sim: published") && !out.contains("teacher_ner@source=nl: published"), "{out}");
+    let uniform = ws.artifacts("lang_sim").into_iter().find(|d| !d.join("lang_sim.safetensors").exists()).unwrap();
+    assert!(rows(&uniform).iter().flatten().all(|&x| (x - 1.0 / 3.0).abs() < 1e-6));
+}

@@ -9,7 +9,8 @@ mod common;
 
 use std::process::Command;
 
-/// (method, [(stage, key)]) in the order `status` lists the stages `run all` needs.
+/// (method, [(stage, key)]) in the order `status` lists the stages `run all` needs; a
+/// variant's stage as `stage@variant`.
 const EXPECTED: &[(&str, &[(&str, &str)])] = &[
     (
         "direct",
@@ -96,6 +97,26 @@ const EXPECTED: &[(&str, &[(&str, &str)])] = &[
             ("evaluate", "a140f056eb1ba36c21d002cd"),
         ],
     ),
+    (
+        "tsl-multi",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("ingest_source@source=de", "c2f3be0fa5a9c5073c1f2412"),
+            ("tokenize_source@source=de", "8d1f57336229954430ded4e2"),
+            ("ingest_source@source=nl", "d18f6a31a47cae9419fa55bd"),
+            ("tokenize_source@source=nl", "77769df54d6cfed8d868710d"),
+            ("lang_sim", "168f0f544fe3b270059ac012"),
+            ("teacher_ner@source=de", "aa0e9c549b2d260c166b020a"),
+            ("teacher_ner@source=nl", "e563ef4885dea8efff8efbb7"),
+            ("score_tokens", "82e7a5abb1c8e374d0331f41"),
+            ("distill", "bf0e6625f2fd10cc8db7a761"),
+            ("evaluate", "d8bdbf90c39e6ba4526649a9"),
+        ],
+    ),
 ];
 
 #[test]
@@ -115,7 +136,11 @@ fn demo_keys_are_those_of_the_stores_already_built() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["stage"].as_str().unwrap().to_string(), s["key"].as_str().unwrap().to_string()))
+            .map(|s| {
+                let stage = s["stage"].as_str().unwrap();
+                let name = s["variant"].as_str().map_or_else(|| stage.to_string(), |v| format!("{stage}@{v}"));
+                (name, s["key"].as_str().unwrap().to_string())
+            })
             .collect();
         let expected: Vec<(String, String)> = expected.iter().map(|(s, k)| (s.to_string(), k.to_string())).collect();
         assert_eq!(keys, expected, "method {method}: a key changed (see this file's header)");

@@ -33,7 +33,12 @@ impl MethodSpec for AdvPicker {
     fn recognizer_variants(&self, cfg: &Config) -> Vec<Variant> {
         (1..cfg.advpicker.teachers).map(|k| Variant::seed(cfg.seed + k)).collect()
     }
-    fn merge_recognizers(&self, per_teacher: Vec<Vec<Tensor>>, ctx: &mut StageContext) -> anyhow::Result<Vec<Tensor>> {
+    fn merge_recognizers(
+        &self,
+        per_teacher: Vec<Vec<Tensor>>,
+        _sentence_ids: &[u32],
+        ctx: &mut StageContext,
+    ) -> anyhow::Result<Vec<Tensor>> {
         let (merged, chosen) = most_confident(per_teacher);
         ctx.log(format!("sentences labelled by each seed teacher (the run's first): {chosen:?}"));
         ctx.summary.insert(summary::SENTENCES_PER_TEACHER.into(), chosen.into());

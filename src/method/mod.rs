@@ -9,6 +9,8 @@
 //! - `advpicker`: an adversarially trained recognizer; the student learns on the target
 //!   sentences its language discriminator picks.
 //! - `msd`: heads on intermediate layers, distilled head by head, plus MMD on [CLS].
+//! - `tsl-multi`: TSL from several source languages' teachers, mixed per sentence by
+//!   language similarity.
 
 mod advpicker;
 mod direct;
@@ -16,6 +18,7 @@ pub mod msd;
 pub mod mtmt;
 pub mod student;
 mod tsl;
+mod tsl_multi;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +42,8 @@ pub enum Method {
     #[serde(rename = "advpicker")]
     AdvPicker,
     Msd,
+    #[serde(rename = "tsl-multi")]
+    TslMulti,
 }
 
 impl Method {
@@ -51,6 +56,7 @@ impl Method {
             Method::Mtst => &mtmt::Mtmt::ONE_TEACHER,
             Method::AdvPicker => &advpicker::AdvPicker,
             Method::Msd => &msd::Msd,
+            Method::TslMulti => &tsl_multi::TslMulti,
         }
     }
 }
@@ -65,9 +71,19 @@ pub trait MethodSpec: Sync {
     fn recognizer_variants(&self, _cfg: &Config) -> Vec<Variant> {
         vec![]
     }
-    /// One label distribution per target sentence from the recognizer's (`per_teacher[0]`)
-    /// and its variants' (in `recognizer_variants` order); with no variant, the recognizer's.
-    fn merge_recognizers(&self, per_teacher: Vec<Vec<Tensor>>, _ctx: &mut StageContext) -> anyhow::Result<Vec<Tensor>> {
+    /// Stages besides the recognizers whose artifacts `merge_recognizers` reads.
+    fn merge_inputs(&self) -> &'static [StageName] {
+        &[]
+    }
+    /// One label distribution per target sentence (ids `sentence_ids`) from the recognizer's
+    /// (`per_teacher[0]`) and its variants' (in `recognizer_variants` order); with no
+    /// variant, the recognizer's.
+    fn merge_recognizers(
+        &self,
+        per_teacher: Vec<Vec<Tensor>>,
+        _sentence_ids: &[u32],
+        _ctx: &mut StageContext,
+    ) -> anyhow::Result<Vec<Tensor>> {
         let [own]: [Vec<Tensor>; 1] = per_teacher.try_into().map_err(|_| anyhow::anyhow!("one recognizer expected"))?;
         Ok(own)
     }

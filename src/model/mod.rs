@@ -3,6 +3,7 @@
 pub mod bert;
 pub mod discriminator;
 pub mod heads;
+pub mod lang_sim;
 pub mod layer_heads;
 pub mod params;
 pub mod siamese;

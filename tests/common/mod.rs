@@ -35,7 +35,7 @@ impl Workspace {
     pub fn demo() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let demo = repo().join("examples/demo");
-        for lang in ["en", "es"] {
+        for lang in ["en", "es", "de", "nl"] {
             std::fs::create_dir_all(dir.path().join(lang)).unwrap();
             for entry in std::fs::read_dir(demo.join(lang)).unwrap() {
                 let entry = entry.unwrap();
@@ -45,12 +45,13 @@ impl Workspace {
         let config = format!(
             "seed = 13\nlabels = [\"PER\", \"ORG\", \"LOC\", \"MISC\"]\n\n[source]\nlang = \"en\"\ntrain = \"en/train.txt\"\ndev = \"en/dev.txt\"\n\n\
              [target]\nlang = \"es\"\ntrain = \"es/train.txt\"\ntest = \"es/test.txt\"\n\n\
+             [[sources]]\nlang = \"de\"\ntrain = \"de/train.txt\"\n\n[[sources]]\nlang = \"nl\"\ntrain = \"nl/train.txt\"\n\n\
              [encoder]\ntokenizer = {:?}\nweights = {:?}\nconfig = {:?}\n\n[tokenize]\nmax_len = 128\n\n\
              [teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\ncheckpoint_every = 1\n\n\
              [teacher_sim]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
              [teacher_adv]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
              [teacher_msd]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
-             [sim_pairs]\npairs_per_batch = 16\n\n[score]\ngroup_size = 40\n\n\
+             [multi_source]\nlr = 1e-2\n\n[sim_pairs]\npairs_per_batch = 16\n\n[score]\ngroup_size = 40\n\n\
              [distill]\nepochs = 1\nbatch_size = 40\nlr = 3e-4\n",
             tokenizer().display().to_string(),
             encoder_file("model.safetensors").display().to_string(),
