@@ -16,6 +16,8 @@ pub const SELECTION: &str = "selection.parquet";
 /// `lang_sim`: multi-source TSL's weight of each source language's teacher per target
 /// train sentence.
 pub const TEACHER_WEIGHTS: &str = "teacher_weights.parquet";
+/// `pool_source`, `pool_target`: each sentence's pooled pretrained-encoder vector, per split.
+pub const VECTORS: &str = "vectors.safetensors";
 /// `lang_sim`: the trained language-similarity model.
 pub const LANG_SIM: &str = "lang_sim.safetensors";
 /// `score_tokens`: the recognizer's distribution for every target train word.

@@ -21,6 +21,8 @@ pub enum StageName {
     TeacherMt,
     TeacherAdv,
     TeacherMsd,
+    PoolSource,
+    PoolTarget,
     LangSim,
     ScoreTokens,
     ScorePairs,
@@ -31,7 +33,7 @@ pub enum StageName {
 }
 
 impl StageName {
-    pub const ALL: [StageName; 16] = [
+    pub const ALL: [StageName; 18] = [
         StageName::IngestSource,
         StageName::IngestTarget,
         StageName::TokenizeSource,
@@ -41,6 +43,8 @@ impl StageName {
         StageName::TeacherMt,
         StageName::TeacherAdv,
         StageName::TeacherMsd,
+        StageName::PoolSource,
+        StageName::PoolTarget,
         StageName::LangSim,
         StageName::ScoreTokens,
         StageName::ScorePairs,
@@ -61,6 +65,8 @@ impl StageName {
             StageName::TeacherMt => "teacher_mt",
             StageName::TeacherAdv => "teacher_adv",
             StageName::TeacherMsd => "teacher_msd",
+            StageName::PoolSource => "pool_source",
+            StageName::PoolTarget => "pool_target",
             StageName::LangSim => "lang_sim",
             StageName::ScoreTokens => "score_tokens",
             StageName::ScorePairs => "score_pairs",

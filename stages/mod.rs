@@ -5,6 +5,7 @@ mod distill;
 mod evaluate;
 mod ingest;
 mod lang_sim;
+mod pool;
 mod score_pairs;
 mod score_tokens;
 mod select;
@@ -30,6 +31,8 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(teacher_ner::TeacherNer { multitask: true }),
         Box::new(teacher_adv::TeacherAdv),
         Box::new(teacher_msd::TeacherMsd),
+        Box::new(pool::Pool(Side::Source)),
+        Box::new(pool::Pool(Side::Target)),
         Box::new(lang_sim::LangSim),
         Box::new(score_tokens::ScoreTokens),
         Box::new(score_pairs::ScorePairs),
