@@ -72,12 +72,12 @@ impl Estimator {
     }
 }
 
-/// The needed stages of `plan` without a valid artifact, with their work.
-fn stale_runs(plan: &Plan, store: &Store) -> Vec<(StageRun, String)> {
+/// The needed stages of `plan` without a valid artifact, with their work and label.
+fn stale_runs(plan: &Plan, store: &Store) -> Vec<(StageRun, String, String)> {
     plan.needed()
         .into_iter()
         .filter(|p| !matches!(store.state(p.name(), &p.key, false), ArtifactState::Valid(_)))
-        .map(|p| ((p.name(), p.key.clone()), work(&p.view)))
+        .map(|p| ((p.name(), p.key.clone()), work(&p.view), p.label()))
         .collect()
 }
 
@@ -126,17 +126,17 @@ pub fn run(
     let mut digests = Digests::new();
     let plans =
         cells.iter().map(|c| Plan::with_digests(&c.config, stages, &mut digests)).collect::<Result<Vec<_>, _>>()?;
-    let stale: Vec<Vec<(StageRun, String)>> = plans.iter().map(|p| stale_runs(p, store)).collect();
+    let stale: Vec<Vec<(StageRun, String, String)>> = plans.iter().map(|p| stale_runs(p, store)).collect();
     let complete = stale.iter().filter(|s| s.is_empty()).count();
     // Each stage run falls to the first cell that needs it; later cells reuse its artifact.
     let mut remaining: BTreeMap<StageRun, Pending> = BTreeMap::new();
-    let mut todos: Vec<Vec<StageRun>> = Vec::new();
+    let mut todos: Vec<Vec<(StageRun, String)>> = Vec::new();
     for (cell, runs) in cells.iter().zip(stale) {
         let mut todo = Vec::new();
-        for (run, work) in runs {
+        for (run, work, label) in runs {
             if !remaining.contains_key(&run) {
                 remaining.insert(run.clone(), Pending { target: cell.target.clone(), work });
-                todo.push(run);
+                todo.push((run, label));
             }
         }
         todos.push(todo);
@@ -158,7 +158,7 @@ pub fn run(
             println!("{head}: up to date");
             continue;
         }
-        let names: Vec<&str> = todo.iter().map(|(s, _)| s.as_str()).collect();
+        let names: Vec<&str> = todo.iter().map(|(_, label)| label.as_str()).collect();
         if dry_run {
             println!("{head}: would run {}", names.join(", "));
             continue;
@@ -167,7 +167,7 @@ pub fn run(
         let cell_started = Instant::now();
         engine::run(plan, store, &RunOptions::default())
             .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
-        for run @ (stage, key) in &todo {
+        for (run @ (stage, key), _) in &todo {
             remaining.remove(run);
             if let Ok(manifest) = Manifest::read(&store.artifact_dir(*stage, key)) {
                 estimator.record(&cell.target, *stage, manifest);
