@@ -55,7 +55,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let list = |items: &[&str]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
             for p in &plan.stages {
                 let stage = p.stage;
-                let unused = if needed.contains(&(p.name(), p.key.clone())) { "" } else { " [not needed by this config]" };
+                let unused =
+                    if needed.contains(&(p.name(), p.key.clone())) { "" } else { " [not needed by this config]" };
                 println!("{} (v{}): {}{unused}", p.label(), stage.version(), stage.description());
                 let upstream: Vec<String> = p.upstream.iter().map(|u| u.name()).collect();
                 println!("  inputs:  {}", list(&upstream.iter().map(String::as_str).collect::<Vec<_>>()));
@@ -140,9 +141,8 @@ fn data_root_prefix() -> Option<String> {
     }
     let ups = cwd.components().count() - shared.components().count();
     let rest = root.strip_prefix(&shared).ok()?;
-    let relative = std::iter::repeat_n("..", ups)
-        .map(String::from)
-        .chain(rest.iter().map(|c| c.to_string_lossy().into_owned()));
+    let relative =
+        std::iter::repeat_n("..", ups).map(String::from).chain(rest.iter().map(|c| c.to_string_lossy().into_owned()));
     Some(format!("MTMT_DATA=$PWD/{}", relative.collect::<Vec<_>>().join("/")))
 }
 

@@ -69,6 +69,13 @@ pub struct Config {
     /// MSD's heads and its student's extra losses.
     #[serde(default)]
     pub msd: MsdConfig,
+    /// UniTrans's teachers on the translated source: trained fresh (`teacher_trans`) and
+    /// the recognizer teacher fine-tuned on it (`teacher_finetune`), with these settings.
+    #[serde(default)]
+    pub teacher_trans: TrainConfig,
+    /// UniTrans's lexicon, translation and student.
+    #[serde(default)]
+    pub unitrans: UniTransConfig,
     /// Multi-source TSL: how the source languages' teachers are weighted.
     #[serde(default)]
     pub multi_source: MultiSourceConfig,
@@ -133,6 +140,52 @@ impl Default for MsdConfig {
     fn default() -> Self {
         Self { first_layer: 4, aux_weight: 0.1, mmd_weight: 1e-3 }
     }
+}
+
+/// UniTrans (methods.md): the labeled source translated word by word into the target
+/// language with a lexicon induced by CSLS over the encoder's word vectors (or a user's
+/// dictionary), teachers on it, and a student with soft labels plus voted hard labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UniTransConfig {
+    /// A word's vector: `input` (the mean of its subwords' input embeddings) or
+    /// `contextual` (the encoder's hidden state at its first subword in layer `layer`,
+    /// averaged over its occurrences in the first `context_sentences` sentences).
+    pub word_vectors: WordVectors,
+    pub layer: usize,
+    pub context_sentences: usize,
+    /// The most frequent words of each side the lexicon is induced over.
+    pub vocabulary: usize,
+    /// CSLS neighbourhood size (released: 10).
+    pub csls_k: i64,
+    /// A bilingual dictionary in the MUSE text format (`source target` per line) to use
+    /// instead of an induced lexicon; its content enters the key.
+    pub dictionary: Option<PathBuf>,
+    /// eta: the weight of the cross-entropy on the words where all three teachers agree
+    /// (released: 1).
+    pub hard_weight: f64,
+}
+
+impl Default for UniTransConfig {
+    fn default() -> Self {
+        Self {
+            word_vectors: WordVectors::Input,
+            layer: 8,
+            context_sentences: 2000,
+            vocabulary: 20000,
+            csls_k: 10,
+            dictionary: None,
+            hard_weight: 1.0,
+        }
+    }
+}
+
+/// How the lexicon's word vectors are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WordVectors {
+    Input,
+    Contextual,
 }
 
 /// Multi-source TSL (methods.md): the student learns the mix of the source languages'
@@ -636,6 +689,7 @@ impl Config {
             corpus.test.as_mut().map(join);
         }
         join(&mut self.encoder.tokenizer);
+        self.unitrans.dictionary.as_mut().map(join);
         join(&mut self.encoder.weights);
         join(&mut self.encoder.config);
     }
@@ -672,6 +726,21 @@ impl Config {
         train_range_errors("distill", &self.distill, max_len, layers, &mut check);
         train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, &mut check);
         train_range_errors("teacher_msd", &self.teacher_msd, max_len, layers, &mut check);
+        train_range_errors("teacher_trans", &self.teacher_trans, max_len, layers, &mut check);
+        let u = &self.unitrans;
+        check(u.vocabulary >= 1, "unitrans.vocabulary", "must be at least 1".into());
+        check(u.csls_k >= 1, "unitrans.csls_k", "must be at least 1".into());
+        check(u.context_sentences >= 1, "unitrans.context_sentences", "must be at least 1".into());
+        check(
+            layers.is_none_or(|n| u.layer >= 1 && u.layer <= n),
+            "unitrans.layer",
+            format!("is {}: must lie in [1, the encoder's layers]", u.layer),
+        );
+        check(
+            u.hard_weight.is_finite() && u.hard_weight >= 0.0,
+            "unitrans.hard_weight",
+            format!("is {}: must be 0 or more", u.hard_weight),
+        );
         let m = &self.msd;
         // Bounded by the encoder's depth only where MSD runs: a shallower encoder is fine
         // for the other methods.

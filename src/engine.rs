@@ -233,10 +233,7 @@ impl<'a> Plan<'a> {
 
     /// The config's own entry of stage `name`.
     pub fn get(&self, name: StageName) -> &Planned<'a> {
-        self.stages
-            .iter()
-            .find(|p| p.name() == name && p.variant.is_none())
-            .expect("the registry holds every stage")
+        self.stages.iter().find(|p| p.name() == name && p.variant.is_none()).expect("the registry holds every stage")
     }
 
     /// The final stage: `run all` builds it and everything it needs under this config.

@@ -20,6 +20,12 @@ pub const TEACHER_WEIGHTS: &str = "teacher_weights.parquet";
 pub const VECTORS: &str = "vectors.safetensors";
 /// `lang_sim`: the trained language-similarity model.
 pub const LANG_SIM: &str = "lang_sim.safetensors";
+/// `lexicon`: UniTrans's source -> target word lexicon (source, target, score).
+pub const LEXICON: &str = "lexicon.parquet";
+/// `translate`: the source train split translated word by word (a sentence table).
+pub const TRANSLATED: &str = "translated.parquet";
+/// `translate`: the translated sentences encoded as a `tokenize` table (with labels).
+pub const ENCODED_TRANSLATED: &str = "encoded_translated.parquet";
 /// `score_tokens`: the recognizer's distribution for every target train word.
 pub const TOKEN_PROBS: &str = "token_probs.parquet";
 /// `score_pairs`: target word pairs with the similarity teacher's t.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod files;
 pub mod inspect;
+pub mod lexicon;
 pub mod manifest;
 pub mod method;
 pub mod model;

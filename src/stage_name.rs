@@ -24,6 +24,10 @@ pub enum StageName {
     PoolSource,
     PoolTarget,
     LangSim,
+    Lexicon,
+    Translate,
+    TeacherTrans,
+    TeacherFinetune,
     ScoreTokens,
     ScorePairs,
     Weights,
@@ -33,7 +37,7 @@ pub enum StageName {
 }
 
 impl StageName {
-    pub const ALL: [StageName; 18] = [
+    pub const ALL: [StageName; 22] = [
         StageName::IngestSource,
         StageName::IngestTarget,
         StageName::TokenizeSource,
@@ -46,6 +50,10 @@ impl StageName {
         StageName::PoolSource,
         StageName::PoolTarget,
         StageName::LangSim,
+        StageName::Lexicon,
+        StageName::Translate,
+        StageName::TeacherTrans,
+        StageName::TeacherFinetune,
         StageName::ScoreTokens,
         StageName::ScorePairs,
         StageName::Weights,
@@ -68,6 +76,10 @@ impl StageName {
             StageName::PoolSource => "pool_source",
             StageName::PoolTarget => "pool_target",
             StageName::LangSim => "lang_sim",
+            StageName::Lexicon => "lexicon",
+            StageName::Translate => "translate",
+            StageName::TeacherTrans => "teacher_trans",
+            StageName::TeacherFinetune => "teacher_finetune",
             StageName::ScoreTokens => "score_tokens",
             StageName::ScorePairs => "score_pairs",
             StageName::Weights => "weights",

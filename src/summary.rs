@@ -29,6 +29,15 @@ pub const PAIRS_PER_S: &str = "pairs_per_s";
 pub const KEPT_SENTENCES: &str = "kept_sentences";
 /// `lang_sim`: each source language's mean teacher weight over the target text.
 pub const MEAN_TEACHER_WEIGHTS: &str = "mean_teacher_weights";
+/// `lexicon`: the share of source words whose translation's own best translation back is
+/// the word (label-free: how consistent the induced lexicon is).
+pub const LEXICON_MUTUAL: &str = "mutual_nearest_neighbours";
+/// `lexicon`: the share of entries that translate a word to itself.
+pub const LEXICON_SELF_TRANSLATED: &str = "self_translated";
+/// `translate`: the share of source words replaced by a translation.
+pub const TRANSLATED_WORDS: &str = "translated_words";
+/// `score_tokens` under UniTrans: the share of target words all three teachers agree on.
+pub const AGREEMENT: &str = "agreement";
 /// `score_tokens` with several recognizers: the sentences that took each one's labels.
 pub const SENTENCES_PER_TEACHER: &str = "sentences_per_teacher";
 /// MTMT students: pairs per sentence forward.

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use crate::artifacts::{EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, DistillLossConfig, MsdConfig, Student, TrainConfig};
+use crate::config::{bio_labels, DistillLossConfig, Student, TrainConfig};
 use crate::files;
 use crate::method::{Method, StudentRun};
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -21,9 +21,6 @@ pub struct Params {
     encoder: EncoderFiles,
     distill: TrainConfig<Student>,
     distill_loss: DistillLossConfig,
-    /// Present under `method = "msd"` only (`method_reads`).
-    #[serde(default)]
-    msd: MsdConfig,
 }
 
 impl StageSpec for Distill {
@@ -66,7 +63,6 @@ impl Stage for Distill {
         };
         let labels = bio_labels(&p.labels);
         let mut run = StudentRun::new(ctx, &p.encoder, labels.len(), &p.distill, p.distill_loss.clone(), p.seed)?;
-        run.msd = p.msd.clone();
         loss.train(&mut run)?;
         let StudentRun { ctx, student, .. } = run;
         student.save_trained(&ctx.output(files::MODEL))

@@ -26,8 +26,8 @@ use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::summary;
 use crate::table;
-use crate::train::rng::Rng;
 use crate::train::data::EncodedSet;
+use crate::train::rng::Rng;
 use crate::variant::Variant;
 
 pub struct LangSim;
@@ -92,7 +92,8 @@ fn languages(ctx: &StageContext, max: usize) -> anyhow::Result<Vec<Language>> {
             let df = table::read_columns(sentences, &["lang"])?;
             let lang = df.column("lang")?.str()?.get(0).unwrap_or_default().to_string();
             let mut v = vectors(pooled)?;
-            let train = v.remove(Split::Train.name()).with_context(|| format!("{}: no train vectors", pooled.display()))?;
+            let train =
+                v.remove(Split::Train.name()).with_context(|| format!("{}: no train vectors", pooled.display()))?;
             let n = train.size()[0];
             let train = if max > 0 { train.narrow(0, 0, n.min(max as i64)) } else { train };
             Ok(Language { lang, train, dev: v.remove(Split::Dev.name()) })
@@ -128,7 +129,8 @@ impl Stage for LangSim {
         let mean = Vec::<f32>::try_from(weights.mean_dim(0, false, Kind::Float))?;
         let shown: Vec<String> = languages.iter().zip(&mean).map(|(l, w)| format!("{} {w:.3}", l.lang)).collect();
         ctx.log(format!("mean teacher weights on {} target sentences: {}", n, shown.join(", ")));
-        let means: serde_json::Map<_, _> = languages.iter().zip(&mean).map(|(l, &w)| (l.lang.clone(), w.into())).collect();
+        let means: serde_json::Map<_, _> =
+            languages.iter().zip(&mean).map(|(l, &w)| (l.lang.clone(), w.into())).collect();
         ctx.summary.insert(summary::MEAN_TEACHER_WEIGHTS.into(), means.into());
 
         let mut columns = vec![Column::new("sentence_id".into(), target_ids)];
@@ -138,7 +140,10 @@ impl Stage for LangSim {
         }
         let mut df = DataFrame::new(n as usize, columns)?;
         let mut meta = ctx.provenance();
-        meta.push(("mtmt.languages".into(), serde_json::to_string(&languages.iter().map(|l| &l.lang).collect::<Vec<_>>())?));
+        meta.push((
+            "mtmt.languages".into(),
+            serde_json::to_string(&languages.iter().map(|l| &l.lang).collect::<Vec<_>>())?,
+        ));
         table::write(&mut df, &ctx.output(files::TEACHER_WEIGHTS), meta)
     }
 }
@@ -153,7 +158,8 @@ fn train_model(ctx: &mut StageContext, p: &Params, languages: &[Language]) -> an
     let vs = nn::VarStore::new(Device::Cpu);
     let model = LanguageSimilarity::new(vs.root() / PREFIX, ms.rank, &means);
     let vectors = Tensor::cat(&train, 0);
-    let labels: Vec<i64> = train.iter().enumerate().flat_map(|(k, t)| std::iter::repeat_n(k as i64, t.size()[0] as usize)).collect();
+    let labels: Vec<i64> =
+        train.iter().enumerate().flat_map(|(k, t)| std::iter::repeat_n(k as i64, t.size()[0] as usize)).collect();
     let labels = Tensor::from_slice(&labels);
     let mut opt = params::optimizer(&vs, 0.01, |_| 1.0);
     let mut losses = Vec::with_capacity(ms.epochs);
@@ -191,7 +197,10 @@ fn report_accuracy(ctx: &mut StageContext, model: &LanguageSimilarity, languages
         per_lang.insert(l.lang.clone(), right.into());
     }
     if !per_lang.is_empty() {
-        ctx.log(format!("language identification accuracy on source dev: {}", serde_json::Value::from(per_lang.clone())));
+        ctx.log(format!(
+            "language identification accuracy on source dev: {}",
+            serde_json::Value::from(per_lang.clone())
+        ));
         ctx.summary.insert(summary::SOURCE_DEV.into(), per_lang.into());
     }
     Ok(())

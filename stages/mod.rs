@@ -5,6 +5,7 @@ mod distill;
 mod evaluate;
 mod ingest;
 mod lang_sim;
+mod lexicon;
 mod pool;
 mod score_pairs;
 mod score_tokens;
@@ -13,7 +14,9 @@ mod teacher_adv;
 mod teacher_msd;
 mod teacher_ner;
 mod teacher_sim;
+mod teacher_trans;
 mod tokenize;
+mod translate;
 mod weights;
 
 use crate::side::Side;
@@ -34,6 +37,10 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(pool::Pool(Side::Source)),
         Box::new(pool::Pool(Side::Target)),
         Box::new(lang_sim::LangSim),
+        Box::new(lexicon::Lexicon),
+        Box::new(translate::Translate),
+        Box::new(teacher_trans::TeacherTrans { finetune: false }),
+        Box::new(teacher_trans::TeacherTrans { finetune: true }),
         Box::new(score_tokens::ScoreTokens),
         Box::new(score_pairs::ScorePairs),
         Box::new(weights::Weights),

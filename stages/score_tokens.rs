@@ -6,6 +6,7 @@
 
 use polars::prelude::*;
 use serde::Deserialize;
+use tch::Tensor;
 
 use crate::artifacts::{
     load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
@@ -40,7 +41,11 @@ impl StageSpec for ScoreTokens {
     }
     fn inputs(&self, method: Method) -> Vec<StageName> {
         let spec = method.spec();
-        [StageName::TokenizeTarget, spec.recognizer()].into_iter().chain(spec.merge_inputs().iter().copied()).collect()
+        [StageName::TokenizeTarget, spec.recognizer()]
+            .into_iter()
+            .chain(spec.merge_inputs().iter().copied())
+            .chain(spec.voters().iter().copied())
+            .collect()
     }
     fn variant_inputs(&self, cfg: &Config) -> Vec<(StageName, Variant)> {
         let spec = cfg.method.spec();
@@ -55,6 +60,21 @@ impl StageSpec for ScoreTokens {
     fn outputs(&self) -> &'static [&'static str] {
         &[files::TOKEN_PROBS]
     }
+}
+
+/// Per sentence, whether each word's top label under `probs` is also its top label under
+/// every voter's distributions (`votes[v][sentence]`, words x labels).
+pub fn agreement(probs: &[Tensor], votes: &[Vec<Tensor>]) -> Vec<Tensor> {
+    probs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let top = p.argmax(-1, false);
+            votes.iter().fold(top.ones_like().to_kind(tch::Kind::Bool), |all, v| {
+                all.logical_and(&top.eq_tensor(&v[i].argmax(-1, false)))
+            })
+        })
+        .collect()
 }
 
 impl Stage for ScoreTokens {
@@ -77,6 +97,12 @@ impl Stage for ScoreTokens {
         let rate = (set.len() * models.len()) as f64 / started.elapsed().as_secs_f64();
         ctx.log(format!("{} sentences scored by {} teacher(s) ({rate:.0} sentences/s)", set.len(), models.len()));
         let probs = spec.merge_recognizers(per_teacher, &set.sentence_ids, ctx)?;
+        let mut votes = Vec::new();
+        for &voter in spec.voters() {
+            let teacher = load_tagger(&p.encoder, labels.len(), &ctx.input(voter, files::MODEL), device)?;
+            votes.push(teacher.predict_probs(&set, &INFERENCE));
+        }
+        let agree = (!votes.is_empty()).then(|| agreement(&probs, &votes));
         ctx.summary.insert(summary::SENTENCES_PER_S.into(), rate.into());
 
         let (mut sentence, mut word, mut label, mut max_prob, mut rows) = (vec![], vec![], vec![], vec![], vec![]);
@@ -92,18 +118,39 @@ impl Stage for ScoreTokens {
                 rows.push(row.to_vec());
             }
         }
-        let mut df = DataFrame::new(
-            sentence.len(),
-            vec![
-                Column::new("sentence_id".into(), sentence),
-                Column::new("word".into(), word),
-                table::f32_lists("probs", rows.iter().map(Vec::as_slice)),
-                Column::new("label".into(), label),
-                Column::new("max_prob".into(), max_prob),
-            ],
-        )?;
+        let mut columns = vec![
+            Column::new("sentence_id".into(), sentence),
+            Column::new("word".into(), word),
+            table::f32_lists("probs", rows.iter().map(Vec::as_slice)),
+            Column::new("label".into(), label),
+            Column::new("max_prob".into(), max_prob),
+        ];
+        if let Some(agree) = agree {
+            let flags: Vec<bool> = agree.iter().flat_map(|a| Vec::<bool>::try_from(a).expect("bool flags")).collect();
+            let share = flags.iter().filter(|&&a| a).count() as f64 / flags.len().max(1) as f64;
+            ctx.log(format!("all {} teachers agree on {:.1}% of the words", spec.voters().len() + 1, 100.0 * share));
+            ctx.summary.insert(summary::AGREEMENT.into(), share.into());
+            columns.push(Column::new("agree".into(), flags));
+        }
+        let mut df = DataFrame::new(columns[0].len(), columns)?;
         let mut meta = ctx.provenance();
         meta.push(("mtmt.labels".into(), serde_json::to_string(&labels)?));
         table::write(&mut df, &ctx.output(files::TOKEN_PROBS), meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_agrees_only_when_every_voter_has_the_same_top_label() {
+        let probs = |rows: &[[f32; 3]]| Tensor::from_slice(&rows.concat()).view([rows.len() as i64, 3]);
+        let primary = [probs(&[[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]])];
+        let src = vec![probs(&[[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.5, 0.2, 0.3]])];
+        let trans = vec![probs(&[[0.5, 0.4, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])];
+        let flags = agreement(&primary, &[src, trans]);
+        assert_eq!(Vec::<bool>::try_from(&flags[0]).unwrap(), [true, false, false]);
+        assert_eq!(Vec::<bool>::try_from(&agreement(&primary, &[])[0]).unwrap(), [true; 3]);
     }
 }

@@ -133,7 +133,8 @@ fn multi_source_tsl_mixes_the_source_teachers_by_language_similarity_without_gol
         .artifacts("ingest_source")
         .iter()
         .map(|d| {
-            let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap();
+            let m: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap();
             m["input_files"]["source.train"]["path"].as_str().unwrap().to_string()
         })
         .collect();
@@ -165,8 +166,79 @@ fn multi_source_tsl_mixes_the_source_teachers_by_language_similarity_without_gol
     unchanged_by_gold_tags(&ws, "distill", "model.safetensors");
 
     // The uniform ablation: 1/3 each, nothing trained, the teachers reused.
-    let out = ws.ok(&["run", "stage", "score_tokens", "--set", "method=tsl-multi", "--set", "multi_source.weighting=uniform"]);
+    let out = ws.ok(&[
+        "run",
+        "stage",
+        "score_tokens",
+        "--set",
+        "method=tsl-multi",
+        "--set",
+        "multi_source.weighting=uniform",
+    ]);
     assert!(out.contains("lang_sim: published") && !out.contains("teacher_ner@source=nl: published"), "{out}");
     let uniform = ws.artifacts("lang_sim").into_iter().find(|d| !d.join("lang_sim.safetensors").exists()).unwrap();
     assert!(rows(&uniform).iter().flatten().all(|&x| (x - 1.0 / 3.0).abs() < 1e-6));
+}
+
+#[test]
+fn unitrans_translates_the_source_votes_and_never_reads_gold() {
+    let ws = Workspace::demo();
+    let out = ws.ok(&["run", "all", "--set", "method=unitrans"]);
+    for stage in ["lexicon", "translate", "teacher_trans", "teacher_finetune", "score_tokens", "distill", "evaluate"] {
+        assert!(out.contains(&format!("{stage}: published")), "{stage} did not run:\n{out}");
+    }
+    assert!(out.contains("teacher_finetune on target test: F1") && out.contains("student on target test: F1"), "{out}");
+
+    // The lexicon: source words of the demo's English, each with a target word and its CSLS score.
+    let lexicon = table::read(&ws.artifacts("lexicon")[0].join("lexicon.parquet")).unwrap();
+    assert_eq!(lexicon.get_column_names(), ["source", "target", "score"]);
+    assert!(lexicon.height() > 100 && lexicon.column("score").unwrap().null_count() == 0);
+
+    // The translation keeps every sentence's length and tags, and copies PER words.
+    let translated = table::read(&ws.artifacts("translate")[0].join("translated.parquet")).unwrap();
+    let lists = |name: &str| table::read_str_lists(&translated, name).unwrap();
+    let (tokens, tags, source) = (lists("tokens"), lists("tags"), lists("source_tokens"));
+    assert_eq!(tokens.len(), 320);
+    let mut replaced = 0;
+    for ((t, g), s) in tokens.iter().zip(&tags).zip(&source) {
+        assert_eq!((t.len(), g.len()), (s.len(), s.len()));
+        for ((t, g), s) in t.iter().zip(g).zip(s) {
+            if g.ends_with("-PER") {
+                assert_eq!(t, s, "a PER word is copied");
+            }
+            replaced += usize::from(t != s);
+        }
+    }
+    assert!(replaced > 1000, "{replaced} words replaced");
+
+    // The vote: a flag per target word, the share in the manifest.
+    let scored = ws.artifacts("score_tokens")[0].join("token_probs.parquet");
+    let flags = table::read_columns(&scored, &["agree"]).unwrap();
+    let agreed = flags.column("agree").unwrap().bool().unwrap().sum().unwrap() as f64 / flags.height() as f64;
+    let manifest = ws.manifest("score_tokens");
+    assert!((manifest["summary"]["agreement"].as_f64().unwrap() - agreed).abs() < 1e-9);
+    assert!(agreed > 0.0, "{agreed}");
+
+    // With every gold tag of the target train file scrambled, everything that learns from
+    // target text is bit-identical.
+    ws.scramble_target_tags();
+    ws.ok(&["run", "stage", "distill", "--set", "method=unitrans"]);
+    for (stage, file) in [
+        ("translate", "translated.parquet"),
+        ("teacher_trans", "model.safetensors"),
+        ("teacher_finetune", "model.safetensors"),
+        ("score_tokens", "token_probs.parquet"),
+        ("distill", "model.safetensors"),
+    ] {
+        unchanged_by_gold_tags(&ws, stage, file);
+    }
+
+    // A user's dictionary instead of the induced lexicon: its entries, no scores.
+    std::fs::write(ws.path().join("en-es.txt"), "the el\nearthquake terremoto\nThe la\n").unwrap();
+    let out =
+        ws.ok(&["run", "stage", "translate", "--set", "method=unitrans", "--set", "unitrans.dictionary=en-es.txt"]);
+    assert!(out.contains("2 entries from"), "{out}");
+    let from_file =
+        ws.artifacts("lexicon").into_iter().find(|d| table::read(&d.join("lexicon.parquet")).unwrap().height() == 2);
+    assert!(from_file.is_some(), "a lexicon of the dictionary's two source words");
 }

@@ -121,6 +121,23 @@ const EXPECTED: &[(&str, &[(&str, &str)])] = &[
             ("evaluate", "3f604d547deb8595706129de"),
         ],
     ),
+    (
+        "unitrans",
+        &[
+            ("ingest_source", "069be5eb041931aee04ee8f4"),
+            ("ingest_target", "60705254dbab9b3edd2a38f4"),
+            ("tokenize_source", "02aa5671dd5f4376d1d999a5"),
+            ("tokenize_target", "c2b8469233819110f8a65ad7"),
+            ("teacher_ner", "284ebf3512d84f67cadcda3b"),
+            ("lexicon", "a09029e327f87b94dd7a4855"),
+            ("translate", "fae6fcf31d9fead2bf1da819"),
+            ("teacher_trans", "8c9dea1e68cf66de3fd2e172"),
+            ("teacher_finetune", "b36840600aec60e4ebbbd4c4"),
+            ("score_tokens", "e1eb98805fe112cc4af92cab"),
+            ("distill", "649a8c64460f654e500f3806"),
+            ("evaluate", "49df422f9ea6f093a7c7e8b8"),
+        ],
+    ),
 ];
 
 #[test]

@@ -67,7 +67,7 @@ impl StudentLoss for AdvPicker {
             "{}: no kept sentence among the student's target sentences (the table does not belong to this target text)",
             path.display()
         );
-        train_on(run, &sentences, "AdvPicker")
+        train_on(run, &sentences, "AdvPicker", None)
     }
 }
 

@@ -11,6 +11,8 @@
 //! - `msd`: heads on intermediate layers, distilled head by head, plus MMD on [CLS].
 //! - `tsl-multi`: TSL from several source languages' teachers, mixed per sentence by
 //!   language similarity.
+//! - `unitrans`: teachers on a word-by-word translation of the source; the student
+//!   learns the fine-tuned teacher's soft labels and the three teachers' agreed labels.
 
 mod advpicker;
 mod direct;
@@ -19,6 +21,7 @@ pub mod mtmt;
 pub mod student;
 mod tsl;
 mod tsl_multi;
+mod unitrans;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +47,8 @@ pub enum Method {
     Msd,
     #[serde(rename = "tsl-multi")]
     TslMulti,
+    #[serde(rename = "unitrans")]
+    UniTrans,
 }
 
 impl Method {
@@ -57,6 +62,7 @@ impl Method {
             Method::AdvPicker => &advpicker::AdvPicker,
             Method::Msd => &msd::Msd,
             Method::TslMulti => &tsl_multi::TslMulti,
+            Method::UniTrans => &unitrans::UniTrans,
         }
     }
 }
@@ -86,6 +92,11 @@ pub trait MethodSpec: Sync {
     ) -> anyhow::Result<Vec<Tensor>> {
         let [own]: [Vec<Tensor>; 1] = per_teacher.try_into().map_err(|_| anyhow::anyhow!("one recognizer expected"))?;
         Ok(own)
+    }
+    /// Teachers that vote with the recognizer: `score_tokens` marks the words on which
+    /// every one's top label is the recognizer's (UniTrans's hard labels).
+    fn voters(&self) -> &'static [StageName] {
+        &[]
     }
     /// The teacher that scores target word pairs (`score_pairs` runs it), for methods
     /// whose student learns from pairs.

@@ -65,7 +65,7 @@ impl StudentLoss for Msd {
     }
 
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
-        let msd: MsdConfig = run.msd.clone();
+        let msd: MsdConfig = run.settings("msd")?;
         let (seed, device) = (run.seed, run.device);
         anyhow::ensure!(!run.teacher.is_empty(), "MSD's student needs target train sentences; the split is empty");
         let n_labels = run.teacher[0].size()[1];

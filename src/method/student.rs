@@ -6,7 +6,7 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::artifacts::{read_token_probs, target_train, EncoderFiles};
-use crate::config::{DistillLossConfig, MsdConfig, NerLoss, Student, TrainConfig};
+use crate::config::{DistillLossConfig, NerLoss, Student, TrainConfig};
 use crate::model::tagger::Tagger;
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
@@ -45,8 +45,6 @@ pub struct StudentRun<'a> {
     pub encoder: EncoderFiles,
     /// The student's training settings.
     pub train: TrainConfig<Student>,
-    /// MSD's settings (the `distill` stage reads them under `method = "msd"` only).
-    pub msd: MsdConfig,
 }
 
 impl<'a> StudentRun<'a> {
@@ -97,8 +95,14 @@ impl<'a> StudentRun<'a> {
             loss,
             encoder: encoder.clone(),
             train: train.clone(),
-            msd: MsdConfig::default(),
         })
+    }
+
+    /// The method's own settings under config section `section` (its `StudentLoss::reads`,
+    /// which `distill` reads under this method only), typed by the method.
+    pub fn settings<T: serde::de::DeserializeOwned>(&self, section: &str) -> anyhow::Result<T> {
+        let view = self.ctx.view.get(section).cloned().unwrap_or_default();
+        serde_json::from_value(view).map_err(|e| anyhow::anyhow!("distill: config section `{section}`: {e}"))
     }
 
     /// Adds parameters of the method's own to the student (built by `build` under

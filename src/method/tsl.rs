@@ -1,6 +1,8 @@
 //! `tsl` (teacher-student learning, single source): the student matches the recognizer
 //! teacher's label distribution on every word of the target train text.
 
+use tch::Tensor;
+
 use super::student::{all_words_loss, StudentLoss, StudentRun};
 use super::MethodSpec;
 use crate::stage_name::StageName;
@@ -26,13 +28,22 @@ impl StudentLoss for Tsl {
 
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
         let every: Vec<usize> = (0..run.set.len()).collect();
-        train_on(run, &every, "TSL")
+        train_on(run, &every, "TSL", None)
     }
 }
 
+/// A loss term a method adds to TSL's, from the student's logits at the batch's words and
+/// the batch's sentences (indices into `run.set`).
+pub(super) type ExtraLoss<'a> = &'a dyn Fn(&Tensor, &[usize]) -> Tensor;
+
 /// TSL's training on the sentences `sentences` (indices into `run.set`): batches drawn from
-/// them alone, every word of each distilled from the recognizer.
-pub(super) fn train_on(run: &mut StudentRun, sentences: &[usize], method: &str) -> anyhow::Result<()> {
+/// them alone, every word of each distilled from the recognizer, plus `extra` if any.
+pub(super) fn train_on(
+    run: &mut StudentRun,
+    sentences: &[usize],
+    method: &str,
+    extra: Option<ExtraLoss>,
+) -> anyhow::Result<()> {
     let StudentRun { ctx, student, opt, schedule, seed, device, set, teacher, loss, .. } = run;
     let (seed, device) = (*seed, *device);
     let lengths: Vec<usize> = sentences.iter().map(|&i| set.input_ids[i].len()).collect();
@@ -43,7 +54,9 @@ pub(super) fn train_on(run: &mut StudentRun, sentences: &[usize], method: &str) 
     ctx.log(format!("{method}: {} of {} target sentences on {device:?}", sentences.len(), set.len()));
     fit(ctx, &student.vs, opt, &plan, schedule, seed, |_, idx| {
         let batch = Batch::new(set, idx, device);
-        Ok((all_words_loss(&student.logits(&batch, true), teacher, idx, loss.ner), batch.tokens))
+        let logits = student.logits(&batch, true);
+        let soft = all_words_loss(&logits, teacher, idx, loss.ner);
+        Ok((extra.map_or(soft.shallow_clone(), |extra| soft + extra(&logits, idx)), batch.tokens))
     })?;
     Ok(())
 }

@@ -42,9 +42,9 @@ impl MethodSpec for TslMulti {
             .iter()
             .enumerate()
             .map(|(i, id)| {
-                let w = weights.get(id).ok_or_else(|| {
-                    anyhow::anyhow!("{}: no weights for target sentence {id}", path.display())
-                })?;
+                let w = weights
+                    .get(id)
+                    .ok_or_else(|| anyhow::anyhow!("{}: no weights for target sentence {id}", path.display()))?;
                 Ok(mix(per_teacher.iter().map(|t| &t[i]), w))
             })
             .collect()

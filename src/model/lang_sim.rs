@@ -58,7 +58,8 @@ pub fn sentence_vectors(bert: &BertModel, set: &EncodedSet, device: Device) -> T
         let batch = Batch::new(set, &idx, device);
         let states = bert.last_hidden(&batch.input_ids, &batch.attention_mask, false);
         let mask = batch.attention_mask.to_kind(Kind::Float).unsqueeze(-1);
-        let mean = (states * &mask).sum_dim_intlist(1, false, Kind::Float) / mask.sum_dim_intlist(1, false, Kind::Float);
+        let mean =
+            (states * &mask).sum_dim_intlist(1, false, Kind::Float) / mask.sum_dim_intlist(1, false, Kind::Float);
         let rows = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>());
         let _ = out.index_copy_(0, &rows, &mean.to_device(Device::Cpu));
     }

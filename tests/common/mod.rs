@@ -51,6 +51,7 @@ impl Workspace {
              [teacher_sim]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
              [teacher_adv]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
              [teacher_msd]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
+             [teacher_trans]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32\nlr = 3e-4\n\n\
              [multi_source]\nlr = 1e-2\n\n[sim_pairs]\npairs_per_batch = 16\n\n[score]\ngroup_size = 40\n\n\
              [distill]\nepochs = 1\nbatch_size = 40\nlr = 3e-4\n",
             tokenizer().display().to_string(),

@@ -1,0 +1,101 @@
+//! `teacher_trans` / `teacher_finetune`: UniTrans's teachers on the translated source
+//! (`translate`, methods.md). `teacher_trans` is the pretrained encoder fine-tuned on the
+//! translated sentences alone (the paper's Theta_trans, data transfer); `teacher_finetune`
+//! is the recognizer teacher (`teacher_ner`, Theta_src) fine-tuned further on them (the
+//! paper's Theta_teach, whose soft labels the student learns). Both train with the
+//! `teacher_trans` settings, resume from their last checkpoint, and report source-dev F1
+//! for inspection only.
+
+use serde::Deserialize;
+
+use crate::artifacts::{report_source_dev, EncoderFiles, ENCODER_FILES};
+use crate::config::{bio_labels, TrainConfig};
+use crate::files;
+use crate::method::Method;
+use crate::model::heads::cross_entropy;
+use crate::model::tagger::Tagger;
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
+use crate::train::data::{Batch, EncodedSet};
+use crate::train::fit::fit;
+use crate::train::trainer::all_batches;
+
+/// Theta_trans; with `finetune`, Theta_teach.
+pub struct TeacherTrans {
+    pub finetune: bool,
+}
+
+#[derive(Deserialize)]
+pub struct Params {
+    seed: u64,
+    labels: Vec<String>,
+    encoder: EncoderFiles,
+    teacher_trans: TrainConfig,
+}
+
+impl StageSpec for TeacherTrans {
+    fn name(&self) -> StageName {
+        if self.finetune {
+            StageName::TeacherFinetune
+        } else {
+            StageName::TeacherTrans
+        }
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        if self.finetune {
+            "UniTrans: the recognizer teacher fine-tuned on the translated source (the student's teacher)"
+        } else {
+            "UniTrans: a recognizer trained on the translated source alone"
+        }
+    }
+    fn inputs(&self, _: Method) -> Vec<StageName> {
+        let mut inputs = vec![StageName::TokenizeSource, StageName::Translate];
+        if self.finetune {
+            inputs.push(StageName::TeacherNer);
+        }
+        inputs
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &["seed", "labels", "teacher_trans"]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        ENCODER_FILES
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[files::MODEL]
+    }
+}
+
+impl Stage for TeacherTrans {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let device = ctx.device()?;
+        let labels = bio_labels(&p.labels);
+        let t = &p.teacher_trans;
+        let set =
+            EncodedSet::read(&ctx.input(StageName::Translate, files::ENCODED_TRANSLATED))?.truncated(t.max_sentences);
+        let mut tagger =
+            Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
+        if self.finetune {
+            tagger.load_trained(&ctx.input(StageName::TeacherNer, files::MODEL))?;
+        }
+        tagger.prepare_training(t.freeze(), t.mode());
+        let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+        let schedule = t.schedule();
+        let plan = all_batches(&set.lengths(), &schedule, p.seed);
+        ctx.log(format!("{} translated sentences, {} subwords on {device:?}", set.len(), set.tokens()));
+        fit(ctx, &tagger.vs, &mut opt, &plan, &schedule, p.seed, |_, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let loss =
+                cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("translated is labeled"));
+            Ok((loss, batch.tokens))
+        })?;
+        tagger.save_trained(&ctx.output(files::MODEL))?;
+        report_source_dev(ctx, &tagger, &labels, t.batch_size)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! `translate`: UniTrans's pseudo target-language training set. Every labeled source train
+//! sentence is translated word by word with the `lexicon` (`lexicon::translate`: PER words
+//! and words without an entry copied, every other word replaced with the source word's
+//! casing) and keeps its tags one to one. Writes `translated.parquet` (sentence_id, tokens,
+//! tags, source_tokens: a sentence table to inspect) and `encoded_translated.parquet` (the
+//! same sentences encoded as `tokenize` encodes target text, with labels), what the
+//! translation teachers train on.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use crate::config::bio_labels;
+use crate::files;
+use crate::lexicon::translate;
+use crate::method::Method;
+use crate::side::{Side, Split};
+use crate::stage::{Stage, StageContext, StageSpec};
+use crate::stage_name::StageName;
+use crate::subword::SubwordTokenizer;
+use crate::summary;
+use crate::table;
+use crate::train::data::{EncodedSet, Words};
+
+pub struct Translate;
+
+#[derive(Deserialize)]
+pub struct Tokenizer {
+    tokenizer: PathBuf,
+}
+
+#[derive(Deserialize)]
+pub struct Tokenize {
+    max_len: usize,
+    lowercase: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Unspaced {
+    #[serde(default)]
+    unspaced: bool,
+}
+
+#[derive(Deserialize)]
+pub struct Params {
+    labels: Vec<String>,
+    encoder: Tokenizer,
+    tokenize: Tokenize,
+    #[serde(default)]
+    target: Unspaced,
+}
+
+impl StageSpec for Translate {
+    fn name(&self) -> StageName {
+        StageName::Translate
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn description(&self) -> &'static str {
+        "UniTrans: the labeled source train split translated word by word, tags copied"
+    }
+    fn inputs(&self, _: Method) -> Vec<StageName> {
+        vec![StageName::IngestSource, StageName::Lexicon]
+    }
+    fn reads(&self) -> &'static [&'static str] {
+        &["labels", "tokenize.max_len", "tokenize.lowercase", "target.unspaced"]
+    }
+    fn files(&self) -> &'static [&'static str] {
+        &["encoder.tokenizer"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[files::TRANSLATED, files::ENCODED_TRANSLATED]
+    }
+}
+
+impl Stage for Translate {
+    type Params = Params;
+
+    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let lexicon_path = ctx.input(StageName::Lexicon, files::LEXICON);
+        let df = table::read_columns(&lexicon_path, &["source", "target"])?;
+        let lexicon: HashMap<String, String> = df
+            .column("source")?
+            .str()?
+            .iter()
+            .zip(df.column("target")?.str()?.iter())
+            .filter_map(|(s, t)| Some((s?.to_string(), t?.to_string())))
+            .collect();
+        let source = ctx.input(StageName::IngestSource, files::sentences(Side::Source, Split::Train));
+        let sentences = table::read(&source)?;
+        let ids = table::u32_column(&sentences, &source, "sentence_id")?;
+        let words = table::read_str_lists(&sentences, "tokens")?;
+        let tags = table::read_str_lists(&sentences, "tags")?;
+        let (mut translated, mut replaced, mut total) = (Vec::with_capacity(words.len()), 0, 0);
+        for (w, t) in words.iter().zip(&tags) {
+            let (out, n) = translate(w, t, &lexicon);
+            translated.push(out);
+            replaced += n;
+            total += w.len();
+        }
+        let share = replaced as f64 / total.max(1) as f64;
+        ctx.log(format!("{} sentences: {replaced} of {total} words replaced ({:.1}%)", words.len(), 100.0 * share));
+        ctx.summary.insert(summary::TRANSLATED_WORDS.into(), share.into());
+
+        let mut df = DataFrame::new(
+            ids.len(),
+            vec![
+                Column::new("sentence_id".into(), ids.clone()),
+                table::str_lists("tokens", translated.iter().map(Vec::as_slice)),
+                table::str_lists("tags", tags.iter().map(Vec::as_slice)),
+                table::str_lists("source_tokens", words.iter().map(Vec::as_slice)),
+            ],
+        )?;
+        table::write(&mut df, &ctx.output(files::TRANSLATED), ctx.provenance())?;
+
+        let labels = bio_labels(&p.labels);
+        let tokenizer = SubwordTokenizer::load(&p.encoder.tokenizer, p.tokenize.lowercase)?.unspaced(p.target.unspaced);
+        let out = ctx.output(files::TRANSLATED);
+        let words = Words { ids, tokens: &translated, tags: Some(&tags), origin: &out };
+        let set = EncodedSet::encode(&tokenizer, words, &labels, p.tokenize.max_len, || {})?;
+        let mut meta = ctx.provenance();
+        meta.push(("mtmt.labels".into(), serde_json::to_string(&labels)?));
+        set.write(&ctx.output(files::ENCODED_TRANSLATED), meta)
+    }
+}
