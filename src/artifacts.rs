@@ -29,6 +29,27 @@ pub struct EncoderFiles {
     pub config: PathBuf,
 }
 
+/// The tokenizer file (the `encoder.tokenizer` part of a stage's params).
+#[derive(Debug, Deserialize)]
+pub struct TokenizerFile {
+    pub tokenizer: PathBuf,
+}
+
+/// The `tokenize` settings a stage that encodes words reads.
+#[derive(Debug, Deserialize)]
+pub struct TokenizeSettings {
+    pub max_len: usize,
+    pub lowercase: bool,
+}
+
+/// Whether a side's language is written without spaces (`source.unspaced`,
+/// `target.unspaced`: absent from views while false).
+#[derive(Debug, Deserialize, Default)]
+pub struct Unspaced {
+    #[serde(default)]
+    pub unspaced: bool,
+}
+
 /// The config key bounding the target train sentences the student learns from, and so
 /// the ones the teachers need to score.
 pub const STUDENT_SENTENCES: &str = "distill.max_sentences";

@@ -150,7 +150,7 @@ impl Default for MsdConfig {
 pub struct UniTransConfig {
     /// A word's vector: `input` (the mean of its subwords' input embeddings) or
     /// `contextual` (the encoder's hidden state at its first subword in layer `layer`,
-    /// averaged over its occurrences in the first `context_sentences` sentences).
+    /// averaged over its occurrences in the first `context_sentences` sentences, 0 = all).
     pub word_vectors: WordVectors,
     pub layer: usize,
     pub context_sentences: usize,
@@ -171,7 +171,7 @@ impl Default for UniTransConfig {
         Self {
             word_vectors: WordVectors::Input,
             layer: 8,
-            context_sentences: 2000,
+            context_sentences: 0,
             vocabulary: 20000,
             csls_k: 10,
             dictionary: None,
@@ -730,7 +730,6 @@ impl Config {
         let u = &self.unitrans;
         check(u.vocabulary >= 1, "unitrans.vocabulary", "must be at least 1".into());
         check(u.csls_k >= 1, "unitrans.csls_k", "must be at least 1".into());
-        check(u.context_sentences >= 1, "unitrans.context_sentences", "must be at least 1".into());
         check(
             layers.is_none_or(|n| u.layer >= 1 && u.layer <= n),
             "unitrans.layer",

@@ -17,7 +17,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::artifacts::INFERENCE;
+use crate::artifacts::{Unspaced, INFERENCE};
 use crate::config::WordVectors;
 use crate::files;
 use crate::lexicon::{csls, read_muse, vocabulary};
@@ -54,12 +54,6 @@ pub struct Induction {
 #[derive(Deserialize)]
 pub struct Lowercase {
     lowercase: bool,
-}
-
-#[derive(Deserialize, Default)]
-pub struct Unspaced {
-    #[serde(default)]
-    unspaced: bool,
 }
 
 #[derive(Deserialize)]
@@ -228,23 +222,28 @@ fn contextual_vectors(
     let _guard = tch::no_grad_guard();
     let index: HashMap<&str, usize> = words.iter().enumerate().map(|(i, w)| (w.as_str(), i)).collect();
     let hidden = encoder.bert.config.hidden_size;
-    let sums = Tensor::zeros([words.len() as i64, hidden], (Kind::Float, Device::Cpu));
+    let mut sums = Tensor::zeros([words.len() as i64, hidden], (Kind::Float, Device::Cpu));
     let mut counts = vec![0u32; words.len()];
     let set = &text.encoded;
     for idx in sorted_batches(&set.lengths(), &INFERENCE) {
         let batch = Batch::new(set, &idx, device);
         let states = encoder.bert.forward(&batch.input_ids, &batch.attention_mask, false).swap_remove(u.layer);
         let states = states.index(&[Some(batch.word_rows), Some(batch.word_cols)]).to_device(Device::Cpu);
+        // (row of `states`, vocabulary index) of every vocabulary word in the batch.
+        let (mut rows, mut ks) = (Vec::new(), Vec::new());
         let mut row = 0i64;
         for &i in &idx {
             for (w, word) in text.tokens[i].iter().take(set.word_starts[i].len()).enumerate() {
                 if let Some(&k) = index.get(word.to_lowercase().as_str()) {
-                    let _ = sums.get(k as i64).g_add_(&states.get(row + w as i64));
+                    rows.push(row + w as i64);
+                    ks.push(k as i64);
                     counts[k] += 1;
                 }
             }
             row += set.word_starts[i].len() as i64;
         }
+        let picked = states.index_select(0, &Tensor::from_slice(&rows));
+        let _ = sums.index_add_(0, &Tensor::from_slice(&ks), &picked);
     }
     let seen: Vec<usize> = (0..words.len()).filter(|&k| counts[k] > 0).collect();
     let rows = Tensor::from_slice(&seen.iter().map(|&k| k as i64).collect::<Vec<_>>());

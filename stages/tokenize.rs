@@ -3,10 +3,9 @@
 //! first-subword position of each kept word, label ids where labeled, and how many
 //! words truncation dropped (evaluation counts their entities as missed).
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
 
+use crate::artifacts::{TokenizeSettings, TokenizerFile, Unspaced};
 use crate::config::bio_labels;
 use crate::files;
 use crate::method::Method;
@@ -22,29 +21,12 @@ pub struct Tokenize(pub Side);
 #[derive(Deserialize)]
 pub struct Params {
     labels: Vec<String>,
-    encoder: EncoderParams,
-    tokenize: TokenizeParams,
+    encoder: TokenizerFile,
+    tokenize: TokenizeSettings,
     #[serde(default)]
-    source: CorpusParams,
+    source: Unspaced,
     #[serde(default)]
-    target: CorpusParams,
-}
-
-#[derive(Deserialize, Default)]
-pub struct CorpusParams {
-    #[serde(default)]
-    unspaced: bool,
-}
-
-#[derive(Deserialize)]
-pub struct EncoderParams {
-    tokenizer: PathBuf,
-}
-
-#[derive(Deserialize)]
-pub struct TokenizeParams {
-    max_len: usize,
-    lowercase: bool,
+    target: Unspaced,
 }
 
 impl StageSpec for Tokenize {

@@ -7,11 +7,11 @@
 //! translation teachers train on.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use polars::prelude::*;
 use serde::Deserialize;
 
+use crate::artifacts::{TokenizeSettings, TokenizerFile, Unspaced};
 use crate::config::bio_labels;
 use crate::files;
 use crate::lexicon::translate;
@@ -27,27 +27,10 @@ use crate::train::data::{EncodedSet, Words};
 pub struct Translate;
 
 #[derive(Deserialize)]
-pub struct Tokenizer {
-    tokenizer: PathBuf,
-}
-
-#[derive(Deserialize)]
-pub struct Tokenize {
-    max_len: usize,
-    lowercase: bool,
-}
-
-#[derive(Deserialize, Default)]
-pub struct Unspaced {
-    #[serde(default)]
-    unspaced: bool,
-}
-
-#[derive(Deserialize)]
 pub struct Params {
     labels: Vec<String>,
-    encoder: Tokenizer,
-    tokenize: Tokenize,
+    encoder: TokenizerFile,
+    tokenize: TokenizeSettings,
     #[serde(default)]
     target: Unspaced,
 }
