@@ -50,6 +50,18 @@ pub struct Unspaced {
     pub unspaced: bool,
 }
 
+/// What a stage that encodes words as `tokenize` does reads (its `Params`).
+#[derive(Debug, Deserialize)]
+pub struct EncodingParams {
+    pub labels: Vec<String>,
+    pub encoder: TokenizerFile,
+    pub tokenize: TokenizeSettings,
+    #[serde(default)]
+    pub source: Unspaced,
+    #[serde(default)]
+    pub target: Unspaced,
+}
+
 /// The config key bounding the target train sentences the student learns from, and so
 /// the ones the teachers need to score.
 pub const STUDENT_SENTENCES: &str = "distill.max_sentences";

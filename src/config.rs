@@ -730,8 +730,10 @@ impl Config {
         let u = &self.unitrans;
         check(u.vocabulary >= 1, "unitrans.vocabulary", "must be at least 1".into());
         check(u.csls_k >= 1, "unitrans.csls_k", "must be at least 1".into());
+        // Bounded by the encoder's depth only where contextual vectors are made.
+        let contextual = self.method == Method::UniTrans && u.word_vectors == WordVectors::Contextual;
         check(
-            layers.is_none_or(|n| u.layer >= 1 && u.layer <= n),
+            !contextual || layers.is_none_or(|n| u.layer >= 1 && u.layer <= n),
             "unitrans.layer",
             format!("is {}: must lie in [1, the encoder's layers]", u.layer),
         );

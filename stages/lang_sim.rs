@@ -53,8 +53,10 @@ impl StageSpec for LangSim {
         vec![StageName::IngestSource, StageName::PoolSource, StageName::TokenizeTarget, StageName::PoolTarget]
     }
     fn variant_inputs(&self, cfg: &Config) -> Vec<(StageName, Variant)> {
-        // Only where the stage runs: a missing `sources` file stops no other method.
-        let sources = cfg.sources.iter().filter(|_| cfg.method == Method::TslMulti).map(Variant::source);
+        // Only where a method merges with these weights: a missing `sources` file stops no
+        // other method.
+        let needed = cfg.method.spec().merge_inputs().contains(&StageName::LangSim);
+        let sources = cfg.sources.iter().filter(|_| needed).map(Variant::source);
         sources.flat_map(|v| [(StageName::IngestSource, v.clone()), (StageName::PoolSource, v)]).collect()
     }
     fn reads(&self) -> &'static [&'static str] {

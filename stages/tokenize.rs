@@ -3,9 +3,8 @@
 //! first-subword position of each kept word, label ids where labeled, and how many
 //! words truncation dropped (evaluation counts their entities as missed).
 
-use serde::Deserialize;
 
-use crate::artifacts::{TokenizeSettings, TokenizerFile, Unspaced};
+use crate::artifacts::EncodingParams;
 use crate::config::bio_labels;
 use crate::files;
 use crate::method::Method;
@@ -17,17 +16,6 @@ use crate::table;
 use crate::train::data::EncodedSet;
 
 pub struct Tokenize(pub Side);
-
-#[derive(Deserialize)]
-pub struct Params {
-    labels: Vec<String>,
-    encoder: TokenizerFile,
-    tokenize: TokenizeSettings,
-    #[serde(default)]
-    source: Unspaced,
-    #[serde(default)]
-    target: Unspaced,
-}
 
 impl StageSpec for Tokenize {
     fn name(&self) -> StageName {
@@ -60,9 +48,9 @@ impl StageSpec for Tokenize {
 }
 
 impl Stage for Tokenize {
-    type Params = Params;
+    type Params = EncodingParams;
 
-    fn run(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+    fn run(&self, params: &EncodingParams, ctx: &mut StageContext) -> anyhow::Result<()> {
         let corpus = match self.0 {
             Side::Source => &params.source,
             Side::Target => &params.target,

@@ -9,9 +9,8 @@
 use std::collections::HashMap;
 
 use polars::prelude::*;
-use serde::Deserialize;
 
-use crate::artifacts::{TokenizeSettings, TokenizerFile, Unspaced};
+use crate::artifacts::EncodingParams;
 use crate::config::bio_labels;
 use crate::files;
 use crate::lexicon::translate;
@@ -25,15 +24,6 @@ use crate::table;
 use crate::train::data::{EncodedSet, Words};
 
 pub struct Translate;
-
-#[derive(Deserialize)]
-pub struct Params {
-    labels: Vec<String>,
-    encoder: TokenizerFile,
-    tokenize: TokenizeSettings,
-    #[serde(default)]
-    target: Unspaced,
-}
 
 impl StageSpec for Translate {
     fn name(&self) -> StageName {
@@ -60,9 +50,9 @@ impl StageSpec for Translate {
 }
 
 impl Stage for Translate {
-    type Params = Params;
+    type Params = EncodingParams;
 
-    fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+    fn run(&self, p: &EncodingParams, ctx: &mut StageContext) -> anyhow::Result<()> {
         let lexicon_path = ctx.input(StageName::Lexicon, files::LEXICON);
         let df = table::read_columns(&lexicon_path, &["source", "target"])?;
         let lexicon: HashMap<String, String> = df
