@@ -28,7 +28,8 @@ pub struct Store {
 /// What the store holds for one (stage, key).
 #[derive(Debug)]
 pub enum ArtifactState {
-    Valid(Manifest),
+    /// Boxed: a manifest is large beside the other states.
+    Valid(Box<Manifest>),
     Missing,
     Corrupt(String),
 }
@@ -149,7 +150,7 @@ impl Store {
             }
             Ok(m) => match m.check_files(&dir, rehash) {
                 Some(problem) => ArtifactState::Corrupt(problem),
-                None => ArtifactState::Valid(m),
+                None => ArtifactState::Valid(Box::new(m)),
             },
         }
     }

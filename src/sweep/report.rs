@@ -61,7 +61,7 @@ pub fn collect(
             if let ArtifactState::Valid(m) = store.state(name, &p.key, false) {
                 wall_s += m.wall_time_s;
                 if p.variant.is_none() {
-                    stages.insert(name, (store.artifact_dir(name, &p.key), m));
+                    stages.insert(name, (store.artifact_dir(name, &p.key), *m));
                 }
             }
         }
