@@ -148,9 +148,10 @@ impl Default for MsdConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UniTransConfig {
-    /// A word's vector: `input` (the mean of its subwords' input embeddings) or
-    /// `contextual` (the encoder's hidden state at its first subword in layer `layer`,
-    /// averaged over its occurrences in the first `context_sentences` sentences, 0 = all).
+    /// A word's vector: `contextual` (the encoder's hidden state at its first subword in
+    /// layer `layer`, averaged over its occurrences in the first `context_sentences`
+    /// sentences, 0 = all) or `input` (the mean of its subwords' input embeddings, which
+    /// follows spelling: README, "UniTrans's lexicon").
     pub word_vectors: WordVectors,
     pub layer: usize,
     pub context_sentences: usize,
@@ -169,7 +170,7 @@ pub struct UniTransConfig {
 impl Default for UniTransConfig {
     fn default() -> Self {
         Self {
-            word_vectors: WordVectors::Input,
+            word_vectors: WordVectors::Contextual,
             layer: 8,
             context_sentences: 0,
             vocabulary: 20000,

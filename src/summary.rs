@@ -34,6 +34,9 @@ pub const MEAN_TEACHER_WEIGHTS: &str = "mean_teacher_weights";
 pub const LEXICON_MUTUAL: &str = "mutual_nearest_neighbours";
 /// `lexicon`: the share of entries that translate a word to itself.
 pub const LEXICON_SELF_TRANSLATED: &str = "self_translated";
+/// `lexicon`: the share of entries that translate a word to a longer word starting with
+/// it (vectors that follow spelling).
+pub const LEXICON_PREFIXED: &str = "prefix_translated";
 /// `translate`: the share of source words replaced by a translation.
 pub const TRANSLATED_WORDS: &str = "translated_words";
 /// `score_tokens` under UniTrans: the share of target words all three teachers agree on.

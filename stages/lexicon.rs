@@ -134,10 +134,20 @@ impl Stage for Lexicon {
             }
             None => induce(ctx, p, &source, &target)?,
         };
-        let identical = rows.iter().filter(|(s, t, _)| s.to_lowercase() == t.to_lowercase()).count();
-        let share = identical as f64 / rows.len().max(1) as f64;
-        ctx.log(format!("{} entries, {:.1}% translated to themselves", rows.len(), 100.0 * share));
-        ctx.summary.insert(summary::LEXICON_SELF_TRANSLATED.into(), share.into());
+        // Label-free signs of vectors that follow spelling rather than meaning: a word
+        // translated to itself, or to a longer word that starts with it (`was` -> `washington`).
+        let n = rows.len().max(1) as f64;
+        let lower: Vec<(String, String)> = rows.iter().map(|(s, t, _)| (s.to_lowercase(), t.to_lowercase())).collect();
+        let identical = lower.iter().filter(|(s, t)| s == t).count() as f64 / n;
+        let prefixed = lower.iter().filter(|(s, t)| s != t && s.chars().count() >= 2 && t.starts_with(s.as_str())).count() as f64 / n;
+        ctx.log(format!(
+            "{} entries: {:.1}% translated to themselves, {:.1}% to a longer word starting with them",
+            rows.len(),
+            100.0 * identical,
+            100.0 * prefixed
+        ));
+        ctx.summary.insert(summary::LEXICON_SELF_TRANSLATED.into(), identical.into());
+        ctx.summary.insert(summary::LEXICON_PREFIXED.into(), prefixed.into());
         let mut df = DataFrame::new(
             rows.len(),
             vec![
