@@ -75,6 +75,23 @@ pub enum Command {
     },
     /// Score a CoNLL file whose last two columns are gold and predicted tags (conlleval).
     Conlleval { file: PathBuf },
+    /// Tag text with a trained model: JSON Lines (tokens, tags, entities with character
+    /// offsets) or CoNLL, on stdout.
+    Predict {
+        /// Input files (`-` or none: stdin): plain text, one sentence per line, or CoNLL.
+        inputs: Vec<PathBuf>,
+        /// A stage of the current config that trains a model (`distill`, `teacher_ner`, ...)
+        /// or an artifact key.
+        #[arg(long, default_value = "distill")]
+        model: String,
+        /// `text`: one sentence per line, words split on whitespace (every character a word
+        /// where `target.unspaced`); `conll`: tokens in the first column, labels ignored.
+        #[arg(long = "input-format", value_enum, default_value = "text")]
+        input: crate::predict::InputFormat,
+        /// `jsonl`: one record per sentence; `conll`: word and tag per line.
+        #[arg(long = "format", value_enum, default_value = "jsonl")]
+        output: crate::predict::OutputFormat,
+    },
     /// Run a grid of targets x methods x seeds on the shared store, or report on it.
     Sweep {
         #[command(subcommand)]

@@ -91,6 +91,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Doctor => doctor()?,
+        Command::Predict { inputs, model, input, output } => {
+            let cfg = load()?;
+            let opts = crate::predict::PredictOptions { inputs, model, input, output };
+            crate::predict::predict(&opts, &cfg, &store, &stages)?
+        }
         Command::Conlleval { file } => print!("{}", crate::eval::conlleval::score_file(&file)?.render()),
         Command::ConvertEncoder { src, out_dir } => {
             let h = crate::e5s1::convert(&src, &out_dir)?;

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod method;
 pub mod model;
 pub mod pairs;
+pub mod predict;
 pub mod side;
 pub mod stage;
 pub mod stage_name;

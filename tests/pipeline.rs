@@ -387,3 +387,56 @@ fn training_killed_mid_stage_resumes_from_its_checkpoint_to_the_same_model() {
     assert_eq!(ws.manifest("teacher_ner")["files"]["model.safetensors"]["blake3"], want, "resumed model differs");
     assert!(!resume.join(format!("teacher_ner-{}", ws.manifest("teacher_ner")["key"].as_str().unwrap())).exists());
 }
+
+#[test]
+fn predict_tags_text_and_conll_with_offsets_and_names_bad_input() {
+    let ws = Workspace::demo();
+    let err = ws.fails(&["predict", "--model", "distill", "-"]);
+    assert!(err.contains("`distill` is not built for the current config: run `mtmt-pipe run stage distill`"), "{err}");
+    // A teacher that has seen enough of the demo to find entities (the workspace's sees 32
+    // sentences once).
+    ws.edit_config("[teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32", "[teacher_ner]\nepochs = 3\nbatch_size = 16\nmax_sentences = 0");
+    ws.ok(&["run", "stage", "teacher_ner"]);
+
+    let long = "palabra ".repeat(200);
+    let text = format!("Ángel Pérez vive en Nueva York .\n\nEl Real Madrid ganó en Barcelona .\n{long}\n");
+    std::fs::write(ws.path().join("in.txt"), &text).unwrap();
+    let out = ws.run(&["predict", "--model", "teacher_ner", "in.txt"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in.txt:4: ") && stderr.contains("past 128 subwords"), "truncation is reported: {stderr}");
+    assert!(stderr.contains("tagged 4 sentences"), "{stderr}");
+    let lines: Vec<&str> = text.lines().collect();
+    let records: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 4, "one record per input line, the blank one included");
+    for (record, line) in records.iter().zip(&lines) {
+        let tokens = record["tokens"].as_array().unwrap();
+        assert_eq!(tokens.len(), line.split_whitespace().count());
+        assert_eq!(record["tags"].as_array().unwrap().len(), tokens.len());
+        for e in record["entities"].as_array().unwrap() {
+            let (start, end) = (e["start"].as_u64().unwrap() as usize, e["end"].as_u64().unwrap() as usize);
+            let span: String = line.chars().skip(start).take(end - start).collect();
+            assert_eq!(e["text"].as_str().unwrap(), span, "offsets point into the line");
+            assert!((0.0..=1.0).contains(&e["score"].as_f64().unwrap()));
+        }
+    }
+    assert!(records.iter().any(|r| !r["entities"].as_array().unwrap().is_empty()), "{records:?}");
+
+    // CoNLL in (labels ignored), CoNLL out: a word and a tag per line, a blank line per sentence.
+    let out = ws.run(&["predict", "--model", "teacher_ner", "--input-format", "conll", "--format", "conll", "es/test.txt"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let gold = std::fs::read_to_string(ws.path().join("es/test.txt")).unwrap();
+    let sentences = gold.split("\n\n").filter(|b| !b.trim().is_empty()).count();
+    let predicted = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(predicted.split("\n\n").filter(|b| !b.trim().is_empty()).count(), sentences);
+    assert!(predicted.lines().filter(|l| !l.is_empty()).all(|l| l.split('\t').count() == 2), "{predicted}");
+
+    // Bad input is named with its line.
+    std::fs::write(ws.path().join("bad.txt"), b"una frase\nmal \xff codificada\n").unwrap();
+    let err = ws.fails(&["predict", "--model", "teacher_ner", "bad.txt"]);
+    assert!(err.contains("bad.txt:2: not valid UTF-8"), "{err}");
+    std::fs::write(ws.path().join("empty.txt"), "\n\n").unwrap();
+    let err = ws.fails(&["predict", "--model", "teacher_ner", "empty.txt"]);
+    assert!(err.contains("empty.txt: no sentence to tag"), "{err}");
+}

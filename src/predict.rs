@@ -1,0 +1,298 @@
+//! `mtmt-pipe predict`: tags new text with a model of the store. Input: plain text (one
+//! sentence per line, words split on whitespace, or every character a word for unspaced
+//! scripts, as `target.unspaced`), or CoNLL files (tokens in the first column, labels
+//! ignored); stdin by default. Output: JSON Lines, one record per sentence (per input line
+//! for text, blank lines included), with the words, their BIO tags (Viterbi as `evaluate`)
+//! and the entities as `{type, text, start, end, score}` with character offsets into the
+//! line (the shape of transformers' `pipeline("ner", aggregation_strategy=...)`: `score`
+//! is the mean of the entity's words' top probability); or CoNLL (word, tag).
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+use tch::Kind;
+
+use crate::artifacts::{load_tagger, EncoderFiles};
+use crate::config::{bio_labels, Encoding, ResolvedConfig};
+use crate::conll::{self, Labels};
+use crate::engine::Plan;
+use crate::eval::decode_all;
+use crate::files;
+use crate::stage::DynStage;
+use crate::stage_name::StageName;
+use crate::store::{ArtifactState, Store};
+use crate::subword::SubwordTokenizer;
+use crate::train::batching::BatchPlan;
+use crate::train::data::{EncodedSet, Words};
+
+/// How the input is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    Text,
+    Conll,
+}
+
+/// How predictions are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Jsonl,
+    Conll,
+}
+
+/// One sentence to tag: its words with their character spans in `text`, and where it came from.
+struct Sentence {
+    text: String,
+    words: Vec<(String, usize, usize)>,
+    origin: String,
+}
+
+/// A recognized entity, character offsets into the sentence's text.
+#[derive(Serialize)]
+struct Entity {
+    #[serde(rename = "type")]
+    kind: String,
+    text: String,
+    start: usize,
+    end: usize,
+    score: f32,
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    tokens: Vec<&'a str>,
+    tags: &'a [String],
+    entities: Vec<Entity>,
+}
+
+/// The words of a line with their character spans: whitespace-separated, or (unspaced)
+/// every non-space character.
+fn split_line(line: &str, unspaced: bool) -> Vec<(String, usize, usize)> {
+    let mut words = Vec::new();
+    let mut current: Option<(String, usize)> = None;
+    for (i, c) in line.chars().enumerate() {
+        if c.is_whitespace() || unspaced {
+            if let Some((word, start)) = current.take() {
+                words.push((word, start, i));
+            }
+            if !c.is_whitespace() {
+                words.push((c.to_string(), i, i + 1));
+            }
+        } else {
+            current.get_or_insert_with(|| (String::new(), i)).0.push(c);
+        }
+    }
+    let n = line.chars().count();
+    words.extend(current.map(|(word, start)| (word, start, n)));
+    words
+}
+
+/// The sentences of one input (`-` is stdin).
+fn read_input(path: &Path, format: InputFormat, unspaced: bool) -> anyhow::Result<Vec<Sentence>> {
+    let name = if path == Path::new("-") { "<stdin>".to_string() } else { path.display().to_string() };
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin().read_to_end(&mut bytes).context("reading stdin")?;
+    } else {
+        bytes = fs_err::read(path)?;
+    }
+    let sentences: Vec<Sentence> = match format {
+        InputFormat::Conll => {
+            let (read, _) = conll::parse(Path::new(&name), &bytes, Encoding::Utf8, Labels::Unlabeled)?;
+            read.into_iter()
+                .map(|s| {
+                    let mut words = Vec::with_capacity(s.tokens.len());
+                    let mut at = 0;
+                    for token in &s.tokens {
+                        let n = token.chars().count();
+                        words.push((token.clone(), at, at + n));
+                        at += n + 1;
+                    }
+                    Sentence { text: s.tokens.join(" "), words, origin: format!("{name}:{}", s.line) }
+                })
+                .collect()
+        }
+        InputFormat::Text => {
+            // A final newline ends the last line; it does not start another.
+            let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            body.split(|&b| b == b'\n')
+                .enumerate()
+                .map(|(i, line)| {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let text = std::str::from_utf8(line)
+                        .map_err(|e| anyhow::anyhow!("{name}:{}: not valid UTF-8 ({e})", i + 1))?
+                        .to_string();
+                    Ok(Sentence { words: split_line(&text, unspaced), text, origin: format!("{name}:{}", i + 1) })
+                })
+                .collect::<anyhow::Result<_>>()?
+        }
+    };
+    anyhow::ensure!(sentences.iter().any(|s| !s.words.is_empty()), "{name}: no sentence to tag (the input is empty)");
+    Ok(sentences)
+}
+
+/// The trained model `model` names: a stage of the current config that writes one, or an
+/// artifact key; its `model.safetensors`.
+fn resolve_model(model: &str, cfg: &ResolvedConfig, store: &Store, stages: &[Box<dyn DynStage>]) -> anyhow::Result<PathBuf> {
+    let writes_model = |s: StageName| stages.iter().any(|st| st.name() == s && st.outputs().contains(&files::MODEL));
+    if let Some(stage) = StageName::parse(model) {
+        anyhow::ensure!(writes_model(stage), "stage `{stage}` writes no model");
+        let plan = Plan::new(cfg, stages)?;
+        let key = &plan.get(stage).key;
+        return match store.state(stage, key, false) {
+            ArtifactState::Valid(_) => Ok(store.artifact_dir(stage, key).join(files::MODEL)),
+            _ => anyhow::bail!("`{stage}` is not built for the current config: run `mtmt-pipe run stage {stage}` first"),
+        };
+    }
+    let found = store.artifacts()?.into_iter().find(|(stage, key, _)| key == model && writes_model(*stage));
+    match found {
+        Some((stage, key, dir)) if matches!(store.state(stage, &key, false), ArtifactState::Valid(_)) => {
+            Ok(dir.join(files::MODEL))
+        }
+        Some((stage, key, _)) => anyhow::bail!("artifact {stage}/{key} is incomplete or corrupt"),
+        None => anyhow::bail!(
+            "`{model}` is neither a stage that writes a model (distill, teacher_ner, ...) nor the key of a model artifact in the store"
+        ),
+    }
+}
+
+/// Sentences encoded, tagged and written at a time (the progress bar's step).
+const CHUNK: usize = 512;
+
+/// Options of one `predict`.
+pub struct PredictOptions {
+    pub inputs: Vec<PathBuf>,
+    pub model: String,
+    pub input: InputFormat,
+    pub output: OutputFormat,
+}
+
+/// Tags every input and writes the predictions to stdout.
+pub fn predict(opts: &PredictOptions, cfg: &ResolvedConfig, store: &Store, stages: &[Box<dyn DynStage>]) -> anyhow::Result<()> {
+    let c = &cfg.config;
+    let weights = resolve_model(&opts.model, cfg, store, stages)?;
+    let labels = bio_labels(&c.labels);
+    let device = c.runtime.device.resolve()?;
+    crate::train::device::set_threads(c.runtime.threads);
+    let encoder = EncoderFiles { weights: c.encoder.weights.clone(), config: c.encoder.config.clone() };
+    let tagger = load_tagger(&encoder, labels.len(), &weights, device)?;
+    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.target.unspaced);
+    let stdin = [PathBuf::from("-")];
+    let inputs = if opts.inputs.is_empty() { &stdin[..] } else { &opts.inputs[..] };
+    let mut sentences = Vec::new();
+    for input in inputs {
+        sentences.extend(read_input(input, opts.input, c.target.unspaced)?);
+    }
+    let started = std::time::Instant::now();
+    let plan = BatchPlan { batch_size: c.eval.batch_size, max_tokens: None, chunk_batches: 1 };
+    let progress = (sentences.len() > CHUNK).then(|| indicatif::ProgressBar::new(sentences.len() as u64));
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for chunk in sentences.chunks(CHUNK) {
+        let tokens: Vec<Vec<String>> = chunk.iter().map(|s| s.words.iter().map(|w| w.0.clone()).collect()).collect();
+        let words = Words { ids: (0..chunk.len() as u32).collect(), tokens: &tokens, tags: None, origin: Path::new("input") };
+        let set = EncodedSet::encode(&tokenizer, words, &labels, c.tokenize.max_len, || {})?;
+        for (s, &cut) in chunk.iter().zip(&set.truncated_words) {
+            if cut > 0 {
+                crate::warn!("{}: {cut} word(s) past {} subwords not read by the model (tagged O)", s.origin, c.tokenize.max_len);
+            }
+        }
+        let probs = tagger.predict_probs(&set, &plan);
+        let tags = decode_all(&probs, &labels, c.eval.decoder, c.eval.start_constraint);
+        for ((s, mut tags), p) in chunk.iter().zip(tags).zip(&probs) {
+            let mut confidence = Vec::<f32>::try_from(p.to_kind(Kind::Float).amax(-1, false))?;
+            tags.resize(s.words.len(), "O".into());
+            confidence.resize(s.words.len(), 0.0);
+            write_sentence(&mut out, s, &tags, &confidence, opts.output)?;
+        }
+        if let Some(bar) = &progress {
+            bar.inc(chunk.len() as u64);
+        }
+    }
+    out.flush()?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let words: usize = sentences.iter().map(|s| s.words.len()).sum();
+    crate::info!(
+        "tagged {} sentences ({words} words) in {secs:.1}s: {:.0} sentences/s, {:.0} words/s on {device:?}",
+        sentences.len(),
+        sentences.len() as f64 / secs,
+        words as f64 / secs
+    );
+    Ok(())
+}
+
+/// The entities of BIO `tags` (conlleval: an `I-X` after `O` or another type starts one).
+fn entities(s: &Sentence, tags: &[String], confidence: &[f32]) -> Vec<Entity> {
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        let Some((prefix, kind)) = tag.split_once('-') else { continue };
+        match out.last_mut() {
+            Some((k, _, end)) if prefix == "I" && k == kind && *end == i => *end = i + 1,
+            _ => out.push((kind.to_string(), i, i + 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(kind, first, last)| {
+            let (start, end) = (s.words[first].1, s.words[last - 1].2);
+            let text: String = s.text.chars().skip(start).take(end - start).collect();
+            let score = confidence[first..last].iter().sum::<f32>() / (last - first) as f32;
+            Entity { kind, text, start, end, score }
+        })
+        .collect()
+}
+
+fn write_sentence(
+    out: &mut impl Write,
+    s: &Sentence,
+    tags: &[String],
+    confidence: &[f32],
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Jsonl => {
+            let record = Record {
+                tokens: s.words.iter().map(|w| w.0.as_str()).collect(),
+                tags,
+                entities: entities(s, tags, confidence),
+            };
+            serde_json::to_writer(&mut *out, &record)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Conll => {
+            for (w, tag) in s.words.iter().zip(tags) {
+                writeln!(out, "{}\t{tag}", w.0)?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_carry_their_character_spans() {
+        let words = split_line("  Ángel  vive en Madrid", false);
+        assert_eq!(words[0], ("Ángel".to_string(), 2, 7));
+        assert_eq!(words[3], ("Madrid".to_string(), 17, 23));
+        let chars = split_line("北京 大学", true);
+        assert_eq!(chars.iter().map(|w| (w.1, w.2)).collect::<Vec<_>>(), [(0, 1), (1, 2), (3, 4), (4, 5)]);
+    }
+
+    #[test]
+    fn entities_follow_conlleval_and_point_into_the_line() {
+        let text = "Ángel Pérez vive en Nueva York".to_string();
+        let s = Sentence { words: split_line(&text, false), text, origin: "t:1".into() };
+        let tags: Vec<String> = ["B-PER", "I-PER", "O", "O", "I-LOC", "I-LOC"].iter().map(|t| t.to_string()).collect();
+        let found = entities(&s, &tags, &[0.9, 0.7, 0.99, 0.99, 0.6, 0.8]);
+        let got: Vec<(&str, &str, usize, usize)> =
+            found.iter().map(|e| (e.kind.as_str(), e.text.as_str(), e.start, e.end)).collect();
+        assert_eq!(got, [("PER", "Ángel Pérez", 0, 11), ("LOC", "Nueva York", 20, 30)]);
+        assert!((found[0].score - 0.8).abs() < 1e-6);
+    }
+}
