@@ -91,6 +91,18 @@ pub enum Command {
         /// `jsonl`: one record per sentence; `conll`: word and tag per line.
         #[arg(long = "format", value_enum, default_value = "jsonl")]
         output: crate::predict::OutputFormat,
+        /// Add each word's label distribution (`probs`) to the JSON records.
+        #[arg(long)]
+        probs: bool,
+    },
+    /// Write a trained model as a folder transformers loads (config.json, model.safetensors,
+    /// tokenizer files, a model card).
+    Export {
+        /// A stage of the current config that trains a model (`distill`, `teacher_ner`, ...)
+        /// or an artifact key.
+        model: String,
+        /// The new folder.
+        out: PathBuf,
     },
     /// Run a grid of targets x methods x seeds on the shared store, or report on it.
     Sweep {

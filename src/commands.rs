@@ -91,9 +91,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Doctor => doctor()?,
-        Command::Predict { inputs, model, input, output } => {
+        Command::Export { model, out } => crate::export::export(&model, &out, &load()?, &store, &stages)?,
+        Command::Predict { inputs, model, input, output, probs } => {
             let cfg = load()?;
-            let opts = crate::predict::PredictOptions { inputs, model, input, output };
+            let opts = crate::predict::PredictOptions { inputs, model, input, output, probs };
             crate::predict::predict(&opts, &cfg, &store, &stages)?
         }
         Command::Conlleval { file } => print!("{}", crate::eval::conlleval::score_file(&file)?.render()),

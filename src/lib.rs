@@ -14,6 +14,7 @@ pub mod e5s1;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod files;
 pub mod inspect;
 pub mod lexicon;
@@ -31,6 +32,7 @@ pub mod summary;
 pub mod sweep;
 pub mod table;
 pub mod train;
+pub mod trained;
 pub mod ui;
 pub mod variant;
 

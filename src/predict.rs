@@ -17,12 +17,9 @@ use tch::Kind;
 use crate::artifacts::{load_tagger, EncoderFiles};
 use crate::config::{bio_labels, Encoding, ResolvedConfig};
 use crate::conll::{self, Labels};
-use crate::engine::Plan;
 use crate::eval::decode_all;
-use crate::files;
 use crate::stage::DynStage;
-use crate::stage_name::StageName;
-use crate::store::{ArtifactState, Store};
+use crate::store::Store;
 use crate::subword::SubwordTokenizer;
 use crate::train::batching::BatchPlan;
 use crate::train::data::{EncodedSet, Words};
@@ -64,6 +61,9 @@ struct Record<'a> {
     tokens: Vec<&'a str>,
     tags: &'a [String],
     entities: Vec<Entity>,
+    /// With `--probs`: each word's label distribution (empty for words past the length limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probs: Option<Vec<&'a [f32]>>,
 }
 
 /// The words of a line with their character spans: whitespace-separated, or (unspaced)
@@ -132,31 +132,6 @@ fn read_input(path: &Path, format: InputFormat, unspaced: bool) -> anyhow::Resul
     Ok(sentences)
 }
 
-/// The trained model `model` names: a stage of the current config that writes one, or an
-/// artifact key; its `model.safetensors`.
-fn resolve_model(model: &str, cfg: &ResolvedConfig, store: &Store, stages: &[Box<dyn DynStage>]) -> anyhow::Result<PathBuf> {
-    let writes_model = |s: StageName| stages.iter().any(|st| st.name() == s && st.outputs().contains(&files::MODEL));
-    if let Some(stage) = StageName::parse(model) {
-        anyhow::ensure!(writes_model(stage), "stage `{stage}` writes no model");
-        let plan = Plan::new(cfg, stages)?;
-        let key = &plan.get(stage).key;
-        return match store.state(stage, key, false) {
-            ArtifactState::Valid(_) => Ok(store.artifact_dir(stage, key).join(files::MODEL)),
-            _ => anyhow::bail!("`{stage}` is not built for the current config: run `mtmt-pipe run stage {stage}` first"),
-        };
-    }
-    let found = store.artifacts()?.into_iter().find(|(stage, key, _)| key == model && writes_model(*stage));
-    match found {
-        Some((stage, key, dir)) if matches!(store.state(stage, &key, false), ArtifactState::Valid(_)) => {
-            Ok(dir.join(files::MODEL))
-        }
-        Some((stage, key, _)) => anyhow::bail!("artifact {stage}/{key} is incomplete or corrupt"),
-        None => anyhow::bail!(
-            "`{model}` is neither a stage that writes a model (distill, teacher_ner, ...) nor the key of a model artifact in the store"
-        ),
-    }
-}
-
 /// Sentences encoded, tagged and written at a time (the progress bar's step).
 const CHUNK: usize = 512;
 
@@ -166,12 +141,14 @@ pub struct PredictOptions {
     pub model: String,
     pub input: InputFormat,
     pub output: OutputFormat,
+    /// Add each word's label distribution to the JSON records.
+    pub probs: bool,
 }
 
 /// Tags every input and writes the predictions to stdout.
 pub fn predict(opts: &PredictOptions, cfg: &ResolvedConfig, store: &Store, stages: &[Box<dyn DynStage>]) -> anyhow::Result<()> {
     let c = &cfg.config;
-    let weights = resolve_model(&opts.model, cfg, store, stages)?;
+    let weights = crate::trained::resolve(&opts.model, cfg, store, stages)?.weights;
     let labels = bio_labels(&c.labels);
     let device = c.runtime.device.resolve()?;
     crate::train::device::set_threads(c.runtime.threads);
@@ -203,7 +180,11 @@ pub fn predict(opts: &PredictOptions, cfg: &ResolvedConfig, store: &Store, stage
             let mut confidence = Vec::<f32>::try_from(p.to_kind(Kind::Float).amax(-1, false))?;
             tags.resize(s.words.len(), "O".into());
             confidence.resize(s.words.len(), 0.0);
-            write_sentence(&mut out, s, &tags, &confidence, opts.output)?;
+            let flat = Vec::<f32>::try_from(p.to_kind(Kind::Float).flatten(0, -1))?;
+            let mut rows: Vec<&[f32]> = flat.chunks_exact(labels.len()).collect();
+            rows.resize(s.words.len(), &[]);
+            let probs = opts.probs.then_some(rows);
+            write_sentence(&mut out, Tagged { sentence: s, tags: &tags, confidence: &confidence, probs }, opts.output)?;
         }
         if let Some(bar) = &progress {
             bar.inc(chunk.len() as u64);
@@ -244,19 +225,23 @@ fn entities(s: &Sentence, tags: &[String], confidence: &[f32]) -> Vec<Entity> {
         .collect()
 }
 
-fn write_sentence(
-    out: &mut impl Write,
-    s: &Sentence,
-    tags: &[String],
-    confidence: &[f32],
-    format: OutputFormat,
-) -> anyhow::Result<()> {
+/// One sentence's predictions.
+struct Tagged<'a> {
+    sentence: &'a Sentence,
+    tags: &'a [String],
+    confidence: &'a [f32],
+    probs: Option<Vec<&'a [f32]>>,
+}
+
+fn write_sentence(out: &mut impl Write, t: Tagged, format: OutputFormat) -> anyhow::Result<()> {
+    let Tagged { sentence: s, tags, confidence, probs } = t;
     match format {
         OutputFormat::Jsonl => {
             let record = Record {
                 tokens: s.words.iter().map(|w| w.0.as_str()).collect(),
                 tags,
                 entities: entities(s, tags, confidence),
+                probs,
             };
             serde_json::to_writer(&mut *out, &record)?;
             writeln!(out)?;
