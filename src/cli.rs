@@ -95,6 +95,14 @@ pub enum Command {
         #[arg(long)]
         probs: bool,
     },
+    /// Plot the training loss per step of the config's built training stages as a PNG.
+    Curves {
+        /// Only these stages (default: every training stage the config needs).
+        stages: Vec<crate::stage_name::StageName>,
+        /// The PNG file.
+        #[arg(long, default_value = "curves.png")]
+        out: PathBuf,
+    },
     /// Write a trained model as a folder transformers loads (config.json, model.safetensors,
     /// tokenizer files, a model card).
     Export {

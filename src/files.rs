@@ -34,6 +34,8 @@ pub const PAIRS: &str = "pairs.parquet";
 pub const GROUPS: &str = "groups.parquet";
 /// `weights`: pairs with both sides' distributions and the four confidence weights.
 pub const PSEUDO_LABELS: &str = "pseudo_labels.parquet";
+/// Training stages: one row per training step (step, epoch, loss, lr, tokens_per_s).
+pub const CURVE: &str = "curve.parquet";
 /// `evaluate`: every model's predictions on target dev/test.
 pub const PREDICTIONS: &str = "predictions.parquet";
 /// `evaluate`: entity P/R/F1 per model and split.

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod conll;
+pub mod curves;
 pub mod e5s1;
 pub mod engine;
 pub mod error;

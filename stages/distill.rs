@@ -50,7 +50,7 @@ impl StageSpec for Distill {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL]
+        &[files::MODEL, files::CURVE]
     }
 }
 

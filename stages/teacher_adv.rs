@@ -81,7 +81,7 @@ impl StageSpec for TeacherAdv {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL, files::DISCRIMINATOR]
+        &[files::MODEL, files::DISCRIMINATOR, files::CURVE]
     }
 }
 

@@ -60,7 +60,7 @@ impl StageSpec for TeacherMsd {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL, files::LAYER_HEADS]
+        &[files::MODEL, files::LAYER_HEADS, files::CURVE]
     }
 }
 

@@ -70,7 +70,7 @@ impl StageSpec for TeacherNer {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL]
+        &[files::MODEL, files::CURVE]
     }
 }
 

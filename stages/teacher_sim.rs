@@ -54,7 +54,7 @@ impl StageSpec for TeacherSim {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL]
+        &[files::MODEL, files::CURVE]
     }
 }
 

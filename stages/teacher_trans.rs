@@ -65,7 +65,7 @@ impl StageSpec for TeacherTrans {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL]
+        &[files::MODEL, files::CURVE]
     }
 }
 

@@ -398,6 +398,15 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
     ws.edit_config("[teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32", "[teacher_ner]\nepochs = 3\nbatch_size = 16\nmax_sentences = 0");
     ws.ok(&["run", "stage", "teacher_ner"]);
 
+    // Its training curve: a row per step (3 epochs of 320 sentences in batches of 16),
+    // drawn by `curves`.
+    let curve = mtmt_pipe::table::read(&ws.artifacts("teacher_ner")[0].join("curve.parquet")).unwrap();
+    assert_eq!(curve.get_column_names(), ["step", "epoch", "loss", "lr", "tokens_per_s"]);
+    assert_eq!(curve.height(), 60);
+    let out = ws.ok(&["curves", "--out", "curves.png"]);
+    assert!(out.contains("wrote curves.png (teacher_ner)"), "{out}");
+    assert!(std::fs::read(ws.path().join("curves.png")).unwrap().starts_with(b"\x89PNG"));
+
     let long = "palabra ".repeat(200);
     let text = format!("Ángel Pérez vive en Nueva York .\n\nEl Real Madrid ganó en Barcelona .\n{long}\n");
     std::fs::write(ws.path().join("in.txt"), &text).unwrap();

@@ -13,10 +13,11 @@ use plotters::style::{register_font, FontStyle};
 use super::report::Aggregate;
 use super::Sweep;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 const SIZE: (u32, u32) = (1100, 560);
 
-fn register() {
+/// Registers the bundled font once (every plot's text uses it).
+pub(crate) fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT)
@@ -109,12 +110,17 @@ pub fn grouped_bars(sweep: &Sweep, rows: &[Aggregate], path: &Path) -> anyhow::R
             .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
+    write_png(&pixels, SIZE, path)
+}
+
+/// RGB `pixels` of `size` as a PNG file, written atomically.
+pub(crate) fn write_png(pixels: &[u8], size: (u32, u32), path: &Path) -> anyhow::Result<()> {
     let mut encoded = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut encoded, SIZE.0, SIZE.1);
+        let mut encoder = png::Encoder::new(&mut encoded, size.0, size.1);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        encoder.write_header()?.write_image_data(&pixels)?;
+        encoder.write_header()?.write_image_data(pixels)?;
     }
     Ok(crate::atomic::write_file(path, &encoded)?)
 }

@@ -29,9 +29,24 @@ pub struct TrainState {
     pub loss_count: i64,
     /// Real subword tokens trained on so far.
     pub tokens: u64,
+    /// Every step so far (a resumed run keeps the steps before it).
+    #[serde(default)]
+    pub curve: Vec<CurvePoint>,
     /// Where this process's steps spent their time (not saved: a resumed run times its own).
     #[serde(skip)]
     pub times: StepTimes,
+}
+
+/// One training step of the curve a training stage writes (`curve.parquet`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub step: i64,
+    pub epoch: usize,
+    pub loss: f64,
+    /// The base learning rate of the step (after warm-up and decay).
+    pub lr: f64,
+    /// Real subword tokens of the batch per second of the step.
+    pub tokens_per_s: f64,
 }
 
 /// Seconds spent in each part of the training steps a process took. On the CPU every op

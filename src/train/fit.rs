@@ -1,9 +1,10 @@
 //! What every training stage does around the trainer: resume from the stage's
-//! checkpoint folder, show progress, and record losses and throughput.
+//! checkpoint folder, show progress, and record losses and throughput (the manifest's
+//! summary, and the per-step curve `curve.parquet`).
 
 use tch::{nn, Tensor};
 
-use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
+use super::checkpoint::{CheckpointDir, CurvePoint, StepTimes, TrainState};
 use super::optim::AdamW;
 use super::trainer::{train, train_steps, Optimizers, Schedule, StepOutcome};
 use crate::stage::StageContext;
@@ -64,6 +65,7 @@ fn fit_around(
     ctx.log(format!("epoch losses {:?}; {tokens_per_s:.0} training tokens/s", state.epoch_losses));
     ctx.summary.insert(summary::EPOCH_LOSSES.into(), serde_json::to_value(&state.epoch_losses)?);
     ctx.summary.insert(summary::TRAIN_TOKENS_PER_S.into(), tokens_per_s.into());
+    write_curve(ctx, &state.curve)?;
     let t = &state.times;
     let total = t.total();
     if t.steps > 0 && total > 0.0 {
@@ -76,4 +78,21 @@ fn fit_around(
         ctx.summary.insert(summary::STEP_TIMES.into(), serde_json::to_value(t)?);
     }
     Ok(state)
+}
+
+/// The training curve as `curve.parquet`, one row per step.
+fn write_curve(ctx: &StageContext, curve: &[CurvePoint]) -> anyhow::Result<()> {
+    use polars::prelude::{Column, DataFrame};
+    let column = |name: &str, values: Vec<f64>| Column::new(name.into(), values);
+    let mut df = DataFrame::new(
+        curve.len(),
+        vec![
+            Column::new("step".into(), curve.iter().map(|p| p.step).collect::<Vec<_>>()),
+            Column::new("epoch".into(), curve.iter().map(|p| p.epoch as u32).collect::<Vec<_>>()),
+            column("loss", curve.iter().map(|p| p.loss).collect()),
+            column("lr", curve.iter().map(|p| p.lr).collect()),
+            column("tokens_per_s", curve.iter().map(|p| p.tokens_per_s).collect()),
+        ],
+    )?;
+    crate::table::write(&mut df, &ctx.output(crate::files::CURVE), ctx.provenance())
 }

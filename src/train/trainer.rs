@@ -9,7 +9,7 @@ use std::time::Instant;
 use tch::{nn, Tensor};
 
 use super::batching::{epoch_batches, BatchPlan};
-use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
+use super::checkpoint::{CheckpointDir, CurvePoint, StepTimes, TrainState};
 use super::optim::{linear_schedule, AdamW};
 use super::rng::Rng;
 
@@ -157,13 +157,16 @@ pub fn train_steps<O: Optimizers>(
         let (epoch, batch) = &steps[step as usize];
         tch::manual_seed(Rng::derived(seed, &format!("dropout {step}")).next_u64() as i64);
         let lr_factor = linear_schedule(step, warmup, total);
+        let started = std::time::Instant::now();
         let StepOutcome { loss, tokens } = step_fn(opt, step, batch, lr_factor, &mut progress.times)?;
+        let tokens_per_s = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
         let mut laps = Laps::start();
         anyhow::ensure!(loss.is_finite(), "loss became {loss} at step {step}");
         progress.step += 1;
         progress.tokens += tokens as u64;
         progress.loss_sum += loss;
         progress.loss_count += 1;
+        progress.curve.push(CurvePoint { step, epoch: *epoch, loss, lr: schedule.lr * lr_factor, tokens_per_s });
         let epoch_ends = progress.step == total || steps[progress.step as usize].0 != *epoch;
         if epoch_ends {
             progress.epoch_losses.push(progress.loss_sum / progress.loss_count as f64);
