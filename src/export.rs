@@ -1,7 +1,8 @@
 //! `mtmt-pipe export MODEL OUT/`: a trained model as a folder that transformers loads with
 //! `AutoModelForTokenClassification.from_pretrained(OUT)` and
 //! `AutoTokenizer.from_pretrained(OUT)`: `config.json` (the encoder's, as
-//! `BertForTokenClassification`, with the real `id2label` / `label2id`), every weight
+//! `BertForTokenClassification` or, for an XLM-R encoder, `XLMRobertaForTokenClassification`,
+//! with the real `id2label` / `label2id`), every weight
 //! (the frozen ones included) in `model.safetensors` under HF names, the tokenizer files,
 //! and a model card (`README.md`: how it was trained, the test F1 where `evaluate` ran).
 //! Built in a temporary sibling folder and renamed into place; an existing OUT is refused.
@@ -44,14 +45,21 @@ pub fn export(
     let staging = tempfile::Builder::new().prefix(".export.").tempdir_in(parent)?;
     let dir = staging.path();
 
-    // Every variable, the pretrained frozen ones included, sorted by name.
-    let mut vars: Vec<(String, Tensor)> = tagger.vs.variables().into_iter().collect();
+    // Every variable, the pretrained frozen ones included, sorted by name, under the
+    // family's prefix (`bert.` or `roberta.`).
+    let (architecture, prefix) = match tagger.bert.config.model_type.as_str() {
+        "xlm-roberta" => ("XLMRobertaForTokenClassification", "roberta."),
+        "roberta" => ("RobertaForTokenClassification", "roberta."),
+        _ => ("BertForTokenClassification", "bert."),
+    };
+    let rename = |name: String| name.strip_prefix("bert.").map_or(name.clone(), |rest| format!("{prefix}{rest}"));
+    let mut vars: Vec<(String, Tensor)> = tagger.vs.variables().into_iter().map(|(n, t)| (rename(n), t)).collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let refs: Vec<(&str, &Tensor)> = vars.iter().map(|(n, t)| (n.as_str(), t)).collect();
     Tensor::write_safetensors(&refs, dir.join("model.safetensors"))?;
 
     let mut config: Value = serde_json::from_str(&fs_err::read_to_string(&c.encoder.config)?)?;
-    config["architectures"] = json!(["BertForTokenClassification"]);
+    config["architectures"] = json!([architecture]);
     config["id2label"] = labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect();
     config["label2id"] = labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect();
     fs_err::write(dir.join("config.json"), serde_json::to_string_pretty(&config)?)?;

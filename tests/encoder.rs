@@ -17,16 +17,18 @@ fn load(dir: &Path) -> (nn::VarStore, BertModel) {
     (vs, model)
 }
 
-#[test]
-fn matches_hf_transformers_on_a_random_tiny_bert() {
+/// Builds a random tiny model of `family` (tests/parity/tiny_model.py) and checks the last
+/// hidden states of its reference batch within 1e-4 on real tokens.
+fn matches_hf_transformers(family: &str) {
     let dir = tempfile::tempdir().unwrap();
     let python = common::repo().join(".venv/bin/python");
     let status = Command::new(&python)
-        .arg(common::repo().join("tests/parity/tiny_bert.py"))
+        .arg(common::repo().join("tests/parity/tiny_model.py"))
         .arg(dir.path())
+        .arg(family)
         .status()
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh)", python.display()));
-    assert!(status.success(), "parity script failed");
+    assert!(status.success(), "parity script failed for {family}");
 
     let (_vs, model) = load(dir.path());
     let reference: std::collections::HashMap<String, Tensor> =
@@ -37,7 +39,48 @@ fn matches_hf_transformers_on_a_random_tiny_bert() {
     assert_eq!(got.size(), want.size());
     let real = mask.unsqueeze(-1).to_kind(Kind::Float);
     let max_diff = ((got - want).abs() * &real).max().double_value(&[]);
-    assert!(max_diff < 1e-4, "max |diff| on real tokens = {max_diff}");
+    assert!(max_diff < 1e-4, "{family}: max |diff| on real tokens = {max_diff}");
+}
+
+#[test]
+fn matches_hf_transformers_on_a_random_tiny_bert() {
+    matches_hf_transformers("bert");
+}
+
+#[test]
+fn matches_hf_transformers_on_a_random_tiny_xlm_roberta() {
+    matches_hf_transformers("xlm-roberta");
+}
+
+#[test]
+fn an_xlm_roberta_checkpoint_trains_tags_and_exports_through_the_same_path() {
+    // A random tiny XLM-R with the default tokenizer's vocabulary, in place of e5-small.
+    let model = tempfile::tempdir().unwrap();
+    let python = common::repo().join(".venv/bin/python");
+    let status = Command::new(&python)
+        .arg(common::repo().join("tests/parity/tiny_model.py"))
+        .arg(model.path())
+        .args(["xlm-roberta", "250037"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ws = common::Workspace::demo();
+    let weights = format!("encoder.weights={}", model.path().join("model.safetensors").display());
+    let config = format!("encoder.config={}", model.path().join("config.json").display());
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().map(|a| a.to_string()).chain(["--set".into(), weights.clone(), "--set".into(), config.clone()]).collect()
+    };
+    let run = |args: &[&str]| {
+        let args = with(args);
+        ws.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run(&["run", "stage", "teacher_ner"]);
+    let args = with(&["predict", "--model", "teacher_ner", "--input-format", "conll", "--probs", "es/test.txt"]);
+    let out = ws.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", common::text(&out));
+    std::fs::write(ws.path().join("ours.jsonl"), &out.stdout).unwrap();
+    run(&["export", "teacher_ner", "exported"]);
+    common::export_parity(&ws.path().join("exported"), &ws.path().join("ours.jsonl"), "XLMRobertaForTokenClassification");
 }
 
 #[test]

@@ -451,38 +451,8 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
     assert!(card.contains("Method: `Mtmt`") && card.contains("teacher_ner"), "{card}");
     let err = ws.fails(&["export", "teacher_ner", "exported"]);
     assert!(err.contains("exists and is not empty"), "{err}");
-    let script = r#"
-import json, sys, torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer
-folder, ours = sys.argv[1], sys.argv[2]
-model = AutoModelForTokenClassification.from_pretrained(folder).eval()
-tok = AutoTokenizer.from_pretrained(folder)
-assert model.config.id2label[1] == "B-PER", model.config.id2label
-worst, same, words = 0.0, 0, 0
-for line in open(ours):
-    r = json.loads(line)
-    enc = tok(r["tokens"], is_split_into_words=True, return_tensors="pt")
-    with torch.no_grad():
-        probs = model(**enc).logits.softmax(-1)[0]
-    ids = enc.word_ids()
-    first = [i for i, w in enumerate(ids) if w is not None and (i == 0 or ids[i - 1] != w)]
-    theirs = probs[first]
-    mine = torch.tensor([p for p in r["probs"] if p])
-    assert theirs.shape == mine.shape, (theirs.shape, mine.shape, r["tokens"])
-    worst = max(worst, (theirs - mine).abs().max().item())
-    same += (theirs.argmax(-1) == mine.argmax(-1)).sum().item()
-    words += len(first)
-print(worst, same, words)
-assert worst < 1e-4 and same == words, (worst, same, words)
-"#;
-    let python = common::repo().join(".venv/bin/python");
-    let py = std::process::Command::new(&python)
-        .args(["-c", script])
-        .arg(ws.path().join("exported"))
-        .arg(ws.path().join("ours.jsonl"))
-        .output()
-        .unwrap();
-    assert!(py.status.success(), "{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
+    common::export_parity(&ws.path().join("exported"), &ws.path().join("ours.jsonl"), "BertForTokenClassification");
+
 
     // Bad input is named with its line.
     std::fs::write(ws.path().join("bad.txt"), b"una frase\nmal \xff codificada\n").unwrap();

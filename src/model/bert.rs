@@ -28,6 +28,12 @@ pub struct BertConfig {
     pub attention_probs_dropout_prob: f64,
     #[serde(default = "default_act")]
     pub hidden_act: String,
+    /// `bert`, or `roberta` / `xlm-roberta` (the same layers; positions counted from
+    /// `pad_token_id + 1` over real tokens, as HF's RoBERTa embeddings do).
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    #[serde(default)]
+    pub pad_token_id: i64,
 }
 
 fn default_eps() -> f64 {
@@ -39,13 +45,30 @@ fn default_dropout() -> f64 {
 fn default_act() -> String {
     "gelu".into()
 }
+fn default_model_type() -> String {
+    "bert".into()
+}
+
+/// The checkpoint families that share BERT's layers.
+const MODEL_TYPES: [&str; 3] = ["bert", "roberta", "xlm-roberta"];
 
 impl BertConfig {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = fs_err::read_to_string(path)?;
         let cfg: Self = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         anyhow::ensure!(cfg.hidden_act == "gelu", "{}: only hidden_act = \"gelu\" is supported", path.display());
+        anyhow::ensure!(
+            MODEL_TYPES.contains(&cfg.model_type.as_str()),
+            "{}: model_type `{}` is not supported (one of {MODEL_TYPES:?})",
+            path.display(),
+            cfg.model_type
+        );
         Ok(cfg)
+    }
+
+    /// RoBERTa-style positions: the padding id when they count from it, else `None`.
+    pub fn roberta_padding(&self) -> Option<i64> {
+        (self.model_type != "bert").then_some(self.pad_token_id)
     }
 }
 
@@ -61,6 +84,7 @@ pub struct Embeddings {
     token_type_embeddings: nn::Embedding,
     layer_norm: nn::LayerNorm,
     dropout: f64,
+    roberta_padding: Option<i64>,
 }
 
 impl Embeddings {
@@ -82,13 +106,20 @@ impl Embeddings {
             ),
             layer_norm: layer_norm(&p / "LayerNorm", cfg),
             dropout: cfg.hidden_dropout_prob,
+            roberta_padding: cfg.roberta_padding(),
         }
     }
 
-    /// Positions start at 0; every token has type 0.
+    /// BERT positions start at 0; RoBERTa's at padding id + 1 over real tokens (padding
+    /// keeps the padding id). Every token has type 0.
     fn forward(&self, input_ids: &Tensor, train: bool) -> Tensor {
-        let len = input_ids.size()[1];
-        let positions = Tensor::arange(len, (Kind::Int64, input_ids.device())).unsqueeze(0);
+        let positions = match self.roberta_padding {
+            None => Tensor::arange(input_ids.size()[1], (Kind::Int64, input_ids.device())).unsqueeze(0),
+            Some(pad) => {
+                let real = input_ids.ne(pad).to_kind(Kind::Int64);
+                real.cumsum(1, Kind::Int64) * &real + pad
+            }
+        };
         let types = input_ids.zeros_like();
         let sum = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(&positions)
@@ -262,7 +293,7 @@ impl BertModel {
 
 /// Loads the variables of `vs` under `prefix` (e.g. `"bert."`, or `""` for all) from a
 /// safetensors file, matching names with the prefix removed; a checkpoint saved with
-/// the prefix (HF `BertFor...` models) matches too. Extra tensors in the file (a
+/// the prefix (HF `BertFor...`, `RobertaFor...` models) matches too. Extra tensors in the file (a
 /// pooler, say) are ignored; a missing one is an error naming it.
 pub fn load_safetensors(vs: &mut nn::VarStore, path: &Path, prefix: &str) -> anyhow::Result<()> {
     let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
@@ -273,6 +304,7 @@ pub fn load_safetensors(vs: &mut nn::VarStore, path: &Path, prefix: &str) -> any
         let src = by_name
             .get(short)
             .or_else(|| by_name.get(&format!("bert.{short}")))
+            .or_else(|| by_name.get(&format!("roberta.{short}")))
             .with_context(|| format!("{}: no tensor `{short}`", path.display()))?;
         anyhow::ensure!(
             src.size() == var.size(),

@@ -170,6 +170,19 @@ impl Workspace {
     }
 }
 
+/// Runs tests/parity/export_parity.py: the exported `folder` loads in transformers as
+/// `architecture` and agrees with the tool's `predict --probs` output `ours`.
+pub fn export_parity(folder: &Path, ours: &Path, architecture: &str) {
+    let python = repo().join(".venv/bin/python");
+    let py = Command::new(&python)
+        .arg(repo().join("tests/parity/export_parity.py"))
+        .args([folder, ours])
+        .arg(architecture)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
+}
+
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }

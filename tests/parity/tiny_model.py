@@ -1,20 +1,27 @@
-"""Writes a random tiny HF BertModel (model.safetensors + config.json) and, for a fixed
-padded batch, its inputs and last hidden states (reference.safetensors) into OUT_DIR.
+"""Writes a random tiny HF model of FAMILY (`bert`: BertModel; `xlm-roberta`:
+XLMRobertaModel, whose positions count from padding_idx + 1) as model.safetensors +
+config.json and, for a fixed padded batch, its inputs and last hidden states
+(reference.safetensors) into OUT_DIR. Usage: tiny_model.py OUT_DIR FAMILY [VOCAB] (VOCAB:
+the vocabulary size, 99 by default; a real tokenizer's, to run the pipeline on the model).
 Run with the project's .venv Python (transformers is a test-only dependency)."""
 import sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
-config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                    intermediate_size=37, max_position_embeddings=40, type_vocab_size=2,
-                    layer_norm_eps=1e-12, hidden_act="gelu", pad_token_id=1)
-model = BertModel(config, add_pooling_layer=False).eval()
+roberta = sys.argv[2] == "xlm-roberta"
+Config, Model = (XLMRobertaConfig, XLMRobertaModel) if roberta else (BertConfig, BertModel)
+vocab = int(sys.argv[3]) if len(sys.argv) > 3 else 99
+# RoBERTa positions run from padding_idx + 1: two more position embeddings for the same lengths.
+config = Config(vocab_size=vocab, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                intermediate_size=37, max_position_embeddings=130 if roberta else 128,
+                type_vocab_size=1 if roberta else 2, layer_norm_eps=1e-12, hidden_act="gelu", pad_token_id=1)
+model = Model(config, add_pooling_layer=False).eval()
 # Make LayerNorm and biases non-trivial so a wrong name or order shows up.
 with torch.no_grad():
     for name, p in model.named_parameters():
