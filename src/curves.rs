@@ -13,7 +13,7 @@ use crate::files;
 use crate::stage::DynStage;
 use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
-use crate::sweep::plot::{register, write_png, FONT};
+use crate::sweep::plot::{legend, register, write_png, FONT};
 use crate::table;
 
 const SIZE: (u32, u32) = (1100, 560);
@@ -111,14 +111,7 @@ pub fn curves(
                 .label(curve.label.as_str())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(|e| err(&e))?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, out)?;
         root.present().map_err(|e| err(&e))?;
     }
     write_png(&pixels, SIZE, out)?;

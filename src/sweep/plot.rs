@@ -8,6 +8,7 @@ use std::sync::Once;
 
 use anyhow::anyhow;
 use plotters::prelude::*;
+use plotters::coord::types::RangedCoordf64;
 use plotters::style::{register_font, FontStyle};
 
 use super::report::Aggregate;
@@ -100,17 +101,25 @@ pub fn grouped_bars(sweep: &Sweep, rows: &[Aggregate], path: &Path) -> anyhow::R
             .enumerate()
             .map(|(i, t)| Text::new(t.to_string(), (i as f64 + 0.45, y_max * 0.97), (FONT, 22)));
         chart.draw_series(names).map_err(|e| err(&e))?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(|e| err(&e))?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
         root.present().map_err(|e| err(&e))?;
     }
     write_png(&pixels, SIZE, path)
+}
+
+/// A chart of two f64 axes drawn into memory, as every plot here is.
+pub(crate) type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The series labels of `chart` in a framed box at `position` (errors name `path`).
+pub(crate) fn legend<'a>(chart: &mut Chart<'a, 'a>, position: SeriesLabelPosition, path: &Path) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 16))
+        .draw()
+        .map_err(|e| anyhow!("drawing {}: {e}", path.display()))
 }
 
 /// RGB `pixels` of `size` as a PNG file, written atomically.
