@@ -52,35 +52,53 @@ fn matches_hf_transformers_on_a_random_tiny_xlm_roberta() {
     matches_hf_transformers("xlm-roberta");
 }
 
-#[test]
-fn an_xlm_roberta_checkpoint_trains_tags_and_exports_through_the_same_path() {
-    // A random tiny XLM-R with the default tokenizer's vocabulary, in place of e5-small.
+/// A random tiny model of `family` with `vocab` ids (the tokenizer's) in place of e5-small,
+/// with `tokenizer` if given: trained on the demo, tagging its test split, exported as
+/// `architecture`, and agreeing with transformers on the exported folder.
+fn trains_tags_and_exports(family: &str, vocab: usize, tokenizer: Option<&Path>, architecture: &str) {
     let model = tempfile::tempdir().unwrap();
     let python = common::repo().join(".venv/bin/python");
     let status = Command::new(&python)
         .arg(common::repo().join("tests/parity/tiny_model.py"))
         .arg(model.path())
-        .args(["xlm-roberta", "250037"])
+        .args([family, &vocab.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let ws = common::Workspace::demo();
-    let weights = format!("encoder.weights={}", model.path().join("model.safetensors").display());
-    let config = format!("encoder.config={}", model.path().join("config.json").display());
+    let mut sets = vec![
+        format!("encoder.weights={}", model.path().join("model.safetensors").display()),
+        format!("encoder.config={}", model.path().join("config.json").display()),
+    ];
+    sets.extend(tokenizer.map(|t| format!("encoder.tokenizer={}", t.display())));
     let with = |args: &[&str]| -> Vec<String> {
-        args.iter().map(|a| a.to_string()).chain(["--set".into(), weights.clone(), "--set".into(), config.clone()]).collect()
+        let sets = sets.iter().flat_map(|s| ["--set".to_string(), s.clone()]);
+        args.iter().map(|a| a.to_string()).chain(sets).collect()
     };
     let run = |args: &[&str]| {
         let args = with(args);
-        ws.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        let out = ws.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "{args:?}: {}", common::text(&out));
+        out
     };
     run(&["run", "stage", "teacher_ner"]);
-    let args = with(&["predict", "--model", "teacher_ner", "--input-format", "conll", "--probs", "es/test.txt"]);
-    let out = ws.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(out.status.success(), "{}", common::text(&out));
+    let out = run(&["predict", "--model", "teacher_ner", "--input-format", "conll", "--probs", "es/test.txt"]);
     std::fs::write(ws.path().join("ours.jsonl"), &out.stdout).unwrap();
     run(&["export", "teacher_ner", "exported"]);
-    common::export_parity(&ws.path().join("exported"), &ws.path().join("ours.jsonl"), "XLMRobertaForTokenClassification");
+    common::export_parity(&ws.path().join("exported"), &ws.path().join("ours.jsonl"), architecture);
+}
+
+#[test]
+fn an_xlm_roberta_checkpoint_trains_tags_and_exports_through_the_same_path() {
+    // The default tokenizer (e5's SentencePiece) and its vocabulary.
+    trains_tags_and_exports("xlm-roberta", 250037, None, "XLMRobertaForTokenClassification");
+}
+
+#[test]
+fn an_mbert_layout_with_its_wordpiece_vocab_trains_tags_and_exports() {
+    let vocab = common::repo().join("../shared/tokenizers/mbert-cased/vocab.txt");
+    let size = std::fs::read_to_string(&vocab).unwrap().lines().count();
+    trains_tags_and_exports("bert", size, Some(&vocab), "BertForTokenClassification");
 }
 
 #[test]
