@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tch::Device;
 
 use crate::config::SameClass;
+use crate::eval::conlleval::Scores;
 use crate::files;
 use crate::model::tagger::Tagger;
 use crate::pairs::class_of;
@@ -96,30 +97,58 @@ pub fn load_tagger(encoder: &EncoderFiles, n_labels: usize, trained: &Path, devi
     Ok(tagger)
 }
 
-/// Records a trained recognizer's labels and, where the source has a dev split, logs and
-/// records its F1 there (Viterbi, start constraint): for inspection only, the model kept
-/// is the last one either way.
-pub fn report_source_dev(
-    ctx: &mut StageContext,
-    tagger: &Tagger,
-    labels: &[String],
-    batch_size: usize,
-) -> anyhow::Result<()> {
-    ctx.summary.insert(crate::summary::LABELS.into(), serde_json::to_value(labels)?);
-    let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
-    if dev_path.exists() {
-        let dev = EncodedSet::read(&dev_path)?;
+/// The source dev split a recognizer teacher is scored on (Viterbi, start constraint) after
+/// each epoch and at the end: for inspection only, the model kept is the last one either way.
+pub struct SourceDev {
+    set: Option<EncodedSet>,
+    labels: Vec<String>,
+    plan: BatchPlan,
+}
+
+impl SourceDev {
+    /// The stage's source dev split, if the source has one.
+    pub fn read(ctx: &StageContext, labels: &[String], batch_size: usize) -> anyhow::Result<Self> {
+        let path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
+        let set = path.exists().then(|| EncodedSet::read(&path)).transpose()?;
         let plan = BatchPlan { batch_size: 4 * batch_size, max_tokens: None, chunk_batches: 1 };
-        let probs = tagger.predict_probs(&dev, &plan);
-        let tags = crate::eval::decode_all(&probs, labels, crate::eval::decode::Decoder::Viterbi, true);
-        let scores = crate::eval::score(&tags, &dev, labels)?;
-        ctx.log(format!(
-            "source dev F1 {:.2} (P {:.2}, R {:.2})",
-            scores.overall.f1, scores.overall.precision, scores.overall.recall
-        ));
-        ctx.summary.insert(crate::summary::SOURCE_DEV.into(), serde_json::to_value(&scores)?);
+        Ok(Self { set, labels: labels.to_vec(), plan })
     }
-    Ok(())
+
+    /// `tagger`'s entity scores on the split; `None` without one.
+    pub fn score(&self, tagger: &Tagger) -> anyhow::Result<Option<Scores>> {
+        let Some(set) = &self.set else { return Ok(None) };
+        let probs = tagger.predict_probs(set, &self.plan);
+        let tags = crate::eval::decode_all(&probs, &self.labels, crate::eval::decode::Decoder::Viterbi, true);
+        Ok(Some(crate::eval::score(&tags, set, &self.labels)?))
+    }
+
+    /// Whether the source has a dev split.
+    pub fn exists(&self) -> bool {
+        self.set.is_some()
+    }
+
+    /// Records the labels and the trained model's scores (`last`, the last epoch's, or
+    /// scored now from `tagger`) in the summary and the log.
+    pub fn record(&self, ctx: &mut StageContext, tagger: &Tagger, last: Option<Scores>) -> anyhow::Result<()> {
+        ctx.summary.insert(crate::summary::LABELS.into(), serde_json::to_value(&self.labels)?);
+        let scores = match last {
+            Some(scores) => Some(scores),
+            None => self.score(tagger)?,
+        };
+        if let Some(scores) = scores {
+            ctx.log(format!(
+                "source dev F1 {:.2} (P {:.2}, R {:.2})",
+                scores.overall.f1, scores.overall.precision, scores.overall.recall
+            ));
+            ctx.summary.insert(crate::summary::SOURCE_DEV.into(), serde_json::to_value(&scores)?);
+        }
+        Ok(())
+    }
+
+    /// `score` as the per-epoch scorer `fit_scored` takes.
+    pub fn scorer<'a>(&'a self, tagger: &'a Tagger) -> impl Fn() -> anyhow::Result<Scores> + 'a {
+        move || self.score(tagger).map(|s| s.expect("scored only where the split exists"))
+    }
 }
 
 /// The recognizer teacher's distributions (`token_probs`), per sentence id:

@@ -96,13 +96,7 @@ pub fn curves(
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max.max(1e-6))
             .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_desc("loss")
-            .label_style((FONT, 16))
-            .draw()
-            .map_err(|e| err(&e))?;
+        chart.configure_mesh().x_desc("step").y_desc("loss").label_style((FONT, 16)).draw().map_err(|e| err(&e))?;
         for (i, curve) in curves.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
             chart

@@ -90,7 +90,8 @@ fn write_tokenizer(tokenizer: &Path, lowercase: bool, max_len: usize, dir: &Path
         let text = fs_err::read_to_string(tokenizer)?;
         let t: Value = serde_json::from_str(&text)?;
         // The special tokens the tokenizer itself declares, by their usual roles.
-        let added: Vec<&str> = t["added_tokens"].as_array().into_iter().flatten().filter_map(|a| a["content"].as_str()).collect();
+        let added: Vec<&str> =
+            t["added_tokens"].as_array().into_iter().flatten().filter_map(|a| a["content"].as_str()).collect();
         let pick = |candidates: &[&'static str]| candidates.iter().find(|c| added.contains(c)).map(|c| json!(c));
         let mut config = json!({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_len});
         for (role, candidates) in [

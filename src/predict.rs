@@ -146,7 +146,12 @@ pub struct PredictOptions {
 }
 
 /// Tags every input and writes the predictions to stdout.
-pub fn predict(opts: &PredictOptions, cfg: &ResolvedConfig, store: &Store, stages: &[Box<dyn DynStage>]) -> anyhow::Result<()> {
+pub fn predict(
+    opts: &PredictOptions,
+    cfg: &ResolvedConfig,
+    store: &Store,
+    stages: &[Box<dyn DynStage>],
+) -> anyhow::Result<()> {
     let c = &cfg.config;
     let weights = crate::trained::resolve(&opts.model, cfg, store, stages)?.weights;
     let labels = bio_labels(&c.labels);
@@ -167,11 +172,16 @@ pub fn predict(opts: &PredictOptions, cfg: &ResolvedConfig, store: &Store, stage
     let mut out = BufWriter::new(std::io::stdout().lock());
     for chunk in sentences.chunks(CHUNK) {
         let tokens: Vec<Vec<String>> = chunk.iter().map(|s| s.words.iter().map(|w| w.0.clone()).collect()).collect();
-        let words = Words { ids: (0..chunk.len() as u32).collect(), tokens: &tokens, tags: None, origin: Path::new("input") };
+        let words =
+            Words { ids: (0..chunk.len() as u32).collect(), tokens: &tokens, tags: None, origin: Path::new("input") };
         let set = EncodedSet::encode(&tokenizer, words, &labels, c.tokenize.max_len, || {})?;
         for (s, &cut) in chunk.iter().zip(&set.truncated_words) {
             if cut > 0 {
-                crate::warn!("{}: {cut} word(s) past {} subwords not read by the model (tagged O)", s.origin, c.tokenize.max_len);
+                crate::warn!(
+                    "{}: {cut} word(s) past {} subwords not read by the model (tagged O)",
+                    s.origin,
+                    c.tokenize.max_len
+                );
             }
         }
         let probs = tagger.predict_probs(&set, &plan);

@@ -48,6 +48,8 @@ pub fn resolve(
         ArtifactState::Missing => {
             anyhow::bail!("`{stage}` is not built for the current config: run `mtmt-pipe run stage {stage}` first")
         }
-        ArtifactState::Corrupt(why) => anyhow::bail!("artifact {stage}/{key} is corrupt ({why}): `mtmt-pipe run` rebuilds it"),
+        ArtifactState::Corrupt(why) => {
+            anyhow::bail!("artifact {stage}/{key} is corrupt ({why}): `mtmt-pipe run` rebuilds it")
+        }
     }
 }

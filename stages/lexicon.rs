@@ -139,7 +139,9 @@ impl Stage for Lexicon {
         let n = rows.len().max(1) as f64;
         let lower: Vec<(String, String)> = rows.iter().map(|(s, t, _)| (s.to_lowercase(), t.to_lowercase())).collect();
         let identical = lower.iter().filter(|(s, t)| s == t).count() as f64 / n;
-        let prefixed = lower.iter().filter(|(s, t)| s != t && s.chars().count() >= 2 && t.starts_with(s.as_str())).count() as f64 / n;
+        let prefixed =
+            lower.iter().filter(|(s, t)| s != t && s.chars().count() >= 2 && t.starts_with(s.as_str())).count() as f64
+                / n;
         ctx.log(format!(
             "{} entries: {:.1}% translated to themselves, {:.1}% to a longer word starting with them",
             rows.len(),

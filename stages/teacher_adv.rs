@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use tch::Tensor;
 
-use crate::artifacts::{report_source_dev, source_train, target_train, EncoderFiles, ENCODER_FILES};
+use crate::artifacts::{source_train, target_train, EncoderFiles, SourceDev, ENCODER_FILES};
 use crate::config::{bio_labels, Adversarial, TrainConfig};
 use crate::files;
 use crate::method::Method;
@@ -25,7 +25,7 @@ use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::batching::{epoch_batches, BatchPlan};
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::fit::fit_steps;
+use crate::train::fit::{fit_steps, EpochScore};
 use crate::train::optim::AdamW;
 use crate::train::rng::Rng;
 use crate::train::trainer::{all_batches, update, Laps, Optimizers, StepOutcome};
@@ -187,41 +187,56 @@ impl Stage for TeacherAdv {
             target.len()
         ));
         let max_norm = t.max_grad_norm;
-        fit_steps(ctx, &tagger.vs, &mut opts, &plan, &schedule, p.seed, |opts, step, idx, lr_factor, times| {
-            let mut laps = Laps::start();
-            let (src, tgt) = (Batch::new(&source, idx, device), Batch::new(&target, &targets[step as usize], device));
-            // (1) The recognizer on the labeled source batch.
-            opts.recognizer.zero_grad();
-            let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
-            let logits = tagger.logits_at(&src_hidden, &src, true);
-            let ner = cross_entropy(&logits, src.labels.as_ref().expect("source is labeled"));
-            update(&mut opts.recognizer, &ner, max_norm, t.lr * lr_factor, times, &mut laps);
-            // (2) The discriminator on fixed features: the source states of (1), the target
-            // states without a graph. BCE over every real token of both, source = 1.
-            opts.discriminator.zero_grad();
-            let tgt_hidden = tch::no_grad(|| tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true));
-            let side_logits = |hidden: &Tensor, mask: &Tensor| discriminator.forward(&real_tokens(hidden, mask));
-            let (src_side, tgt_side) =
-                (side_logits(&src_hidden.detach(), &src.attention_mask), side_logits(&tgt_hidden, &tgt.attention_mask));
-            let loss = language_loss(&src_side, &tgt_side, false);
-            update(&mut opts.discriminator, &loss, max_norm, a.discriminator_lr * lr_factor, times, &mut laps);
-            // (3) The encoder as generator: flipped labels, gradients into the encoder only.
-            opts.generator.zero_grad();
-            let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
-            let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true);
-            let loss = language_loss(
-                &side_logits(&src_hidden, &src.attention_mask),
-                &side_logits(&tgt_hidden, &tgt.attention_mask),
-                true,
-            );
-            update(&mut opts.generator, &loss, max_norm, a.generator_lr * lr_factor, times, &mut laps);
-            let loss = ner.double_value(&[]);
-            times.bookkeeping += laps.lap();
-            Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens })
-        })?;
+        let dev = SourceDev::read(ctx, &labels, t.batch_size)?;
+        let scorer = dev.scorer(&tagger);
+        let score: EpochScore = dev.exists().then_some(&scorer);
+        let state = fit_steps(
+            ctx,
+            &tagger.vs,
+            &mut opts,
+            &plan,
+            &schedule,
+            p.seed,
+            |opts, step, idx, lr_factor, times| {
+                let mut laps = Laps::start();
+                let (src, tgt) =
+                    (Batch::new(&source, idx, device), Batch::new(&target, &targets[step as usize], device));
+                // (1) The recognizer on the labeled source batch.
+                opts.recognizer.zero_grad();
+                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
+                let logits = tagger.logits_at(&src_hidden, &src, true);
+                let ner = cross_entropy(&logits, src.labels.as_ref().expect("source is labeled"));
+                update(&mut opts.recognizer, &ner, max_norm, t.lr * lr_factor, times, &mut laps);
+                // (2) The discriminator on fixed features: the source states of (1), the target
+                // states without a graph. BCE over every real token of both, source = 1.
+                opts.discriminator.zero_grad();
+                let tgt_hidden = tch::no_grad(|| tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true));
+                let side_logits = |hidden: &Tensor, mask: &Tensor| discriminator.forward(&real_tokens(hidden, mask));
+                let (src_side, tgt_side) = (
+                    side_logits(&src_hidden.detach(), &src.attention_mask),
+                    side_logits(&tgt_hidden, &tgt.attention_mask),
+                );
+                let loss = language_loss(&src_side, &tgt_side, false);
+                update(&mut opts.discriminator, &loss, max_norm, a.discriminator_lr * lr_factor, times, &mut laps);
+                // (3) The encoder as generator: flipped labels, gradients into the encoder only.
+                opts.generator.zero_grad();
+                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
+                let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true);
+                let loss = language_loss(
+                    &side_logits(&src_hidden, &src.attention_mask),
+                    &side_logits(&tgt_hidden, &tgt.attention_mask),
+                    true,
+                );
+                update(&mut opts.generator, &loss, max_norm, a.generator_lr * lr_factor, times, &mut laps);
+                let loss = ner.double_value(&[]);
+                times.bookkeeping += laps.lap();
+                Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens })
+            },
+            score,
+        )?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         params::save_trained_over(&tagger.vs, &ctx.output(files::DISCRIMINATOR), is_discriminator)?;
-        report_source_dev(ctx, &tagger, &labels, t.batch_size)
+        dev.record(ctx, &tagger, state.last_dev)
     }
 }
 

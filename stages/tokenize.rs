@@ -3,7 +3,6 @@
 //! first-subword position of each kept word, label ids where labeled, and how many
 //! words truncation dropped (evaluation counts their entities as missed).
 
-
 use crate::artifacts::EncodingParams;
 use crate::config::bio_labels;
 use crate::files;

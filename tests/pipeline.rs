@@ -395,14 +395,20 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
     assert!(err.contains("`distill` is not built for the current config: run `mtmt-pipe run stage distill`"), "{err}");
     // A teacher that has seen enough of the demo to find entities (the workspace's sees 32
     // sentences once).
-    ws.edit_config("[teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32", "[teacher_ner]\nepochs = 3\nbatch_size = 16\nmax_sentences = 0");
+    ws.edit_config(
+        "[teacher_ner]\nepochs = 1\nbatch_size = 8\nmax_sentences = 32",
+        "[teacher_ner]\nepochs = 3\nbatch_size = 16\nmax_sentences = 0",
+    );
     ws.ok(&["run", "stage", "teacher_ner"]);
 
     // Its training curve: a row per step (3 epochs of 320 sentences in batches of 16),
     // drawn by `curves`.
     let curve = mtmt_pipe::table::read(&ws.artifacts("teacher_ner")[0].join("curve.parquet")).unwrap();
-    assert_eq!(curve.get_column_names(), ["step", "epoch", "loss", "lr", "tokens_per_s"]);
+    assert_eq!(curve.get_column_names(), ["step", "epoch", "loss", "lr", "tokens_per_s", "source_dev_f1"]);
     assert_eq!(curve.height(), 60);
+    // The source-dev F1 after each of the 3 epochs, on each epoch's last step.
+    let dev = curve.column("source_dev_f1").unwrap();
+    assert_eq!(dev.len() - dev.null_count(), 3);
     let out = ws.ok(&["curves", "--out", "curves.png"]);
     assert!(out.contains("wrote curves.png (teacher_ner)"), "{out}");
     assert!(std::fs::read(ws.path().join("curves.png")).unwrap().starts_with(b"\x89PNG"));
@@ -433,7 +439,8 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
     assert!(records.iter().any(|r| !r["entities"].as_array().unwrap().is_empty()), "{records:?}");
 
     // CoNLL in (labels ignored), CoNLL out: a word and a tag per line, a blank line per sentence.
-    let out = ws.run(&["predict", "--model", "teacher_ner", "--input-format", "conll", "--format", "conll", "es/test.txt"]);
+    let out =
+        ws.run(&["predict", "--model", "teacher_ner", "--input-format", "conll", "--format", "conll", "es/test.txt"]);
     assert!(out.status.success(), "{}", common::text(&out));
     let gold = std::fs::read_to_string(ws.path().join("es/test.txt")).unwrap();
     let sentences = gold.split("\n\n").filter(|b| !b.trim().is_empty()).count();
@@ -452,7 +459,6 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
     let err = ws.fails(&["export", "teacher_ner", "exported"]);
     assert!(err.contains("exists and is not empty"), "{err}");
     common::export_parity(&ws.path().join("exported"), &ws.path().join("ours.jsonl"), "BertForTokenClassification");
-
 
     // Bad input is named with its line.
     std::fs::write(ws.path().join("bad.txt"), b"una frase\nmal \xff codificada\n").unwrap();

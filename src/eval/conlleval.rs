@@ -101,7 +101,7 @@ impl Scorer {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TypeScores {
     pub precision: f64,
     pub recall: f64,
@@ -109,7 +109,7 @@ pub struct TypeScores {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     pub overall: TypeScores,
     pub per_type: BTreeMap<String, TypeScores>,

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::anyhow;
-use plotters::prelude::*;
 use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
 use super::report::Aggregate;

@@ -32,6 +32,13 @@ pub struct TrainState {
     /// Every step so far (a resumed run keeps the steps before it).
     #[serde(default)]
     pub curve: Vec<CurvePoint>,
+    /// Source-dev entity F1 after each completed epoch, where the stage scores one (NaN for
+    /// an epoch a checkpoint from before these scores did not record).
+    #[serde(default)]
+    pub epoch_dev_f1: Vec<f64>,
+    /// The last of those scores in full (this process's).
+    #[serde(skip)]
+    pub last_dev: Option<crate::eval::conlleval::Scores>,
     /// Where this process's steps spent their time (not saved: a resumed run times its own).
     #[serde(skip)]
     pub times: StepTimes,

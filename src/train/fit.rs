@@ -4,11 +4,15 @@
 
 use tch::{nn, Tensor};
 
-use super::checkpoint::{CheckpointDir, CurvePoint, StepTimes, TrainState};
+use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
 use super::optim::AdamW;
 use super::trainer::{train, train_steps, Optimizers, Schedule, StepOutcome};
+use crate::eval::conlleval::Scores;
 use crate::stage::StageContext;
 use crate::summary;
+
+/// Scores the model on the source dev split after each epoch (`artifacts::SourceDev`).
+pub type EpochScore<'a> = Option<&'a dyn Fn() -> anyhow::Result<Scores>>;
 
 /// Trains over `steps` with checkpoints in the stage's resume folder; logs and
 /// records (in the manifest summary) the epoch losses and training tokens/s.
@@ -22,7 +26,22 @@ pub fn fit(
     seed: u64,
     step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
 ) -> anyhow::Result<TrainState> {
-    fit_around(ctx, opt.trainable_parameters(), steps.len(), |checkpoints, on_step| {
+    fit_scored(ctx, vs, opt, steps, schedule, seed, step_loss, None)
+}
+
+/// `fit`, scoring the model after every epoch with `score` (kept in the curve).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_scored(
+    ctx: &mut StageContext,
+    vs: &nn::VarStore,
+    opt: &mut AdamW,
+    steps: &[(usize, Vec<usize>)],
+    schedule: &Schedule,
+    seed: u64,
+    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
+    score: EpochScore,
+) -> anyhow::Result<TrainState> {
+    fit_around(ctx, opt.trainable_parameters(), steps.len(), score, |checkpoints, on_step| {
         train(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_loss, on_step)
     })
 }
@@ -37,8 +56,9 @@ pub fn fit_steps<O: Optimizers>(
     schedule: &Schedule,
     seed: u64,
     step_fn: impl FnMut(&mut O, i64, &[usize], f64, &mut StepTimes) -> anyhow::Result<StepOutcome>,
+    score: EpochScore,
 ) -> anyhow::Result<TrainState> {
-    fit_around(ctx, opt.trainable_parameters(), steps.len(), |checkpoints, on_step| {
+    fit_around(ctx, opt.trainable_parameters(), steps.len(), score, |checkpoints, on_step| {
         train_steps(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_fn, on_step)
     })
 }
@@ -48,7 +68,8 @@ fn fit_around(
     ctx: &mut StageContext,
     trainable: i64,
     steps: usize,
-    run: impl FnOnce(&CheckpointDir, &mut dyn FnMut(&TrainState, f64)) -> anyhow::Result<TrainState>,
+    score: EpochScore,
+    run: impl FnOnce(&CheckpointDir, &mut dyn FnMut(&mut TrainState, f64)) -> anyhow::Result<TrainState>,
 ) -> anyhow::Result<TrainState> {
     ctx.log(format!("{steps} steps; {trainable} trainable parameters"));
     let checkpoints = CheckpointDir::new(ctx.resume_dir()?);
@@ -59,13 +80,36 @@ fn fit_around(
     let done = resumed.unwrap_or(0).max(0) as u64;
     let bar = ctx.progress(steps as u64, done, "training steps");
     let started = std::time::Instant::now();
-    let state = run(&checkpoints, &mut |_, _| bar.inc(1))?;
+    let mut failed = None;
+    let state = run(&checkpoints, &mut |state, _| {
+        bar.inc(1);
+        let Some(score) = score else { return };
+        // Epochs a checkpoint from before these scores finished unscored.
+        while state.epoch_dev_f1.len() + 1 < state.epoch_losses.len() {
+            state.epoch_dev_f1.push(f64::NAN);
+        }
+        if state.epoch_dev_f1.len() < state.epoch_losses.len() && failed.is_none() {
+            match score() {
+                Ok(scores) => {
+                    state.epoch_dev_f1.push(scores.overall.f1);
+                    state.last_dev = Some(scores);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.context("scoring the source dev split after an epoch"));
+    }
     bar.finish();
+    if !state.epoch_dev_f1.is_empty() {
+        ctx.log(format!("source dev F1 per epoch {:.2?}", state.epoch_dev_f1));
+    }
     let tokens_per_s = state.tokens as f64 / started.elapsed().as_secs_f64();
     ctx.log(format!("epoch losses {:?}; {tokens_per_s:.0} training tokens/s", state.epoch_losses));
     ctx.summary.insert(summary::EPOCH_LOSSES.into(), serde_json::to_value(&state.epoch_losses)?);
     ctx.summary.insert(summary::TRAIN_TOKENS_PER_S.into(), tokens_per_s.into());
-    write_curve(ctx, &state.curve)?;
+    write_curve(ctx, &state)?;
     let t = &state.times;
     let total = t.total();
     if t.steps > 0 && total > 0.0 {
@@ -80,10 +124,25 @@ fn fit_around(
     Ok(state)
 }
 
-/// The training curve as `curve.parquet`, one row per step.
-fn write_curve(ctx: &StageContext, curve: &[CurvePoint]) -> anyhow::Result<()> {
+/// The training curve as `curve.parquet`, one row per step; `source_dev_f1` on each
+/// epoch's last step where the stage scores one.
+fn write_curve(ctx: &StageContext, state: &TrainState) -> anyhow::Result<()> {
     use polars::prelude::{Column, DataFrame};
+    let curve = &state.curve;
     let column = |name: &str, values: Vec<f64>| Column::new(name.into(), values);
+    let mut epoch_end = 0;
+    let dev: Vec<Option<f64>> = curve
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let last = curve.get(i + 1).is_none_or(|next| next.epoch != p.epoch);
+            last.then(|| {
+                epoch_end += 1;
+                state.epoch_dev_f1.get(epoch_end - 1).copied()
+            })
+            .flatten()
+        })
+        .collect();
     let mut df = DataFrame::new(
         curve.len(),
         vec![
@@ -92,6 +151,7 @@ fn write_curve(ctx: &StageContext, curve: &[CurvePoint]) -> anyhow::Result<()> {
             column("loss", curve.iter().map(|p| p.loss).collect()),
             column("lr", curve.iter().map(|p| p.lr).collect()),
             column("tokens_per_s", curve.iter().map(|p| p.tokens_per_s).collect()),
+            Column::new("source_dev_f1".into(), dev),
         ],
     )?;
     crate::table::write(&mut df, &ctx.output(crate::files::CURVE), ctx.provenance())

@@ -115,7 +115,7 @@ pub fn train(
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
     mut step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
-    on_step: impl FnMut(&TrainState, f64),
+    on_step: impl FnMut(&mut TrainState, f64),
 ) -> anyhow::Result<TrainState> {
     let max_grad_norm = schedule.max_grad_norm;
     let step = |opt: &mut AdamW, step: i64, batch: &[usize], lr_factor: f64, times: &mut StepTimes| {
@@ -144,7 +144,7 @@ pub fn train_steps<O: Optimizers>(
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
     mut step_fn: impl FnMut(&mut O, i64, &[usize], f64, &mut StepTimes) -> anyhow::Result<StepOutcome>,
-    mut on_step: impl FnMut(&TrainState, f64),
+    mut on_step: impl FnMut(&mut TrainState, f64),
 ) -> anyhow::Result<TrainState> {
     let total = steps.len() as i64;
     let warmup = (schedule.warmup_ratio * total as f64).round() as i64;
@@ -173,7 +173,7 @@ pub fn train_steps<O: Optimizers>(
             progress.loss_sum = 0.0;
             progress.loss_count = 0;
         }
-        on_step(&progress, loss);
+        on_step(&mut progress, loss);
         let periodic = schedule.checkpoint_every > 0 && progress.step % schedule.checkpoint_every == 0;
         if let Some(c) = checkpoints {
             if (periodic || epoch_ends) && progress.step < total {
