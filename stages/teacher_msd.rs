@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use crate::artifacts::{source_train, EncoderFiles, SourceDev, ENCODER_FILES};
+use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, TrainConfig};
 use crate::files;
 use crate::method::Method;
@@ -19,7 +19,7 @@ use crate::model::tagger::Tagger;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
-use crate::train::fit::{fit_scored, EpochScore};
+use crate::train::fit::fit_recognizer;
 use crate::train::trainer::all_batches;
 
 pub struct TeacherMsd;
@@ -89,29 +89,17 @@ impl Stage for TeacherMsd {
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, heads on layers {}..{layers}, on {device:?}", set.len(), p.msd.first_layer));
-        let dev = SourceDev::read(ctx, &labels, t.batch_size)?;
-        let scorer = dev.scorer(&tagger);
-        let score: EpochScore = dev.exists().then_some(&scorer);
-        let state = fit_scored(
-            ctx,
-            &tagger.vs,
-            &mut opt,
-            &plan,
-            &schedule,
-            p.seed,
-            |_, idx| {
-                let batch = Batch::new(&set, idx, device);
-                let gold = batch.labels.as_ref().expect("source is labeled");
-                let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, true);
-                let last = states.last().expect("at least the embeddings");
-                let main = cross_entropy(&tagger.logits_at(last, &batch, true), gold);
-                let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
-                Ok((main + heads.mix(&aux) * p.msd.aux_weight, batch.tokens))
-            },
-            score,
-        )?;
+        fit_recognizer(ctx, &tagger, &mut opt, &plan, &schedule, p.seed, &labels, |_, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let gold = batch.labels.as_ref().expect("source is labeled");
+            let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, true);
+            let last = states.last().expect("at least the embeddings");
+            let main = cross_entropy(&tagger.logits_at(last, &batch, true), gold);
+            let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
+            Ok((main + heads.mix(&aux) * p.msd.aux_weight, batch.tokens))
+        })?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         params::save_trained_over(&tagger.vs, &ctx.output(files::LAYER_HEADS), |n| n.starts_with(PREFIX))?;
-        dev.record(ctx, &tagger, state.last_dev)
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use crate::artifacts::{source_train, EncoderFiles, SourceDev, ENCODER_FILES};
+use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, SimPairsConfig, TrainConfig};
 use crate::files;
 use crate::method::Method;
@@ -20,7 +20,7 @@ use crate::pairs::{balanced, batch_classes, Balance};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
-use crate::train::fit::{fit_scored, EpochScore};
+use crate::train::fit::fit_recognizer;
 use crate::train::rng::Rng;
 use crate::train::trainer::all_batches;
 
@@ -89,34 +89,22 @@ impl Stage for TeacherNer {
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, {} subwords on {device:?}", set.len(), set.tokens()));
-        let dev = SourceDev::read(ctx, &labels, t.batch_size)?;
-        let scorer = dev.scorer(&tagger);
-        let score: EpochScore = dev.exists().then_some(&scorer);
-        let state = fit_scored(
-            ctx,
-            &tagger.vs,
-            &mut opt,
-            &plan,
-            &schedule,
-            p.seed,
-            |step, idx| {
-                let batch = Batch::new(&set, idx, device);
-                let (states, logits) = tagger.states_and_logits(&batch, true);
-                let mut loss = cross_entropy(&logits, batch.labels.as_ref().expect("source is labeled"));
-                if let Some(sp) = &p.sim_pairs {
-                    let balance = Balance { positive_ratio: sp.positive_ratio, o_anchor_ratio: sp.o_anchor_ratio };
-                    let mut rng = Rng::derived(p.seed, &format!("sim pairs {step}"));
-                    let pairs = balanced(&batch_classes(&set, idx, sp.same), sp.pairs_per_batch, balance, &mut rng);
-                    if !pairs.is_empty() {
-                        let sim = pair_similarity(&states, &word_offsets(&batch), &pairs);
-                        loss += bce(&sim, &pair_targets(&pairs, device)).mean(tch::Kind::Float);
-                    }
+        fit_recognizer(ctx, &tagger, &mut opt, &plan, &schedule, p.seed, &labels, |step, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let (states, logits) = tagger.states_and_logits(&batch, true);
+            let mut loss = cross_entropy(&logits, batch.labels.as_ref().expect("source is labeled"));
+            if let Some(sp) = &p.sim_pairs {
+                let balance = Balance { positive_ratio: sp.positive_ratio, o_anchor_ratio: sp.o_anchor_ratio };
+                let mut rng = Rng::derived(p.seed, &format!("sim pairs {step}"));
+                let pairs = balanced(&batch_classes(&set, idx, sp.same), sp.pairs_per_batch, balance, &mut rng);
+                if !pairs.is_empty() {
+                    let sim = pair_similarity(&states, &word_offsets(&batch), &pairs);
+                    loss += bce(&sim, &pair_targets(&pairs, device)).mean(tch::Kind::Float);
                 }
-                Ok((loss, batch.tokens))
-            },
-            score,
-        )?;
+            }
+            Ok((loss, batch.tokens))
+        })?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
-        dev.record(ctx, &tagger, state.last_dev)
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use crate::artifacts::{EncoderFiles, SourceDev, ENCODER_FILES};
+use crate::artifacts::{EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, TrainConfig};
 use crate::files;
 use crate::method::Method;
@@ -17,7 +17,7 @@ use crate::model::tagger::Tagger;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::fit::{fit_scored, EpochScore};
+use crate::train::fit::fit_recognizer;
 use crate::train::trainer::all_batches;
 
 /// Theta_trans; with `finetune`, Theta_teach.
@@ -88,25 +88,13 @@ impl Stage for TeacherTrans {
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} translated sentences, {} subwords on {device:?}", set.len(), set.tokens()));
-        let dev = SourceDev::read(ctx, &labels, t.batch_size)?;
-        let scorer = dev.scorer(&tagger);
-        let score: EpochScore = dev.exists().then_some(&scorer);
-        let state = fit_scored(
-            ctx,
-            &tagger.vs,
-            &mut opt,
-            &plan,
-            &schedule,
-            p.seed,
-            |_, idx| {
-                let batch = Batch::new(&set, idx, device);
-                let loss =
-                    cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("translated is labeled"));
-                Ok((loss, batch.tokens))
-            },
-            score,
-        )?;
+        fit_recognizer(ctx, &tagger, &mut opt, &plan, &schedule, p.seed, &labels, |_, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let loss =
+                cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("translated is labeled"));
+            Ok((loss, batch.tokens))
+        })?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
-        dev.record(ctx, &tagger, state.last_dev)
+        Ok(())
     }
 }

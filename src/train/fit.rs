@@ -7,7 +7,9 @@ use tch::{nn, Tensor};
 use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
 use super::optim::AdamW;
 use super::trainer::{train, train_steps, Optimizers, Schedule, StepOutcome};
+use crate::artifacts::SourceDev;
 use crate::eval::conlleval::Scores;
+use crate::model::tagger::Tagger;
 use crate::stage::StageContext;
 use crate::summary;
 
@@ -27,6 +29,25 @@ pub fn fit(
     step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
 ) -> anyhow::Result<TrainState> {
     fit_scored(ctx, vs, opt, steps, schedule, seed, step_loss, None)
+}
+
+/// `fit` for a recognizer teacher: scored on the source dev split after every epoch where
+/// the source has one (`artifacts::SourceDev`), the last score recorded in the summary.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_recognizer(
+    ctx: &mut StageContext,
+    tagger: &Tagger,
+    opt: &mut AdamW,
+    steps: &[(usize, Vec<usize>)],
+    schedule: &Schedule,
+    seed: u64,
+    labels: &[String],
+    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
+) -> anyhow::Result<()> {
+    let dev = SourceDev::read(ctx, labels, schedule.batch.batch_size)?;
+    let scorer = dev.scorer(tagger);
+    let state = fit_scored(ctx, &tagger.vs, opt, steps, schedule, seed, step_loss, dev.exists().then_some(&scorer))?;
+    dev.record(ctx, tagger, state.last_dev)
 }
 
 /// `fit`, scoring the model after every epoch with `score` (kept in the curve).
