@@ -63,6 +63,13 @@ pub struct EncodingParams {
     pub target: Unspaced,
 }
 
+impl EncoderFiles {
+    /// The weights and config.json of the configured encoder.
+    pub fn of(encoder: &crate::config::EncoderConfig) -> Self {
+        Self { weights: encoder.weights.clone(), config: encoder.config.clone() }
+    }
+}
+
 /// The config key bounding the target train sentences the student learns from, and so
 /// the ones the teachers need to score.
 pub const STUDENT_SENTENCES: &str = "distill.max_sentences";

@@ -61,8 +61,7 @@ struct Throughput {
 pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyhow::Result<()> {
     let c = &cfg.config;
     let t = &c.teacher_ner;
-    crate::train::device::set_threads(c.runtime.threads);
-    let device = c.runtime.device.resolve()?;
+    let device = c.runtime.device()?;
     let (sentences, _) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
     let tokenizer = source_tokenizer(c)?;
     let labels = c.bio_labels();

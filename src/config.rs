@@ -500,6 +500,14 @@ pub struct RuntimeConfig {
     pub threads: usize,
 }
 
+impl RuntimeConfig {
+    /// The resolved device, with the configured thread count applied.
+    pub fn device(&self) -> anyhow::Result<tch::Device> {
+        crate::train::device::set_threads(self.threads);
+        self.device.resolve()
+    }
+}
+
 /// The files of one language. Paths are relative to the config file's folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

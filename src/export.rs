@@ -34,11 +34,11 @@ pub fn export(
         "{}: exists and is not empty; export into a new folder",
         out.display()
     );
-    let trained = resolve(model, cfg, store, stages)?;
+    let plan = Plan::new(cfg, stages)?;
+    let trained = resolve(model, &plan, store)?;
     let c = &cfg.config;
     let labels = bio_labels(&c.labels);
-    let encoder = EncoderFiles { weights: c.encoder.weights.clone(), config: c.encoder.config.clone() };
-    let tagger = load_tagger(&encoder, labels.len(), &trained.weights, tch::Device::Cpu)?;
+    let tagger = load_tagger(&EncoderFiles::of(&c.encoder), labels.len(), &trained.weights, tch::Device::Cpu)?;
 
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs_err::create_dir_all(parent)?;
@@ -65,7 +65,7 @@ pub fn export(
     fs_err::write(dir.join("config.json"), serde_json::to_string_pretty(&config)?)?;
 
     write_tokenizer(&c.encoder.tokenizer, c.tokenize.lowercase, c.tokenize.max_len, dir)?;
-    fs_err::write(dir.join("README.md"), model_card(&trained, cfg, store, stages, &labels)?)?;
+    fs_err::write(dir.join("README.md"), model_card(&trained, cfg, &plan, store, &labels)?)?;
 
     let staged = staging.keep();
     fs_err::rename(&staged, out).or_else(|_| {
@@ -118,12 +118,11 @@ fn write_tokenizer(tokenizer: &Path, lowercase: bool, max_len: usize, dir: &Path
 fn model_card(
     trained: &Trained,
     cfg: &ResolvedConfig,
+    plan: &Plan,
     store: &Store,
-    stages: &[Box<dyn DynStage>],
     labels: &[String],
 ) -> anyhow::Result<String> {
     let c = &cfg.config;
-    let plan = Plan::new(cfg, stages)?;
     let own = plan.get(trained.stage).key == trained.key;
     let role = match trained.stage {
         StageName::Distill => "student".to_string(),

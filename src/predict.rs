@@ -17,6 +17,7 @@ use tch::Kind;
 use crate::artifacts::{load_tagger, EncoderFiles};
 use crate::config::{bio_labels, Encoding, ResolvedConfig};
 use crate::conll::{self, Labels};
+use crate::engine::Plan;
 use crate::eval::decode_all;
 use crate::stage::DynStage;
 use crate::store::Store;
@@ -153,12 +154,10 @@ pub fn predict(
     stages: &[Box<dyn DynStage>],
 ) -> anyhow::Result<()> {
     let c = &cfg.config;
-    let weights = crate::trained::resolve(&opts.model, cfg, store, stages)?.weights;
+    let weights = crate::trained::resolve(&opts.model, &Plan::new(cfg, stages)?, store)?.weights;
     let labels = bio_labels(&c.labels);
-    let device = c.runtime.device.resolve()?;
-    crate::train::device::set_threads(c.runtime.threads);
-    let encoder = EncoderFiles { weights: c.encoder.weights.clone(), config: c.encoder.config.clone() };
-    let tagger = load_tagger(&encoder, labels.len(), &weights, device)?;
+    let device = c.runtime.device()?;
+    let tagger = load_tagger(&EncoderFiles::of(&c.encoder), labels.len(), &weights, device)?;
     let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.target.unspaced);
     let stdin = [PathBuf::from("-")];
     let inputs = if opts.inputs.is_empty() { &stdin[..] } else { &opts.inputs[..] };
@@ -187,11 +186,11 @@ pub fn predict(
         let probs = tagger.predict_probs(&set, &plan);
         let tags = decode_all(&probs, &labels, c.eval.decoder, c.eval.start_constraint);
         for ((s, mut tags), p) in chunk.iter().zip(tags).zip(&probs) {
-            let mut confidence = Vec::<f32>::try_from(p.to_kind(Kind::Float).amax(-1, false))?;
-            tags.resize(s.words.len(), "O".into());
-            confidence.resize(s.words.len(), 0.0);
             let flat = Vec::<f32>::try_from(p.to_kind(Kind::Float).flatten(0, -1))?;
             let mut rows: Vec<&[f32]> = flat.chunks_exact(labels.len()).collect();
+            let mut confidence: Vec<f32> = rows.iter().map(|r| r.iter().copied().fold(0.0, f32::max)).collect();
+            tags.resize(s.words.len(), "O".into());
+            confidence.resize(s.words.len(), 0.0);
             rows.resize(s.words.len(), &[]);
             let probs = opts.probs.then_some(rows);
             write_sentence(&mut out, Tagged { sentence: s, tags: &tags, confidence: &confidence, probs }, opts.output)?;

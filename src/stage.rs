@@ -170,8 +170,7 @@ impl StageContext {
 
     /// The resolved device, with the configured thread count applied.
     pub fn device(&self) -> anyhow::Result<tch::Device> {
-        crate::train::device::set_threads(self.runtime.threads);
-        self.runtime.device.resolve()
+        self.runtime.device()
     }
 
     /// A file of an upstream stage's artifact. Reading a stage not declared in `inputs`

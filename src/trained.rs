@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::config::ResolvedConfig;
 use crate::engine::Plan;
 use crate::files;
 use crate::manifest::Manifest;
-use crate::stage::DynStage;
 use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
 
@@ -20,17 +18,12 @@ pub struct Trained {
     pub manifest: Manifest,
 }
 
-/// The model artifact `model` names; an error says how to build it when it is not built.
-pub fn resolve(
-    model: &str,
-    cfg: &ResolvedConfig,
-    store: &Store,
-    stages: &[Box<dyn DynStage>],
-) -> anyhow::Result<Trained> {
-    let writes_model = |s: StageName| stages.iter().any(|st| st.name() == s && st.outputs().contains(&files::MODEL));
+/// The model artifact `model` names under the current config's `plan`; an error says how
+/// to build it when it is not built.
+pub fn resolve(model: &str, plan: &Plan, store: &Store) -> anyhow::Result<Trained> {
+    let writes_model = |s: StageName| plan.get(s).stage.outputs().contains(&files::MODEL);
     let (stage, key) = if let Some(stage) = StageName::parse(model) {
         anyhow::ensure!(writes_model(stage), "stage `{stage}` writes no model");
-        let plan = Plan::new(cfg, stages)?;
         (stage, plan.get(stage).key.clone())
     } else {
         let found = store.artifacts()?.into_iter().find(|(stage, key, _)| key == model && writes_model(*stage));

@@ -100,22 +100,28 @@ impl StageSpec for Lexicon {
     }
 }
 
-/// One side's train split: its words per sentence (sentence-table order) and the encoding
-/// of its first `context` sentences.
+/// One side's train split: its words per sentence (sentence-table order) and, for
+/// contextual vectors, the encoding of its first `context` sentences.
 struct SideText {
     tokens: Vec<Vec<String>>,
-    encoded: EncodedSet,
+    encoded: Option<EncodedSet>,
 }
 
-fn side_text(ctx: &StageContext, side: Side, context: usize) -> anyhow::Result<SideText> {
+fn side_text(ctx: &StageContext, side: Side, context: Option<usize>) -> anyhow::Result<SideText> {
     let (ingest, tokenize) = match side {
         Side::Source => (StageName::IngestSource, StageName::TokenizeSource),
         Side::Target => (StageName::IngestTarget, StageName::TokenizeTarget),
     };
     let path = ctx.input(ingest, files::sentences(side, Split::Train));
     let df = table::read_columns(&path, &["tokens"])?;
-    let encoded = EncodedSet::read(&ctx.input(tokenize, files::encoded(side, Split::Train)))?;
-    Ok(SideText { tokens: table::read_str_lists(&df, "tokens")?, encoded: encoded.truncated(context) })
+    let encoded = context
+        .map(|n| {
+            Ok::<_, anyhow::Error>(
+                EncodedSet::read(&ctx.input(tokenize, files::encoded(side, Split::Train)))?.truncated(n),
+            )
+        })
+        .transpose()?;
+    Ok(SideText { tokens: table::read_str_lists(&df, "tokens")?, encoded })
 }
 
 impl Stage for Lexicon {
@@ -123,8 +129,11 @@ impl Stage for Lexicon {
 
     fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let u = &p.unitrans;
-        let source = side_text(ctx, Side::Source, u.context_sentences)?;
-        let target = side_text(ctx, Side::Target, u.context_sentences)?;
+        // The encoded text only where contextual vectors are made of it.
+        let contextual = u.dictionary.is_none() && u.word_vectors == WordVectors::Contextual;
+        let context = contextual.then_some(u.context_sentences);
+        let source = side_text(ctx, Side::Source, context)?;
+        let target = side_text(ctx, Side::Target, context)?;
         let rows: Vec<(String, String, Option<f32>)> = match &u.dictionary {
             Some(path) => {
                 let mut entries: Vec<(String, String)> = read_muse(path)?.into_iter().collect();
@@ -236,7 +245,7 @@ fn contextual_vectors(
     let hidden = encoder.bert.config.hidden_size;
     let mut sums = Tensor::zeros([words.len() as i64, hidden], (Kind::Float, Device::Cpu));
     let mut counts = vec![0u32; words.len()];
-    let set = &text.encoded;
+    let set = text.encoded.as_ref().expect("read where vectors are contextual");
     for idx in sorted_batches(&set.lengths(), &INFERENCE) {
         let batch = Batch::new(set, &idx, device);
         let states = encoder.bert.forward(&batch.input_ids, &batch.attention_mask, false).swap_remove(u.layer);

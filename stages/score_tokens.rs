@@ -88,20 +88,16 @@ impl Stage for ScoreTokens {
         let recognizer = spec.recognizer();
         let mut models = vec![ctx.input(recognizer, files::MODEL)];
         models.extend(ctx.variant_inputs(recognizer, files::MODEL));
+        let scored = |model: &std::path::Path| -> anyhow::Result<Vec<Tensor>> {
+            Ok(load_tagger(&p.encoder, labels.len(), model, device)?.predict_probs(&set, &INFERENCE))
+        };
         let started = std::time::Instant::now();
-        let mut per_teacher = Vec::with_capacity(models.len());
-        for model in &models {
-            let teacher = load_tagger(&p.encoder, labels.len(), model, device)?;
-            per_teacher.push(teacher.predict_probs(&set, &INFERENCE));
-        }
+        let per_teacher = models.iter().map(|m| scored(m)).collect::<anyhow::Result<Vec<_>>>()?;
         let rate = (set.len() * models.len()) as f64 / started.elapsed().as_secs_f64();
         ctx.log(format!("{} sentences scored by {} teacher(s) ({rate:.0} sentences/s)", set.len(), models.len()));
         let probs = spec.merge_recognizers(per_teacher, &set.sentence_ids, ctx)?;
-        let mut votes = Vec::new();
-        for &voter in spec.voters() {
-            let teacher = load_tagger(&p.encoder, labels.len(), &ctx.input(voter, files::MODEL), device)?;
-            votes.push(teacher.predict_probs(&set, &INFERENCE));
-        }
+        let votes =
+            spec.voters().iter().map(|&v| scored(&ctx.input(v, files::MODEL))).collect::<anyhow::Result<Vec<_>>>()?;
         let agree = (!votes.is_empty()).then(|| agreement(&probs, &votes));
         ctx.summary.insert(summary::SENTENCES_PER_S.into(), rate.into());
 
