@@ -164,7 +164,7 @@ fn measure(
     let step_loss = |_: i64, idx: &[usize]| {
         let batch = Batch::new(set, idx, device);
         let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("labeled"));
-        Ok((loss, batch.tokens))
+        Ok(trainer::StepLoss::single(loss, batch.tokens))
     };
     trainer::train(&tagger.vs, &mut opt, warmup, &schedule, c.seed, None, None, step_loss, |_, _| {})?;
     let started = Instant::now();

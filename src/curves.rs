@@ -1,6 +1,7 @@
 //! `mtmt-pipe curves`: the training curves of the current config's models as one PNG: each
-//! training stage's loss per step (a moving mean over 2% of its steps, so the trend shows
-//! through the batch-to-batch noise), from the `curve.parquet` its artifact holds.
+//! training stage's loss per step, and dashed, each term of a loss of several (a moving
+//! mean over 2% of its steps, so the trend shows through the batch-to-batch noise), from the
+//! `curve.parquet` its artifact holds.
 
 use std::path::Path;
 
@@ -18,10 +19,11 @@ use crate::table;
 
 const SIZE: (u32, u32) = (1100, 560);
 
-/// One stage's curve: its label and (step, loss) points.
+/// One stage's loss, or one term of it: its label and (step, loss) points.
 struct Curve {
     label: String,
     points: Vec<(f64, f64)>,
+    term: bool,
 }
 
 /// The curves of `only` (all training stages the config needs when empty) that are built.
@@ -43,11 +45,19 @@ fn read_curves(
             continue; // built before curves were recorded
         }
         let path = store.artifact_dir(p.name(), &p.key).join(files::CURVE);
-        let df = table::read_columns(&path, &["step", "loss"])?;
-        let steps = df.column("step")?.i64()?.into_no_null_iter();
-        let losses: Vec<f64> = df.column("loss")?.f64()?.into_no_null_iter().collect();
-        let smooth = moving_mean(&losses, (losses.len() / 50).max(1));
-        curves.push(Curve { label: p.label(), points: steps.map(|s| s as f64).zip(smooth).collect() });
+        let df = table::read(&path)?;
+        let steps: Vec<i64> = df.column("step")?.i64()?.into_no_null_iter().collect();
+        let terms = df.get_column_names().into_iter().filter_map(|c| c.strip_prefix(files::LOSS_TERM_PREFIX));
+        let columns = std::iter::once(("loss".to_string(), None))
+            .chain(terms.map(|t| (format!("{}{t}", files::LOSS_TERM_PREFIX), Some(t.to_string()))));
+        for (column, term) in columns.collect::<Vec<_>>() {
+            // Steps checkpointed before terms were recorded have none.
+            let (x, y): (Vec<f64>, Vec<f64>) =
+                steps.iter().zip(df.column(&column)?.f64()?.iter()).filter_map(|(&s, v)| Some((s as f64, v?))).unzip();
+            let smooth = moving_mean(&y, (y.len() / 50).max(1));
+            let label = term.as_ref().map_or_else(|| p.label(), |t| format!("{}: {t}", p.label()));
+            curves.push(Curve { label, points: x.into_iter().zip(smooth).collect(), term: term.is_some() });
+        }
     }
     Ok(curves)
 }
@@ -99,11 +109,17 @@ pub fn curves(
         chart.configure_mesh().x_desc("step").y_desc("loss").label_style((FONT, 16)).draw().map_err(|e| err(&e))?;
         for (i, curve) in curves.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(curve.points.iter().copied(), colour.stroke_width(2)))
+            let points = curve.points.iter().copied();
+            let drawn = if curve.term {
+                chart.draw_series(DashedLineSeries::new(points, 6, 4, colour.stroke_width(1)))
+            } else {
+                chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))
+            };
+            let width = if curve.term { 1 } else { 2 };
+            drawn
                 .map_err(|e| err(&e))?
                 .label(curve.label.as_str())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(width)));
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight, out)?;
         root.present().map_err(|e| err(&e))?;

@@ -34,8 +34,11 @@ pub const PAIRS: &str = "pairs.parquet";
 pub const GROUPS: &str = "groups.parquet";
 /// `weights`: pairs with both sides' distributions and the four confidence weights.
 pub const PSEUDO_LABELS: &str = "pseudo_labels.parquet";
-/// Training stages: one row per training step (step, epoch, loss, lr, tokens_per_s).
+/// Training stages: one row per training step (step, epoch, loss, its terms, lr,
+/// tokens_per_s, source_dev_f1).
 pub const CURVE: &str = "curve.parquet";
+/// `curve.parquet`: the column of a loss term is this prefix and the term's name.
+pub const LOSS_TERM_PREFIX: &str = "loss_";
 /// `evaluate`: every model's predictions on target dev/test.
 pub const PREDICTIONS: &str = "predictions.parquet";
 /// `evaluate`: entity P/R/F1 per model and split.

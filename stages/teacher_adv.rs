@@ -216,21 +216,35 @@ impl Stage for TeacherAdv {
                     side_logits(&src_hidden.detach(), &src.attention_mask),
                     side_logits(&tgt_hidden, &tgt.attention_mask),
                 );
-                let loss = language_loss(&src_side, &tgt_side, false);
-                update(&mut opts.discriminator, &loss, max_norm, a.discriminator_lr * lr_factor, times, &mut laps);
+                let discriminated = language_loss(&src_side, &tgt_side, false);
+                update(
+                    &mut opts.discriminator,
+                    &discriminated,
+                    max_norm,
+                    a.discriminator_lr * lr_factor,
+                    times,
+                    &mut laps,
+                );
                 // (3) The encoder as generator: flipped labels, gradients into the encoder only.
                 opts.generator.zero_grad();
                 let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
                 let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true);
-                let loss = language_loss(
+                let generated = language_loss(
                     &side_logits(&src_hidden, &src.attention_mask),
                     &side_logits(&tgt_hidden, &tgt.attention_mask),
                     true,
                 );
-                update(&mut opts.generator, &loss, max_norm, a.generator_lr * lr_factor, times, &mut laps);
+                update(&mut opts.generator, &generated, max_norm, a.generator_lr * lr_factor, times, &mut laps);
+                // Three updates, three losses: the recognizer's is the one logged, the
+                // curve keeps all three (they are not summed).
                 let loss = ner.double_value(&[]);
+                let terms = vec![
+                    ("ner", loss),
+                    ("discriminator", discriminated.double_value(&[])),
+                    ("generator", generated.double_value(&[])),
+                ];
                 times.bookkeeping += laps.lap();
-                Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens })
+                Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens, terms })
             },
             score,
         )?;

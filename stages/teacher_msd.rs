@@ -20,7 +20,7 @@ use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit_recognizer;
-use crate::train::trainer::all_batches;
+use crate::train::trainer::{all_batches, StepLoss};
 
 pub struct TeacherMsd;
 
@@ -96,7 +96,7 @@ impl Stage for TeacherMsd {
             let last = states.last().expect("at least the embeddings");
             let main = cross_entropy(&tagger.logits_at(last, &batch, true), gold);
             let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
-            Ok((main + heads.mix(&aux) * p.msd.aux_weight, batch.tokens))
+            Ok(StepLoss::sum(vec![("ner", main), ("layers", heads.mix(&aux) * p.msd.aux_weight)], batch.tokens))
         })?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         params::save_trained_over(&tagger.vs, &ctx.output(files::LAYER_HEADS), |n| n.starts_with(PREFIX))?;

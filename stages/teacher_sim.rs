@@ -22,7 +22,7 @@ use crate::train::batching::{sorted_batches, BatchPlan};
 use crate::train::data::{Batch, EncodedSet};
 use crate::train::fit::fit;
 use crate::train::rng::Rng;
-use crate::train::trainer::all_batches;
+use crate::train::trainer::{all_batches, StepLoss};
 
 pub struct TeacherSim;
 
@@ -83,7 +83,7 @@ impl Stage for TeacherSim {
             pairs_seen += pairs.len();
             let batch = Batch::new(&set, idx, device);
             let sim = pair_similarity(&model.word_states(&batch, true), &word_offsets(&batch), &pairs);
-            Ok((bce(&sim, &pair_targets(&pairs, device)).mean(Kind::Float), batch.tokens))
+            Ok(StepLoss::single(bce(&sim, &pair_targets(&pairs, device)).mean(Kind::Float), batch.tokens))
         })?;
         ctx.summary.insert(summary::TRAIN_PAIRS.into(), pairs_seen.into());
         params::save_trained(&model.vs, &ctx.output(files::MODEL))?;

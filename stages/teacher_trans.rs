@@ -18,7 +18,7 @@ use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::{Batch, EncodedSet};
 use crate::train::fit::fit_recognizer;
-use crate::train::trainer::all_batches;
+use crate::train::trainer::{all_batches, StepLoss};
 
 /// Theta_trans; with `finetune`, Theta_teach.
 pub struct TeacherTrans {
@@ -92,7 +92,7 @@ impl Stage for TeacherTrans {
             let batch = Batch::new(&set, idx, device);
             let loss =
                 cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("translated is labeled"));
-            Ok((loss, batch.tokens))
+            Ok(StepLoss::single(loss, batch.tokens))
         })?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         Ok(())

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::Workspace;
+use common::{loss_terms, Terms, Workspace};
 use mtmt_pipe::table;
 
 #[test]
@@ -22,6 +22,9 @@ fn advpicker_runs_end_to_end_and_gold_target_tags_change_nothing() {
     for file in ["model.safetensors", "discriminator.safetensors"] {
         assert!(teacher.join(file).exists(), "{file} missing");
     }
+    // Three updates a step, each one's loss in the curve; the recognizer's is the loss.
+    let curve = loss_terms(teacher, Terms::Separate);
+    assert_eq!(curve, ["ner", "discriminator", "generator"]);
 
     // The selection table: every student sentence, the keep share (0.8 of 160) kept, the
     // kept ones closest to 0.5.
@@ -109,6 +112,8 @@ fn msd_runs_end_to_end_and_gold_target_tags_change_nothing() {
     // Heads on layers 4..11 of the 12-layer encoder, and their mixing logits.
     assert_eq!(heads.iter().filter(|n| n.ends_with("classifier.weight")).count(), 8, "{heads:?}");
     assert!(heads.contains(&"msd.omega".to_string()), "{heads:?}");
+    assert_eq!(loss_terms(teacher, Terms::Summed), ["ner", "layers"]);
+    assert_eq!(loss_terms(&ws.artifacts("distill")[0], Terms::Summed), ["distill", "layers", "mmd"]);
     // The student's own heads are not part of the saved student.
     let student = tensor_names(&ws.artifacts("distill")[0].join("model.safetensors"));
     assert!(student.iter().all(|n| n.starts_with("bert.") || n.starts_with("classifier.")), "{student:?}");

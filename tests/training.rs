@@ -11,7 +11,7 @@ use mtmt_pipe::train::checkpoint::CheckpointDir;
 use mtmt_pipe::train::data::{Batch, EncodedSet};
 use mtmt_pipe::train::optim::{AdamW, AdamWConfig, ParamGroup};
 use mtmt_pipe::train::rng::Rng;
-use mtmt_pipe::train::trainer::{all_batches, train, Schedule};
+use mtmt_pipe::train::trainer::{all_batches, train, Schedule, StepLoss};
 use tch::{nn, Device, Kind, Tensor};
 
 const LABELS: usize = 5;
@@ -109,7 +109,7 @@ fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -
         |_, idx| {
             let batch = Batch::new(&data, idx, Device::Cpu);
             let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
-            Ok((loss, batch.tokens))
+            Ok(StepLoss::single(loss, batch.tokens))
         },
         |_, _| {},
     )

@@ -24,7 +24,7 @@ use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit;
 use crate::train::rng::Rng;
-use crate::train::trainer::all_batches;
+use crate::train::trainer::{all_batches, StepLoss};
 
 pub struct Msd;
 
@@ -113,7 +113,14 @@ impl StudentLoss for Msd {
                 .collect();
             let student_src = cls(&student.bert.last_hidden(&chunk.input_ids, &chunk.attention_mask, true));
             let alignment = mmd(&teacher_cls, &cls(last)) + mmd(&teacher_cls, &student_src);
-            Ok((main + heads.mix(&aux) * msd.aux_weight + alignment * msd.mmd_weight, batch.tokens))
+            Ok(StepLoss::sum(
+                vec![
+                    ("distill", main),
+                    ("layers", heads.mix(&aux) * msd.aux_weight),
+                    ("mmd", alignment * msd.mmd_weight),
+                ],
+                batch.tokens,
+            ))
         })?;
         Ok(())
     }

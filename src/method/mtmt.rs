@@ -26,7 +26,7 @@ use crate::stage_name::StageName;
 use crate::table;
 use crate::train::data::{prefix_offsets, Batch, EncodedSet};
 use crate::train::fit::fit;
-use crate::train::trainer::group_batches;
+use crate::train::trainer::{group_batches, StepLoss};
 
 /// MTMT with its two teachers, or MTST with one multitask teacher in both roles.
 pub struct Mtmt {
@@ -137,13 +137,18 @@ impl StudentLoss for Mtmt {
             let ner_b = ner_loss(&logits.index_select(0, &b), &teacher_words.index_select(0, &b), loss.ner);
             let sim = similarity(&states.index_select(0, &a), &states.index_select(0, &b));
             let bce = bce(&sim, &column(|r| r.t));
-            let per_pair = column(|r| r.w.gamma)
-                * (column(|r| r.w.alpha1) * ner_a + column(|r| r.w.alpha2) * ner_b + column(|r| r.w.beta) * bce);
-            let mut total = per_pair.mean(Kind::Float);
+            // Eq. 9 per pair, in its recognizer and similarity parts (the curve shows both).
+            let gamma = column(|r| r.w.gamma);
+            let ner = &gamma * (column(|r| r.w.alpha1) * ner_a + column(|r| r.w.alpha2) * ner_b);
+            let sim = gamma * column(|r| r.w.beta) * bce;
+            let mut total = (&ner + &sim).mean(Kind::Float);
+            let mut terms = vec![("ner", ner.mean(Kind::Float)), ("similarity", sim.mean(Kind::Float))];
             if loss.all_words {
-                total += all_words_loss(&logits, teacher, idx, loss.ner) * loss.all_words_weight;
+                let all = all_words_loss(&logits, teacher, idx, loss.ner) * loss.all_words_weight;
+                total += &all;
+                terms.push(("all_words", all));
             }
-            Ok((total, batch.tokens))
+            Ok(StepLoss { total, terms, tokens: batch.tokens })
         })?;
         Ok(())
     }

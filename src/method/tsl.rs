@@ -8,7 +8,7 @@ use super::MethodSpec;
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit;
-use crate::train::trainer::all_batches;
+use crate::train::trainer::{all_batches, StepLoss};
 
 pub struct Tsl;
 
@@ -33,8 +33,8 @@ impl StudentLoss for Tsl {
 }
 
 /// A loss term a method adds to TSL's, from the student's logits at the batch's words and
-/// the batch's sentences (indices into `run.set`).
-pub(super) type ExtraLoss<'a> = &'a dyn Fn(&Tensor, &[usize]) -> Tensor;
+/// the batch's sentences (indices into `run.set`), with its name in the training curve.
+pub(super) type ExtraLoss<'a> = (&'static str, &'a dyn Fn(&Tensor, &[usize]) -> Tensor);
 
 /// TSL's training on the sentences `sentences` (indices into `run.set`): batches drawn from
 /// them alone, every word of each distilled from the recognizer, plus `extra` if any.
@@ -56,7 +56,10 @@ pub(super) fn train_on(
         let batch = Batch::new(set, idx, device);
         let logits = student.logits(&batch, true);
         let soft = all_words_loss(&logits, teacher, idx, loss.ner);
-        Ok((extra.map_or(soft.shallow_clone(), |extra| soft + extra(&logits, idx)), batch.tokens))
+        Ok(match extra {
+            None => StepLoss::single(soft, batch.tokens),
+            Some((name, extra)) => StepLoss::sum(vec![("distill", soft), (name, extra(&logits, idx))], batch.tokens),
+        })
     })?;
     Ok(())
 }

@@ -80,7 +80,7 @@ impl StudentLoss for UniTrans {
             let nll = -logits.log_softmax(-1, Kind::Float).gather(-1, &labels.unsqueeze(-1), false).squeeze_dim(-1);
             (nll * mask).mean(Kind::Float) * eta
         };
-        train_on(run, &every, "UniTrans", Some(&hard))
+        train_on(run, &every, "UniTrans", Some(("hard", &hard)))
     }
 }
 

@@ -32,6 +32,9 @@ pub struct TrainState {
     /// Every step so far (a resumed run keeps the steps before it).
     #[serde(default)]
     pub curve: Vec<CurvePoint>,
+    /// The names of the loss's terms (`StepLoss::terms`; empty for a loss of one term).
+    #[serde(default)]
+    pub loss_terms: Vec<String>,
     /// Source-dev entity F1 after each completed epoch, where the stage scores one (NaN for
     /// an epoch a checkpoint from before these scores did not record).
     #[serde(default)]
@@ -54,6 +57,10 @@ pub struct CurvePoint {
     pub lr: f64,
     /// Real subword tokens of the batch per second of the step.
     pub tokens_per_s: f64,
+    /// The value of each of `TrainState::loss_terms` (empty for a step checkpointed before
+    /// terms were recorded).
+    #[serde(default)]
+    pub terms: Vec<f64>,
 }
 
 /// Seconds spent in each part of the training steps a process took. On the CPU every op

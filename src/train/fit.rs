@@ -2,11 +2,11 @@
 //! checkpoint folder, show progress, and record losses and throughput (the manifest's
 //! summary, and the per-step curve `curve.parquet`).
 
-use tch::{nn, Tensor};
+use tch::nn;
 
 use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
 use super::optim::AdamW;
-use super::trainer::{train, train_steps, Optimizers, Schedule, StepOutcome};
+use super::trainer::{train, train_steps, Optimizers, Schedule, StepLoss, StepOutcome};
 use crate::artifacts::SourceDev;
 use crate::eval::conlleval::Scores;
 use crate::model::tagger::Tagger;
@@ -26,7 +26,7 @@ pub fn fit(
     steps: &[(usize, Vec<usize>)],
     schedule: &Schedule,
     seed: u64,
-    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
+    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
 ) -> anyhow::Result<TrainState> {
     fit_scored(ctx, vs, opt, steps, schedule, seed, step_loss, None)
 }
@@ -42,7 +42,7 @@ pub fn fit_recognizer(
     schedule: &Schedule,
     seed: u64,
     labels: &[String],
-    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
+    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
 ) -> anyhow::Result<()> {
     let dev = SourceDev::read(ctx, labels, schedule.batch.batch_size)?;
     let scorer = dev.scorer(tagger);
@@ -59,7 +59,7 @@ pub fn fit_scored(
     steps: &[(usize, Vec<usize>)],
     schedule: &Schedule,
     seed: u64,
-    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
+    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
     score: EpochScore,
 ) -> anyhow::Result<TrainState> {
     fit_around(ctx, opt.trainable_parameters(), steps.len(), score, |checkpoints, on_step| {
@@ -145,8 +145,9 @@ fn fit_around(
     Ok(state)
 }
 
-/// The training curve as `curve.parquet`, one row per step; `source_dev_f1` on each
-/// epoch's last step where the stage scores one.
+/// The training curve as `curve.parquet`, one row per step: the loss, a `loss_<term>` column
+/// per term where the loss has several, the learning rate, tokens/s, and `source_dev_f1` on
+/// each epoch's last step where the stage scores one.
 fn write_curve(ctx: &StageContext, state: &TrainState) -> anyhow::Result<()> {
     use polars::prelude::{Column, DataFrame};
     let curve = &state.curve;
@@ -164,16 +165,21 @@ fn write_curve(ctx: &StageContext, state: &TrainState) -> anyhow::Result<()> {
             .flatten()
         })
         .collect();
-    let mut df = DataFrame::new(
-        curve.len(),
-        vec![
-            Column::new("step".into(), curve.iter().map(|p| p.step).collect::<Vec<_>>()),
-            Column::new("epoch".into(), curve.iter().map(|p| p.epoch as u32).collect::<Vec<_>>()),
-            column("loss", curve.iter().map(|p| p.loss).collect()),
-            column("lr", curve.iter().map(|p| p.lr).collect()),
-            column("tokens_per_s", curve.iter().map(|p| p.tokens_per_s).collect()),
-            Column::new("source_dev_f1".into(), dev),
-        ],
-    )?;
+    let mut columns = vec![
+        Column::new("step".into(), curve.iter().map(|p| p.step).collect::<Vec<_>>()),
+        Column::new("epoch".into(), curve.iter().map(|p| p.epoch as u32).collect::<Vec<_>>()),
+        column("loss", curve.iter().map(|p| p.loss).collect()),
+    ];
+    for (k, term) in state.loss_terms.iter().enumerate() {
+        // Steps checkpointed before terms were recorded have none.
+        let values: Vec<Option<f64>> = curve.iter().map(|p| p.terms.get(k).copied()).collect();
+        columns.push(Column::new(format!("{}{term}", crate::files::LOSS_TERM_PREFIX).into(), values));
+    }
+    columns.extend([
+        column("lr", curve.iter().map(|p| p.lr).collect()),
+        column("tokens_per_s", curve.iter().map(|p| p.tokens_per_s).collect()),
+        Column::new("source_dev_f1".into(), dev),
+    ]);
+    let mut df = DataFrame::new(curve.len(), columns)?;
     crate::table::write(&mut df, &ctx.output(crate::files::CURVE), ctx.provenance())
 }

@@ -70,10 +70,35 @@ impl Optimizers for AdamW {
     }
 }
 
-/// What one step reports: its loss (the one logged) and the batch's real tokens.
+/// What one step reports: its loss (the one logged), the batch's real tokens, and named
+/// losses recorded beside it where there are several: the terms of the loss
+/// (`StepLoss::terms`), or the loss of each update of a step that takes several.
 pub struct StepOutcome {
     pub loss: f64,
     pub tokens: usize,
+    pub terms: Vec<(&'static str, f64)>,
+}
+
+/// A step's loss as `train` takes it: the total it backpropagates, its named terms (each
+/// as weighted in the total, so that they sum to it up to rounding; the curve records them
+/// beside the total) and the batch's real tokens.
+pub struct StepLoss {
+    pub total: Tensor,
+    pub terms: Vec<(&'static str, Tensor)>,
+    pub tokens: usize,
+}
+
+impl StepLoss {
+    /// A loss of one term.
+    pub fn single(total: Tensor, tokens: usize) -> Self {
+        Self { total, terms: Vec::new(), tokens }
+    }
+
+    /// The sum of named terms (scalars).
+    pub fn sum(terms: Vec<(&'static str, Tensor)>, tokens: usize) -> Self {
+        let total = terms.iter().map(|(_, t)| t.shallow_clone()).reduce(|a, b| a + b).expect("at least one term");
+        Self { total, terms, tokens }
+    }
 }
 
 /// A clock for the parts of a step: `lap` returns the seconds since the last lap.
@@ -103,8 +128,8 @@ pub fn update(opt: &mut AdamW, loss: &Tensor, max_grad_norm: f64, lr: f64, times
 
 /// Takes the (epoch, batch) `steps` in order (or, for tests, until `stop_after`
 /// steps), resuming from `checkpoints` if they hold a checkpoint. `step_loss` gets the
-/// step number and batch and returns the loss in training mode and the batch's real tokens;
-/// one clipped AdamW update per step follows.
+/// step number and batch and returns the loss in training mode (`StepLoss`); one clipped
+/// AdamW update per step follows.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     vs: &nn::VarStore,
@@ -114,18 +139,19 @@ pub fn train(
     seed: u64,
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
-    mut step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<(Tensor, usize)>,
+    mut step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
     on_step: impl FnMut(&mut TrainState, f64),
 ) -> anyhow::Result<TrainState> {
     let max_grad_norm = schedule.max_grad_norm;
     let step = |opt: &mut AdamW, step: i64, batch: &[usize], lr_factor: f64, times: &mut StepTimes| {
         let mut laps = Laps::start();
         opt.zero_grad();
-        let (loss, tokens) = step_loss(step, batch)?;
-        update(opt, &loss, max_grad_norm, schedule.lr * lr_factor, times, &mut laps);
-        let loss = loss.double_value(&[]);
+        let StepLoss { total, terms, tokens } = step_loss(step, batch)?;
+        update(opt, &total, max_grad_norm, schedule.lr * lr_factor, times, &mut laps);
+        let loss = total.double_value(&[]);
+        let terms = terms.iter().map(|(name, t)| (*name, t.double_value(&[]))).collect();
         times.bookkeeping += laps.lap();
-        Ok(StepOutcome { loss, tokens })
+        Ok(StepOutcome { loss, tokens, terms })
     };
     train_steps(vs, opt, steps, schedule, seed, checkpoints, stop_after, step, on_step)
 }
@@ -158,15 +184,25 @@ pub fn train_steps<O: Optimizers>(
         tch::manual_seed(Rng::derived(seed, &format!("dropout {step}")).next_u64() as i64);
         let lr_factor = linear_schedule(step, warmup, total);
         let started = std::time::Instant::now();
-        let StepOutcome { loss, tokens } = step_fn(opt, step, batch, lr_factor, &mut progress.times)?;
+        let StepOutcome { loss, tokens, terms } = step_fn(opt, step, batch, lr_factor, &mut progress.times)?;
         let tokens_per_s = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
         let mut laps = Laps::start();
         anyhow::ensure!(loss.is_finite(), "loss became {loss} at step {step}");
+        let names: Vec<&str> = terms.iter().map(|(name, _)| *name).collect();
+        if progress.loss_terms.is_empty() {
+            progress.loss_terms = names.iter().map(|n| n.to_string()).collect();
+        }
+        anyhow::ensure!(
+            progress.loss_terms == names,
+            "step {step}: loss terms {names:?}, the run's are {:?}",
+            progress.loss_terms
+        );
+        let terms = terms.into_iter().map(|(_, value)| value).collect();
         progress.step += 1;
         progress.tokens += tokens as u64;
         progress.loss_sum += loss;
         progress.loss_count += 1;
-        progress.curve.push(CurvePoint { step, epoch: *epoch, loss, lr: schedule.lr * lr_factor, tokens_per_s });
+        progress.curve.push(CurvePoint { step, epoch: *epoch, loss, lr: schedule.lr * lr_factor, tokens_per_s, terms });
         let epoch_ends = progress.step == total || steps[progress.step as usize].0 != *epoch;
         if epoch_ends {
             progress.epoch_losses.push(progress.loss_sum / progress.loss_count as f64);

@@ -183,6 +183,32 @@ pub fn export_parity(folder: &Path, ours: &Path, architecture: &str) {
     assert!(py.status.success(), "{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
 }
 
+/// How a training curve's loss terms relate to its loss.
+pub enum Terms {
+    /// They sum to it (one update of their sum).
+    Summed,
+    /// The first is the loss (the rest are other updates' losses).
+    Separate,
+}
+
+/// The loss terms in the curve of the training artifact `dir`, checked against its loss.
+pub fn loss_terms(dir: &std::path::Path, terms: Terms) -> Vec<String> {
+    let curve = mtmt_pipe::table::read(&dir.join("curve.parquet")).unwrap();
+    let names: Vec<String> =
+        curve.get_column_names().iter().filter_map(|c| c.strip_prefix("loss_")).map(str::to_string).collect();
+    let column = |name: &str| -> Vec<f64> { curve.column(name).unwrap().f64().unwrap().into_no_null_iter().collect() };
+    let loss = column("loss");
+    let values: Vec<Vec<f64>> = names.iter().map(|n| column(&format!("loss_{n}"))).collect();
+    for (step, total) in loss.iter().enumerate() {
+        let expected = match terms {
+            Terms::Summed => values.iter().map(|v| v[step]).sum::<f64>(),
+            Terms::Separate => values[0][step],
+        };
+        assert!((total - expected).abs() <= 1e-5 * total.abs().max(1.0), "step {step}: {total} vs terms {expected}");
+    }
+    names
+}
+
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
