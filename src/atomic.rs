@@ -66,26 +66,20 @@ pub fn sync_tree(dir: &Path) -> io::Result<()> {
 }
 
 /// Publishes a fully written directory at `dest` with one rename. Whatever was at
-/// `dest` before (a corrupt or partial artifact) is moved aside into `trash` first and
-/// deleted after the new one is in place.
-pub fn publish_dir(staged: &Path, dest: &Path, trash: &Path) -> io::Result<()> {
+/// `dest` before (a corrupt or partial artifact) is moved aside to `aside` (a free path)
+/// first and deleted after the new one is in place.
+pub fn publish_dir(staged: &Path, dest: &Path, aside: &Path) -> io::Result<()> {
     sync_tree(staged)?;
     let parent = dest.parent().expect("artifact directories have a parent");
     fs_err::create_dir_all(parent)?;
-    let mut displaced = None;
-    if dest.exists() {
-        fs_err::create_dir_all(trash)?;
-        let aside = trash.join(format!(
-            "{}-{}",
-            dest.file_name().and_then(|n| n.to_str()).unwrap_or("old"),
-            std::process::id()
-        ));
-        fs_err::rename(dest, &aside)?;
-        displaced = Some(aside);
+    let displaced = dest.exists();
+    if displaced {
+        fs_err::create_dir_all(aside.parent().expect("an aside path has a parent"))?;
+        fs_err::rename(dest, aside)?;
     }
     fs_err::rename(staged, dest)?;
     sync_dir(parent)?;
-    if let Some(aside) = displaced {
+    if displaced {
         fs_err::remove_dir_all(aside)?;
     }
     Ok(())

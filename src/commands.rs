@@ -70,13 +70,16 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = load()?;
             let plan = Plan::new(&cfg, &stages)?;
             store.check_is_store()?;
-            let _lock = store.lock()?;
-            let dead = engine::unreachable(&plan, &store)?;
+            // Exclusive: no run registers while gc decides; running ones keep what they need.
+            let lock = store.lock()?;
+            let running = store.live_artifacts(&lock)?;
+            let dead = engine::unreachable(&plan, &store, &running)?;
             let total: u64 = dead.iter().map(|d| d.3).sum();
             for (stage, key, path, bytes) in &dead {
                 println!("{} {stage}/{key} ({bytes} bytes)", if dry_run { "would delete" } else { "deleting" });
                 if !dry_run {
                     fs_err::remove_dir_all(path)?;
+                    store.remove_artifact_lock(stage, key, &lock)?;
                 }
             }
             let verb = if dry_run { "would free" } else { "freed" };

@@ -17,7 +17,7 @@ use crate::manifest::{FileDigest, InputFile, Manifest};
 use crate::method::Method;
 use crate::stage::{DynStage, Params, StageContext, StageDirs, StageLog};
 use crate::stage_name::StageName;
-use crate::store::{ArtifactState, Store};
+use crate::store::{ArtifactLock, ArtifactState, Scratch, Store};
 
 /// Environment variable `STAGE[:UNTIL]`: a run pauses in that stage, outputs written
 /// but not yet published, for UNTIL seconds, or until the file UNTIL exists when it
@@ -353,40 +353,49 @@ pub struct RunReport {
     pub reused: Vec<String>,
 }
 
-/// Runs every stale stage needed, holding the store lock throughout.
+/// Runs every stale stage needed. Other runs may share the store: each artifact is built
+/// under its own lock, so one that another run is building is waited for and reused.
 pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<RunReport, StoreError> {
-    let lock = store.lock()?;
-    let freed = store.clean_staging(&lock)?;
-    if freed > 0 {
-        crate::info!("removed {freed} bytes left by an interrupted run");
-    }
     let wanted: Vec<&Planned> = match opts.target {
         Some(name) => plan.closure(name),
         None => plan.needed(),
     };
+    let needed: Vec<(StageName, &str)> = wanted.iter().map(|p| (p.name(), p.key.as_str())).collect();
+    let _lease = store.register_run(&needed)?;
     let mut report = RunReport::default();
     for p in wanted {
-        let name = p.name();
+        let (name, shown) = (p.name(), p.label());
         let forced = opts.force && opts.target == Some(name) && p.variant.is_none();
+        if !forced && matches!(store.state(name, &p.key, opts.verify), ArtifactState::Valid(_)) {
+            crate::debug!("{shown}: up to date ({})", p.key);
+            report.reused.push(shown);
+            continue;
+        }
+        let lock = store.lock_artifact(name, &p.key, |holder| {
+            crate::info!("{shown}: another run is building it ({holder}); waiting for it");
+        })?;
+        // Checked again under the lock: another run may have built it meanwhile.
         match store.state(name, &p.key, opts.verify) {
             ArtifactState::Valid(_) if !forced => {
-                crate::debug!("{}: up to date ({})", p.label(), p.key);
-                report.reused.push(p.label());
+                crate::info!("{shown}: built by another run; reused");
+                report.reused.push(shown);
                 continue;
             }
-            ArtifactState::Corrupt(why) => {
-                crate::warn!("{}: artifact {} is corrupt ({why}); recomputing", p.label(), p.key)
-            }
+            ArtifactState::Corrupt(why) => crate::warn!("{shown}: artifact {} is corrupt ({why}); recomputing", p.key),
             _ => {}
         }
+        let freed = store.clean_leftovers(name, &p.key, &lock)?;
+        if freed > 0 {
+            crate::info!("{shown}: removed {freed} bytes left by an interrupted run");
+        }
         execute(p, plan, store, &lock)?;
-        report.ran.push(p.label());
+        report.ran.push(shown);
     }
     Ok(report)
 }
 
 /// Runs one stage into a staging directory, writes its manifest last, publishes.
-fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLock) -> Result<(), StoreError> {
+fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &ArtifactLock) -> Result<(), StoreError> {
     let name = p.name();
     let shown = p.label();
     crate::info!("{shown}: running ({})", p.key);
@@ -438,7 +447,7 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLo
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
     crate::atomic::write_file(&staging.join(MANIFEST), text.as_bytes())?;
     let dest = store.artifact_dir(name, &p.key);
-    crate::atomic::publish_dir(&staging, &dest, &store.trash_dir())?;
+    crate::atomic::publish_dir(&staging, &dest, &store.trash_dir(name, &p.key))?;
     if resume.exists() {
         fs_err::remove_dir_all(&resume)?;
     }
@@ -446,23 +455,31 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &crate::store::StoreLo
     Ok(())
 }
 
-/// Artifacts (and resume folders) not reachable from the plan: what `gc` deletes, as
-/// (what, key, folder, bytes).
-pub fn unreachable(plan: &Plan, store: &Store) -> Result<Vec<(String, String, PathBuf, u64)>, StoreError> {
-    let live: BTreeSet<(StageName, &str)> = plan.stages.iter().map(|p| (p.name(), p.key.as_str())).collect();
+/// Artifacts and resume folders reachable neither from the plan nor from a running plan
+/// (`running`, as `<stage>-<key>`), and what interrupted builds left that no run is
+/// building: what `gc` deletes, as (what, key, folder, bytes).
+pub fn unreachable(
+    plan: &Plan,
+    store: &Store,
+    running: &BTreeSet<String>,
+) -> Result<Vec<(String, String, PathBuf, u64)>, StoreError> {
+    let mut live: BTreeSet<String> = plan.stages.iter().map(|p| format!("{}-{}", p.name(), p.key)).collect();
+    live.extend(running.iter().cloned());
     let mut out = Vec::new();
     for (stage, key, path) in store.artifacts()? {
-        if !live.contains(&(stage, key.as_str())) {
+        if !live.contains(&format!("{stage}-{key}")) {
             let bytes = crate::atomic::dir_size(&path)?;
             out.push((stage.to_string(), key, path, bytes));
         }
     }
-    let live_resume: BTreeSet<String> = live.iter().map(|(s, k)| format!("{s}-{k}")).collect();
-    for (name, path) in store.resume_dirs() {
-        if !live_resume.contains(&name) {
+    for (area, name, path) in store.scratch_dirs()? {
+        // Checkpoints are kept for the config's stages too; what interrupted builds left
+        // in staging and trash only for the builds running now.
+        let kept = if area == Scratch::Resume { &live } else { running };
+        if !kept.contains(&name) {
             let bytes = crate::atomic::dir_size(&path)?;
             let (stage, key) = name.rsplit_once('-').unwrap_or((name.as_str(), ""));
-            out.push((format!(".resume/{stage}"), key.to_string(), path, bytes));
+            out.push((format!("{}/{stage}", area.folder()), key.to_string(), path, bytes));
         }
     }
     Ok(out)

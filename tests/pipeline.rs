@@ -123,25 +123,97 @@ fn sigkill_mid_stage_leaves_no_half_artifact_and_next_run_completes() {
 }
 
 #[test]
-fn concurrent_runs_wait_for_each_other_and_leave_a_valid_store() {
+fn a_run_waits_for_the_artifact_another_run_is_building_and_reuses_it() {
     let ws = Workspace::demo();
     let release = ws.dir.path().join("release-first-run");
     let hold = format!("tokenize_source:{}", release.display());
     let mut first = ws.spawn(&["run", "stage", "tokenize_source"], &[("MTMT_TEST_HOLD_STAGE", hold.as_str())]);
     wait_for_stderr(&mut first, "holding");
     let mut second = ws.spawn(&["run", "stage", "tokenize_source"], &[]);
-    let (waiting, rest) = read_stderr_until(&mut second, "locked by another run");
+    let (waiting, rest) = read_stderr_until(&mut second, "another run is building it");
     std::fs::write(&release, "").unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut second.stdout.take().unwrap(), &mut text).unwrap();
     let status = second.wait().unwrap();
     let text = waiting + &rest.join().unwrap() + &text;
     assert!(status.success(), "{text}");
-    assert!(text.contains("waiting"), "{text}");
-    // The second run found everything built by the first.
+    // The second run found everything built by the first: built once.
+    assert!(text.contains("tokenize_source: built by another run; reused"), "{text}");
     assert!(text.contains("nothing to do"), "{text}");
     assert!(first.wait().unwrap().success());
     assert!(ws.stage_status("tokenize_source", &["--verify"]).0);
+    assert_eq!(ws.artifacts("tokenize_source").len(), 1);
+}
+
+#[test]
+fn runs_for_two_targets_share_the_store_and_survive_each_others_kill() {
+    let ws = Workspace::demo();
+    let target = |lang: &str| {
+        ["target.lang", "target.train", "target.test"]
+            .iter()
+            .zip([lang.to_string(), format!("{lang}/train.txt"), format!("{lang}/test.txt")])
+            .flat_map(|(key, value)| ["--set".to_string(), format!("{key}={value}")])
+            .collect::<Vec<String>>()
+    };
+    let args = |lang: &str| [vec!["run".to_string(), "stage".into(), "score_tokens".into()], target(lang)].concat();
+    // The de run holds inside the shared recognizer teacher, its files written.
+    let (de, nl) = (args("de"), args("nl"));
+    let mut first = ws.spawn(&strs(&de), &[("MTMT_TEST_HOLD_STAGE", "teacher_ner")]);
+    wait_for_stderr(&mut first, "teacher_ner: holding");
+    // The nl run builds its own target text meanwhile, then waits for the teacher.
+    let mut second = ws.spawn(&strs(&nl), &[]);
+    let (before, rest) = read_stderr_until(&mut second, "teacher_ner: another run is building it");
+    assert!(before.contains("tokenize_target: published"), "{before}");
+    // kill -9 of the builder: the waiting run takes the teacher over and finishes.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut second.stdout.take().unwrap(), &mut out).unwrap();
+    let status = second.wait().unwrap();
+    let text = before + &rest.join().unwrap() + &out;
+    assert!(status.success(), "{text}");
+    assert!(text.contains("teacher_ner: removed") && text.contains("left by an interrupted run"), "{text}");
+    assert!(text.contains("teacher_ner: published"), "{text}");
+    // One teacher for both targets: one artifact, one manifest, one log; the de run reuses it.
+    let teachers = ws.artifacts("teacher_ner");
+    assert_eq!(teachers.len(), 1, "{teachers:?}");
+    assert!(teachers[0].join("manifest.json").exists() && teachers[0].join("stage.log").exists());
+    let out = ws.ok(&strs(&de));
+    assert!(!out.contains("teacher_ner: running") && out.contains("score_tokens: published"), "{out}");
+    assert_eq!(ws.artifacts("teacher_ner").len(), 1);
+    assert_eq!(ws.artifacts("tokenize_target").len(), 2, "one per target");
+    assert!(
+        ws.stage_status(
+            "score_tokens",
+            &[&target("nl").iter().map(String::as_str).collect::<Vec<_>>()[..], &["--verify"]].concat()
+        )
+        .0
+    );
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn gc_keeps_what_a_running_plan_needs() {
+    let ws = Workspace::demo();
+    ws.ok(&["run", "stage", "tokenize_source", "--set", "tokenize.max_len=32"]);
+    // A run of the max_len = 32 config holds inside a stage; gc under the default config
+    // leaves its artifacts (reachable from the running plan) alone.
+    let mut running = ws.spawn(
+        &["run", "stage", "teacher_ner", "--set", "tokenize.max_len=32"],
+        &[("MTMT_TEST_HOLD_STAGE", "teacher_ner")],
+    );
+    wait_for_stderr(&mut running, "teacher_ner: holding");
+    let out = ws.ok(&["gc"]);
+    assert!(out.contains("in 0 artifact(s)"), "{out}");
+    running.kill().unwrap();
+    running.wait().unwrap();
+    // Once it is gone, its artifacts and its unpublished build are garbage.
+    let out = ws.ok(&["gc"]);
+    assert!(out.contains("deleting tokenize_source/") && out.contains("deleting .tmp/teacher_ner"), "{out}");
+    assert!(ws.artifacts("tokenize_source").is_empty());
 }
 
 #[test]
