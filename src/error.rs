@@ -104,4 +104,6 @@ pub enum SweepError {
         #[source]
         source: StoreError,
     },
+    #[error("sweep cell {cell} failed ({status}); its log: {}", log.display())]
+    Job { cell: String, status: String, log: PathBuf },
 }

@@ -125,6 +125,10 @@ impl Store {
         Self { root: root.into() }
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn artifact_dir(&self, stage: StageName, key: &str) -> PathBuf {
         self.root.join(stage.as_str()).join(key)
     }

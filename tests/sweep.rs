@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{wait_for_stderr, Workspace};
+use common::{cell_f1, wait_for_stderr, Workspace, SMALL_SWEEP};
 
 const SWEEP: &str = r#"
 name = "demo"
@@ -32,31 +32,6 @@ set = ["method=mtmt"]
 [paper.mtmt]
 es = 81.82
 "#;
-
-/// Test F1 of one cell, from its evaluate artifact.
-fn cell_f1(ws: &Workspace, method: &str, seed: u64) -> f64 {
-    let model = if method == "direct" { "teacher" } else { "student" };
-    for dir in ws.artifacts("evaluate") {
-        let manifest: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-        let metrics: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
-        if metrics["setting"]["method"] == method {
-            let seed_of = |stage: &str| -> Option<u64> {
-                let key = manifest["inputs"][stage].as_str()?;
-                let m: serde_json::Value = serde_json::from_str(
-                    &std::fs::read_to_string(ws.store().join(stage).join(key).join("manifest.json")).unwrap(),
-                )
-                .unwrap();
-                m["config"]["seed"].as_u64()
-            };
-            if seed_of(if method == "direct" { "teacher_ner" } else { "distill" }) == Some(seed) {
-                return metrics["metrics"][model]["test"]["overall"]["f1"].as_f64().unwrap();
-            }
-        }
-    }
-    panic!("no evaluate artifact for {method} seed {seed}");
-}
 
 #[test]
 fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
@@ -201,4 +176,44 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     ] {
         assert!(results.contains(column), "results.parquet lacks {column}:\n{results}");
     }
+}
+
+#[test]
+fn jobs_run_cells_side_by_side_once_their_inputs_are_built_with_a_serial_runs_results() {
+    let parallel = Workspace::demo();
+    std::fs::write(parallel.path().join("sweep.toml"), SMALL_SWEEP).unwrap();
+    let out = parallel.ok(&["sweep", "run", "sweep.toml", "--jobs", "2"]);
+    let at = |line: &str| out.find(line).unwrap_or_else(|| panic!("no `{line}`:\n{out}"));
+    assert!(out.contains("with 2 jobs"), "{out}");
+    // The seed-2 teacher's cell starts while the first cell trains the seed-1 teacher.
+    assert!(
+        at("[3/4] es / direct / seed 2: running teacher_ner, evaluate (job 2")
+            < at("[1/4] es / direct / seed 1: done in"),
+        "{out}"
+    );
+    assert!(out.contains("0 stage run(s) left"), "{out}");
+    // Each job's output in its log. No cell started before what it needs was built: none
+    // waited for another's build, and each teacher was trained by its own cell.
+    let logs = parallel.store().join(".logs/jobs");
+    let log = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap();
+    for (name, trains_teacher) in [
+        ("001-es-direct-seed1.log", true),
+        ("002-es-tsl-seed1.log", false),
+        ("003-es-direct-seed2.log", true),
+        ("004-es-tsl-seed2.log", false),
+    ] {
+        let text = log(name);
+        assert!(!text.contains("another run is building it"), "{name}:\n{text}");
+        assert_eq!(text.contains("teacher_ner: published"), trains_teacher, "{name}:\n{text}");
+    }
+    assert!(log("002-es-tsl-seed1.log").contains("distill: published"));
+
+    // The same cells one after the other, in one process: the same results.
+    let serial = Workspace::demo();
+    std::fs::write(serial.path().join("sweep.toml"), SMALL_SWEEP).unwrap();
+    serial.ok(&["sweep", "run", "sweep.toml"]);
+    for (method, seed) in [("direct", 1), ("tsl", 1), ("direct", 2), ("tsl", 2)] {
+        assert_eq!(cell_f1(&parallel, method, seed), cell_f1(&serial, method, seed), "{method} seed {seed}");
+    }
+    assert_eq!(parallel.artifacts("teacher_ner").len(), 2);
 }

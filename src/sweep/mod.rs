@@ -6,6 +6,8 @@ pub mod analysis;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod schedule;
+pub mod slurm;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,37 +3,19 @@
 //! interrupted at any point resumes where it stopped (a half-trained stage from its
 //! last checkpoint).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use serde_json::Value;
-
+use super::schedule::{cell_log, names, work, Pending, Schedule, StageRun};
 use super::{Cell, Sweep};
-use crate::engine::{self, Digests, Plan, RunOptions};
+use crate::engine::{self, RunOptions};
 use crate::error::SweepError;
 use crate::manifest::Manifest;
 use crate::stage::DynStage;
 use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
-
-/// A stage run still to do: (stage, key). Cells share many, teachers above all.
-type StageRun = (StageName, String);
-
-/// What a stage run's duration depends on: the config values it reads, less the seed
-/// (a sentence budget or another method changes the work; another seed does not).
-fn work(view: &Value) -> String {
-    let mut view = view.clone();
-    if let Some(map) = view.as_object_mut() {
-        map.remove("seed");
-    }
-    view.to_string()
-}
-
-/// A stage run still to do, with the first cell's target that needs it and its work.
-struct Pending {
-    target: String,
-    work: String,
-}
 
 /// Guesses how long a stage run takes from runs already measured: runs of the same work
 /// under another seed first, then this sweep's runs of the stage for the same target,
@@ -72,15 +54,6 @@ impl Estimator {
     }
 }
 
-/// The needed stages of `plan` without a valid artifact, with their work and label.
-fn stale_runs(plan: &Plan, store: &Store) -> Vec<(StageRun, String, String)> {
-    plan.needed()
-        .into_iter()
-        .filter(|p| !matches!(store.state(p.name(), &p.key, false), ArtifactState::Valid(_)))
-        .map(|p| ((p.name(), p.key.clone()), work(&p.view), p.label()))
-        .collect()
-}
-
 pub fn duration(seconds: f64) -> String {
     let s = seconds.round() as u64;
     match s {
@@ -90,98 +63,226 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-/// The estimated time of `remaining`.
-fn eta(remaining: &BTreeMap<StageRun, Pending>, estimator: &Estimator) -> String {
-    let mut total = 0.0;
-    let mut unknown = 0;
-    for ((stage, _), pending) in remaining {
-        match estimator.guess(*stage, pending) {
-            Some(s) => total += s,
-            None => unknown += 1,
-        }
-    }
-    let extra = if unknown > 0 { format!(" + {unknown} stage run(s) never timed here") } else { String::new() };
-    format!("about {}{extra}", duration(total))
+/// What `sweep run` is asked to do.
+pub struct RunRequest<'a> {
+    /// The command line's `--set` overrides, applied to every cell.
+    pub extra: &'a [String],
+    /// Only the cells of these seeds (all when empty).
+    pub seeds: &'a [u64],
+    /// List what each cell would run, without running.
+    pub dry_run: bool,
+    /// Cells run at once, each in a process of its own (1: in this process).
+    pub jobs: usize,
+    /// Only this cell (1-based, among all the sweep's cells): what a job runs.
+    pub cell: Option<usize>,
+    /// GPUs the jobs split between them (job k sees `gpus[k % len]` alone); all share
+    /// every device when empty.
+    pub gpus: &'a [String],
 }
 
-/// Runs (or with `dry_run`, lists) every cell of the sweep, or only those of `seeds`.
-pub fn run(
-    sweep: &Sweep,
-    store: &Store,
-    stages: &[Box<dyn DynStage>],
-    extra: &[String],
-    seeds: &[u64],
-    dry_run: bool,
-) -> anyhow::Result<()> {
-    let mut cells: Vec<Cell> = sweep.cells(extra)?;
-    if let Some(missing) = seeds.iter().find(|s| !sweep.spec.seeds.contains(s)) {
-        anyhow::bail!(
-            "{}: seed {missing} is not one of the sweep's seeds {:?}",
-            sweep.path.display(),
-            sweep.spec.seeds
-        );
-    }
-    cells.retain(|c| seeds.is_empty() || seeds.contains(&c.seed));
-    // Every key before anything runs, each input file hashed once for the whole sweep.
-    let mut digests = Digests::new();
-    let plans =
-        cells.iter().map(|c| Plan::with_digests(&c.config, stages, &mut digests)).collect::<Result<Vec<_>, _>>()?;
-    let stale: Vec<Vec<(StageRun, String, String)>> = plans.iter().map(|p| stale_runs(p, store)).collect();
-    let complete = stale.iter().filter(|s| s.is_empty()).count();
-    // Each stage run falls to the first cell that needs it; later cells reuse its artifact.
-    let mut remaining: BTreeMap<StageRun, Pending> = BTreeMap::new();
-    let mut todos: Vec<Vec<(StageRun, String)>> = Vec::new();
-    for (cell, runs) in cells.iter().zip(stale) {
-        let mut todo = Vec::new();
-        for (run, work, label) in runs {
-            if !remaining.contains_key(&run) {
-                remaining.insert(run.clone(), Pending { target: cell.target.clone(), work });
-                todo.push((run, label));
-            }
-        }
-        todos.push(todo);
-    }
-    let mut estimator = Estimator::new(store, stages);
+/// Runs (or with `dry_run`, lists) every cell of the sweep, or only those asked for.
+pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &RunRequest) -> anyhow::Result<()> {
+    let Schedule { cells, plans, todos, after, remaining, complete } =
+        Schedule::new(sweep, store, stages, req.extra, req.seeds, req.cell)?;
+    let mut progress = Progress { remaining, estimator: Estimator::new(store, stages), jobs: req.jobs.max(1) };
     println!(
         "sweep `{}`{}: {} cells, {complete} complete; {} stage run(s) to do, {}",
         sweep.spec.name,
-        if seeds.is_empty() { String::new() } else { format!(" (seeds {seeds:?})") },
+        if req.seeds.is_empty() { String::new() } else { format!(" (seeds {:?})", req.seeds) },
         cells.len(),
-        remaining.len(),
-        eta(&remaining, &estimator)
+        progress.remaining.len(),
+        progress.eta()
     );
     let n = cells.len();
-    let started = Instant::now();
-    for (i, ((cell, plan), todo)) in cells.iter().zip(&plans).zip(todos).enumerate() {
-        let head = format!("[{}/{n}] {}", i + 1, cell.label());
-        if todo.is_empty() {
-            println!("{head}: up to date");
-            continue;
-        }
-        let names: Vec<&str> = todo.iter().map(|(_, label)| label.as_str()).collect();
-        if dry_run {
-            println!("{head}: would run {}", names.join(", "));
-            continue;
-        }
-        println!("{head}: running {}", names.join(", "));
-        let cell_started = Instant::now();
-        engine::run(plan, store, &RunOptions::default())
-            .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
-        for (run @ (stage, key), _) in &todo {
-            remaining.remove(run);
-            if let Ok(manifest) = Manifest::read(&store.artifact_dir(*stage, key)) {
-                estimator.record(&cell.target, *stage, manifest);
+    let head = |i: usize| format!("[{}/{n}] {}", i + 1, cells[i].1.label());
+    let names = |i: usize| names(&todos[i]);
+    if req.dry_run {
+        for (i, todo) in todos.iter().enumerate() {
+            match todo.is_empty() {
+                true => println!("{}: up to date", head(i)),
+                false => println!("{}: would run {}", head(i), names(i)),
             }
         }
-        println!(
-            "{head}: done in {}; {} stage run(s) left, {} (elapsed {})",
-            duration(cell_started.elapsed().as_secs_f64()),
-            remaining.len(),
-            eta(&remaining, &estimator),
-            duration(started.elapsed().as_secs_f64())
-        );
+        return Ok(());
     }
+    let started = Instant::now();
+    if progress.jobs == 1 {
+        for (i, ((_, cell), plan)) in cells.iter().zip(&plans).enumerate() {
+            if todos[i].is_empty() {
+                println!("{}: up to date", head(i));
+                continue;
+            }
+            println!("{}: running {}", head(i), names(i));
+            let cell_started = Instant::now();
+            engine::run(plan, store, &RunOptions::default())
+                .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
+            let done = progress.done(store, &cell.target, &todos[i]);
+            println!("{}: done in {}; {done} (elapsed {})", head(i), since(cell_started), since(started));
+        }
+        return Ok(());
+    }
+    // Several jobs: a cell starts once what other cells build for it is built (the text
+    // and a teacher of its seed, say, while that cell goes on), in a process of its own
+    // (its own libtorch threads and RNG), its output in a log file.
+    let jobs = Jobs::new(sweep, store, req, &cells)?;
+    let mut slots: Vec<Option<(usize, Child, Instant)>> = (0..progress.jobs).map(|_| None).collect();
+    let mut state = vec![CellState::Waiting; n];
+    let mut built: BTreeSet<StageRun> = BTreeSet::new();
+    let mut failed: Option<SweepError> = None;
+    loop {
+        for (slot, running) in slots.iter_mut().enumerate() {
+            if let Some((i, child, cell_started)) = running {
+                let Some(status) = child.try_wait()? else { continue };
+                let i = *i;
+                let log = cell_log(store, sweep, cells[i].0, &cells[i].1);
+                if status.success() {
+                    state[i] = CellState::Done;
+                    let done = progress.done(store, &cells[i].1.target, &todos[i]);
+                    println!("{}: done in {}; {done} (elapsed {})", head(i), since(*cell_started), since(started));
+                } else {
+                    state[i] = CellState::Failed;
+                    println!("{}: failed ({status}); its log: {}", head(i), log.display());
+                    failed.get_or_insert(SweepError::Job { cell: cells[i].1.label(), status: status.to_string(), log });
+                }
+                *running = None;
+            }
+            if running.is_some() || failed.is_some() {
+                continue;
+            }
+            // The first waiting cell whose inputs from other cells are built.
+            while let Some(i) =
+                (0..n).find(|&i| state[i] == CellState::Waiting && inputs_built(&after[i], &state, &mut built, store))
+            {
+                if todos[i].is_empty() {
+                    state[i] = CellState::Done;
+                    println!("{}: up to date", head(i));
+                    continue;
+                }
+                let log = cell_log(store, sweep, cells[i].0, &cells[i].1);
+                println!("{}: running {} (job {}, log {})", head(i), names(i), slot + 1, log.display());
+                *running = Some((i, jobs.spawn(cells[i].0, slot, &log)?, Instant::now()));
+                state[i] = CellState::Running;
+                break;
+            }
+        }
+        if slots.iter().all(Option::is_none) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let blocked: Vec<String> = (0..n).filter(|&i| state[i] != CellState::Done).map(|i| cells[i].1.label()).collect();
+    anyhow::ensure!(blocked.is_empty(), "cells not run (a cell they need failed): {}", blocked.join(", "));
     Ok(())
+}
+
+/// Whether the stage runs `after` (each with the cell that builds it) are built: its cell
+/// is done, or running and has published it (remembered in `built`).
+fn inputs_built(
+    after: &[(StageRun, usize)],
+    state: &[CellState],
+    built: &mut BTreeSet<StageRun>,
+    store: &Store,
+) -> bool {
+    after.iter().all(|(run @ (stage, key), by)| {
+        built.contains(run)
+            || state[*by] == CellState::Done
+            || (state[*by] == CellState::Running
+                && matches!(store.state(*stage, key, false), ArtifactState::Valid(_))
+                && built.insert(run.clone()))
+    })
+}
+
+/// The wall time since `t`, for people.
+fn since(t: Instant) -> String {
+    duration(t.elapsed().as_secs_f64())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CellState {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+}
+
+/// The stage runs left, what they are expected to take, and over how many jobs.
+struct Progress {
+    remaining: BTreeMap<StageRun, Pending>,
+    estimator: Estimator,
+    jobs: usize,
+}
+
+impl Progress {
+    /// Records the finished stage runs `todo` of a cell of `target`; says what is left.
+    fn done(&mut self, store: &Store, target: &str, todo: &[(StageRun, String)]) -> String {
+        for (run @ (stage, key), _) in todo {
+            self.remaining.remove(run);
+            if let Ok(manifest) = Manifest::read(&store.artifact_dir(*stage, key)) {
+                self.estimator.record(target, *stage, manifest);
+            }
+        }
+        format!("{} stage run(s) left, {}", self.remaining.len(), self.eta())
+    }
+
+    /// The estimated time of what is left: its work, spread over the jobs.
+    fn eta(&self) -> String {
+        let mut total = 0.0;
+        let mut unknown = 0;
+        for ((stage, _), pending) in &self.remaining {
+            match self.estimator.guess(*stage, pending) {
+                Some(s) => total += s,
+                None => unknown += 1,
+            }
+        }
+        let extra = if unknown > 0 { format!(" + {unknown} stage run(s) never timed here") } else { String::new() };
+        match self.jobs {
+            1 => format!("about {}{extra}", duration(total)),
+            jobs => {
+                format!("about {} with {jobs} jobs ({} of work){extra}", duration(total / jobs as f64), duration(total))
+            }
+        }
+    }
+}
+
+/// How a job runs a cell: this binary on the same sweep, store and overrides, `--cell K`,
+/// with the machine's cores shared between the jobs.
+struct Jobs {
+    exe: PathBuf,
+    args: Vec<String>,
+    gpus: Vec<String>,
+}
+
+impl Jobs {
+    fn new(sweep: &Sweep, store: &Store, req: &RunRequest, cells: &[(usize, Cell)]) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut args: Vec<String> = vec!["--store".into(), store.root().display().to_string()];
+        for set in req.extra {
+            args.extend(["--set".into(), set.clone()]);
+        }
+        // Unless the configs set it: the cores split between the jobs (runtime is in no key).
+        if cells.iter().all(|(_, c)| c.config.config.runtime.threads == 0) {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            args.extend(["--set".into(), format!("runtime.threads={}", (cores / req.jobs).max(1))]);
+        }
+        args.extend(["sweep".into(), "run".into(), sweep.path.display().to_string()]);
+        Ok(Self { exe, args, gpus: req.gpus.to_vec() })
+    }
+
+    /// Starts the cell numbered `k` in job slot `slot`, its output into `log`.
+    fn spawn(&self, k: usize, slot: usize, log: &Path) -> anyhow::Result<Child> {
+        fs_err::create_dir_all(log.parent().expect("a log has a folder"))?;
+        let out = fs_err::File::create(log)?;
+        let mut command = std::process::Command::new(&self.exe);
+        command.args(&self.args).args(["--cell", &k.to_string()]);
+        command.stdin(Stdio::null()).stdout(out.file().try_clone()?).stderr(out.into_parts().0);
+        if !self.gpus.is_empty() {
+            command.env("CUDA_VISIBLE_DEVICES", &self.gpus[slot % self.gpus.len()]);
+        }
+        command.spawn().map_err(|e| anyhow::anyhow!("starting {}: {e}", self.exe.display()))
+    }
 }
 
 #[cfg(test)]

@@ -209,6 +209,51 @@ pub fn loss_terms(dir: &std::path::Path, terms: Terms) -> Vec<String> {
     names
 }
 
+/// Direct transfer and TSL, two seeds: once the first cell has tokenized the text, the
+/// seed-2 teacher can train beside the seed-1 one.
+pub const SMALL_SWEEP: &str = r#"
+name = "jobs"
+seeds = [1, 2]
+set = ["eval.teacher=false", "distill.max_sentences=40", "runtime.threads=1"]
+
+[[target]]
+name = "es"
+config = "pipeline.toml"
+
+[[method]]
+name = "direct"
+set = ["method=direct"]
+
+[[method]]
+name = "tsl"
+set = ["method=tsl"]
+"#;
+
+/// Test F1 of one cell, from its evaluate artifact.
+pub fn cell_f1(ws: &Workspace, method: &str, seed: u64) -> f64 {
+    let model = if method == "direct" { "teacher" } else { "student" };
+    for dir in ws.artifacts("evaluate") {
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+        if metrics["setting"]["method"] == method {
+            let seed_of = |stage: &str| -> Option<u64> {
+                let key = manifest["inputs"][stage].as_str()?;
+                let m: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(ws.store().join(stage).join(key).join("manifest.json")).unwrap(),
+                )
+                .unwrap();
+                m["config"]["seed"].as_u64()
+            };
+            if seed_of(if method == "direct" { "teacher_ner" } else { "distill" }) == Some(seed) {
+                return metrics["metrics"][model]["test"]["overall"]["f1"].as_f64().unwrap();
+            }
+        }
+    }
+    panic!("no evaluate artifact for {method} seed {seed}");
+}
+
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
