@@ -51,6 +51,9 @@ pub struct Config {
     /// How source word pairs are built for the similarity teacher.
     #[serde(default)]
     pub sim_pairs: SimPairsConfig,
+    /// How the similarity teacher's score t is formed (MTMT).
+    #[serde(default)]
+    pub similarity: SimilarityConfig,
     /// How unlabeled target pairs are sampled and scored by the teachers.
     #[serde(default)]
     pub score: ScoreConfig,
@@ -384,6 +387,15 @@ impl Default for SimPairsConfig {
     fn default() -> Self {
         Self { same: SameClass::Type, pairs_per_batch: 64, positive_ratio: 0.5, o_anchor_ratio: 0.2 }
     }
+}
+
+/// The similarity score: the paper's t = sigmoid(cos), or calibrated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimilarityConfig {
+    /// t = sigmoid(scale * cos + bias), the two fitted by the similarity teacher on source
+    /// pairs (`model::calibration`), used by the pair scores, gamma and the student.
+    pub calibrated: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -809,6 +821,11 @@ impl Config {
             "sim_pairs.o_anchor_ratio",
             format!("is {}: must lie in [0, 1]", sp.o_anchor_ratio),
         );
+        check(
+            !self.similarity.calibrated || self.method == Method::Mtmt,
+            "similarity.calibrated",
+            format!("is on under method {:?}: only MTMT's similarity teacher fits a calibration", self.method),
+        );
         let g = self.score.group_size;
         check(g >= 2, "score.group_size", format!("is {g}: pairs need two sentences per group"));
         check(self.score.pairs_per_sentence >= 1, "score.pairs_per_sentence", "must be at least 1".into());
@@ -905,6 +922,7 @@ pub const ADDED_LATER: &[(&str, bool)] = &[
     ("teacher_ner.bf16", false),
     ("teacher_sim.bf16", false),
     ("distill.bf16", false),
+    ("similarity.calibrated", false),
 ];
 
 /// Removes a dotted key from a view (and the sections it leaves empty).

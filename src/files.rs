@@ -34,6 +34,8 @@ pub const PAIRS: &str = "pairs.parquet";
 pub const GROUPS: &str = "groups.parquet";
 /// `weights`: pairs with both sides' distributions and the four confidence weights.
 pub const PSEUDO_LABELS: &str = "pseudo_labels.parquet";
+/// `teacher_sim` with `similarity.calibrated`: t = sigmoid(scale * cos + bias) as JSON.
+pub const CALIBRATION: &str = "calibration.json";
 /// Training stages: one row per training step (step, epoch, loss, its terms, lr,
 /// tokens_per_s, source_dev_f1).
 pub const CURVE: &str = "curve.parquet";

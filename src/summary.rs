@@ -49,3 +49,10 @@ pub const PAIRS_PER_SENTENCE_FORWARD: &str = "pairs_per_sentence_forward";
 /// Inside `SOURCE_DEV_PAIRS`.
 pub const ACCURACY: &str = "accuracy";
 pub const F1_SAME: &str = "f1_same";
+/// Inside `SOURCE_DEV_PAIRS`: expected calibration error (10 bins) and Brier score of t.
+pub const ECE: &str = "ece";
+pub const BRIER: &str = "brier";
+/// Inside `SOURCE_DEV_PAIRS` when calibrated: the same figures for the paper's sigmoid(cos).
+pub const PAPER_SCORE: &str = "paper_score";
+/// `teacher_sim` with `similarity.calibrated`: the fitted scale and bias.
+pub const CALIBRATION: &str = "calibration";

@@ -2,7 +2,8 @@
 //! by length (a group is one student batch), samples word pairs inside each group
 //! without gold labels (uniformly, or balanced by the recognizer's predicted types),
 //! runs the method's pair scorer (the similarity teacher) once per sentence, and
-//! computes t for all pairs with vector operations.
+//! computes t for all pairs with vector operations (calibrated where the teacher fitted a
+//! calibration: `similarity.calibrated`; the table's metadata records it).
 
 use polars::prelude::*;
 use serde::Deserialize;
@@ -11,10 +12,11 @@ use tch::{Device, Kind, Tensor};
 use crate::artifacts::{
     predicted_classes, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
 };
-use crate::config::{bio_labels, PairSampling, ScoreConfig};
+use crate::config::{bio_labels, PairSampling, ScoreConfig, SimilarityConfig};
 use crate::files;
 use crate::method::Method;
-use crate::model::heads::similarity;
+use crate::model::calibration::Calibration;
+use crate::model::heads::cosine;
 use crate::model::siamese::Siamese;
 use crate::pairs::{balanced, uniform, Balance};
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -34,6 +36,9 @@ pub struct Params {
     encoder: EncoderFiles,
     score: ScoreConfig,
     distill: StudentSentences,
+    /// Out of the view when off (`config::ADDED_LATER`).
+    #[serde(default)]
+    similarity: SimilarityConfig,
 }
 
 /// The teacher that scores pairs. A method without pairs never runs this stage; its key
@@ -56,7 +61,7 @@ impl StageSpec for ScorePairs {
         vec![StageName::TokenizeTarget, StageName::ScoreTokens, pair_scorer(method)]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "score", STUDENT_SENTENCES]
+        &["seed", "labels", "score", STUDENT_SENTENCES, "similarity"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES
@@ -129,9 +134,16 @@ impl Stage for ScorePairs {
                 ib.push((offsets[b] + pair.b.word) as i64);
             }
         }
+        let calibration = if p.similarity.calibrated {
+            let path = ctx.input(pair_scorer(ctx.method), files::CALIBRATION);
+            serde_json::from_str(&fs_err::read_to_string(&path)?)
+                .map_err(|e| anyhow::anyhow!("{}: not a calibration: {e}", path.display()))?
+        } else {
+            Calibration::IDENTITY
+        };
         let t = tch::no_grad(|| {
             let pick = |i: &[i64]| all_states.index_select(0, &Tensor::from_slice(i).to_device(all_states.device()));
-            similarity(&pick(&ia), &pick(&ib)).to_kind(Kind::Float).to_device(Device::Cpu)
+            calibration.apply(&cosine(&pick(&ia), &pick(&ib))).to_kind(Kind::Float).to_device(Device::Cpu)
         });
         let t = Vec::<f32>::try_from(t)?;
         let pairs_per_s = t.len() as f64 / started.elapsed().as_secs_f64();
@@ -158,7 +170,11 @@ impl Stage for ScorePairs {
                 Column::new("t".into(), t),
             ],
         )?;
-        table::write(&mut pairs, &ctx.output(files::PAIRS), ctx.provenance())?;
+        let mut meta = ctx.provenance();
+        if p.similarity.calibrated {
+            meta.push(calibration.metadata());
+        }
+        table::write(&mut pairs, &ctx.output(files::PAIRS), meta)?;
         let members: Vec<Vec<u32>> =
             groups.iter().map(|idx| idx.iter().map(|&i| set.sentence_ids[i]).collect()).collect();
         let mut groups_df = DataFrame::new(

@@ -1,18 +1,21 @@
 //! `teacher_sim`: the siamese entity-similarity teacher, the pretrained encoder
 //! fine-tuned on source word pairs built from gold source tags (two words of two
 //! different sentences; target 1 when their classes match). Pairs are drawn among the
-//! sentences of each batch, so one forward serves many pairs. Reports pair accuracy
-//! and F1 on source dev pairs drawn the same way.
+//! sentences of each batch, so one forward serves many pairs. With
+//! `similarity.calibrated`, it then fits t = sigmoid(scale * cos + bias) on source train
+//! pairs (`calibration.json`). Reports pair accuracy, F1, calibration error and Brier
+//! score on source dev pairs drawn the same way.
 
 use serde::Deserialize;
 use tch::Kind;
 
 use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::{SimPairsConfig, TrainConfig};
+use crate::config::{SimPairsConfig, SimilarityConfig, TrainConfig};
 use crate::files;
 use crate::method::Method;
+use crate::model::calibration::{calibration_error, Calibration};
 use crate::model::params;
-use crate::model::siamese::{bce, pair_similarity, pair_targets, word_offsets, Siamese};
+use crate::model::siamese::{bce, pair_cosine, pair_similarity, pair_targets, word_offsets, Siamese};
 use crate::pairs::{balanced, batch_classes, Balance};
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -26,12 +29,18 @@ use crate::train::trainer::{all_batches, StepLoss};
 
 pub struct TeacherSim;
 
+/// Source train batches whose pairs fit the calibration (64 pairs each by default).
+const CALIBRATION_BATCHES: usize = 200;
+
 #[derive(Deserialize)]
 pub struct Params {
     seed: u64,
     encoder: EncoderFiles,
     teacher_sim: TrainConfig,
     sim_pairs: SimPairsConfig,
+    /// Out of the view when off (`config::ADDED_LATER`).
+    #[serde(default)]
+    similarity: SimilarityConfig,
 }
 
 impl StageSpec for TeacherSim {
@@ -48,13 +57,14 @@ impl StageSpec for TeacherSim {
         vec![StageName::TokenizeSource]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["seed", "teacher_sim", "sim_pairs"]
+        &["seed", "teacher_sim", "sim_pairs", "similarity"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL, files::CURVE]
+        // CALIBRATION with `similarity.calibrated` only.
+        &[files::MODEL, files::CURVE, files::CALIBRATION]
     }
 }
 
@@ -88,16 +98,15 @@ impl Stage for TeacherSim {
         ctx.summary.insert(summary::TRAIN_PAIRS.into(), pairs_seen.into());
         params::save_trained(&model.vs, &ctx.output(files::MODEL))?;
 
-        let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
-        if dev_path.exists() {
-            let dev = EncodedSet::read(&dev_path)?;
-            let (mut tp, mut fp, mut fn_, mut correct, mut total) = (0usize, 0usize, 0usize, 0usize, 0usize);
-            let plan = BatchPlan { batch_size: t.batch_size, max_tokens: None, chunk_batches: 1 };
+        // Source pairs' cosines, per batch of `batches`, drawn as in training (`name`
+        // tells the draws apart).
+        let cosines = |set: &EncodedSet, batches: &[Vec<usize>], name: &str| -> anyhow::Result<(Vec<f64>, Vec<bool>)> {
             let _guard = tch::no_grad_guard();
-            for (b, idx) in sorted_batches(&dev.lengths(), &plan).iter().enumerate() {
-                let mut rng = Rng::derived(p.seed, &format!("dev pairs {b}"));
+            let (mut cos, mut same) = (Vec::new(), Vec::new());
+            for (b, idx) in batches.iter().enumerate() {
+                let mut rng = Rng::derived(p.seed, &format!("{name} pairs {b}"));
                 let pairs = balanced(
-                    &batch_classes(&dev, idx, p.sim_pairs.same),
+                    &batch_classes(set, idx, p.sim_pairs.same),
                     p.sim_pairs.pairs_per_batch,
                     balance,
                     &mut rng,
@@ -105,28 +114,69 @@ impl Stage for TeacherSim {
                 if pairs.is_empty() {
                     continue;
                 }
-                let batch = Batch::new(&dev, idx, device);
-                let sim = Vec::<f32>::try_from(pair_similarity(
-                    &model.word_states(&batch, false),
-                    &word_offsets(&batch),
-                    &pairs,
-                ))?;
-                for (pair, s) in pairs.iter().zip(sim) {
-                    let said_same = s > 0.5;
-                    total += 1;
-                    correct += usize::from(said_same == pair.same);
-                    tp += usize::from(said_same && pair.same);
-                    fp += usize::from(said_same && !pair.same);
-                    fn_ += usize::from(!said_same && pair.same);
-                }
+                let batch = Batch::new(set, idx, device);
+                let c = pair_cosine(&model.word_states(&batch, false), &word_offsets(&batch), &pairs);
+                cos.extend(Vec::<f64>::try_from(c.to_kind(Kind::Double))?);
+                same.extend(pairs.iter().map(|pair| pair.same));
             }
-            let f1 = 200.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64;
-            let accuracy = 100.0 * correct as f64 / total.max(1) as f64;
-            ctx.log(format!("source dev pairs: {total}, accuracy {accuracy:.2}, F1 (same) {f1:.2}"));
-            ctx.summary.insert(
-                summary::SOURCE_DEV_PAIRS.into(),
-                serde_json::json!({"pairs": total, summary::ACCURACY: accuracy, summary::F1_SAME: f1}),
-            );
+            Ok((cos, same))
+        };
+        let plan = BatchPlan { batch_size: t.batch_size, max_tokens: None, chunk_batches: 1 };
+        let calibration = if p.similarity.calibrated {
+            // The first epoch's batches, at most CALIBRATION_BATCHES of them.
+            let batches: Vec<Vec<usize>> = all_batches(&set.lengths(), &schedule, p.seed)
+                .into_iter()
+                .take(CALIBRATION_BATCHES)
+                .map(|(_, b)| b)
+                .collect();
+            let (cos, same) = cosines(&set, &batches, "calibration")?;
+            let fitted = Calibration::fit(&cos, &same)?;
+            ctx.log(format!(
+                "calibration on {} source train pairs: t = sigmoid({:.3} cos + {:.3})",
+                cos.len(),
+                fitted.scale,
+                fitted.bias
+            ));
+            ctx.summary.insert(summary::CALIBRATION.into(), serde_json::to_value(fitted)?);
+            crate::atomic::write_file(
+                &ctx.output(files::CALIBRATION),
+                serde_json::to_string_pretty(&fitted)?.as_bytes(),
+            )?;
+            fitted
+        } else {
+            Calibration::IDENTITY
+        };
+
+        let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
+        if dev_path.exists() {
+            let dev = EncodedSet::read(&dev_path)?;
+            let (cos, same) = cosines(&dev, &sorted_batches(&dev.lengths(), &plan), "dev")?;
+            let figures = |c: Calibration| {
+                let t: Vec<f64> = cos.iter().map(|&x| c.apply_one(x)).collect();
+                let (mut tp, mut fp, mut fn_, mut correct) = (0usize, 0usize, 0usize, 0usize);
+                for (&t, &same) in t.iter().zip(&same) {
+                    let said_same = t > 0.5;
+                    correct += usize::from(said_same == same);
+                    tp += usize::from(said_same && same);
+                    fp += usize::from(said_same && !same);
+                    fn_ += usize::from(!said_same && same);
+                }
+                let (ece, brier) = calibration_error(&t, &same);
+                serde_json::json!({
+                    summary::ACCURACY: 100.0 * correct as f64 / t.len().max(1) as f64,
+                    summary::F1_SAME: 200.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64,
+                    summary::ECE: ece,
+                    summary::BRIER: brier,
+                })
+            };
+            let mut report = figures(calibration);
+            report["pairs"] = cos.len().into();
+            ctx.log(format!("source dev pairs: {report}"));
+            if p.similarity.calibrated {
+                report[summary::PAPER_SCORE] = figures(Calibration::IDENTITY);
+                ctx.log(format!("the same with the paper's sigmoid(cos): {}", report[summary::PAPER_SCORE]));
+            }
+            ctx.summary.insert(summary::SOURCE_DEV_PAIRS.into(), report);
         }
         Ok(())
     }

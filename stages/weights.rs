@@ -10,6 +10,7 @@ use crate::config::WeightsConfig;
 use crate::files;
 use crate::method::mtmt::{sigmoid_cos, weight_exprs, WEIGHT_COLUMNS};
 use crate::method::Method;
+use crate::model::calibration::Calibration;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::table;
@@ -47,7 +48,10 @@ impl Stage for Weights {
 
     fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let tokens = table::read(&ctx.input(StageName::ScoreTokens, files::TOKEN_PROBS))?.lazy();
-        let pairs = table::read(&ctx.input(StageName::ScorePairs, files::PAIRS))?.lazy();
+        let pairs_path = ctx.input(StageName::ScorePairs, files::PAIRS);
+        let pairs = table::read(&pairs_path)?.lazy();
+        // gamma compares t with the recognizer's similarity on t's scale.
+        let calibration = Calibration::of_table(&pairs_path)?;
         let side = |suffix: &str| {
             tokens.clone().select([
                 col("sentence_id").alias(format!("sentence_{suffix}")),
@@ -73,7 +77,7 @@ impl Stage for Weights {
             .sort(["pair_id"], Default::default())
             .collect()?;
         let (pa, pb) = (table::read_f32_lists(&joined, "probs_a")?, table::read_f32_lists(&joined, "probs_b")?);
-        let sim: Vec<f32> = pa.iter().zip(&pb).map(|(a, b)| sigmoid_cos(a, b)).collect();
+        let sim: Vec<f32> = pa.iter().zip(&pb).map(|(a, b)| sigmoid_cos(a, b, &calibration)).collect();
         let mut df = joined
             .lazy()
             .with_column(lit(Series::new("sim_probs".into(), sim)).alias("sim_probs"))
@@ -90,6 +94,10 @@ impl Stage for Weights {
             .collect();
         ctx.log(format!("{} pseudo-labelled pairs; mean {}", df.height(), means.join(", ")));
         ctx.summary.insert(crate::summary::PAIRS.into(), df.height().into());
-        table::write(&mut df, &ctx.output(files::PSEUDO_LABELS), ctx.provenance())
+        let mut meta = ctx.provenance();
+        if calibration != Calibration::IDENTITY {
+            meta.push(calibration.metadata());
+        }
+        table::write(&mut df, &ctx.output(files::PSEUDO_LABELS), meta)
     }
 }

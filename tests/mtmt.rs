@@ -64,6 +64,52 @@ fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
     assert_eq!(ran(&out), ["teacher_mt", "score_tokens", "score_pairs", "weights", "distill", "evaluate"], "{out}");
     assert!(out.contains("student on target test: F1"), "{out}");
 
+    // The calibrated similarity: the teacher fits t = sigmoid(scale cos + bias) on source
+    // pairs; the pair scores, gamma and the student use it, and t spreads wider than the
+    // paper's sigmoid(cos) on the same pairs.
+    let err = ws.fails(&["run", "all", "--set", "method=mtst", "--set", "similarity.calibrated=true"]);
+    assert!(err.contains("similarity.calibrated") && err.contains("only MTMT"), "{err}");
+    let out = ws.ok(&["run", "all", "--set", "similarity.calibrated=true"]);
+    assert_eq!(ran(&out), ["teacher_sim", "score_pairs", "weights", "distill", "evaluate"], "{out}");
+    let calibrated = |stage: &str, file: &str| {
+        ws.artifacts(stage).into_iter().partition::<Vec<_>, _>(|d| {
+            let meta = mtmt_pipe::table::metadata(&d.join(file)).unwrap_or_default();
+            meta.iter().any(|(k, _)| k == "mtmt.similarity_calibration") || d.join("calibration.json").exists()
+        })
+    };
+    let (with, without) = calibrated("teacher_sim", "model.safetensors");
+    assert_eq!((with.len(), without.len()), (1, 1));
+    let fitted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with[0].join("calibration.json")).unwrap()).unwrap();
+    assert!(fitted["scale"].as_f64().unwrap() > 1.0, "{fitted}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with[0].join("manifest.json")).unwrap()).unwrap();
+    let dev = &manifest["summary"]["source_dev_pairs"];
+    assert!(dev["ece"].as_f64().unwrap() < dev["paper_score"]["ece"].as_f64().unwrap(), "{dev}");
+    let spread = |dir: &std::path::Path| {
+        let t: Vec<f32> = table::read(&dir.join("pairs.parquet"))
+            .unwrap()
+            .column("t")
+            .unwrap()
+            .f32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        t.iter().copied().fold(f32::MIN, f32::max) - t.iter().copied().fold(f32::MAX, f32::min)
+    };
+    let (with, without) = calibrated("score_pairs", "pairs.parquet");
+    // MTMT's other pairs: scored by the same similarity teacher's encoder (MTST's by its own).
+    let reads_teacher_sim = |d: &std::path::PathBuf| {
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap();
+        m["inputs"].get("teacher_sim").is_some()
+    };
+    let without: Vec<_> = without.into_iter().filter(reads_teacher_sim).collect();
+    assert_eq!((with.len(), without.len()), (1, 1));
+    assert!(spread(&with[0]) > spread(&without[0]), "{} vs {}", spread(&with[0]), spread(&without[0]));
+    let (with, _) = calibrated("weights", "pseudo_labels.parquet");
+    assert_eq!(with.len(), 1, "the pseudo-labels carry the calibration to the student");
+
     // The pseudo-label table users inspect.
     let out = ws.ok(&["inspect", "pseudo_labels", "--filter", "gamma > 0.9", "--sort", "alpha1", "--schema"]);
     for column in ["alpha1", "alpha2", "beta", "gamma", "t", "label_a", "probs_b", "max_prob_a"] {

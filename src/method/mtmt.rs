@@ -20,7 +20,8 @@ use super::student::{all_words_loss, ner_loss, teacher_batch, StudentLoss, Stude
 use super::MethodSpec;
 use crate::config::{WeightFormula, WeightsConfig};
 use crate::files;
-use crate::model::heads::similarity;
+use crate::model::calibration::Calibration;
+use crate::model::heads::cosine;
 use crate::model::siamese::bce;
 use crate::stage_name::StageName;
 use crate::table;
@@ -54,12 +55,17 @@ impl MethodSpec for Mtmt {
 /// The weight columns of `pseudo_labels`, in the order of `PairWeights`' fields.
 pub const WEIGHT_COLUMNS: [&str; 4] = ["alpha1", "alpha2", "beta", "gamma"];
 
-/// sigmoid(cos(p, q)) of two probability vectors: how alike the recognizer thinks two words are.
-pub fn sigmoid_cos(p: &[f32], q: &[f32]) -> f32 {
+/// sigmoid(cos(p, q)) of two probability vectors, calibrated as t is: how alike the
+/// recognizer thinks two words are, on the similarity teacher's scale.
+pub fn sigmoid_cos(p: &[f32], q: &[f32], calibration: &Calibration) -> f32 {
     let dot: f32 = p.iter().zip(q).map(|(a, b)| a * b).sum();
     let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
     let cos = dot / (norm(p) * norm(q)).max(1e-8);
-    1.0 / (1.0 + (-cos).exp())
+    if *calibration == Calibration::IDENTITY {
+        // The paper's, in f32 as every artifact before calibration computed it.
+        return 1.0 / (1.0 + (-cos).exp());
+    }
+    calibration.apply_one(f64::from(cos)) as f32
 }
 
 /// The weight columns as polars expressions over `max_prob_a`, `max_prob_b`, `t`, `sim_probs`.
@@ -111,6 +117,8 @@ impl StudentLoss for Mtmt {
         let groups_path = ctx.input(StageName::ScorePairs, files::GROUPS);
         let labels_path = ctx.input(StageName::Weights, files::PSEUDO_LABELS);
         let (groups, pairs) = read_groups(&groups_path, &labels_path, set)?;
+        // The student's t on the teacher's scale.
+        let calibration = Calibration::of_table(&labels_path)?;
         let plan = group_batches(&groups, train.epochs, seed);
         let n_pairs: usize = pairs.iter().map(Vec::len).sum();
         let per_forward = n_pairs as f64 / set.len() as f64;
@@ -135,7 +143,7 @@ impl StudentLoss for Mtmt {
             let (a, b) = (pick(|r| r.a), pick(|r| r.b));
             let ner_a = ner_loss(&logits.index_select(0, &a), &teacher_words.index_select(0, &a), loss.ner);
             let ner_b = ner_loss(&logits.index_select(0, &b), &teacher_words.index_select(0, &b), loss.ner);
-            let sim = similarity(&states.index_select(0, &a), &states.index_select(0, &b));
+            let sim = calibration.apply(&cosine(&states.index_select(0, &a), &states.index_select(0, &b)));
             let bce = bce(&sim, &column(|r| r.t));
             // Eq. 9 per pair, in its recognizer and similarity parts (the curve shows both).
             let gamma = column(|r| r.w.gamma);
@@ -254,8 +262,8 @@ mod tests {
         let lo = 1.0 / (1.0 + 1f32.exp());
         let hi = 1.0 / (1.0 + (-1f32).exp());
         assert!((lo - 0.269).abs() < 1e-3 && (hi - 0.731).abs() < 1e-3);
-        assert!((sigmoid_cos(&[1.0, 0.0], &[1.0, 0.0]) - hi).abs() < 1e-6);
-        assert!((sigmoid_cos(&[1.0, 0.0], &[0.0, 1.0]) - 0.5).abs() < 1e-6);
+        assert!((sigmoid_cos(&[1.0, 0.0], &[1.0, 0.0], &Calibration::IDENTITY) - hi).abs() < 1e-6);
+        assert!((sigmoid_cos(&[1.0, 0.0], &[0.0, 1.0], &Calibration::IDENTITY) - 0.5).abs() < 1e-6);
         let paper = WeightsConfig { enabled: true, formula: WeightFormula::Paper };
         for (t, sim) in [(lo, hi), (hi, 0.5), (0.5, 0.5)] {
             let w = weights_for(&paper, 0.5, 0.5, t, sim);

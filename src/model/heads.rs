@@ -22,9 +22,15 @@ impl TokenClassifier {
 }
 
 /// The siamese similarity of two words: sigmoid of the cosine of their hidden states.
-/// It has no trainable part, so t lies in [sigmoid(-1), sigmoid(1)] = [0.269, 0.731].
+/// It has no trainable part, so t lies in [sigmoid(-1), sigmoid(1)] = [0.269, 0.731]
+/// (`calibration::Calibration` widens it).
 pub fn similarity(a: &Tensor, b: &Tensor) -> Tensor {
-    Tensor::cosine_similarity(a, b, -1, 1e-8).sigmoid()
+    cosine(a, b).sigmoid()
+}
+
+/// The cosine of two words' hidden states, row by row.
+pub fn cosine(a: &Tensor, b: &Tensor) -> Tensor {
+    Tensor::cosine_similarity(a, b, -1, 1e-8)
 }
 
 /// Rows of `hidden` [batch, len, dim] at (row, col) pairs: the states of selected words.

@@ -7,7 +7,7 @@ use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
 
 use super::bert::{load_safetensors, BertConfig, BertModel};
-use super::heads::{gather_words, similarity};
+use super::heads::{cosine, gather_words};
 use super::params;
 use crate::pairs::Pair;
 use crate::train::data::{prefix_offsets, Batch};
@@ -46,6 +46,11 @@ pub fn word_offsets(batch: &Batch) -> Vec<usize> {
 
 /// t for each pair from the batch's word states [words, dim].
 pub fn pair_similarity(states: &Tensor, offsets: &[usize], pairs: &[Pair]) -> Tensor {
+    pair_cosine(states, offsets, pairs).sigmoid()
+}
+
+/// The cosine of each pair's two words from the batch's word states [words, dim].
+pub fn pair_cosine(states: &Tensor, offsets: &[usize], pairs: &[Pair]) -> Tensor {
     let index = |pick: fn(&Pair) -> (usize, usize)| {
         let idx: Vec<i64> = pairs
             .iter()
@@ -58,7 +63,7 @@ pub fn pair_similarity(states: &Tensor, offsets: &[usize], pairs: &[Pair]) -> Te
     };
     let a = states.index_select(0, &index(|p| (p.a.row, p.a.word)));
     let b = states.index_select(0, &index(|p| (p.b.row, p.b.word)));
-    similarity(&a, &b)
+    cosine(&a, &b)
 }
 
 /// The pairs' targets: 1 where the two words' classes match.
