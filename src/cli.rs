@@ -95,6 +95,14 @@ pub enum Command {
         #[arg(long)]
         probs: bool,
     },
+    /// MTMT's case study without labels: where the recognizer gives a pair's words two
+    /// types and the similarity teacher calls them alike, which type the student takes
+    /// (gold only in the last columns).
+    Neighbours {
+        /// Also write one row per word to this Parquet file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Plot the training loss per step of the config's built training stages as a PNG.
     Curves {
         /// Only these stages (default: every training stage the config needs).

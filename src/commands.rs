@@ -94,6 +94,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Doctor => doctor()?,
+        Command::Neighbours { out } => crate::neighbours::neighbours(&load()?, &store, &stages, out.as_deref())?,
         Command::Curves { stages: only, out } => crate::curves::curves(&load()?, &store, &stages, &only, &out)?,
         Command::Export { model, out } => crate::export::export(&model, &out, &load()?, &store, &stages)?,
         Command::Predict { inputs, model, input, output, probs } => {

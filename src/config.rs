@@ -824,7 +824,10 @@ impl Config {
         check(
             !self.similarity.calibrated || self.method == Method::Mtmt,
             "similarity.calibrated",
-            format!("is on under method {:?}: only MTMT's similarity teacher fits a calibration", self.method),
+            format!(
+                "is on under method {}: only MTMT's similarity teacher fits a calibration",
+                serde_json::to_string(&self.method).unwrap_or_default()
+            ),
         );
         let g = self.score.group_size;
         check(g >= 2, "score.group_size", format!("is {g}: pairs need two sentences per group"));

@@ -22,6 +22,7 @@ pub mod lexicon;
 pub mod manifest;
 pub mod method;
 pub mod model;
+pub mod neighbours;
 pub mod pairs;
 pub mod predict;
 pub mod side;

@@ -110,6 +110,29 @@ fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
     let (with, _) = calibrated("weights", "pseudo_labels.parquet");
     assert_eq!(with.len(), 1, "the pseudo-labels carry the calibration to the student");
 
+    // The case study without labels: every word of a pair the teachers disagree on, with
+    // the type the student took; the shares of the summary add up. A recognizer that has
+    // seen the whole demo once, so that it finds entities of several types.
+    let trained = ["--set", "teacher_ner.max_sentences=0", "--set", "teacher_ner.batch_size=16"];
+    ws.ok(&[&["run", "all"][..], &trained].concat());
+    let out = ws.ok(&[&["neighbours", "--out", "neighbours.parquet"][..], &trained].concat());
+    let row = out.lines().find(|l| l.starts_with("| ") && !l.starts_with("| words")).unwrap_or_else(|| panic!("{out}"));
+    let cells: Vec<f64> = row
+        .trim_matches(|c| c == '|' || c == ' ')
+        .split(" | ")
+        .map(|v| v.trim_end_matches('%').parse().unwrap())
+        .collect();
+    assert!((cells[1] + cells[2] + cells[3] - 100.0).abs() < 0.2, "{out}");
+    let table = table::read(&ws.path().join("neighbours.parquet")).unwrap();
+    assert_eq!(table.height() as f64, cells[0], "{out}");
+    let differ = |a: &str, b: &str| {
+        let (a, b) = (table.column(a).unwrap().str().unwrap(), table.column(b).unwrap().str().unwrap());
+        a.iter().zip(b.iter()).all(|(x, y)| x != y)
+    };
+    assert!(differ("recognizer_type", "neighbour_type"), "only pairs of two types");
+    let err = ws.fails(&["neighbours", "--set", "method=tsl"]);
+    assert!(err.contains("method \"tsl\" learns from no pairs"), "{err}");
+
     // The pseudo-label table users inspect.
     let out = ws.ok(&["inspect", "pseudo_labels", "--filter", "gamma > 0.9", "--sort", "alpha1", "--schema"]);
     for column in ["alpha1", "alpha2", "beta", "gamma", "t", "label_a", "probs_b", "max_prob_a"] {

@@ -60,6 +60,22 @@ impl EncodedSet {
         })
     }
 
+    /// The sentences at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        fn pick<T: Clone>(v: &[T], indices: &[usize]) -> Vec<T> {
+            indices.iter().map(|&i| v[i].clone()).collect()
+        }
+        Self {
+            pad_id: self.pad_id,
+            sentence_ids: pick(&self.sentence_ids, indices),
+            input_ids: pick(&self.input_ids, indices),
+            word_starts: pick(&self.word_starts, indices),
+            labels: self.labels.as_ref().map(|l| pick(l, indices)),
+            n_words: pick(&self.n_words, indices),
+            truncated_words: pick(&self.truncated_words, indices),
+        }
+    }
+
     /// Keeps the first `max` sentences (0 = all).
     pub fn truncated(mut self, max: usize) -> Self {
         if max > 0 && max < self.len() {

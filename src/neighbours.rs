@@ -1,0 +1,198 @@
+//! `mtmt-pipe neighbours`: the MTMT paper's case study (its Table 6: "Arévalo" pulled to
+//! LOC by similar neighbours), checked on the current config's pseudo-label table without
+//! labels. A disagreement is a target pair whose two words the recognizer teacher gives
+//! different entity types while the similarity teacher says they are alike (t > 0.5).
+//! For each word of such a pair, which type does the trained student give it (its
+//! distribution's top label): its neighbour's (the recognizer's type of the other word),
+//! its own recognizer type, or another? Gold target train tags enter only the last
+//! columns: how often the neighbour's type, the recognizer's and the student's are right.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use polars::prelude::{Column, DataFrame};
+
+use crate::artifacts::{load_tagger, EncoderFiles, INFERENCE};
+use crate::config::{bio_labels, ResolvedConfig};
+use crate::conll::{self, Labels};
+use crate::engine::Plan;
+use crate::files;
+use crate::side::{Side, Split};
+use crate::stage::DynStage;
+use crate::stage_name::StageName;
+use crate::store::{ArtifactState, Store};
+use crate::table;
+use crate::train::data::EncodedSet;
+
+/// A label's entity type: `B-LOC`, `I-LOC` -> `LOC`; `O` stays `O`.
+fn entity_type(label: &str) -> &str {
+    label.split_once('-').map_or(label, |(_, t)| t)
+}
+
+/// The path of a built artifact's file under the current config, or how to build it.
+fn built(plan: &Plan, store: &Store, stage: StageName, file: &str) -> anyhow::Result<std::path::PathBuf> {
+    let key = &plan.get(stage).key;
+    match store.state(stage, key, false) {
+        ArtifactState::Valid(_) => Ok(store.artifact_dir(stage, key).join(file)),
+        _ => anyhow::bail!("`{stage}` is not built for the current config: run `mtmt-pipe run stage {stage}` first"),
+    }
+}
+
+/// One word of a disagreement pair, with its neighbour.
+struct Case {
+    sentence: u32,
+    word: u32,
+    own: String,
+    neighbour: String,
+    t: f32,
+    gamma: f32,
+}
+
+/// Runs the analysis, prints its summary and, with `out`, writes one row per word.
+pub fn neighbours(
+    cfg: &ResolvedConfig,
+    store: &Store,
+    stages: &[Box<dyn DynStage>],
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let c = &cfg.config;
+    anyhow::ensure!(
+        c.method.spec().pair_scorer().is_some(),
+        "method {} learns from no pairs: use `--set method=mtmt`",
+        serde_json::to_string(&c.method)?
+    );
+    let plan = Plan::new(cfg, stages)?;
+    let labels_path = built(&plan, store, StageName::Weights, files::PSEUDO_LABELS)?;
+    let student = crate::trained::resolve(StageName::Distill.as_str(), &plan, store)?;
+    let df = table::read_columns(
+        &labels_path,
+        &["sentence_a", "word_a", "sentence_b", "word_b", "label_a", "label_b", "t", "gamma"],
+    )?;
+    let u32s = |name: &str| table::u32_column(&df, &labels_path, name);
+    let strs = |name: &str| -> anyhow::Result<Vec<String>> {
+        Ok(df.column(name)?.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
+    };
+    let f32s = |name: &str| -> anyhow::Result<Vec<f32>> { Ok(df.column(name)?.f32()?.into_no_null_iter().collect()) };
+    let (sa, wa, sb, wb) = (u32s("sentence_a")?, u32s("word_a")?, u32s("sentence_b")?, u32s("word_b")?);
+    let (la, lb, t, gamma) = (strs("label_a")?, strs("label_b")?, f32s("t")?, f32s("gamma")?);
+    let mut cases = Vec::new();
+    let mut opposite = 0usize;
+    for k in 0..df.height() {
+        let (ta, tb) = (entity_type(&la[k]), entity_type(&lb[k]));
+        match (ta != tb, t[k] > 0.5) {
+            (true, true) => {
+                cases.push(Case {
+                    sentence: sa[k],
+                    word: wa[k],
+                    own: ta.into(),
+                    neighbour: tb.into(),
+                    t: t[k],
+                    gamma: gamma[k],
+                });
+                cases.push(Case {
+                    sentence: sb[k],
+                    word: wb[k],
+                    own: tb.into(),
+                    neighbour: ta.into(),
+                    t: t[k],
+                    gamma: gamma[k],
+                });
+            }
+            (false, false) => opposite += 1,
+            _ => {}
+        }
+    }
+
+    // The student's top label at each word of those pairs.
+    let encoded =
+        EncodedSet::read(&built(&plan, store, StageName::TokenizeTarget, files::encoded(Side::Target, Split::Train))?)?;
+    let wanted: BTreeSet<u32> = cases.iter().map(|c| c.sentence).collect();
+    let index: Vec<usize> = (0..encoded.len()).filter(|&i| wanted.contains(&encoded.sentence_ids[i])).collect();
+    let subset = encoded.select(&index);
+    let labels = bio_labels(&c.labels);
+    let tagger = load_tagger(&EncoderFiles::of(&c.encoder), labels.len(), &student.weights, c.runtime.device()?)?;
+    let probs = tagger.predict_probs(&subset, &INFERENCE);
+    let mut student_type: BTreeMap<(u32, u32), String> = BTreeMap::new();
+    for (id, p) in subset.sentence_ids.iter().zip(&probs) {
+        let top = Vec::<i64>::try_from(p.argmax(-1, false))?;
+        for (w, &l) in top.iter().enumerate() {
+            student_type.insert((*id, w as u32), entity_type(&labels[l as usize]).to_string());
+        }
+    }
+
+    // Gold types, read from the target train file for this report only.
+    let train = &c.target.train;
+    let (sentences, _) = conll::read_file(train, c.target.encoding, Labels::Types(&c.labels))?;
+    let gold = |case: &Case| -> anyhow::Result<String> {
+        let tags = sentences.get(case.sentence as usize).and_then(|s| s.tags.as_ref());
+        let tag = tags.and_then(|t| t.get(case.word as usize)).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no word {} in sentence {} (not the file the store read)",
+                train.display(),
+                case.word,
+                case.sentence
+            )
+        })?;
+        Ok(entity_type(tag).to_string())
+    };
+    let mut rows = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut with_neighbour, mut with_own, mut scored) = (0usize, 0usize, 0usize);
+    let (mut gold_neighbour, mut gold_own, mut gold_student) = (0usize, 0usize, 0usize);
+    for case in &cases {
+        // A word truncated away has no student label.
+        let Some(student) = student_type.get(&(case.sentence, case.word)) else { continue };
+        let truth = gold(case)?;
+        scored += 1;
+        with_neighbour += usize::from(*student == case.neighbour);
+        with_own += usize::from(*student == case.own);
+        gold_neighbour += usize::from(truth == case.neighbour);
+        gold_own += usize::from(truth == case.own);
+        gold_student += usize::from(truth == *student);
+        rows.0.push(case.sentence);
+        rows.1.push(case.word);
+        rows.2.push(case.own.clone());
+        rows.3.push(case.neighbour.clone());
+        rows.4.push(student.clone());
+        rows.5.push(case.t);
+        rows.6.push(case.gamma);
+        rows.7.push(truth);
+    }
+    let share = |n: usize| 100.0 * n as f64 / scored.max(1) as f64;
+    let mean_gamma = cases.iter().map(|c| f64::from(c.gamma)).sum::<f64>() / cases.len().max(1) as f64;
+    println!(
+        "{} pairs; {} where the recognizer gives two types and the similarity teacher says alike (t > 0.5; mean gamma {mean_gamma:.3}), \
+         {opposite} the other way (one type, t <= 0.5)",
+        df.height(),
+        cases.len() / 2
+    );
+    println!("| words | student takes the neighbour's type | its own recognizer type | another | gold: neighbour right | recognizer right | student right |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| {scored} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.1}% |",
+        share(with_neighbour),
+        share(with_own),
+        share(scored - with_neighbour - with_own),
+        share(gold_neighbour),
+        share(gold_own),
+        share(gold_student)
+    );
+    if let Some(out) = out {
+        let (s, w, own, neighbour, student, t, gamma, gold) = rows;
+        let mut df = DataFrame::new(
+            s.len(),
+            vec![
+                Column::new("sentence_id".into(), s),
+                Column::new("word".into(), w),
+                Column::new("recognizer_type".into(), own),
+                Column::new("neighbour_type".into(), neighbour),
+                Column::new("student_type".into(), student),
+                Column::new("t".into(), t),
+                Column::new("gamma".into(), gamma),
+                Column::new("gold_type".into(), gold),
+            ],
+        )?;
+        table::write(&mut df, out, vec![("mtmt.pseudo_labels".into(), labels_path.display().to_string())])?;
+        crate::info!("wrote {}", out.display());
+    }
+    Ok(())
+}
