@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{cell_f1, Workspace, SMALL_SWEEP};
+use common::{cell_f1, small_sweep, Workspace};
 
 /// The test cluster; stopped on drop.
 struct Cluster {
@@ -58,7 +58,7 @@ fn a_sweep_submitted_to_slurm_runs_with_dependencies_and_reports_as_a_local_run(
             return;
         }
     };
-    std::fs::write(ws.path().join("sweep.toml"), SMALL_SWEEP).unwrap();
+    std::fs::write(ws.path().join("sweep.toml"), small_sweep()).unwrap();
     let slurm = |args: &[&str]| -> String {
         let out = ws.command(args).env("SLURM_CONF", cluster.conf()).output().unwrap();
         let text = common::text(&out);
@@ -113,7 +113,7 @@ fn a_sweep_submitted_to_slurm_runs_with_dependencies_and_reports_as_a_local_run(
 
     // The same sweep run here: the same results, cell by cell and in the report.
     let local = Workspace::demo();
-    std::fs::write(local.path().join("sweep.toml"), SMALL_SWEEP).unwrap();
+    std::fs::write(local.path().join("sweep.toml"), small_sweep()).unwrap();
     let started = Instant::now();
     local.ok(&["sweep", "run", "sweep.toml"]);
     eprintln!("the tiny sweep: {slurm_time:.0}s submitted to Slurm, {:.0}s run here", started.elapsed().as_secs_f64());

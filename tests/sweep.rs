@@ -3,40 +3,21 @@
 
 mod common;
 
-use common::{cell_f1, wait_for_stderr, Workspace, SMALL_SWEEP};
+use common::{cell_f1, small_sweep, wait_for_stderr, Workspace, SMALL_SWEEP_CELLS};
 
-const SWEEP: &str = r#"
-name = "demo"
-title = "demo en -> es"
-seeds = [1, 2]
-set = ["eval.teacher=false", "distill.max_sentences=40"]
-compare = [["mtmt", "tsl"], ["tsl", "direct"]]
-paper_source = "test numbers"
-
-[[target]]
-name = "es"
-config = "pipeline.toml"
-
-[[method]]
-name = "direct"
-set = ["method=direct"]
-
-[[method]]
-name = "tsl"
-set = ["method=tsl"]
-
-[[method]]
-name = "mtmt"
-set = ["method=mtmt"]
-
-[paper.mtmt]
-es = 81.82
-"#;
+/// The demo sweep: direct, TSL (the small sweep's cells) and MTMT.
+fn sweep() -> String {
+    format!(
+        "name = \"demo\"\ntitle = \"demo en -> es\"\nseeds = [1, 2]\nset = [\"eval.teacher=false\", \"distill.max_sentences=40\"]\n\
+         compare = [[\"mtmt\", \"tsl\"], [\"tsl\", \"direct\"]]\npaper_source = \"test numbers\"\n{SMALL_SWEEP_CELLS}\n\
+         [[method]]\nname = \"mtmt\"\nset = [\"method=mtmt\"]\n\n[paper.mtmt]\nes = 81.82\n"
+    )
+}
 
 #[test]
 fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     let ws = Workspace::demo();
-    std::fs::write(ws.path().join("sweep.toml"), SWEEP).unwrap();
+    std::fs::write(ws.path().join("sweep.toml"), sweep()).unwrap();
 
     // Killed while the first student (tsl, seed 1) is being published: the direct cell
     // of seed 1 is finished, nothing else of the kill is visible.
@@ -181,7 +162,7 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
 #[test]
 fn jobs_run_cells_side_by_side_once_their_inputs_are_built_with_a_serial_runs_results() {
     let parallel = Workspace::demo();
-    std::fs::write(parallel.path().join("sweep.toml"), SMALL_SWEEP).unwrap();
+    std::fs::write(parallel.path().join("sweep.toml"), small_sweep()).unwrap();
     let out = parallel.ok(&["sweep", "run", "sweep.toml", "--jobs", "2"]);
     let at = |line: &str| out.find(line).unwrap_or_else(|| panic!("no `{line}`:\n{out}"));
     assert!(out.contains("with 2 jobs"), "{out}");
@@ -210,7 +191,7 @@ fn jobs_run_cells_side_by_side_once_their_inputs_are_built_with_a_serial_runs_re
 
     // The same cells one after the other, in one process: the same results.
     let serial = Workspace::demo();
-    std::fs::write(serial.path().join("sweep.toml"), SMALL_SWEEP).unwrap();
+    std::fs::write(serial.path().join("sweep.toml"), small_sweep()).unwrap();
     serial.ok(&["sweep", "run", "sweep.toml"]);
     for (method, seed) in [("direct", 1), ("tsl", 1), ("direct", 2), ("tsl", 2)] {
         assert_eq!(cell_f1(&parallel, method, seed), cell_f1(&serial, method, seed), "{method} seed {seed}");

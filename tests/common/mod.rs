@@ -211,11 +211,7 @@ pub fn loss_terms(dir: &std::path::Path, terms: Terms) -> Vec<String> {
 
 /// Direct transfer and TSL, two seeds: once the first cell has tokenized the text, the
 /// seed-2 teacher can train beside the seed-1 one.
-pub const SMALL_SWEEP: &str = r#"
-name = "jobs"
-seeds = [1, 2]
-set = ["eval.teacher=false", "distill.max_sentences=40", "runtime.threads=1"]
-
+pub const SMALL_SWEEP_CELLS: &str = r#"
 [[target]]
 name = "es"
 config = "pipeline.toml"
@@ -228,6 +224,12 @@ set = ["method=direct"]
 name = "tsl"
 set = ["method=tsl"]
 "#;
+
+pub fn small_sweep() -> String {
+    format!(
+        "name = \"jobs\"\nseeds = [1, 2]\nset = [\"eval.teacher=false\", \"distill.max_sentences=40\", \"runtime.threads=1\"]\n{SMALL_SWEEP_CELLS}"
+    )
+}
 
 /// Test F1 of one cell, from its evaluate artifact.
 pub fn cell_f1(ws: &Workspace, method: &str, seed: u64) -> f64 {
