@@ -69,6 +69,7 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(md.contains("last checkpoint"), "model selection in the caption: {md}");
     assert!(md.contains("multilingual-e5-small/model.safetensors"), "encoder in the caption: {md}");
     assert!(md.contains("pair accuracy"), "the similarity teacher's source-dev check: {md}");
+    assert!(md.contains("| teacher_sim | pair calibration error (ECE) |"), "{md}");
     // Each teacher artifact once per seed, with the methods that share it.
     let recognizer_rows = md.lines().filter(|l| l.contains("| teacher_ner | entity F1 |")).collect::<Vec<_>>();
     assert_eq!(recognizer_rows.len(), 2, "one per seed: {recognizer_rows:?}");

@@ -24,13 +24,15 @@ pub struct TeacherCheck {
     pub used_by: Vec<String>,
 }
 
-/// The recognizer's source-dev F1 and the similarity teacher's source-dev pair accuracy
-/// and F1, once per teacher artifact (cells share them).
+/// The recognizer's source-dev F1 and the similarity teacher's source-dev pair accuracy,
+/// F1 and calibration error, once per teacher artifact (cells share them).
 pub fn teacher_checks(cells: &[CellResult]) -> Vec<TeacherCheck> {
-    let figures: [(StageName, &str, &[&str]); 4] = [
+    let figures: [(StageName, &str, &[&str]); 5] = [
         (StageName::TeacherNer, "entity F1", &[summary::SOURCE_DEV, "overall", "f1"]),
         (StageName::TeacherSim, "pair accuracy", &[summary::SOURCE_DEV_PAIRS, summary::ACCURACY]),
         (StageName::TeacherSim, "pair F1 (same class)", &[summary::SOURCE_DEV_PAIRS, summary::F1_SAME]),
+        // Recorded since the calibrated similarity (artifacts before it have none).
+        (StageName::TeacherSim, "pair calibration error (ECE)", &[summary::SOURCE_DEV_PAIRS, summary::ECE]),
         (StageName::TeacherMt, "entity F1", &[summary::SOURCE_DEV, "overall", "f1"]),
     ];
     let mut seen = BTreeMap::new();
