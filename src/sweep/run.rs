@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use super::schedule::{cell_log, names, work, Pending, Schedule, StageRun};
+use super::schedule::{cell_log, epochs, names, work, Pending, Schedule, StageRun};
 use super::{Cell, Sweep};
 use crate::engine::{self, RunOptions};
 use crate::error::SweepError;
@@ -19,10 +19,13 @@ use crate::store::{ArtifactState, Store};
 
 /// Guesses how long a stage run takes from runs already measured: runs of the same work
 /// under another seed first, then this sweep's runs of the stage for the same target,
-/// then the stage's artifacts in the store.
+/// then the stage's artifacts in the store; the last two per epoch, times the epochs of
+/// the run to guess.
 struct Estimator {
     same_work: BTreeMap<(StageName, String), Vec<f64>>,
+    /// Seconds per epoch.
     measured: BTreeMap<(String, StageName), Vec<f64>>,
+    /// Seconds per epoch.
     stored: BTreeMap<StageName, Vec<f64>>,
 }
 
@@ -32,7 +35,7 @@ impl Estimator {
         for stage in stages.iter().map(|s| s.name()) {
             for m in store.manifests(stage) {
                 estimator.same_work.entry((stage, work(&m.config))).or_default().push(m.wall_time_s);
-                estimator.stored.entry(stage).or_default().push(m.wall_time_s);
+                estimator.stored.entry(stage).or_default().push(m.wall_time_s / epochs(&m.config));
             }
         }
         estimator
@@ -40,17 +43,17 @@ impl Estimator {
 
     fn record(&mut self, target: &str, stage: StageName, manifest: Manifest) {
         let seconds = manifest.wall_time_s;
-        self.measured.entry((target.into(), stage)).or_default().push(seconds);
+        self.measured.entry((target.into(), stage)).or_default().push(seconds / epochs(&manifest.config));
         self.same_work.entry((stage, work(&manifest.config))).or_default().push(seconds);
     }
 
     fn guess(&self, stage: StageName, pending: &Pending) -> Option<f64> {
         let mean = |v: &Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        self.same_work
-            .get(&(stage, pending.work.clone()))
-            .and_then(mean)
-            .or_else(|| self.measured.get(&(pending.target.clone(), stage)).and_then(mean))
-            .or_else(|| self.stored.get(&stage).and_then(mean))
+        let epochs = serde_json::from_str(&pending.work).map_or(1.0, |view| epochs(&view));
+        self.same_work.get(&(stage, pending.work.clone())).and_then(mean).or_else(|| {
+            let per_epoch = self.measured.get(&(pending.target.clone(), stage)).and_then(mean);
+            per_epoch.or_else(|| self.stored.get(&stage).and_then(mean)).map(|s| s * epochs)
+        })
     }
 }
 
@@ -306,5 +309,12 @@ mod tests {
         estimator.same_work.insert((StageName::Distill, work(&view(13, 0))), vec![500.0]);
         assert_eq!(estimator.guess(StageName::Distill, &whole_split), Some(500.0));
         assert_eq!(estimator.guess(StageName::Evaluate, &whole_split), None);
+
+        // Another epoch count: the per-epoch times, scaled.
+        let three = json!({"seed": 13, "distill": {"max_sentences": 0, "epochs": 3}});
+        assert_eq!(epochs(&three), 3.0);
+        assert_eq!(epochs(&view(13, 0)), 1.0);
+        let three_epochs = Pending { target: "es".into(), work: work(&three) };
+        assert_eq!(estimator.guess(StageName::Distill, &three_epochs), Some(750.0));
     }
 }

@@ -30,6 +30,21 @@ pub fn work(view: &Value) -> String {
     view.to_string()
 }
 
+/// The epochs a stage run trains for: the `epochs` of its view's one training section
+/// (1 for a stage that trains nothing), by which a run's time scales.
+pub fn epochs(view: &Value) -> f64 {
+    let found: Vec<f64> = view
+        .as_object()
+        .into_iter()
+        .flat_map(|sections| sections.values())
+        .filter_map(|section| section.get("epochs")?.as_f64())
+        .collect();
+    match found[..] {
+        [one] if one > 0.0 => one,
+        _ => 1.0,
+    }
+}
+
 /// A stage run still to do, with the first cell's target that needs it and its work.
 pub struct Pending {
     pub target: String,
