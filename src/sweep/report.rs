@@ -337,6 +337,7 @@ pub fn report(
     let mut body = String::new();
     let mut rows_all = Vec::new();
     let mut plots = Vec::new();
+    let mut comparisons_all = Vec::new();
     for sweep in req.sweeps {
         let mut cells = collect(sweep, store, registry, extra)?;
         let agreements = analysis::teacher_agreement(&cells)?;
@@ -354,6 +355,7 @@ pub fn report(
             plots.push(plot_name.clone());
         }
         write_sweep_section(&mut body, sweep, &cells, &rows, &comparisons, &encoder, &plot_name)?;
+        comparisons_all.extend(comparisons);
         rows_all.extend(rows);
         all_cells.extend(cells);
     }
@@ -382,6 +384,8 @@ pub fn report(
         machine()
     )?;
     md.push_str(&body);
+    let suites: Vec<String> = req.sweeps.iter().map(|s| s.spec.name.clone()).collect();
+    md.push_str(&across_sweeps(&comparisons_all, &suites));
     if let Some(notes) = req.notes {
         let text = fs_err::read_to_string(notes)?;
         md.push('\n');
@@ -395,6 +399,37 @@ pub fn report(
         all_cells.len()
     );
     Ok(())
+}
+
+/// The comparisons that several of the reported sweeps make on the same target (the same
+/// methods under two recipes, say one epoch and three), side by side; empty when none is.
+fn across_sweeps(comparisons: &[Comparison], suites: &[String]) -> String {
+    let mut groups: BTreeMap<(&str, &str, &str), BTreeMap<&str, &Comparison>> = BTreeMap::new();
+    for c in comparisons {
+        groups.entry((&c.target, &c.a, &c.b)).or_default().insert(&c.suite, c);
+    }
+    groups.retain(|_, by_suite| by_suite.len() > 1);
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("## Across sweeps (each sweep's recipe; paired by seed within a sweep)\n\n");
+    md.push_str(&format!("| target | a - b | {} |\n", suites.join(" | ")));
+    md.push_str(&format!("|---|---|{}\n", "---|".repeat(suites.len())));
+    for ((target, a, b), by_suite) in groups {
+        let cells: Vec<String> = suites
+            .iter()
+            .map(|suite| match by_suite.get(suite.as_str()) {
+                Some(c) => {
+                    let (m, s) = mean_std(&c.diffs);
+                    format!("{m:+.2} ± {s:.2} ({} seeds; {})", c.diffs.len(), c.verdict())
+                }
+                None => "-".into(),
+            })
+            .collect();
+        md.push_str(&format!("| {target} | {a} - {b} | {} |\n", cells.join(" | ")));
+    }
+    md.push('\n');
+    md
 }
 
 /// Plots this report did not write (a sweep renamed, dropped or not finished) would sit
@@ -629,6 +664,25 @@ mod tests {
         let (m, s) = mean_std(&[1.0, 2.0, 3.0, 4.0]);
         assert!((m - 2.5).abs() < 1e-12 && (s - 1.2909944487358056).abs() < 1e-12);
         assert_eq!(mean_std(&[7.0]), (7.0, 0.0));
+    }
+
+    #[test]
+    fn comparisons_made_by_two_sweeps_stand_side_by_side() {
+        let mut one = comparison(&[-2.0, -3.0]);
+        one.suite = "conll".into();
+        let mut three = comparison(&[1.0, 1.5, 2.0]);
+        three.suite = "papers-budget".into();
+        let mut alone = comparison(&[1.0]);
+        alone.b = "direct".into();
+        let suites = ["conll".to_string(), "papers-budget".to_string()];
+        let md = across_sweeps(&[one, three, alone], &suites);
+        assert!(md.contains("| target | a - b | conll | papers-budget |"), "{md}");
+        assert!(
+            md.contains("| es | mtmt - tsl | -2.50 ± 0.71 (2 seeds; no significant difference) | +1.50 ± 0.50 (3 seeds; mtmt better) |"),
+            "{md}"
+        );
+        assert!(!md.contains("direct"), "a comparison one sweep makes stays in its section: {md}");
+        assert_eq!(across_sweeps(&[comparison(&[1.0])], &suites), "");
     }
 
     #[test]
