@@ -22,7 +22,8 @@ use crate::store::{ArtifactLock, ArtifactState, Scratch, Store};
 /// Environment variable `STAGE[:UNTIL]`: a run pauses in that stage, outputs written
 /// but not yet published, for UNTIL seconds, or until the file UNTIL exists when it
 /// is not a number (600 s at most). Lets tests interrupt a run mid-stage, or hold the
-/// store lock until a second run has said it is waiting, however slow the machine.
+/// lock of the artifact it builds until a second run has said it is waiting, however
+/// slow the machine.
 pub const HOLD_ENV: &str = "MTMT_TEST_HOLD_STAGE";
 
 fn hold_if_asked(stage: StageName) {
