@@ -79,7 +79,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{} {stage}/{key} ({bytes} bytes)", if dry_run { "would delete" } else { "deleting" });
                 if !dry_run {
                     fs_err::remove_dir_all(path)?;
-                    store.remove_artifact_lock(stage, key, &lock)?;
+                    // An artifact's lock goes with it (scratch folders have none).
+                    if let Some(stage) = crate::stage_name::StageName::parse(stage) {
+                        store.remove_artifact_lock(stage, key, &lock)?;
+                    }
                 }
             }
             let verb = if dry_run { "would free" } else { "freed" };

@@ -47,15 +47,16 @@ fn read_curves(
         let path = store.artifact_dir(p.name(), &p.key).join(files::CURVE);
         let df = table::read(&path)?;
         let steps: Vec<i64> = df.column("step")?.i64()?.into_no_null_iter().collect();
-        let terms = df.get_column_names().into_iter().filter_map(|c| c.strip_prefix(files::LOSS_TERM_PREFIX));
-        let columns = std::iter::once(("loss".to_string(), None))
-            .chain(terms.map(|t| (format!("{}{t}", files::LOSS_TERM_PREFIX), Some(t.to_string()))));
-        for (column, term) in columns.collect::<Vec<_>>() {
+        // The loss, then its terms.
+        let losses =
+            df.get_column_names().into_iter().filter(|c| *c == "loss" || c.starts_with(files::LOSS_TERM_PREFIX));
+        for column in losses {
+            let term = column.strip_prefix(files::LOSS_TERM_PREFIX);
             // Steps checkpointed before terms were recorded have none.
             let (x, y): (Vec<f64>, Vec<f64>) =
-                steps.iter().zip(df.column(&column)?.f64()?.iter()).filter_map(|(&s, v)| Some((s as f64, v?))).unzip();
+                steps.iter().zip(df.column(column)?.f64()?.iter()).filter_map(|(&s, v)| Some((s as f64, v?))).unzip();
             let smooth = moving_mean(&y, (y.len() / 50).max(1));
-            let label = term.as_ref().map_or_else(|| p.label(), |t| format!("{}: {t}", p.label()));
+            let label = term.map_or_else(|| p.label(), |t| format!("{}: {t}", p.label()));
             curves.push(Curve { label, points: x.into_iter().zip(smooth).collect(), term: term.is_some() });
         }
     }

@@ -17,7 +17,7 @@ use crate::manifest::{FileDigest, InputFile, Manifest};
 use crate::method::Method;
 use crate::stage::{DynStage, Params, StageContext, StageDirs, StageLog};
 use crate::stage_name::StageName;
-use crate::store::{ArtifactLock, ArtifactState, Scratch, Store};
+use crate::store::{artifact_name, ArtifactLock, ArtifactState, Scratch, Store};
 
 /// Environment variable `STAGE[:UNTIL]`: a run pauses in that stage, outputs written
 /// but not yet published, for UNTIL seconds, or until the file UNTIL exists when it
@@ -464,11 +464,11 @@ pub fn unreachable(
     store: &Store,
     running: &BTreeSet<String>,
 ) -> Result<Vec<(String, String, PathBuf, u64)>, StoreError> {
-    let mut live: BTreeSet<String> = plan.stages.iter().map(|p| format!("{}-{}", p.name(), p.key)).collect();
+    let mut live: BTreeSet<String> = plan.stages.iter().map(|p| artifact_name(p.name(), &p.key)).collect();
     live.extend(running.iter().cloned());
     let mut out = Vec::new();
     for (stage, key, path) in store.artifacts()? {
-        if !live.contains(&format!("{stage}-{key}")) {
+        if !live.contains(&artifact_name(stage, &key)) {
             let bytes = crate::atomic::dir_size(&path)?;
             out.push((stage.to_string(), key, path, bytes));
         }

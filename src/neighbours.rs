@@ -20,7 +20,7 @@ use crate::files;
 use crate::side::{Side, Split};
 use crate::stage::DynStage;
 use crate::stage_name::StageName;
-use crate::store::{ArtifactState, Store};
+use crate::store::Store;
 use crate::table;
 use crate::train::data::EncodedSet;
 
@@ -32,10 +32,8 @@ fn entity_type(label: &str) -> &str {
 /// The path of a built artifact's file under the current config, or how to build it.
 fn built(plan: &Plan, store: &Store, stage: StageName, file: &str) -> anyhow::Result<std::path::PathBuf> {
     let key = &plan.get(stage).key;
-    match store.state(stage, key, false) {
-        ArtifactState::Valid(_) => Ok(store.artifact_dir(stage, key).join(file)),
-        _ => anyhow::bail!("`{stage}` is not built for the current config: run `mtmt-pipe run stage {stage}` first"),
-    }
+    crate::trained::built(stage, key, store)?;
+    Ok(store.artifact_dir(stage, key).join(file))
 }
 
 /// One word of a disagreement pair, with its neighbour.
@@ -135,29 +133,16 @@ pub fn neighbours(
         })?;
         Ok(entity_type(tag).to_string())
     };
-    let mut rows = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut with_neighbour, mut with_own, mut scored) = (0usize, 0usize, 0usize);
-    let (mut gold_neighbour, mut gold_own, mut gold_student) = (0usize, 0usize, 0usize);
+    // Each word the student labels (a word truncated away has no label), with its gold type.
+    let mut rows: Vec<(&Case, &str, String)> = Vec::new();
     for case in &cases {
-        // A word truncated away has no student label.
-        let Some(student) = student_type.get(&(case.sentence, case.word)) else { continue };
-        let truth = gold(case)?;
-        scored += 1;
-        with_neighbour += usize::from(*student == case.neighbour);
-        with_own += usize::from(*student == case.own);
-        gold_neighbour += usize::from(truth == case.neighbour);
-        gold_own += usize::from(truth == case.own);
-        gold_student += usize::from(truth == *student);
-        rows.0.push(case.sentence);
-        rows.1.push(case.word);
-        rows.2.push(case.own.clone());
-        rows.3.push(case.neighbour.clone());
-        rows.4.push(student.clone());
-        rows.5.push(case.t);
-        rows.6.push(case.gamma);
-        rows.7.push(truth);
+        if let Some(student) = student_type.get(&(case.sentence, case.word)) {
+            rows.push((case, student, gold(case)?));
+        }
     }
-    let share = |n: usize| 100.0 * n as f64 / scored.max(1) as f64;
+    let share = |holds: fn(&(&Case, &str, String)) -> bool| {
+        100.0 * rows.iter().filter(|r| holds(r)).count() as f64 / rows.len().max(1) as f64
+    };
     let mean_gamma = cases.iter().map(|c| f64::from(c.gamma)).sum::<f64>() / cases.len().max(1) as f64;
     println!(
         "{} pairs; {} where the recognizer gives two types and the similarity teacher says alike (t > 0.5; mean gamma {mean_gamma:.3}), \
@@ -168,27 +153,30 @@ pub fn neighbours(
     println!("| words | student takes the neighbour's type | its own recognizer type | another | gold: neighbour right | recognizer right | student right |");
     println!("|---|---|---|---|---|---|---|");
     println!(
-        "| {scored} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.1}% |",
-        share(with_neighbour),
-        share(with_own),
-        share(scored - with_neighbour - with_own),
-        share(gold_neighbour),
-        share(gold_own),
-        share(gold_student)
+        "| {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.1}% |",
+        rows.len(),
+        share(|(c, student, _)| *student == c.neighbour),
+        share(|(c, student, _)| *student == c.own),
+        share(|(c, student, _)| *student != c.neighbour && *student != c.own),
+        share(|(c, _, gold)| *gold == c.neighbour),
+        share(|(c, _, gold)| *gold == c.own),
+        share(|(_, student, gold)| gold == student),
     );
     if let Some(out) = out {
-        let (s, w, own, neighbour, student, t, gamma, gold) = rows;
         let mut df = DataFrame::new(
-            s.len(),
+            rows.len(),
             vec![
-                Column::new("sentence_id".into(), s),
-                Column::new("word".into(), w),
-                Column::new("recognizer_type".into(), own),
-                Column::new("neighbour_type".into(), neighbour),
-                Column::new("student_type".into(), student),
-                Column::new("t".into(), t),
-                Column::new("gamma".into(), gamma),
-                Column::new("gold_type".into(), gold),
+                Column::new("sentence_id".into(), rows.iter().map(|(c, ..)| c.sentence).collect::<Vec<_>>()),
+                Column::new("word".into(), rows.iter().map(|(c, ..)| c.word).collect::<Vec<_>>()),
+                Column::new("recognizer_type".into(), rows.iter().map(|(c, ..)| c.own.as_str()).collect::<Vec<_>>()),
+                Column::new(
+                    "neighbour_type".into(),
+                    rows.iter().map(|(c, ..)| c.neighbour.as_str()).collect::<Vec<_>>(),
+                ),
+                Column::new("student_type".into(), rows.iter().map(|(_, student, _)| *student).collect::<Vec<_>>()),
+                Column::new("t".into(), rows.iter().map(|(c, ..)| c.t).collect::<Vec<_>>()),
+                Column::new("gamma".into(), rows.iter().map(|(c, ..)| c.gamma).collect::<Vec<_>>()),
+                Column::new("gold_type".into(), rows.iter().map(|(.., gold)| gold.as_str()).collect::<Vec<_>>()),
             ],
         )?;
         table::write(&mut df, out, vec![("mtmt.pseudo_labels".into(), labels_path.display().to_string())])?;

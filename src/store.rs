@@ -84,6 +84,17 @@ pub struct ArtifactLock {
     _file: fs_err::File,
 }
 
+/// The name an artifact's folders go by in the scratch areas, its lock and run
+/// registrations: `<stage>-<key>`.
+pub fn artifact_name(stage: StageName, key: &str) -> String {
+    format!("{stage}-{key}")
+}
+
+/// An I/O error of locking `path`, naming it.
+fn locking_error(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("locking {}: {e}", path.display()))
+}
+
 /// Whether a lock is taken shared or exclusive.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -95,7 +106,6 @@ enum Mode {
 /// holds it and saying so with `waiting(holder)`, the holder being what the file says
 /// (an exclusive holder writes its pid there).
 fn lock_file(path: &Path, mode: Mode, waiting: impl FnOnce(&str)) -> io::Result<fs_err::File> {
-    let named = |e: io::Error| io::Error::new(e.kind(), format!("locking {}: {e}", path.display()));
     let mut file = fs_err::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
     let tried = match mode {
         Mode::Shared => file.file().try_lock_shared(),
@@ -109,9 +119,9 @@ fn lock_file(path: &Path, mode: Mode, waiting: impl FnOnce(&str)) -> io::Result<
                 Mode::Shared => file.file().lock_shared(),
                 Mode::Exclusive => file.file().lock(),
             }
-            .map_err(named)?;
+            .map_err(|e| locking_error(path, e))?;
         }
-        Err(TryLockError::Error(e)) => return Err(named(e)),
+        Err(TryLockError::Error(e)) => return Err(locking_error(path, e)),
     }
     if mode == Mode::Exclusive {
         file.set_len(0)?;
@@ -135,7 +145,7 @@ impl Store {
 
     /// Where a publication moves aside what was at (stage, key) before (`atomic::publish_dir`).
     pub fn trash_dir(&self, stage: StageName, key: &str) -> PathBuf {
-        self.root.join(TRASH).join(format!("{stage}-{key}"))
+        self.root.join(TRASH).join(artifact_name(stage, key))
     }
 
     /// Creates the store (with its marker) on first use.
@@ -167,16 +177,15 @@ impl Store {
         })?;
         let dir = self.root.join(RUNS);
         fs_err::create_dir_all(&dir)?;
-        let names: Vec<String> = needed.iter().map(|(stage, key)| format!("{stage}-{key}")).collect();
+        let names: Vec<String> = needed.iter().map(|&(stage, key)| artifact_name(stage, key)).collect();
         let text = serde_json::to_string(&names).expect("names serialize");
         for n in 0.. {
             let path = dir.join(format!("{}-{n}.json", std::process::id()));
-            let file = match fs_err::OpenOptions::new().write(true).create_new(true).open(&path) {
+            let mut file = match fs_err::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 opened => opened?,
             };
-            file.file().lock().map_err(|e| io::Error::new(e.kind(), format!("locking {}: {e}", path.display())))?;
-            let mut file = file;
+            file.file().lock().map_err(|e| locking_error(&path, e))?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             return Ok(RunLease { _file: file });
@@ -201,9 +210,7 @@ impl Store {
                     live.extend(names);
                 }
                 Ok(()) => fs_err::remove_file(&path)?,
-                Err(TryLockError::Error(e)) => {
-                    return Err(io::Error::new(e.kind(), format!("locking {}: {e}", path.display())))
-                }
+                Err(TryLockError::Error(e)) => return Err(locking_error(&path, e)),
             }
         }
         Ok(live)
@@ -214,13 +221,13 @@ impl Store {
     pub fn lock_artifact(&self, stage: StageName, key: &str, waiting: impl FnOnce(&str)) -> io::Result<ArtifactLock> {
         let dir = self.root.join(LOCKS);
         fs_err::create_dir_all(&dir)?;
-        Ok(ArtifactLock { _file: lock_file(&dir.join(format!("{stage}-{key}")), Mode::Exclusive, waiting)? })
+        Ok(ArtifactLock { _file: lock_file(&dir.join(artifact_name(stage, key)), Mode::Exclusive, waiting)? })
     }
 
     /// Removes an artifact's lock file (`gc`, after deleting the artifact; no registered run
     /// needs it, and none registers while the store's lock is held).
-    pub fn remove_artifact_lock(&self, stage: &str, key: &str, _lock: &StoreLock) -> io::Result<()> {
-        let path = self.root.join(LOCKS).join(format!("{stage}-{key}"));
+    pub fn remove_artifact_lock(&self, stage: StageName, key: &str, _lock: &StoreLock) -> io::Result<()> {
+        let path = self.root.join(LOCKS).join(artifact_name(stage, key));
         if path.exists() {
             fs_err::remove_file(path)?;
         }
@@ -239,27 +246,20 @@ impl Store {
     /// Removes what interrupted builds of (stage, key) left in the staging and trash areas;
     /// returns the bytes freed. Only the holder of the artifact's lock builds it.
     pub fn clean_leftovers(&self, stage: StageName, key: &str, _lock: &ArtifactLock) -> io::Result<u64> {
+        let owner = artifact_name(stage, key);
         let mut freed = 0;
-        let mut leftovers = vec![self.trash_dir(stage, key)];
-        if let Ok(entries) = fs_err::read_dir(self.root.join(STAGING)) {
-            let prefix = format!("{stage}-{key}-");
-            for entry in entries {
-                let entry = entry?;
-                if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                    leftovers.push(entry.path());
-                }
+        for (area, name, dir) in self.scratch_dirs()? {
+            if area != Scratch::Resume && name == owner {
+                freed += crate::atomic::dir_size(&dir)?;
+                fs_err::remove_dir_all(&dir)?;
             }
-        }
-        for dir in leftovers.into_iter().filter(|d| d.exists()) {
-            freed += crate::atomic::dir_size(&dir)?;
-            fs_err::remove_dir_all(&dir)?;
         }
         Ok(freed)
     }
 
     /// A fresh directory in which a stage builds its artifact before publication.
     pub fn staging_dir(&self, stage: StageName, key: &str, _lock: &ArtifactLock) -> io::Result<PathBuf> {
-        let dir = self.root.join(STAGING).join(format!("{stage}-{key}-{}", std::process::id()));
+        let dir = self.root.join(STAGING).join(format!("{}-{}", artifact_name(stage, key), std::process::id()));
         if dir.exists() {
             fs_err::remove_dir_all(&dir)?;
         }
@@ -269,7 +269,7 @@ impl Store {
 
     /// Where an interrupted (stage, key) keeps its checkpoints until it is published.
     pub fn resume_dir(&self, stage: StageName, key: &str) -> PathBuf {
-        self.root.join(RESUME).join(format!("{stage}-{key}"))
+        self.root.join(RESUME).join(artifact_name(stage, key))
     }
 
     /// The step an interrupted run of (stage, key) would resume from, if it left a checkpoint.

@@ -1,5 +1,6 @@
 //! A trained model named on the command line (`predict --model`, `export`): a stage of the
-//! current config that trains one (`distill`, `teacher_ner`, ...) or an artifact key.
+//! current config that trains one (`distill`, `teacher_ner`, ...) or an artifact key; and
+//! the check that an artifact a command reads is built.
 
 use std::path::PathBuf;
 
@@ -34,10 +35,15 @@ pub fn resolve(model: &str, plan: &Plan, store: &Store) -> anyhow::Result<Traine
         };
         (stage, key)
     };
-    match store.state(stage, &key, false) {
-        ArtifactState::Valid(manifest) => {
-            Ok(Trained { stage, weights: store.artifact_dir(stage, &key).join(files::MODEL), key, manifest: *manifest })
-        }
+    let manifest = built(stage, &key, store)?;
+    Ok(Trained { stage, weights: store.artifact_dir(stage, &key).join(files::MODEL), key, manifest })
+}
+
+/// The manifest of the published artifact (stage, key) a command reads; an error says how
+/// to build it, or that it is corrupt.
+pub fn built(stage: StageName, key: &str, store: &Store) -> anyhow::Result<Manifest> {
+    match store.state(stage, key, false) {
+        ArtifactState::Valid(manifest) => Ok(*manifest),
         ArtifactState::Missing => {
             anyhow::bail!("`{stage}` is not built for the current config: run `mtmt-pipe run stage {stage}` first")
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use super::schedule::{cell_log, epochs, names, work, Pending, Schedule, StageRun};
+use super::schedule::{cell_log, epochs, job_overrides, names, work, Pending, Schedule, StageRun};
 use super::{Cell, Sweep};
 use crate::engine::{self, RunOptions};
 use crate::error::SweepError;
@@ -137,13 +137,13 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
             if let Some((i, child, cell_started)) = running {
                 let Some(status) = child.try_wait()? else { continue };
                 let i = *i;
-                let log = cell_log(store, sweep, cells[i].0, &cells[i].1);
                 if status.success() {
                     state[i] = CellState::Done;
                     let done = progress.done(store, &cells[i].1.target, &todos[i]);
                     println!("{}: done in {}; {done} (elapsed {})", head(i), since(*cell_started), since(started));
                 } else {
                     state[i] = CellState::Failed;
+                    let log = cell_log(store.root(), sweep, cells[i].0, &cells[i].1);
                     println!("{}: failed ({status}); its log: {}", head(i), log.display());
                     failed.get_or_insert(SweepError::Job { cell: cells[i].1.label(), status: status.to_string(), log });
                 }
@@ -161,7 +161,7 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
                     println!("{}: up to date", head(i));
                     continue;
                 }
-                let log = cell_log(store, sweep, cells[i].0, &cells[i].1);
+                let log = cell_log(store.root(), sweep, cells[i].0, &cells[i].1);
                 println!("{}: running {} (job {}, log {})", head(i), names(i), slot + 1, log.display());
                 *running = Some((i, jobs.spawn(cells[i].0, slot, &log)?, Instant::now()));
                 state[i] = CellState::Running;
@@ -262,13 +262,10 @@ impl Jobs {
     fn new(sweep: &Sweep, store: &Store, req: &RunRequest, cells: &[(usize, Cell)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let mut args: Vec<String> = vec!["--store".into(), store.root().display().to_string()];
-        for set in req.extra {
-            args.extend(["--set".into(), set.clone()]);
-        }
-        // Unless the configs set it: the cores split between the jobs (runtime is in no key).
-        if cells.iter().all(|(_, c)| c.config.config.runtime.threads == 0) {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            args.extend(["--set".into(), format!("runtime.threads={}", (cores / req.jobs).max(1))]);
+        // The cores split between the jobs.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for set in job_overrides(req.extra, cells, Some((cores / req.jobs).max(1))) {
+            args.extend(["--set".into(), set]);
         }
         args.extend(["sweep".into(), "run".into(), sweep.path.display().to_string()]);
         Ok(Self { exe, args, gpus: req.gpus.to_vec() })

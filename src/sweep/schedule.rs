@@ -4,7 +4,7 @@
 //! earlier cells.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -143,8 +143,19 @@ pub fn names(todo: &[(StageRun, String)]) -> String {
     todo.iter().map(|(_, label)| label.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// The log file of the cell numbered `k` when a job runs it.
-pub fn cell_log(store: &Store, sweep: &Sweep, k: usize, cell: &Cell) -> PathBuf {
+/// The log file of the cell numbered `k` when a job runs it, in the store at `root`.
+pub fn cell_log(root: &Path, sweep: &Sweep, k: usize, cell: &Cell) -> PathBuf {
     let name = format!("{k:03}-{}-{}-seed{}.log", cell.target, cell.method, cell.seed);
-    store.root().join(LOGS).join(&sweep.spec.name).join(name)
+    root.join(LOGS).join(&sweep.spec.name).join(name)
+}
+
+/// The `--set` overrides of a job's process (local or Slurm): the command line's, then
+/// `threads` libtorch threads where given and the cells' configs leave `runtime.threads`
+/// at 0 (runtime settings are in no key).
+pub fn job_overrides(extra: &[String], cells: &[(usize, Cell)], threads: Option<usize>) -> Vec<String> {
+    let mut sets = extra.to_vec();
+    if let Some(threads) = threads.filter(|_| cells.iter().all(|(_, c)| c.config.config.runtime.threads == 0)) {
+        sets.push(format!("runtime.threads={threads}"));
+    }
+    sets
 }

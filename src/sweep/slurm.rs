@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::schedule::{cell_log, names, Schedule};
+use super::schedule::{cell_log, job_overrides, names, Schedule};
 use super::Sweep;
 use crate::stage::DynStage;
 use crate::store::Store;
@@ -106,7 +106,7 @@ fn script(
     sweep: &Sweep,
     store_root: &Path,
     log: &Path,
-    extra: &[String],
+    sets: &[String],
     o: &SlurmOptions,
 ) -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
@@ -121,11 +121,8 @@ fn script(
     lines.extend(o.sbatch.iter().map(|l| format!("#SBATCH {l}")));
     let mut command =
         vec![quoted(&exe.display().to_string()), "--store".into(), quoted(&store_root.display().to_string())];
-    for set in extra {
+    for set in sets {
         command.extend(["--set".into(), quoted(set)]);
-    }
-    if let Some(cpus) = o.cpus_per_task {
-        command.extend(["--set".into(), format!("runtime.threads={cpus}")]);
     }
     command.extend([
         "sweep".into(),
@@ -148,6 +145,8 @@ pub fn submit(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &
     let store_root = std::path::absolute(store.root())?;
     let scripts = store_root.join(SLURM).join(&sweep.spec.name);
     fs_err::create_dir_all(&scripts)?;
+    // libtorch on the job's CPUs.
+    let sets = job_overrides(req.extra, &s.cells, req.slurm.cpus_per_task);
     let n = s.cells.len();
     let mut job_of: Vec<Option<String>> = vec![None; n];
     let (mut submitted, mut kept) = (0, 0);
@@ -167,10 +166,10 @@ pub fn submit(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &
         let mut deps: Vec<String> = s.after[i].iter().filter_map(|(_, by)| job_of[*by].clone()).collect();
         deps.sort();
         deps.dedup();
-        let log = cell_log(&Store::new(&store_root), sweep, *k, cell);
+        let log = cell_log(&store_root, sweep, *k, cell);
         fs_err::create_dir_all(log.parent().expect("a log has a folder"))?;
         let path = scripts.join(format!("{k:03}.sh"));
-        crate::atomic::write_file(&path, script(*k, sweep, &store_root, &log, req.extra, req.slurm)?.as_bytes())?;
+        crate::atomic::write_file(&path, script(*k, sweep, &store_root, &log, &sets, req.slurm)?.as_bytes())?;
         let after = if deps.is_empty() { String::new() } else { format!(" after job(s) {}", deps.join(", ")) };
         if req.dry_run {
             println!("{head}: would submit {} ({}){after}", path.display(), names(&s.todos[i]));
@@ -225,7 +224,7 @@ pub fn status(
                 Some(other) => ("queued", format!("{} (job {id})", other.to_lowercase())),
                 None => {
                     let how = ended(id).map_or("ended".to_string(), |state| state.to_lowercase());
-                    let log = cell_log(store, sweep, *k, cell);
+                    let log = cell_log(store.root(), sweep, *k, cell);
                     ("failed", format!("failed: job {id} {how} before the cell was done; its log: {}", log.display()))
                 }
             },
