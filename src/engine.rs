@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::config::{leaf_keys, lookup, ResolvedConfig};
 use crate::error::StoreError;
 use crate::files::{MANIFEST, STAGE_LOG};
-use crate::manifest::{FileDigest, InputFile, Manifest};
+use crate::manifest::{ComputedOn, FileDigest, InputFile, Manifest};
 use crate::method::Method;
 use crate::stage::{DynStage, Params, StageContext, StageDirs, StageLog};
 use crate::stage_name::StageName;
@@ -441,6 +441,7 @@ fn execute(p: &Planned, plan: &Plan, store: &Store, lock: &ArtifactLock) -> Resu
         inputs: p.inputs.clone(),
         files,
         wall_time_s: wall,
+        computed_on: plan.runtime.device.resolve().ok().map(ComputedOn::now),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         created_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()),
         summary: Value::Object(ctx.summary),

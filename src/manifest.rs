@@ -28,6 +28,25 @@ impl FileDigest {
     }
 }
 
+/// The device and libtorch CPU threads a stage ran with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputedOn {
+    pub device: String,
+    pub threads: i32,
+}
+
+impl ComputedOn {
+    /// What the current process computes with on `device`.
+    pub fn now(device: tch::Device) -> Self {
+        let device = match device {
+            tch::Device::Cpu => "cpu".to_string(),
+            tch::Device::Cuda(i) => format!("cuda:{i}"),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        Self { device, threads: tch::get_num_threads() }
+    }
+}
+
 /// An external file a stage reads (named by a config key), with its content digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFile {
@@ -50,6 +69,11 @@ pub struct Manifest {
     /// File name -> digest, for every file in the artifact except this manifest.
     pub files: BTreeMap<String, FileDigest>,
     pub wall_time_s: f64,
+    /// How it was computed (in no key). libtorch's kernels may round differently at another
+    /// thread count or on another device, so a rerun matches it to the last digit only
+    /// under the same ones. Absent in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_on: Option<ComputedOn>,
     pub tool_version: String,
     pub created_unix_ms: u128,
     /// Stage-specific figures (counts, metrics) worth keeping with the artifact.

@@ -254,7 +254,15 @@ impl StageProgress {
         if state.1.elapsed() >= LOG_EVERY {
             state.1 = Instant::now();
             let rate = (state.0 - self.done_before) as f64 / self.started.elapsed().as_secs_f64();
-            self.log.line(&format!("{}: {}/{} ({rate:.0}/s)", self.what, state.0, self.total));
+            let left = self.total.saturating_sub(state.0) as f64 / rate.max(1e-9);
+            self.log.line(&format!(
+                "{}: {}/{} ({}, about {} left)",
+                self.what,
+                state.0,
+                self.total,
+                crate::ui::rate(rate),
+                crate::ui::duration(left)
+            ));
         }
     }
 
@@ -266,7 +274,7 @@ impl StageProgress {
         let secs = self.started.elapsed().as_secs_f64();
         let done = self.total - self.done_before.min(self.total);
         let rate = done as f64 / secs.max(1e-9);
-        self.log.line(&format!("{}: {done} in {secs:.2}s ({rate:.0}/s)", self.what));
+        self.log.line(&format!("{}: {done} in {secs:.2}s ({})", self.what, crate::ui::rate(rate)));
         rate
     }
 }

@@ -44,3 +44,19 @@ macro_rules! debug {
 macro_rules! warn {
     ($($t:tt)*) => { $crate::ui::emit($crate::ui::Level::Warn, format_args!($($t)*)) };
 }
+
+/// A span of seconds for people: `42s`, `7m 05s`, `13h 08m`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// A rate for people: whole numbers where they are large, two decimals where a step takes
+/// seconds (a real-data teacher on a CPU does a fraction of a step per second).
+pub fn rate(per_second: f64) -> String {
+    if per_second >= 10.0 { format!("{per_second:.0}/s") } else { format!("{per_second:.2}/s") }
+}

@@ -34,6 +34,12 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     let seed2 = ws.ok(&["sweep", "run", "sweep.toml", "--dry-run", "--seed", "2"]);
     assert!(seed2.contains("(seeds [2]): 3 cells, 0 complete"), "{seed2}");
     assert!(seed2.contains("[1/3] es / direct / seed 2: would run teacher_ner"), "{seed2}");
+    // A report of the unfinished sweep says so, and a one-seed mean shows no spread.
+    ws.ok(&["sweep", "report", "sweep.toml", "--out", "partial"]);
+    let partial = std::fs::read_to_string(ws.path().join("partial/results.md")).unwrap();
+    assert!(partial.contains("**In progress**: 1 of 6 cells finished"), "{partial}");
+    let row = format!("| es | direct | 1 | {:.2} | ", cell_f1(&ws, "direct", 1));
+    assert!(partial.contains(&row), "no `{row}`:\n{partial}");
     let err = ws.fails(&["sweep", "run", "sweep.toml", "--seed", "7"]);
     assert!(err.contains("sweep.toml: seed 7 is not one of the sweep's seeds [1, 2]"), "{err}");
 
@@ -57,6 +63,7 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(!ws.path().join("out/results-renamed.png").exists(), "{report}");
     assert!(ws.path().join("out/figure.png").exists());
     let md = std::fs::read_to_string(ws.path().join("out/results.md")).unwrap();
+    assert!(!md.contains("In progress"), "{md}");
     for method in ["direct", "tsl", "mtmt"] {
         let (a, b) = (cell_f1(&ws, method, 1), cell_f1(&ws, method, 2));
         let mean = (a + b) / 2.0;
@@ -198,4 +205,10 @@ fn jobs_run_cells_side_by_side_once_their_inputs_are_built_with_a_serial_runs_re
         assert_eq!(cell_f1(&parallel, method, seed), cell_f1(&serial, method, seed), "{method} seed {seed}");
     }
     assert_eq!(parallel.artifacts("teacher_ner").len(), 2);
+    // Each manifest says how it was computed: the sweep's 1 thread, on the CPU.
+    for dir in parallel.artifacts("distill").into_iter().chain(parallel.artifacts("teacher_ner")) {
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["computed_on"], serde_json::json!({"device": "cpu", "threads": 1}), "{}", dir.display());
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use polars::prelude::*;
 
 use super::analysis::{self, ConfidenceBin, PairMix, TeacherCheck};
-use super::run::duration;
+use crate::ui::duration;
 use super::Sweep;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
@@ -446,9 +446,10 @@ fn remove_stale_plots(out_dir: &Path, written: &[String]) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The mean ± sample std over seeds; one seed has no spread to show.
 fn f1_cell(r: &Aggregate) -> String {
     let (m, s) = r.f1_mean_std();
-    format!("{m:.2} ± {s:.2}")
+    if r.seeds.len() > 1 { format!("{m:.2} ± {s:.2}") } else { format!("{m:.2}") }
 }
 
 fn write_sweep_section(
@@ -472,6 +473,15 @@ fn write_sweep_section(
     writeln!(md, "Recipe (every cell): `{}`.\n", spec.set.join("` `"))?;
     let methods: Vec<String> = spec.method.iter().map(|m| format!("`{}` = `{}`", m.name, m.set.join(" "))).collect();
     writeln!(md, "Methods: {}.\n", methods.join("; "))?;
+    let finished = cells.iter().filter(|c| c.test.is_some()).count();
+    if finished < cells.len() {
+        writeln!(
+            md,
+            "**In progress**: {finished} of {} cells finished; each row averages the seeds it names, \
+             and a comparison is tested only on the seeds both of its methods finished.\n",
+            cells.len()
+        )?;
+    }
     if rows.is_empty() {
         writeln!(md, "No cell has finished yet.\n")?;
     } else {
@@ -523,9 +533,10 @@ fn write_sweep_section(
         writeln!(md, "| target | a - b | seeds | mean | std | verdict |\n|---|---|---|---|---|---|")?;
         for c in comparisons {
             let (m, s) = mean_std(&c.diffs);
+            let s = if c.diffs.len() > 1 { format!("{s:.2}") } else { "-".into() };
             writeln!(
                 md,
-                "| {} | {} - {} | {} | {m:+.2} | {s:.2} | {} |",
+                "| {} | {} - {} | {} | {m:+.2} | {s} | {} |",
                 c.target,
                 c.a,
                 c.b,

@@ -12,6 +12,7 @@ use super::schedule::{cell_log, epochs, job_overrides, names, work, Pending, Sch
 use super::{Cell, Sweep};
 use crate::engine::{self, RunOptions};
 use crate::error::SweepError;
+use crate::ui::duration;
 use crate::manifest::Manifest;
 use crate::stage::DynStage;
 use crate::stage_name::StageName;
@@ -57,15 +58,6 @@ impl Estimator {
     }
 }
 
-pub fn duration(seconds: f64) -> String {
-    let s = seconds.round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
 /// What `sweep run` is asked to do.
 pub struct RunRequest<'a> {
     /// The command line's `--set` overrides, applied to every cell.
@@ -87,7 +79,12 @@ pub struct RunRequest<'a> {
 pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &RunRequest) -> anyhow::Result<()> {
     let Schedule { cells, plans, todos, after, remaining, complete } =
         Schedule::new(sweep, store, stages, req.extra, req.seeds, req.cell)?;
-    let mut progress = Progress { remaining, estimator: Estimator::new(store, stages), jobs: req.jobs.max(1) };
+    let mut progress = Progress {
+        remaining,
+        estimator: Estimator::new(store, stages),
+        jobs: req.jobs.max(1),
+        own_devices: !req.gpus.is_empty() && req.gpus.len() >= req.jobs,
+    };
     println!(
         "sweep `{}`{}: {} cells, {complete} complete; {} stage run(s) to do, {}",
         sweep.spec.name,
@@ -216,6 +213,10 @@ struct Progress {
     remaining: BTreeMap<StageRun, Pending>,
     estimator: Estimator,
     jobs: usize,
+    /// Whether each job has a GPU of its own. Otherwise the jobs share the cores that the
+    /// stored times were measured with, so they divide the wall time by anything from 1 to
+    /// `jobs` (benches/parallel.sh: 1.16 for 2 jobs on 2 cores).
+    own_devices: bool,
 }
 
 impl Progress {
@@ -230,7 +231,8 @@ impl Progress {
         format!("{} stage run(s) left, {}", self.remaining.len(), self.eta())
     }
 
-    /// The estimated time of what is left: its work, spread over the jobs.
+    /// The estimated time of what is left: its work, spread over the jobs (a range where
+    /// they share the cores).
     fn eta(&self) -> String {
         let mut total = 0.0;
         let mut unknown = 0;
@@ -241,10 +243,12 @@ impl Progress {
             }
         }
         let extra = if unknown > 0 { format!(" + {unknown} stage run(s) never timed here") } else { String::new() };
-        match self.jobs {
-            1 => format!("about {}{extra}", duration(total)),
-            jobs => {
-                format!("about {} with {jobs} jobs ({} of work){extra}", duration(total / jobs as f64), duration(total))
+        let (jobs, spread) = (self.jobs, duration(total / self.jobs as f64));
+        match (jobs, self.own_devices) {
+            (1, _) => format!("about {}{extra}", duration(total)),
+            (_, true) => format!("about {spread} with {jobs} jobs on their own GPUs ({} of work){extra}", duration(total)),
+            (_, false) => {
+                format!("about {spread} to {} with {jobs} jobs sharing the cores it was timed on{extra}", duration(total))
             }
         }
     }
