@@ -168,6 +168,10 @@ pub struct UniTransConfig {
     /// eta: the weight of the cross-entropy on the words where all three teachers agree
     /// (released: 1).
     pub hard_weight: f64,
+    /// A replaced word takes the spelling its translation has in the target text (away from
+    /// a sentence start) rather than the source word's casing: German capitalizes its
+    /// nouns, so the released code takes de casing from the target text.
+    pub target_casing: bool,
 }
 
 impl Default for UniTransConfig {
@@ -180,6 +184,7 @@ impl Default for UniTransConfig {
             csls_k: 10,
             dictionary: None,
             hard_weight: 1.0,
+            target_casing: false,
         }
     }
 }
@@ -926,6 +931,7 @@ pub const ADDED_LATER: &[(&str, bool)] = &[
     ("teacher_sim.bf16", false),
     ("distill.bf16", false),
     ("similarity.calibrated", false),
+    ("unitrans.target_casing", false),
 ];
 
 /// Removes a dotted key from a view (and the sections it leaves empty).

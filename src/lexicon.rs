@@ -3,7 +3,8 @@
 //! mean cosine to the k nearest neighbours on the other side), a user's dictionary in the
 //! MUSE text format, and the translation rules: PER words and words without an entry are
 //! copied, every other word is replaced by its lowercase entry with the source word's
-//! casing, labels copied one to one.
+//! casing (or, for a language like German, the entry's spelling in the target text),
+//! labels copied one to one.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -91,8 +92,7 @@ pub fn read_muse(path: &Path) -> anyhow::Result<HashMap<String, String>> {
 
 /// `word` with the casing pattern of `like`: all capitals, a capital first, or as is.
 pub fn cased_like(word: &str, like: &str) -> String {
-    let letters: Vec<char> = like.chars().filter(|c| c.is_alphabetic()).collect();
-    if letters.len() > 1 && letters.iter().all(|c| c.is_uppercase()) {
+    if all_capitals(like) {
         word.to_uppercase()
     } else if like.chars().next().is_some_and(char::is_uppercase) {
         let mut chars = word.chars();
@@ -102,26 +102,72 @@ pub fn cased_like(word: &str, like: &str) -> String {
     }
 }
 
+/// Each word's most frequent spelling in `sentences` where it is not a sentence's first
+/// word (a capital there says nothing of the word), keyed by its lowercase form; a tie goes
+/// to the spelling first in sort order.
+pub fn spellings(sentences: &[Vec<String>]) -> HashMap<String, String> {
+    let mut counts: HashMap<String, HashMap<&str, u32>> = HashMap::new();
+    for word in sentences.iter().flat_map(|s| s.iter().skip(1)).filter(|w| w.chars().any(char::is_alphabetic)) {
+        *counts.entry(word.to_lowercase()).or_default().entry(word.as_str()).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(lower, forms)| {
+            let best = forms.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).expect("a form");
+            (lower, best.0.to_string())
+        })
+        .collect()
+}
+
+/// How a replaced word is cased.
+pub enum Casing<'a> {
+    /// Like the source word: all capitals, a capital first, or as the entry is.
+    Source,
+    /// The entry's spelling in the target text (by lowercase entry, from `spellings`),
+    /// with a capital first where it starts the sentence and all capitals where the source
+    /// word is; the source word's casing where the text never has the entry.
+    Target(&'a HashMap<String, String>),
+}
+
 /// One source sentence word by word: a word tagged PER or without an entry in `lexicon`
-/// (lowercase keys) is copied, any other (entity words included) replaced with the source
-/// word's casing; the tags stay as they are. Returns the words and how many were replaced.
-pub fn translate(words: &[String], tags: &[String], lexicon: &HashMap<String, String>) -> (Vec<String>, usize) {
+/// (lowercase keys) is copied, any other (entity words included) replaced and cased as
+/// `casing` says; the tags stay as they are. Returns the words and how many were replaced.
+pub fn translate(
+    words: &[String],
+    tags: &[String],
+    lexicon: &HashMap<String, String>,
+    casing: &Casing,
+) -> (Vec<String>, usize) {
     let mut replaced = 0;
     let out = words
         .iter()
         .zip(tags)
-        .map(|(word, tag)| {
+        .enumerate()
+        .map(|(i, (word, tag))| {
             let person = tag.strip_prefix("B-").or_else(|| tag.strip_prefix("I-")) == Some("PER");
-            match lexicon.get(&word.to_lowercase()).filter(|_| !person) {
-                Some(target) => {
-                    replaced += 1;
-                    cased_like(target, word)
-                }
-                None => word.clone(),
+            let Some(target) = lexicon.get(&word.to_lowercase()).filter(|_| !person) else {
+                return word.clone();
+            };
+            replaced += 1;
+            let spelled = match casing {
+                Casing::Target(spellings) => spellings.get(&target.to_lowercase()),
+                Casing::Source => None,
+            };
+            match spelled {
+                // Inside a sentence a source capital is English's, not the target's.
+                Some(form) if i > 0 && !all_capitals(word) => form.clone(),
+                Some(form) => cased_like(form, word),
+                None => cased_like(target, word),
             }
         })
         .collect();
     (out, replaced)
+}
+
+/// Whether `word` has more than one letter, all of them capitals (`UN`, `SOCCER`).
+fn all_capitals(word: &str) -> bool {
+    let mut letters = word.chars().filter(|c| c.is_alphabetic()).peekable();
+    letters.clone().nth(1).is_some() && letters.all(char::is_uppercase)
 }
 
 #[cfg(test)]
@@ -160,9 +206,38 @@ mod tests {
                 .collect();
         let words = strings(&["John", "saw", "the", "White", "House", "UN"]);
         let tags = strings(&["B-PER", "O", "O", "B-LOC", "I-LOC", "B-ORG"]);
-        let (out, replaced) = translate(&words, &tags, &lexicon);
+        let (out, replaced) = translate(&words, &tags, &lexicon, &Casing::Source);
         assert_eq!(out, strings(&["John", "saw", "the", "Blanca", "Casa", "ONU"]));
         assert_eq!(replaced, 3);
+    }
+
+    #[test]
+    fn target_casing_spells_words_as_the_target_text_does_away_from_sentence_starts() {
+        // German: nouns capitalized inside sentences; `Der` only starts sentences.
+        let text = vec![
+            strings(&["Der", "Mann", "sah", "das", "Haus", "."]),
+            strings(&["Das", "Haus", "ist", "weiss", "und", "das", "Weiss", "auch"]),
+            strings(&["Weiss", "ist", "das", "haus", "im", "Haus"]),
+        ];
+        let spelled = spellings(&text);
+        assert_eq!(spelled["haus"], "Haus", "3 of 4 inside sentences");
+        assert_eq!(spelled["das"], "das");
+        assert_eq!(spelled["weiss"], "Weiss", "a tie goes to the first in sort order");
+        assert!(!spelled.contains_key("der") && !spelled.contains_key("."), "{spelled:?}");
+
+        let lexicon: HashMap<String, String> =
+            [("the", "der"), ("house", "haus"), ("man", "mann"), ("saw", "sah"), ("un", "uno")]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+        let words = strings(&["The", "man", "saw", "the", "House", "UN"]);
+        let tags = strings(&["O", "O", "O", "O", "B-LOC", "B-ORG"]);
+        let (out, replaced) = translate(&words, &tags, &lexicon, &Casing::Target(&spelled));
+        // `der` never occurs inside a sentence: the source casing; `uno` neither.
+        assert_eq!(out, strings(&["Der", "Mann", "sah", "der", "Haus", "UNO"]));
+        assert_eq!(replaced, 6);
+        let (source_cased, _) = translate(&words, &tags, &lexicon, &Casing::Source);
+        assert_eq!(source_cased, strings(&["Der", "mann", "sah", "der", "Haus", "UNO"]));
     }
 
     #[test]

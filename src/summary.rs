@@ -37,6 +37,9 @@ pub const LEXICON_SELF_TRANSLATED: &str = "self_translated";
 /// `lexicon`: the share of entries that translate a word to a longer word starting with
 /// it (vectors that follow spelling).
 pub const LEXICON_PREFIXED: &str = "prefix_translated";
+/// `lexicon` with `unitrans.target_casing`: the share of the translations found inside
+/// target sentences that the target text spells with a capital (German nouns).
+pub const LEXICON_TARGET_CAPITALIZED: &str = "target_capitalized";
 /// `translate`: the share of source words replaced by a translation.
 pub const TRANSLATED_WORDS: &str = "translated_words";
 /// `score_tokens` under UniTrans: the share of target words all three teachers agree on.

@@ -8,7 +8,9 @@
 //! (k = `unitrans.csls_k`). Or a user's MUSE-format dictionary (`unitrans.dictionary`).
 //! Label-free quality figures go to the manifest: the share of mutual nearest neighbours
 //! (the translation's own best translation back is the word) and of words translated to
-//! themselves. Writes `lexicon.parquet`: source, target, score (CSLS; null from a file).
+//! themselves. Writes `lexicon.parquet`: source, target, score (CSLS; null from a file),
+//! and with `unitrans.target_casing` target_spelling: the target word as the target text
+//! spells it inside sentences (null where it never occurs there).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,7 +22,7 @@ use tch::{Device, Kind, Tensor};
 use crate::artifacts::{Unspaced, INFERENCE};
 use crate::config::WordVectors;
 use crate::files;
-use crate::lexicon::{csls, read_muse, vocabulary};
+use crate::lexicon::{csls, read_muse, spellings, vocabulary};
 use crate::method::Method;
 use crate::model::tagger::Tagger;
 use crate::side::{Side, Split};
@@ -49,6 +51,8 @@ pub struct Induction {
     vocabulary: usize,
     csls_k: i64,
     dictionary: Option<PathBuf>,
+    #[serde(default)]
+    target_casing: bool,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +94,7 @@ impl StageSpec for Lexicon {
             "unitrans.context_sentences",
             "unitrans.vocabulary",
             "unitrans.csls_k",
+            "unitrans.target_casing",
         ]
     }
     fn files(&self) -> &'static [&'static str] {
@@ -159,14 +164,27 @@ impl Stage for Lexicon {
         ));
         ctx.summary.insert(summary::LEXICON_SELF_TRANSLATED.into(), identical.into());
         ctx.summary.insert(summary::LEXICON_PREFIXED.into(), prefixed.into());
-        let mut df = DataFrame::new(
-            rows.len(),
-            vec![
-                Column::new("source".into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
-                Column::new("target".into(), rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()),
-                Column::new("score".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
-            ],
-        )?;
+        let mut columns = vec![
+            Column::new("source".into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
+            Column::new("target".into(), rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()),
+            Column::new("score".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+        ];
+        if u.target_casing {
+            let spelled = spellings(&target.tokens);
+            let forms: Vec<Option<&str>> =
+                rows.iter().map(|r| spelled.get(&r.1.to_lowercase()).map(String::as_str)).collect();
+            let (found, capital) = (
+                forms.iter().flatten().count(),
+                forms.iter().flatten().filter(|f| f.chars().next().is_some_and(char::is_uppercase)).count(),
+            );
+            ctx.log(format!(
+                "target casing: {found} of {} translations occur inside target sentences, {capital} of them with a capital",
+                rows.len()
+            ));
+            ctx.summary.insert(summary::LEXICON_TARGET_CAPITALIZED.into(), (capital as f64 / found.max(1) as f64).into());
+            columns.push(Column::new("target_spelling".into(), forms));
+        }
+        let mut df = DataFrame::new(rows.len(), columns)?;
         table::write(&mut df, &ctx.output(files::LEXICON), ctx.provenance())
     }
 }

@@ -1,7 +1,8 @@
 //! `translate`: UniTrans's pseudo target-language training set. Every labeled source train
 //! sentence is translated word by word with the `lexicon` (`lexicon::translate`: PER words
 //! and words without an entry copied, every other word replaced with the source word's
-//! casing) and keeps its tags one to one. Writes `translated.parquet` (sentence_id, tokens,
+//! casing, or with `unitrans.target_casing` the lexicon's target-text spelling) and keeps
+//! its tags one to one. Writes `translated.parquet` (sentence_id, tokens,
 //! tags, source_tokens: a sentence table to inspect) and `encoded_translated.parquet` (the
 //! same sentences encoded as `tokenize` encodes target text, with labels), what the
 //! translation teachers train on.
@@ -9,11 +10,12 @@
 use std::collections::HashMap;
 
 use polars::prelude::*;
+use serde::Deserialize;
 
 use crate::artifacts::EncodingParams;
 use crate::config::bio_labels;
 use crate::files;
-use crate::lexicon::translate;
+use crate::lexicon::{translate, Casing};
 use crate::method::Method;
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -24,6 +26,21 @@ use crate::table;
 use crate::train::data::{EncodedSet, Words};
 
 pub struct Translate;
+
+#[derive(Deserialize)]
+pub struct Params {
+    #[serde(flatten)]
+    encoding: EncodingParams,
+    /// Out of the view when off (`config::ADDED_LATER`).
+    #[serde(default)]
+    unitrans: CasingParams,
+}
+
+#[derive(Deserialize, Default)]
+pub struct CasingParams {
+    #[serde(default)]
+    target_casing: bool,
+}
 
 impl StageSpec for Translate {
     fn name(&self) -> StageName {
@@ -39,7 +56,7 @@ impl StageSpec for Translate {
         vec![StageName::IngestSource, StageName::Lexicon]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["labels", "tokenize.max_len", "tokenize.lowercase", "target.unspaced"]
+        &["labels", "tokenize.max_len", "tokenize.lowercase", "target.unspaced", "unitrans.target_casing"]
     }
     fn files(&self) -> &'static [&'static str] {
         &["encoder.tokenizer"]
@@ -50,9 +67,10 @@ impl StageSpec for Translate {
 }
 
 impl Stage for Translate {
-    type Params = EncodingParams;
+    type Params = Params;
 
-    fn run(&self, p: &EncodingParams, ctx: &mut StageContext) -> anyhow::Result<()> {
+    fn run(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
+        let p = &params.encoding;
         let lexicon_path = ctx.input(StageName::Lexicon, files::LEXICON);
         let df = table::read_columns(&lexicon_path, &["source", "target"])?;
         let lexicon: HashMap<String, String> = df
@@ -62,6 +80,19 @@ impl Stage for Translate {
             .zip(df.column("target")?.str()?.iter())
             .filter_map(|(s, t)| Some((s?.to_string(), t?.to_string())))
             .collect();
+        // The lexicon's target-text spellings where it has them (`unitrans.target_casing`).
+        let spelled: Option<HashMap<String, String>> = params
+            .unitrans
+            .target_casing
+            .then(|| {
+                let df = table::read_columns(&lexicon_path, &["target", "target_spelling"])?;
+                let rows = df.column("target")?.str()?.iter().zip(df.column("target_spelling")?.str()?.iter());
+                Ok::<_, anyhow::Error>(
+                    rows.filter_map(|(t, form)| Some((t?.to_lowercase(), form?.to_string()))).collect(),
+                )
+            })
+            .transpose()?;
+        let casing = spelled.as_ref().map_or(Casing::Source, Casing::Target);
         let source = ctx.input(StageName::IngestSource, files::sentences(Side::Source, Split::Train));
         let sentences = table::read(&source)?;
         let ids = table::u32_column(&sentences, &source, "sentence_id")?;
@@ -69,7 +100,7 @@ impl Stage for Translate {
         let tags = table::read_str_lists(&sentences, "tags")?;
         let (mut translated, mut replaced, mut total) = (Vec::with_capacity(words.len()), 0, 0);
         for (w, t) in words.iter().zip(&tags) {
-            let (out, n) = translate(w, t, &lexicon);
+            let (out, n) = translate(w, t, &lexicon, &casing);
             translated.push(out);
             replaced += n;
             total += w.len();

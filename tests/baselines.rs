@@ -246,4 +246,48 @@ fn unitrans_translates_the_source_votes_and_never_reads_gold() {
     let from_file =
         ws.artifacts("lexicon").into_iter().find(|d| table::read(&d.join("lexicon.parquet")).unwrap().height() == 2);
     assert!(from_file.is_some(), "a lexicon of the dictionary's two source words");
+
+    // Target casing (German capitalizes nouns): a replaced word is spelled as the target
+    // text spells its translation inside sentences. Planted: `the` -> the first word the
+    // demo's Spanish text capitalizes there.
+    let text = table::read(&ws.artifacts("ingest_target")[0].join("sentences_target_train.parquet")).unwrap();
+    let spelled = mtmt_pipe::lexicon::spellings(&table::read_str_lists(&text, "tokens").unwrap());
+    let (lower, form) = spelled
+        .iter()
+        .filter(|(_, f)| f.chars().next().is_some_and(char::is_uppercase) && f.chars().all(char::is_alphabetic))
+        .min()
+        .expect("a capitalized word");
+    std::fs::write(ws.path().join("en-es.txt"), format!("the {lower}\n")).unwrap();
+    let translated = |casing: bool| {
+        let set = ["--set", "method=unitrans", "--set", "unitrans.dictionary=en-es.txt"];
+        let flag = format!("unitrans.target_casing={casing}");
+        let out = ws.ok(&[&["run", "stage", "translate", "--set", &flag][..], &set[..]].concat());
+        assert_eq!(out.contains("target casing:"), casing, "{out}");
+        let lexicon = ws.artifacts("lexicon").into_iter().find(|d| {
+            let df = table::read(&d.join("lexicon.parquet")).unwrap();
+            df.height() == 1 && df.get_column_names().iter().any(|c| c.as_str() == "target_spelling") == casing
+        });
+        let spelling = table::read(&lexicon.expect("the one-entry lexicon").join("lexicon.parquet")).unwrap();
+        if casing {
+            assert_eq!(spelling.column("target_spelling").unwrap().str().unwrap().get(0), Some(form.as_str()));
+        }
+        let dir = ws
+            .artifacts("translate")
+            .into_iter()
+            .max_by_key(|d| std::fs::metadata(d.join("manifest.json")).unwrap().modified().unwrap())
+            .unwrap();
+        let df = table::read(&dir.join("translated.parquet")).unwrap();
+        let (tokens, source) =
+            (table::read_str_lists(&df, "tokens").unwrap(), table::read_str_lists(&df, "source_tokens").unwrap());
+        // Every `the` inside a sentence, as translated.
+        let inner: Vec<String> = tokens
+            .iter()
+            .zip(&source)
+            .flat_map(|(t, s)| t.iter().zip(s).skip(1).filter(|(_, s)| *s == "the").map(|(t, _)| t.clone()))
+            .collect();
+        assert!(!inner.is_empty());
+        inner
+    };
+    assert!(translated(true).iter().all(|t| t == form), "{form}");
+    assert!(translated(false).iter().all(|t| t == lower), "{lower}");
 }
