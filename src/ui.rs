@@ -58,5 +58,9 @@ pub fn duration(seconds: f64) -> String {
 /// A rate for people: whole numbers where they are large, two decimals where a step takes
 /// seconds (a real-data teacher on a CPU does a fraction of a step per second).
 pub fn rate(per_second: f64) -> String {
-    if per_second >= 10.0 { format!("{per_second:.0}/s") } else { format!("{per_second:.2}/s") }
+    if per_second >= 10.0 {
+        format!("{per_second:.0}/s")
+    } else {
+        format!("{per_second:.2}/s")
+    }
 }

@@ -181,7 +181,8 @@ impl Stage for Lexicon {
                 "target casing: {found} of {} translations occur inside target sentences, {capital} of them with a capital",
                 rows.len()
             ));
-            ctx.summary.insert(summary::LEXICON_TARGET_CAPITALIZED.into(), (capital as f64 / found.max(1) as f64).into());
+            ctx.summary
+                .insert(summary::LEXICON_TARGET_CAPITALIZED.into(), (capital as f64 / found.max(1) as f64).into());
             columns.push(Column::new("target_spelling".into(), forms));
         }
         let mut df = DataFrame::new(rows.len(), columns)?;

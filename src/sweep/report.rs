@@ -11,7 +11,6 @@ use anyhow::Context;
 use polars::prelude::*;
 
 use super::analysis::{self, ConfidenceBin, PairMix, TeacherCheck};
-use crate::ui::duration;
 use super::Sweep;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
@@ -23,6 +22,7 @@ use crate::stage::DynStage;
 use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
 use crate::table;
+use crate::ui::duration;
 
 /// One cell as the store holds it.
 pub struct CellResult {
@@ -449,7 +449,11 @@ fn remove_stale_plots(out_dir: &Path, written: &[String]) -> anyhow::Result<()> 
 /// The mean ± sample std over seeds; one seed has no spread to show.
 fn f1_cell(r: &Aggregate) -> String {
     let (m, s) = r.f1_mean_std();
-    if r.seeds.len() > 1 { format!("{m:.2} ± {s:.2}") } else { format!("{m:.2}") }
+    if r.seeds.len() > 1 {
+        format!("{m:.2} ± {s:.2}")
+    } else {
+        format!("{m:.2}")
+    }
 }
 
 fn write_sweep_section(
@@ -534,15 +538,7 @@ fn write_sweep_section(
         for c in comparisons {
             let (m, s) = mean_std(&c.diffs);
             let s = if c.diffs.len() > 1 { format!("{s:.2}") } else { "-".into() };
-            writeln!(
-                md,
-                "| {} | {} - {} | {} | {m:+.2} | {s} | {} |",
-                c.target,
-                c.a,
-                c.b,
-                c.diffs.len(),
-                c.verdict()
-            )?;
+            writeln!(md, "| {} | {} - {} | {} | {m:+.2} | {s} | {} |", c.target, c.a, c.b, c.diffs.len(), c.verdict())?;
         }
         writeln!(md)?;
     }

@@ -12,11 +12,11 @@ use super::schedule::{cell_log, epochs, job_overrides, names, work, Pending, Sch
 use super::{Cell, Sweep};
 use crate::engine::{self, RunOptions};
 use crate::error::SweepError;
-use crate::ui::duration;
 use crate::manifest::Manifest;
 use crate::stage::DynStage;
 use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
+use crate::ui::duration;
 
 /// Guesses how long a stage run takes from runs already measured: runs of the same work
 /// under another seed first, then this sweep's runs of the stage for the same target,
@@ -246,9 +246,14 @@ impl Progress {
         let (jobs, spread) = (self.jobs, duration(total / self.jobs as f64));
         match (jobs, self.own_devices) {
             (1, _) => format!("about {}{extra}", duration(total)),
-            (_, true) => format!("about {spread} with {jobs} jobs on their own GPUs ({} of work){extra}", duration(total)),
+            (_, true) => {
+                format!("about {spread} with {jobs} jobs on their own GPUs ({} of work){extra}", duration(total))
+            }
             (_, false) => {
-                format!("about {spread} to {} with {jobs} jobs sharing the cores it was timed on{extra}", duration(total))
+                format!(
+                    "about {spread} to {} with {jobs} jobs sharing the cores its stages were timed on{extra}",
+                    duration(total)
+                )
             }
         }
     }
