@@ -31,6 +31,8 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(dry.contains("[1/6] es / direct / seed 1: up to date"), "{dry}");
     assert!(dry.contains("[2/6] es / tsl / seed 1: would run distill, evaluate"), "{dry}");
     assert!(ws.artifacts("distill").is_empty(), "a dry run runs nothing");
+    let by_stage = dry.lines().find(|l| l.starts_with("by stage: ")).unwrap_or_else(|| panic!("{dry}"));
+    assert!(by_stage.contains("distill") && by_stage.contains("(4"), "four students left: {by_stage}");
     let seed2 = ws.ok(&["sweep", "run", "sweep.toml", "--dry-run", "--seed", "2"]);
     assert!(seed2.contains("(seeds [2]): 3 cells, 0 complete"), "{seed2}");
     assert!(seed2.contains("[1/3] es / direct / seed 2: would run teacher_ner"), "{seed2}");

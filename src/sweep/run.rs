@@ -103,6 +103,9 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
                 false => println!("{}: would run {}", head(i), names(i)),
             }
         }
+        if !progress.remaining.is_empty() {
+            println!("by stage: {}", progress.by_stage());
+        }
         return Ok(());
     }
     let started = Instant::now();
@@ -229,6 +232,31 @@ impl Progress {
             }
         }
         format!("{} stage run(s) left, {}", self.remaining.len(), self.eta())
+    }
+
+    /// Where the work left goes, costliest stage first: its estimated time and runs, then
+    /// the stages never timed here.
+    fn by_stage(&self) -> String {
+        let mut stages: BTreeMap<StageName, (usize, f64, usize)> = BTreeMap::new();
+        for ((stage, _), pending) in &self.remaining {
+            let entry = stages.entry(*stage).or_default();
+            entry.0 += 1;
+            match self.estimator.guess(*stage, pending) {
+                Some(s) => entry.1 += s,
+                None => entry.2 += 1,
+            }
+        }
+        let mut rows: Vec<(StageName, (usize, f64, usize))> = stages.into_iter().collect();
+        rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1).then(a.0.cmp(&b.0)));
+        let parts: Vec<String> = rows
+            .iter()
+            .map(|(stage, (runs, secs, untimed))| match (untimed, runs) {
+                (0, _) => format!("{stage} {} ({runs})", duration(*secs)),
+                (u, r) if u == r => format!("{stage} untimed ({runs})"),
+                (u, _) => format!("{stage} {} ({runs}, {u} untimed)", duration(*secs)),
+            })
+            .collect();
+        parts.join(", ")
     }
 
     /// The estimated time of what is left: its work, spread over the jobs (a range where
