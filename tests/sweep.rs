@@ -66,6 +66,7 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(ws.path().join("out/figure.png").exists());
     let md = std::fs::read_to_string(ws.path().join("out/results.md")).unwrap();
     assert!(!md.contains("In progress"), "{md}");
+    assert!(!md.contains("libtorch threads per cell"), "one process, one thread count: {md}");
     for method in ["direct", "tsl", "mtmt"] {
         let (a, b) = (cell_f1(&ws, method, 1), cell_f1(&ws, method, 2));
         let mean = (a + b) / 2.0;
@@ -153,7 +154,7 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     let runs = ws.ok(&["inspect", "out/runs.parquet", "--head", "0"]);
     assert!(runs.contains("shape: (6, "), "{runs}");
     let runs_schema = ws.ok(&["inspect", "out/runs.parquet", "--schema"]);
-    assert!(runs_schema.contains("teacher_agreement_f1"), "{runs_schema}");
+    assert!(runs_schema.contains("teacher_agreement_f1") && runs_schema.contains("threads"), "{runs_schema}");
     let results = ws.ok(&["inspect", "out/results.parquet", "--schema"]);
     for column in [
         "f1_mean",

@@ -3,7 +3,7 @@
 //! and method: mean and std over seeds), one PNG plot per sweep and `results.md`.
 //! Cells not run yet are listed as pending, never guessed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,16 @@ pub struct CellResult {
     pub teacher_agreement: Option<f64>,
     /// What a student's pair losses saw (`analysis::pair_mix`).
     pub pair_mix: Option<PairMix>,
+}
+
+impl CellResult {
+    /// The libtorch thread counts its stages ran with, as recorded (`Manifest::computed_on`):
+    /// `2`, or `1/2` where its stages differ; `None` where no manifest records it.
+    pub fn threads(&self) -> Option<String> {
+        let counts: BTreeSet<i32> =
+            self.stages.values().filter_map(|(_, m)| m.computed_on.as_ref().map(|c| c.threads)).collect();
+        (!counts.is_empty()).then(|| counts.iter().map(i32::to_string).collect::<Vec<_>>().join("/"))
+    }
 }
 
 /// Reads what the store holds for every cell of `sweep`.
@@ -141,7 +151,7 @@ pub fn aggregate(sweep: &Sweep, cells: &[CellResult]) -> Vec<Aggregate> {
             let test = |c: &&CellResult| c.test.clone().expect("finished cells have test scores");
             let mean = |f: &dyn Fn(&Scores) -> f64| mean_std(&done.iter().map(|c| f(&test(c))).collect::<Vec<_>>()).0;
             let mut per_type = BTreeMap::new();
-            for t in done.iter().flat_map(|c| test(c).per_type.into_keys()).collect::<std::collections::BTreeSet<_>>() {
+            for t in done.iter().flat_map(|c| test(c).per_type.into_keys()).collect::<BTreeSet<_>>() {
                 per_type.insert(t.clone(), mean(&|s: &Scores| s.per_type.get(&t).map_or(0.0, |x| x.f1)));
             }
             let dev: Vec<f64> = done.iter().filter_map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect();
@@ -230,8 +240,7 @@ pub fn compare(sweep: &Sweep, cells: &[CellResult]) -> Vec<Comparison> {
 
 fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
     let done: Vec<&CellResult> = cells.iter().filter(|c| c.test.is_some()).collect();
-    let types: std::collections::BTreeSet<String> =
-        done.iter().flat_map(|c| c.test.as_ref().unwrap().per_type.keys().cloned()).collect();
+    let types: BTreeSet<String> = done.iter().flat_map(|c| c.test.as_ref().unwrap().per_type.keys().cloned()).collect();
     let text = |name: &str, f: fn(&CellResult) -> &str| {
         Column::new(name.into(), done.iter().map(|c| f(c)).collect::<Vec<_>>())
     };
@@ -257,6 +266,7 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
     columns
         .push(Column::new("teacher_agreement_f1".into(), done.iter().map(|c| c.teacher_agreement).collect::<Vec<_>>()));
     columns.push(Column::new("wall_s".into(), done.iter().map(|c| c.wall_s).collect::<Vec<_>>()));
+    columns.push(Column::new("threads".into(), done.iter().map(|c| c.threads()).collect::<Vec<_>>()));
     columns.push(Column::new(
         "evaluate_key".into(),
         done.iter().map(|c| c.stages[&StageName::Evaluate].1.key.clone()).collect::<Vec<_>>(),
@@ -265,7 +275,7 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
 }
 
 fn results_frame(rows: &[Aggregate], encoder: &str) -> PolarsResult<DataFrame> {
-    let types: std::collections::BTreeSet<&String> = rows.iter().flat_map(|r| r.per_type.keys()).collect();
+    let types: BTreeSet<&String> = rows.iter().flat_map(|r| r.per_type.keys()).collect();
     let strs = |name: &str, f: &dyn Fn(&Aggregate) -> String| {
         Column::new(name.into(), rows.iter().map(f).collect::<Vec<String>>())
     };
@@ -489,7 +499,7 @@ fn write_sweep_section(
     if rows.is_empty() {
         writeln!(md, "No cell has finished yet.\n")?;
     } else {
-        let types: std::collections::BTreeSet<&String> = rows.iter().flat_map(|r| r.per_type.keys()).collect();
+        let types: BTreeSet<&String> = rows.iter().flat_map(|r| r.per_type.keys()).collect();
         writeln!(
             md,
             "Test F1 on {encoder}; model selection: {MODEL_SELECTION}. Paper: {}, mBERT encoder \
@@ -531,6 +541,7 @@ fn write_sweep_section(
              Compute actually spent on this sweep's artifacts: {}.\n",
             duration(unique_wall_s(cells))
         )?;
+        md.push_str(&threads_caption(cells));
     }
     if !comparisons.is_empty() {
         writeln!(md, "### Paired comparisons (same seed, same teachers; paired t-test at 5%)\n")?;
@@ -640,6 +651,27 @@ fn unique_wall_s(cells: &[CellResult]) -> f64 {
     unique.values().sum()
 }
 
+/// How many finished cells ran at each libtorch thread count, where they differ (cells of
+/// `sweep run --jobs` get a share of the cores): kernels round differently under another
+/// count, so a rerun matches a cell to the last digit only under its own (runs.parquet
+/// `threads`). Empty where all cells are alike.
+fn threads_caption(cells: &[CellResult]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for cell in cells.iter().filter(|c| c.test.is_some()) {
+        *counts.entry(cell.threads().unwrap_or_else(|| "unrecorded".into())).or_default() += 1;
+    }
+    if counts.len() < 2 {
+        return String::new();
+    }
+    let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n} cell(s)")).collect();
+    format!(
+        "libtorch threads per cell ({}; `unrecorded`: built before manifests recorded it). Kernels round \
+         differently under another thread count, so a rerun matches a cell to the last digit only under \
+         its own (runs.parquet `threads`).\n\n",
+        parts.join(", ")
+    )
+}
+
 /// This machine in a few words: CPU model, cores, memory.
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -690,6 +722,51 @@ mod tests {
         );
         assert!(!md.contains("direct"), "a comparison one sweep makes stays in its section: {md}");
         assert_eq!(across_sweeps(&[comparison(&[1.0])], &suites), "");
+    }
+
+    #[test]
+    fn cells_at_other_thread_counts_are_named() {
+        let cell = |threads: &[Option<i32>]| {
+            let stages = threads
+                .iter()
+                .zip([StageName::TeacherNer, StageName::Distill, StageName::Evaluate])
+                .map(|(t, stage)| {
+                    let manifest = Manifest {
+                        stage: stage.as_str().into(),
+                        stage_version: 1,
+                        key: "k".into(),
+                        config: serde_json::Value::Null,
+                        input_files: BTreeMap::new(),
+                        inputs: BTreeMap::new(),
+                        files: BTreeMap::new(),
+                        wall_time_s: 1.0,
+                        computed_on: t.map(|threads| crate::manifest::ComputedOn { device: "cpu".into(), threads }),
+                        tool_version: "0".into(),
+                        created_unix_ms: 0,
+                        summary: serde_json::Value::Null,
+                    };
+                    (stage, (PathBuf::new(), manifest))
+                })
+                .collect();
+            CellResult {
+                suite: "s".into(),
+                target: "es".into(),
+                method: "tsl".into(),
+                seed: 13,
+                test: Some(crate::eval::conlleval::Scorer::default().report()),
+                dev: None,
+                wall_s: 0.0,
+                stages,
+                teacher_agreement: None,
+                pair_mix: None,
+            }
+        };
+        let (serial, job, mixed, old) =
+            (cell(&[Some(2), Some(2)]), cell(&[Some(1), Some(1)]), cell(&[None, Some(2), Some(1)]), cell(&[None]));
+        assert_eq!((serial.threads(), mixed.threads(), old.threads()), (Some("2".into()), Some("1/2".into()), None));
+        assert_eq!(threads_caption(&[cell(&[Some(2)]), cell(&[Some(2), Some(2)])]), "");
+        let caption = threads_caption(&[serial, job, mixed, old]);
+        assert!(caption.contains("(1: 1 cell(s), 1/2: 1 cell(s), 2: 1 cell(s), unrecorded: 1 cell(s);"), "{caption}");
     }
 
     #[test]
