@@ -166,8 +166,8 @@ pub fn translate(
 
 /// Whether `word` has more than one letter, all of them capitals (`UN`, `SOCCER`).
 fn all_capitals(word: &str) -> bool {
-    let mut letters = word.chars().filter(|c| c.is_alphabetic()).peekable();
-    letters.clone().nth(1).is_some() && letters.all(char::is_uppercase)
+    let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+    letters.len() > 1 && letters.iter().all(|c| c.is_uppercase())
 }
 
 #[cfg(test)]

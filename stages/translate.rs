@@ -72,23 +72,28 @@ impl Stage for Translate {
     fn run(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let p = &params.encoding;
         let lexicon_path = ctx.input(StageName::Lexicon, files::LEXICON);
-        let df = table::read_columns(&lexicon_path, &["source", "target"])?;
+        // With `unitrans.target_casing`, also the lexicon's target-text spellings.
+        let target_casing = params.unitrans.target_casing;
+        let columns: &[&str] =
+            if target_casing { &["source", "target", "target_spelling"] } else { &["source", "target"] };
+        let df = table::read_columns(&lexicon_path, columns)?;
+        let targets = df.column("target")?.str()?;
         let lexicon: HashMap<String, String> = df
             .column("source")?
             .str()?
             .iter()
-            .zip(df.column("target")?.str()?.iter())
+            .zip(targets.iter())
             .filter_map(|(s, t)| Some((s?.to_string(), t?.to_string())))
             .collect();
-        // The lexicon's target-text spellings where it has them (`unitrans.target_casing`).
-        let spelled: Option<HashMap<String, String>> = params
-            .unitrans
-            .target_casing
+        let spelled: Option<HashMap<String, String>> = target_casing
             .then(|| {
-                let df = table::read_columns(&lexicon_path, &["target", "target_spelling"])?;
-                let rows = df.column("target")?.str()?.iter().zip(df.column("target_spelling")?.str()?.iter());
+                let forms = df.column("target_spelling")?.str()?;
                 Ok::<_, anyhow::Error>(
-                    rows.filter_map(|(t, form)| Some((t?.to_lowercase(), form?.to_string()))).collect(),
+                    targets
+                        .iter()
+                        .zip(forms.iter())
+                        .filter_map(|(t, f)| Some((t?.to_lowercase(), f?.to_string())))
+                        .collect(),
                 )
             })
             .transpose()?;

@@ -234,9 +234,9 @@ impl Progress {
         format!("{} stage run(s) left, {}", self.remaining.len(), self.eta())
     }
 
-    /// Where the work left goes, costliest stage first: its estimated time and runs, then
-    /// the stages never timed here.
-    fn by_stage(&self) -> String {
+    /// Per stage, the runs left, the estimated seconds of those timed here, and how many
+    /// were never timed.
+    fn estimates(&self) -> BTreeMap<StageName, (usize, f64, usize)> {
         let mut stages: BTreeMap<StageName, (usize, f64, usize)> = BTreeMap::new();
         for ((stage, _), pending) in &self.remaining {
             let entry = stages.entry(*stage).or_default();
@@ -246,7 +246,13 @@ impl Progress {
                 None => entry.2 += 1,
             }
         }
-        let mut rows: Vec<(StageName, (usize, f64, usize))> = stages.into_iter().collect();
+        stages
+    }
+
+    /// Where the work left goes, costliest stage first: its estimated time and runs, then
+    /// the stages never timed here.
+    fn by_stage(&self) -> String {
+        let mut rows: Vec<(StageName, (usize, f64, usize))> = self.estimates().into_iter().collect();
         rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1).then(a.0.cmp(&b.0)));
         let parts: Vec<String> = rows
             .iter()
@@ -262,14 +268,10 @@ impl Progress {
     /// The estimated time of what is left: its work, spread over the jobs (a range where
     /// they share the cores).
     fn eta(&self) -> String {
-        let mut total = 0.0;
-        let mut unknown = 0;
-        for ((stage, _), pending) in &self.remaining {
-            match self.estimator.guess(*stage, pending) {
-                Some(s) => total += s,
-                None => unknown += 1,
-            }
-        }
+        let (total, unknown) = self
+            .estimates()
+            .values()
+            .fold((0.0, 0), |(total, unknown), (_, secs, untimed)| (total + secs, unknown + untimed));
         let extra = if unknown > 0 { format!(" + {unknown} stage run(s) never timed here") } else { String::new() };
         let (jobs, spread) = (self.jobs, duration(total / self.jobs as f64));
         match (jobs, self.own_devices) {
