@@ -3,6 +3,8 @@
 
 mod common;
 
+use polars::prelude::BooleanChunked;
+
 use common::{cell_f1, small_sweep, wait_for_stderr, Workspace, SMALL_SWEEP_CELLS};
 
 /// The demo sweep: direct, TSL (the small sweep's cells) and MTMT.
@@ -104,6 +106,48 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
         assert_eq!(per_seed.len(), 2, "{row}");
         assert!((mean - (per_seed[0] + per_seed[1]) / 2.0).abs() < 0.011, "the mean of its seeds: {row}");
     }
+    // Entities per 100 of the teacher's: each student's test predictions counted against
+    // the `direct` cell's of its seed, chunk by chunk, from `evaluate`'s tables.
+    let runs = mtmt_pipe::table::read_columns(
+        &ws.path().join("out/runs.parquet"),
+        &["method", "seed", "evaluate_key", "teacher_entity_ratio"],
+    )
+    .unwrap();
+    let column = |name: &str| runs.column(name).unwrap().as_materialized_series().clone();
+    let (methods, seeds, keys, ratios) =
+        (column("method"), column("seed"), column("evaluate_key"), column("teacher_entity_ratio"));
+    let (methods, seeds, keys, ratios) =
+        (methods.str().unwrap(), seeds.u64().unwrap(), keys.str().unwrap(), ratios.f64().unwrap());
+    let entities = |key: &str, model: &str| {
+        let df = mtmt_pipe::table::read_columns(
+            &ws.store().join("evaluate").join(key).join("predictions.parquet"),
+            &["model", "split", "predicted"],
+        )
+        .unwrap();
+        let keep = df.column("model").unwrap().str().unwrap().iter().map(|m| m == Some(model));
+        let split = df.column("split").unwrap().str().unwrap().iter().map(|s| s == Some("test"));
+        let keep: BooleanChunked = keep.zip(split).map(|(m, s)| m && s).collect();
+        let mut scorer = mtmt_pipe::eval::conlleval::Scorer::default();
+        for tags in mtmt_pipe::table::read_str_lists(&df.filter(&keep).unwrap(), "predicted").unwrap() {
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            scorer.add(&tags, &tags);
+        }
+        scorer.overall.gold as f64
+    };
+    let mut checked = 0;
+    for i in (0..runs.height()).filter(|&i| methods.get(i) != Some("direct")) {
+        let teacher = (0..runs.height())
+            .find(|&j| methods.get(j) == Some("direct") && seeds.get(j) == seeds.get(i))
+            .expect("a direct cell per seed");
+        let (student, teacher) =
+            (entities(keys.get(i).unwrap(), "student"), entities(keys.get(teacher).unwrap(), "teacher"));
+        // The demo's few-step teachers may mark nothing: then there is no ratio.
+        let expected = (teacher > 0.0).then(|| 100.0 * student / teacher);
+        assert_eq!(ratios.get(i), expected, "{:?} seed {:?}", methods.get(i), seeds.get(i));
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "tsl and mtmt, two seeds each");
+    assert!(md.contains("| entities per 100 of the teacher's |"), "{md}");
 
     // The pair mix: MTMT's pairs over seeds, shares as percentages of real counts.
     let section = md.split("### What the pair losses see").nth(1).expect("pair-mix section");
@@ -163,6 +207,7 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
         "f1_PER_mean",
         "paper_f1",
         "teacher_agreement_f1_mean",
+        "teacher_entity_ratio_mean",
         "cell_wall_s_mean",
         "mtmt.command",
     ] {

@@ -156,11 +156,22 @@ fn test_predictions(evaluate_dir: &Path, model: &str) -> anyhow::Result<BTreeMap
     Ok(ids.zip(crate::table::read_str_lists(&df, "predicted")?).collect())
 }
 
-/// Each student cell's agreement with its recognizer teacher on target test text: entity
-/// F1 of the student's predicted entities against the teacher's, read from the `direct`
-/// cell of the same seed on the same encoded text (gold labels unused). `None` for
-/// `direct` cells, unfinished cells and students without such a `direct` cell.
-pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>>> {
+/// How closely one student follows its recognizer teacher on target test text, with the
+/// teacher's predicted entities in the place of gold ones.
+#[derive(Clone, Copy, Debug)]
+pub struct Agreement {
+    /// Entity F1 of the student's entities against the teacher's.
+    pub f1: f64,
+    /// The student's entity count per 100 of the teacher's: above 100, the student finds
+    /// entities its teacher did not (where its precision against gold falls first).
+    /// `None` where the teacher marks none.
+    pub entities: Option<f64>,
+}
+
+/// Each student cell's agreement with its recognizer teacher on target test text, read
+/// from the `direct` cell of the same seed on the same encoded text (gold labels unused).
+/// `None` for `direct` cells, unfinished cells and students without such a `direct` cell.
+pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<Agreement>>> {
     let same_text_and_teacher = |a: &CellResult, b: &CellResult| {
         [StageName::TeacherNer, StageName::TokenizeTarget].iter().all(|stage| {
             let (a, b) = (a.stages.get(stage), b.stages.get(stage));
@@ -198,7 +209,10 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<f64>
                 (reference.iter().map(String::as_str).collect(), tags.iter().map(String::as_str).collect());
             scorer.add(&reference, &tags);
         }
-        out.push(Some(scorer.report().overall.f1));
+        let overall = scorer.report().overall;
+        let entities =
+            (overall.counts.gold > 0).then(|| 100.0 * overall.counts.predicted as f64 / overall.counts.gold as f64);
+        out.push(Some(Agreement { f1: overall.f1, entities }));
     }
     Ok(out)
 }
@@ -296,4 +310,70 @@ pub fn pair_mix(cells: &[CellResult]) -> anyhow::Result<Vec<Option<PairMix>>> {
         out.push(Some(by_weights[w.key.as_str()]));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    use crate::sweep::report::test_cell;
+
+    /// An `evaluate` folder `dir/name` whose test predictions of `model` are `sentences`.
+    fn predictions(dir: &Path, name: &str, model: &str, sentences: &[&[&str]]) -> PathBuf {
+        let rows: Vec<Vec<String>> = sentences.iter().map(|s| s.iter().map(|t| t.to_string()).collect()).collect();
+        let n = rows.len();
+        let mut df = DataFrame::new(
+            n,
+            vec![
+                Column::new("model".into(), vec![model; n]),
+                Column::new("split".into(), vec!["test"; n]),
+                Column::new("sentence_id".into(), (0..n as u32).collect::<Vec<_>>()),
+                crate::table::str_lists("predicted", rows.iter().map(Vec::as_slice)),
+            ],
+        )
+        .unwrap();
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        crate::table::write(&mut df, &dir.join(files::PREDICTIONS), vec![]).unwrap();
+        dir
+    }
+
+    #[test]
+    fn students_are_measured_against_the_direct_cell_of_their_seed() {
+        let tmp = tempfile::tempdir().unwrap();
+        // The teacher marks 2 entities; the student finds one of them, splits the other
+        // and adds one of its own: 4 entities, 1 shared.
+        let teacher = predictions(tmp.path(), "direct", "teacher", &[&["B-PER", "I-PER", "O"], &["O", "B-LOC", "O"]]);
+        let student = predictions(tmp.path(), "tsl", "student", &[&["B-PER", "B-PER", "O"], &["B-ORG", "B-LOC", "O"]]);
+        let cell = |method: &str, seed: u64, evaluate: &Path, teacher_key: &'static str| {
+            let stages = [
+                (StageName::TeacherNer, PathBuf::new(), teacher_key, None),
+                (StageName::TokenizeTarget, PathBuf::new(), "text", None),
+                (StageName::Evaluate, evaluate.to_path_buf(), "eval", None),
+            ];
+            test_cell(method, seed, stages.into_iter())
+        };
+        let silent = predictions(tmp.path(), "silent", "teacher", &[&["O", "O", "O"], &["O", "O", "O"]]);
+        let cells = [
+            cell("direct", 13, &teacher, "t13"),
+            cell("tsl", 13, &student, "t13"),
+            // Seed 14's direct cell used another teacher artifact: no reference.
+            cell("tsl", 14, &student, "t14"),
+            cell("direct", 14, &silent, "t14-other"),
+            // Seed 15's teacher marks nothing: agreement 0, no entity ratio.
+            cell("direct", 15, &silent, "t15"),
+            cell("tsl", 15, &student, "t15"),
+        ];
+        let agreements = teacher_agreement(&cells).unwrap();
+        let direct = [0, 3, 4].map(|i| agreements[i].is_none());
+        assert_eq!(direct, [true; 3], "direct cells are the references");
+        assert!(agreements[2].is_none(), "a reference with another teacher does not count");
+        let a = agreements[1].expect("measured");
+        // P = 1/4, R = 1/2: F1 = 2 * 0.25 * 0.5 / 0.75.
+        assert!((a.f1 - 100.0 / 3.0).abs() < 1e-9, "{a:?}");
+        assert_eq!(a.entities, Some(200.0));
+        let none = agreements[5].expect("measured");
+        assert_eq!((none.f1, none.entities), (0.0, None));
+    }
 }

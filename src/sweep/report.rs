@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use polars::prelude::*;
 
-use super::analysis::{self, ConfidenceBin, PairMix, TeacherCheck};
+use super::analysis::{self, Agreement, ConfidenceBin, PairMix, TeacherCheck};
 use super::Sweep;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
@@ -38,7 +38,7 @@ pub struct CellResult {
     /// The manifests of the cell's finished stages, by stage.
     pub stages: BTreeMap<StageName, (PathBuf, Manifest)>,
     /// A student's label-free agreement with its recognizer teacher (`analysis::teacher_agreement`).
-    pub teacher_agreement: Option<f64>,
+    pub teacher_agreement: Option<Agreement>,
     /// What a student's pair losses saw (`analysis::pair_mix`).
     pub pair_mix: Option<PairMix>,
 }
@@ -125,7 +125,7 @@ pub struct Aggregate {
     pub wall_s: f64,
     pub paper: Option<f64>,
     /// (seed, label-free agreement with the recognizer teacher) where measured.
-    pub agreement: Vec<(u64, f64)>,
+    pub agreement: Vec<(u64, Agreement)>,
     /// What the pair losses saw, per seed where the method uses pairs.
     pub pair_mix: Vec<PairMix>,
 }
@@ -133,6 +133,11 @@ pub struct Aggregate {
 impl Aggregate {
     pub fn f1_mean_std(&self) -> (f64, f64) {
         mean_std(&self.f1)
+    }
+
+    /// One agreement figure of each seed where it was measured.
+    pub fn agreements(&self, f: fn(&Agreement) -> Option<f64>) -> Vec<f64> {
+        self.agreement.iter().filter_map(|(_, a)| f(a)).collect()
     }
 }
 
@@ -263,8 +268,11 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
         "dev_f1".into(),
         done.iter().map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect::<Vec<_>>(),
     ));
-    columns
-        .push(Column::new("teacher_agreement_f1".into(), done.iter().map(|c| c.teacher_agreement).collect::<Vec<_>>()));
+    let agreement = |f: fn(&Agreement) -> Option<f64>| {
+        done.iter().map(|c| c.teacher_agreement.as_ref().and_then(f)).collect::<Vec<_>>()
+    };
+    columns.push(Column::new("teacher_agreement_f1".into(), agreement(|a| Some(a.f1))));
+    columns.push(Column::new("teacher_entity_ratio".into(), agreement(|a| a.entities)));
     columns.push(Column::new("wall_s".into(), done.iter().map(|c| c.wall_s).collect::<Vec<_>>()));
     columns.push(Column::new("threads".into(), done.iter().map(|c| c.threads()).collect::<Vec<_>>()));
     columns.push(Column::new(
@@ -300,9 +308,8 @@ fn results_frame(rows: &[Aggregate], encoder: &str) -> PolarsResult<DataFrame> {
         table::f64_lists("f1_by_seed", rows.iter().map(|r| r.f1.as_slice())),
         nums("cell_wall_s_mean", &|r| Some(r.wall_s)),
         nums("paper_f1", &|r| r.paper),
-        nums("teacher_agreement_f1_mean", &|r| {
-            (!r.agreement.is_empty()).then(|| mean_std(&r.agreement.iter().map(|(_, f1)| *f1).collect::<Vec<_>>()).0)
-        }),
+        nums("teacher_agreement_f1_mean", &|r| mean(&r.agreements(|a| Some(a.f1)))),
+        nums("teacher_entity_ratio_mean", &|r| mean(&r.agreements(|a| a.entities))),
         strs("encoder", &|_| encoder.to_string()),
         strs("model_selection", &|_| MODEL_SELECTION.to_string()),
     ]);
@@ -456,13 +463,18 @@ fn remove_stale_plots(out_dir: &Path, written: &[String]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The mean ± sample std over seeds; one seed has no spread to show.
-fn f1_cell(r: &Aggregate) -> String {
-    let (m, s) = r.f1_mean_std();
-    if r.seeds.len() > 1 {
-        format!("{m:.2} ± {s:.2}")
-    } else {
-        format!("{m:.2}")
+/// The mean of some seeds' values; `None` without any.
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| mean_std(values).0)
+}
+
+/// The mean ± sample std over seeds at `decimals`; one seed has no spread to show, none
+/// is "-".
+fn mean_spread(values: &[f64], decimals: usize) -> String {
+    match (values.len(), mean_std(values)) {
+        (0, _) => "-".into(),
+        (1, (m, _)) => format!("{m:.decimals$}"),
+        (_, (m, s)) => format!("{m:.decimals$} ± {s:.decimals$}"),
     }
 }
 
@@ -519,7 +531,7 @@ fn write_sweep_section(
                 r.target,
                 r.method,
                 r.seeds.len(),
-                f1_cell(r),
+                mean_spread(&r.f1, 2),
                 r.precision,
                 r.recall
             )?;
@@ -612,19 +624,24 @@ fn write_sweep_section(
             "### Students against their recognizer teacher (label-free)\n\nEntity-level F1 of each \
              student's predicted entities on target test text against the recognizer teacher's (the \
              `direct` cell of the same seed and encoding); no gold labels are read, so this check is \
-             open to a language without any. 100 = the student copies its teacher.\n"
+             open to a language without any. 100 = the student copies its teacher. Entities per 100 \
+             of the teacher's: above 100, the student marks spans its teacher left out, which is \
+             where its precision against gold falls first.\n"
         )?;
-        writeln!(md, "| target | method | seeds | agreement F1 | per seed |\n|---|---|---|---|---|")?;
+        writeln!(
+            md,
+            "| target | method | seeds | agreement F1 | per seed | entities per 100 of the teacher's |\n|---|---|---|---|---|---|"
+        )?;
         for r in measured {
-            let values: Vec<f64> = r.agreement.iter().map(|(_, f1)| *f1).collect();
-            let (m, s) = mean_std(&values);
-            let per_seed: Vec<String> = r.agreement.iter().map(|(seed, f1)| format!("{seed}: {f1:.2}")).collect();
+            let f1 = mean_spread(&r.agreements(|a| Some(a.f1)), 2);
+            let entities = mean_spread(&r.agreements(|a| a.entities), 1);
+            let per_seed: Vec<String> = r.agreement.iter().map(|(seed, a)| format!("{seed}: {:.2}", a.f1)).collect();
             writeln!(
                 md,
-                "| {} | {} | {} | {m:.2} ± {s:.2} | {} |",
+                "| {} | {} | {} | {f1} | {} | {entities} |",
                 r.target,
                 r.method,
-                values.len(),
+                r.agreement.len(),
                 per_seed.join(", ")
             )?;
         }
@@ -690,6 +707,46 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {mem} RAM, torch threads {}", tch::get_num_threads())
 }
 
+/// A finished cell of target `es` whose stages are (stage, artifact folder, key, threads).
+#[cfg(test)]
+pub(super) fn test_cell(
+    method: &str,
+    seed: u64,
+    stages: impl Iterator<Item = (StageName, PathBuf, &'static str, Option<i32>)>,
+) -> CellResult {
+    let stages = stages
+        .map(|(stage, dir, key, threads)| {
+            let manifest = Manifest {
+                stage: stage.as_str().into(),
+                stage_version: 1,
+                key: key.into(),
+                config: serde_json::Value::Null,
+                input_files: BTreeMap::new(),
+                inputs: BTreeMap::new(),
+                files: BTreeMap::new(),
+                wall_time_s: 1.0,
+                computed_on: threads.map(|threads| crate::manifest::ComputedOn { device: "cpu".into(), threads }),
+                tool_version: "0".into(),
+                created_unix_ms: 0,
+                summary: serde_json::Value::Null,
+            };
+            (stage, (dir, manifest))
+        })
+        .collect();
+    CellResult {
+        suite: "s".into(),
+        target: "es".into(),
+        method: method.into(),
+        seed,
+        test: Some(crate::eval::conlleval::Scorer::default().report()),
+        dev: None,
+        wall_s: 0.0,
+        stages,
+        teacher_agreement: None,
+        pair_mix: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -703,6 +760,9 @@ mod tests {
         let (m, s) = mean_std(&[1.0, 2.0, 3.0, 4.0]);
         assert!((m - 2.5).abs() < 1e-12 && (s - 1.2909944487358056).abs() < 1e-12);
         assert_eq!(mean_std(&[7.0]), (7.0, 0.0));
+        assert_eq!(mean_spread(&[1.0, 2.0, 3.0, 4.0], 1), "2.5 ± 1.3");
+        assert_eq!(mean_spread(&[7.0], 2), "7.00", "one seed has no spread");
+        assert_eq!(mean_spread(&[], 2), "-");
     }
 
     #[test]
@@ -730,36 +790,8 @@ mod tests {
             let stages = threads
                 .iter()
                 .zip([StageName::TeacherNer, StageName::Distill, StageName::Evaluate])
-                .map(|(t, stage)| {
-                    let manifest = Manifest {
-                        stage: stage.as_str().into(),
-                        stage_version: 1,
-                        key: "k".into(),
-                        config: serde_json::Value::Null,
-                        input_files: BTreeMap::new(),
-                        inputs: BTreeMap::new(),
-                        files: BTreeMap::new(),
-                        wall_time_s: 1.0,
-                        computed_on: t.map(|threads| crate::manifest::ComputedOn { device: "cpu".into(), threads }),
-                        tool_version: "0".into(),
-                        created_unix_ms: 0,
-                        summary: serde_json::Value::Null,
-                    };
-                    (stage, (PathBuf::new(), manifest))
-                })
-                .collect();
-            CellResult {
-                suite: "s".into(),
-                target: "es".into(),
-                method: "tsl".into(),
-                seed: 13,
-                test: Some(crate::eval::conlleval::Scorer::default().report()),
-                dev: None,
-                wall_s: 0.0,
-                stages,
-                teacher_agreement: None,
-                pair_mix: None,
-            }
+                .map(|(t, stage)| (stage, PathBuf::new(), "k", *t));
+            test_cell("tsl", 13, stages)
         };
         let (serial, job, mixed, old) =
             (cell(&[Some(2), Some(2)]), cell(&[Some(1), Some(1)]), cell(&[None, Some(2), Some(1)]), cell(&[None]));
