@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use polars::prelude::*;
 
-use super::analysis::{self, Agreement, ConfidenceBin, PairMix, TeacherCheck};
+use super::analysis::{self, Agreement, ConfidenceBin, PairMix, StageFigure, TeacherCheck};
 use super::Sweep;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
@@ -418,6 +418,67 @@ pub fn report(
     Ok(())
 }
 
+/// The baselines' own stages' figures (`analysis::stage_figures`) by target and method,
+/// over the seeds whose stage exists; empty when no cell has such a stage.
+fn stage_figures_section(sweep: &Sweep, cells: &[CellResult]) -> anyhow::Result<String> {
+    let mut md = String::new();
+    for target in &sweep.spec.target {
+        for method in &sweep.spec.method {
+            // Each figure once per artifact (a seed-free lexicon serves every seed), with the
+            // seeds it serves, in the order the stages record them.
+            let mut figures: Vec<(StageFigure, Vec<u64>)> = Vec::new();
+            for cell in cells.iter().filter(|c| c.target == target.name && c.method == method.name) {
+                for figure in analysis::stage_figures(cell) {
+                    match figures.iter_mut().find(|(f, _)| f.key == figure.key && f.what == figure.what) {
+                        Some((_, seeds)) => seeds.push(cell.seed),
+                        None => figures.push((figure, vec![cell.seed])),
+                    }
+                }
+            }
+            let mut shown: Vec<(StageName, &str)> = Vec::new();
+            for (figure, _) in &figures {
+                if shown.contains(&(figure.stage, figure.what.as_str())) {
+                    continue;
+                }
+                shown.push((figure.stage, &figure.what));
+                let artifacts: Vec<&(StageFigure, Vec<u64>)> =
+                    figures.iter().filter(|(f, _)| f.stage == figure.stage && f.what == figure.what).collect();
+                let values: Vec<f64> = artifacts.iter().map(|(f, _)| f.value).collect();
+                let per_artifact: Vec<String> = artifacts
+                    .iter()
+                    .map(|(f, seeds)| {
+                        let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
+                        format!("{}: {}", seeds.join(", "), f.unit.show(f.value))
+                    })
+                    .collect();
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    target.name,
+                    method.name,
+                    figure.stage.as_str(),
+                    figure.what,
+                    figure.unit.show(mean_std(&values).0),
+                    per_artifact.join("; ")
+                )?;
+            }
+        }
+    }
+    if md.is_empty() {
+        return Ok(md);
+    }
+    Ok(format!(
+        "### The baselines' own stages (from their artifacts' manifests)\n\nWhat AdvPicker's, UniTrans's and \
+         multi-source TSL's stages record: the adversarial and translation teachers' entity F1 on source dev, the \
+         sentences AdvPicker keeps, the lexicon and the translated share of the source words, the share of target \
+         words on which UniTrans's three teachers vote alike (its student's cross-entropy reaches those), and the \
+         language model's accuracy on the sources' dev sentences with each source's mean weight. Mean over the \
+         artifacts, each listed with the seeds it serves (a seed-free lexicon serves all); none reads a target \
+         label.\n\n| target | method | stage | figure | mean | seeds: value |\n\
+         |---|---|---|---|---|---|\n{md}\n"
+    ))
+}
+
 /// The comparisons that several of the reported sweeps make on the same target (the same
 /// methods under two recipes, say one epoch and three), side by side; empty when none is.
 fn across_sweeps(comparisons: &[Comparison], suites: &[String]) -> String {
@@ -617,6 +678,7 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
+    md.push_str(&stage_figures_section(sweep, cells)?);
     let measured: Vec<&Aggregate> = rows.iter().filter(|r| !r.agreement.is_empty()).collect();
     if !measured.is_empty() {
         writeln!(
@@ -799,6 +861,58 @@ mod tests {
         assert_eq!(threads_caption(&[cell(&[Some(2)]), cell(&[Some(2), Some(2)])]), "");
         let caption = threads_caption(&[serial, job, mixed, old]);
         assert!(caption.contains("(1: 1 cell(s), 1/2: 1 cell(s), 2: 1 cell(s), unrecorded: 1 cell(s);"), "{caption}");
+    }
+
+    #[test]
+    fn the_baselines_stage_figures_are_shown_once_per_artifact() {
+        let spec = "name = \"b\"\nseeds = [13, 14]\n[[target]]\nname = \"es\"\nconfig = \"p.toml\"\n\
+                    [[method]]\nname = \"tsl\"\nset = []\n[[method]]\nname = \"unitrans\"\nset = []\n\
+                    [[method]]\nname = \"tsl-multi\"\nset = []\n";
+        let sweep = Sweep { path: "s.toml".into(), spec: toml::from_str(spec).unwrap() };
+        let cell = |method: &str, seed: u64, stage: StageName, key: &'static str, summary: serde_json::Value| {
+            let mut cell = test_cell(method, seed, [(stage, PathBuf::new(), key, None)].into_iter());
+            cell.stages.get_mut(&stage).unwrap().1.summary = summary;
+            cell
+        };
+        let lexicon = serde_json::json!({ "mutual_nearest_neighbours": 0.4 });
+        let cells = [
+            // One seed-free lexicon serves both seeds.
+            cell("unitrans", 13, StageName::Lexicon, "lex", lexicon.clone()),
+            cell("unitrans", 14, StageName::Lexicon, "lex", lexicon),
+            // A figure per source language, one artifact per seed.
+            cell(
+                "tsl-multi",
+                13,
+                StageName::LangSim,
+                "l13",
+                serde_json::json!({ "mean_teacher_weights": { "de": 0.25, "en": 0.75 } }),
+            ),
+            cell(
+                "tsl-multi",
+                14,
+                StageName::LangSim,
+                "l14",
+                serde_json::json!({ "mean_teacher_weights": { "de": 0.5, "en": 0.5 } }),
+            ),
+            // The recognizer teacher is no baseline's own stage.
+            cell(
+                "tsl",
+                13,
+                StageName::TeacherNer,
+                "t",
+                serde_json::json!({ "source_dev": { "overall": { "f1": 90.0 } } }),
+            ),
+        ];
+        let md = stage_figures_section(&sweep, &cells).unwrap();
+        for row in [
+            "| es | unitrans | lexicon | lexicon pairs that are mutual nearest neighbours | 40.0% | 13, 14: 40.0% |",
+            "| es | tsl-multi | lang_sim | mean teacher weight on target train: de | 0.375 | 13: 0.250; 14: 0.500 |",
+            "| es | tsl-multi | lang_sim | mean teacher weight on target train: en | 0.625 | 13: 0.750; 14: 0.500 |",
+        ] {
+            assert!(md.contains(row), "no `{row}`:\n{md}");
+        }
+        assert_eq!(md.lines().filter(|l| l.starts_with("| es |")).count(), 3, "{md}");
+        assert_eq!(stage_figures_section(&sweep, &cells[4..]).unwrap(), "", "no section without a baseline");
     }
 
     #[test]
