@@ -424,25 +424,24 @@ fn stage_figures_section(sweep: &Sweep, cells: &[CellResult]) -> anyhow::Result<
     let mut md = String::new();
     for target in &sweep.spec.target {
         for method in &sweep.spec.method {
-            // Each figure once per artifact (a seed-free lexicon serves every seed), with the
-            // seeds it serves, in the order the stages record them.
-            let mut figures: Vec<(StageFigure, Vec<u64>)> = Vec::new();
+            // Each figure with its artifacts, once each (a seed-free lexicon serves every seed)
+            // with the seeds it serves, in the order the stages record them.
+            let mut figures: Vec<Vec<(StageFigure, Vec<u64>)>> = Vec::new();
             for cell in cells.iter().filter(|c| c.target == target.name && c.method == method.name) {
                 for figure in analysis::stage_figures(cell) {
-                    match figures.iter_mut().find(|(f, _)| f.key == figure.key && f.what == figure.what) {
+                    let same = |f: &StageFigure| f.stage == figure.stage && f.what == figure.what;
+                    let Some(artifacts) = figures.iter_mut().find(|artifacts| same(&artifacts[0].0)) else {
+                        figures.push(vec![(figure, vec![cell.seed])]);
+                        continue;
+                    };
+                    match artifacts.iter_mut().find(|(f, _)| f.key == figure.key) {
                         Some((_, seeds)) => seeds.push(cell.seed),
-                        None => figures.push((figure, vec![cell.seed])),
+                        None => artifacts.push((figure, vec![cell.seed])),
                     }
                 }
             }
-            let mut shown: Vec<(StageName, &str)> = Vec::new();
-            for (figure, _) in &figures {
-                if shown.contains(&(figure.stage, figure.what.as_str())) {
-                    continue;
-                }
-                shown.push((figure.stage, &figure.what));
-                let artifacts: Vec<&(StageFigure, Vec<u64>)> =
-                    figures.iter().filter(|(f, _)| f.stage == figure.stage && f.what == figure.what).collect();
+            for artifacts in figures {
+                let figure = &artifacts[0].0;
                 let values: Vec<f64> = artifacts.iter().map(|(f, _)| f.value).collect();
                 let per_artifact: Vec<String> = artifacts
                     .iter()
