@@ -3,14 +3,16 @@ policy, optimizer (AdamW, no decay on biases/LayerNorm, clipping 1.0) and the ve
 batches (read from the file the Rust bench writes), timed the same way.
 
 --mode eager: HF transformers' BertModel as it is (dropout 0.1 inside, as the recipe).
---bf16: the training steps under torch.autocast("cpu", torch.bfloat16) (mixed precision).
+--bf16: the training steps under torch.autocast(device, torch.bfloat16) (mixed precision).
+--device cuda: model and batches on the GPU, clocks read after the device's queue drains.
 --mode lean: the lean loop the training-speed issue compares with, written against the
     same weights without HF: a functional BERT forward with scaled_dot_product_attention,
     the frozen bottom (embeddings + layers) run without autograd, dropout only before the
     head, fused AdamW where this torch has it.
 Prints one JSON line: {"train_tokens_per_s": ..., "infer_tokens_per_s": ..., "profile": {...}}, the
-profile being each kind of op's share of the CPU time of a few training steps run after the
-timed ones under torch.profiler (self time, so nested ops are not counted twice)."""
+profile being each kind of op's share of the CPU time (on CUDA: of the GPU time) of a few
+training steps run after the timed ones under torch.profiler (self time, so nested ops are not
+counted twice)."""
 import argparse
 import json
 import time
@@ -31,10 +33,18 @@ ap.add_argument("--warmup-steps", type=int, default=2)
 ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--mode", choices=["eager", "lean"], default="eager")
 ap.add_argument("--bf16", action="store_true")
+ap.add_argument("--device", default="cpu", help="cpu, or cuda: the device mtmt-pipe measured on")
 args = ap.parse_args()
 if args.threads > 0:
     torch.set_num_threads(args.threads)
 torch.manual_seed(0)
+device = torch.device(args.device)
+
+
+def sync():
+    """Waits for the device's queued work: a host clock read after it times the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 class Tagger(torch.nn.Module):
@@ -96,7 +106,7 @@ class Lean(torch.nn.Module):
         return self.classifier(F.dropout(x[rows, cols], 0.1, self.training))
 
 
-model = Tagger() if args.mode == "eager" else Lean()
+model = (Tagger() if args.mode == "eager" else Lean()).to(device)
 for name, p in model.named_parameters():
     name = name.replace("/", ".").replace("w.", "bert.", 1) if name.startswith("w.") else name
     frozen = name.startswith("bert.embeddings.") or any(
@@ -112,8 +122,8 @@ opt = torch.optim.AdamW([
 
 data = load_file(args.batches)
 steps = len([k for k in data if k.endswith(".input_ids")])
-batches = [tuple(data[f"b{i}.{f}"] for f in ("input_ids", "attention_mask", "word_rows", "word_cols", "labels"))
-           for i in range(steps)]
+batches = [tuple(data[f"b{i}.{f}"].to(device) for f in ("input_ids", "attention_mask", "word_rows", "word_cols",
+                                                        "labels")) for i in range(steps)]
 
 
 def tokens(b):
@@ -122,7 +132,7 @@ def tokens(b):
 
 def train_step(ids, mask, rows, cols, labels):
     opt.zero_grad()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
         logits = model(ids, mask, rows, cols)
     torch.nn.functional.cross_entropy(logits.float(), labels).backward()
     torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -133,10 +143,12 @@ model.train()
 timed_tokens, start = 0, None
 for i, (ids, mask, rows, cols, labels) in enumerate(batches):
     if i == args.warmup_steps:
+        sync()
         start = time.perf_counter()
     train_step(ids, mask, rows, cols, labels)
     if i >= args.warmup_steps:
         timed_tokens += tokens(batches[i])
+sync()
 train_tps = timed_tokens / (time.perf_counter() - start)
 
 # Kinds of ops by name (self CPU time); the rest is "other".
@@ -144,7 +156,11 @@ KINDS = {
     "matrix multiplies": ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm"),
     "attention (softmax, fused kernels)": ("aten::_softmax", "aten::_softmax_backward_data",
                                            "aten::_scaled_dot_product_flash_attention_for_cpu",
-                                           "aten::_scaled_dot_product_flash_attention_for_cpu_backward"),
+                                           "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+                                           "aten::_scaled_dot_product_efficient_attention",
+                                           "aten::_scaled_dot_product_efficient_attention_backward",
+                                           "aten::_scaled_dot_product_flash_attention",
+                                           "aten::_scaled_dot_product_flash_attention_backward"),
     "dropout masks (bernoulli)": ("aten::bernoulli_", "aten::bernoulli", "aten::native_dropout",
                                   "aten::native_dropout_backward"),
     "elementwise mul/div/add (dropout, residuals, mask)": ("aten::mul", "aten::div", "aten::add", "aten::add_",
@@ -157,10 +173,16 @@ KINDS = {
                                                "aten::linalg_vector_norm", "aten::_foreach_add_"),
 }
 from torch.profiler import ProfilerActivity, profile
-with profile(activities=[ProfilerActivity.CPU]) as prof:
+# On CUDA the shares are of the GPU's time (each op's own kernels), not of the host's launches.
+cuda = device.type == "cuda"
+with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
     for b in batches[:3]:
         train_step(*b)
-times = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    sync()
+# On CUDA the kernels are events too, their time also counted as their launching op's self time:
+# only the ops (aten::) are summed, so that each kernel counts once.
+times = {e.key: e.self_device_time_total if cuda else e.self_cpu_time_total for e in prof.key_averages()
+         if not cuda or e.key.startswith("aten::")}
 total = sum(times.values())
 shares = {kind: sum(times.get(op, 0) for op in ops) / total for kind, ops in KINDS.items()}
 shares["other"] = 1.0 - sum(shares.values())
@@ -169,8 +191,10 @@ model.eval()
 with torch.no_grad():
     for ids, mask, rows, cols, _ in batches[:args.warmup_steps]:
         model(ids, mask, rows, cols)
+    sync()
     start = time.perf_counter()
     for ids, mask, rows, cols, _ in batches:
         model(ids, mask, rows, cols).softmax(-1)
+    sync()
     infer_tps = sum(tokens(b) for b in batches) / (time.perf_counter() - start)
 print(json.dumps({"train_tokens_per_s": train_tps, "infer_tokens_per_s": infer_tps, "profile": shares}))

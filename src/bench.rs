@@ -181,6 +181,10 @@ fn measure(
         .sum();
     let n = timed.len() as f64;
     println!("mtmt-pipe training step, {:.0} ms in all:", 1000.0 * elapsed / n);
+    if device.is_cuda() {
+        // Kernels run asynchronously: a part's host time ends when it queued its work.
+        println!("  (CUDA: host time per part; the queued kernels are waited for where clipping and the loss readback synchronise)");
+    }
     for (part, s) in state.times.parts() {
         println!("  {part:<28} {:>7.1} ms  {:>5.1}%", 1000.0 * s / n, 100.0 * s / elapsed);
     }
@@ -247,6 +251,7 @@ fn torch_reference(
         .args(["--warmup-steps", &WARMUP_STEPS.to_string()])
         .args(["--threads", &tch::get_num_threads().to_string()])
         .args(["--mode", mode])
+        .args(["--device", &crate::manifest::ComputedOn::now(c.runtime.device()?).device])
         .args(bf16.then_some("--bf16"))
         .output()
         .with_context(|| format!("running {} {}", python.display(), script.display()))?;

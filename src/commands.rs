@@ -189,10 +189,18 @@ fn data_root_prefix() -> Option<String> {
 fn doctor() -> anyhow::Result<()> {
     use tch::{Device, Kind, Tensor};
     println!("mtmt-pipe {}", env!("CARGO_PKG_VERSION"));
-    let a = Tensor::ones([2, 3], (Kind::Float, Device::Cpu));
-    let sum = a.matmul(&a.transpose(0, 1)).sum(Kind::Float).double_value(&[]);
-    anyhow::ensure!(sum == 12.0, "libtorch computed {sum} for a known product (expected 12)");
+    let product = |device: Device| -> anyhow::Result<()> {
+        let a = Tensor::ones([2, 3], (Kind::Float, device));
+        let sum = a.matmul(&a.transpose(0, 1)).sum(Kind::Float).double_value(&[]);
+        anyhow::ensure!(sum == 12.0, "libtorch computed {sum} for a known product on {device:?} (expected 12)");
+        Ok(())
+    };
+    product(Device::Cpu)?;
     println!("libtorch: ok (CPU threads {})", tch::get_num_threads());
     println!("cuda: {} ({} device(s))", tch::Cuda::is_available(), tch::Cuda::device_count());
+    if tch::Cuda::is_available() {
+        product(Device::Cuda(0))?;
+        println!("cuda: the known product computes on device 0");
+    }
     Ok(())
 }

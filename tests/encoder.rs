@@ -147,3 +147,37 @@ fn default_encoder_aligns_translations() {
     let unrelated = cos("The stock market fell sharply on Monday.");
     assert!(unrelated < 0.8, "cos with the unrelated sentence = {unrelated}");
 }
+
+/// `bench train` times the stages' own loop, then both PyTorch references on the very same
+/// batches and device (`benches/torch_eager.py --device cpu`), on a random tiny model in
+/// place of e5-small.
+#[test]
+fn bench_train_times_ours_beside_both_pytorch_references() {
+    let model = tempfile::tempdir().unwrap();
+    let python = common::repo().join(".venv/bin/python");
+    let status = Command::new(&python)
+        .arg(common::repo().join("tests/parity/tiny_model.py"))
+        .arg(model.path())
+        .args(["bert", "250037"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ws = common::Workspace::demo();
+    let weights = format!("encoder.weights={}", model.path().join("model.safetensors").display());
+    let config = format!("encoder.config={}", model.path().join("config.json").display());
+    let python = python.display().to_string();
+    let out = ws.ok(&["bench", "train", "--steps", "4", "--python", &python, "--set", &weights, "--set", &config]);
+    for name in ["mtmt-pipe", "pytorch-eager", "lean-pytorch"] {
+        for phase in ["training", "inference"] {
+            let line = format!("{name} {phase} tokens/s: ");
+            let rate: f64 = out
+                .lines()
+                .find_map(|l| l.strip_prefix(&line))
+                .unwrap_or_else(|| panic!("no `{line}` in:\n{out}"))
+                .parse()
+                .unwrap();
+            assert!(rate > 0.0, "{line}{rate}");
+        }
+    }
+    assert!(out.contains("training ratio (mtmt-pipe / lean-pytorch): "), "{out}");
+}
