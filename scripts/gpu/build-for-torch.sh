@@ -10,23 +10,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 version=${1:?usage: build-for-torch.sh TORCH_VERSION}
-w=$PWD/target/gpu/torch-$version
+tch_version=$(grep -A1 '^name = "torch-sys"' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+# One folder per libtorch and tch version: its objects are reused by the next build.
+w=$PWD/target/gpu/torch-$version-tch-$tch_version
 mkdir -p "$w"
 if [ ! -d "$w/torch/lib" ]; then
     .venv/bin/python -m pip download -q --no-deps --only-binary=:all: "torch==$version" -d "$w"
     unzip -q -o "$w"/torch-"$version"-*.whl 'torch/lib/*' 'torch/include/*' -d "$w"
     rm "$w"/torch-"$version"-*.whl
 fi
-tch_version=$(grep -A1 '^name = "torch-sys"' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
 libtch=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/torch-sys-"$tch_version"/libtch | head -1)
 # torch-sys's own flags (its build.rs), with VERSION's headers.
 flags=(-O2 -ffunction-sections -fdata-sections -fPIC -m64 -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1 -DGLOG_USE_GLOG_EXPORT -w
        -I"$w" -I"$w/torch/include" -I"$w/torch/include/torch/csrc/api/include")
-cp "$libtch"/* "$w"/
-g++ "${flags[@]}" -c "$w/torch_api.cpp" -o "$w/torch_api.o"
-if ! g++ "${flags[@]}" -fmax-errors=1000 -c "$w/torch_api_generated.cpp" -o "$w/torch_api_generated.o" 2> "$w/errors.log"; then
-    python3 scripts/gpu/stub_missing_ops.py "$w/torch_api_generated.cpp" "$w/errors.log"
-    g++ "${flags[@]}" -c "$w/torch_api_generated.cpp" -o "$w/torch_api_generated.o"
+if [ ! -s "$w/torch_api_generated.o" ]; then
+    cp "$libtch"/* "$w"/
+    g++ "${flags[@]}" -c "$w/torch_api.cpp" -o "$w/torch_api.o"
+    if ! g++ "${flags[@]}" -fmax-errors=1000 -c "$w/torch_api_generated.cpp" -o "$w/torch_api_generated.o" 2> "$w/errors.log"; then
+        python3 scripts/gpu/stub_missing_ops.py "$w/torch_api_generated.cpp" "$w/errors.log"
+        g++ "${flags[@]}" -c "$w/torch_api_generated.cpp" -o "$w/torch_api_generated.o"
+    fi
 fi
 # rustc's link line (save-temps keeps the symbols object it names; the touch makes rustc run,
 # and print it, even where the binary is up to date).
