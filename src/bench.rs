@@ -100,7 +100,7 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
         references.push(("lean", true, "lean-pytorch-bf16"));
     }
     for (mode, bf16, name) in references {
-        let theirs = torch_reference(c, &set, &batches, labels.len(), python, mode, bf16)?;
+        let theirs = torch_reference(c, &set, &batches, device, python, mode, bf16)?;
         println!("{name} training tokens/s: {:.0}", theirs.train);
         println!("{name} training time by kind of op (torch.profiler, self time, 3 steps):");
         for (kind, share) in &theirs.profile {
@@ -215,12 +215,12 @@ fn measure(
 }
 
 /// Runs the PyTorch reference script in `mode` (`eager` or `lean`, under bf16 autocast if
-/// `bf16`) on the same batches, handed over in a safetensors file.
+/// `bf16`) on the same batches, handed over in a safetensors file, on our `device`.
 fn torch_reference(
     c: &crate::config::Config,
     set: &EncodedSet,
     batches: &[Vec<usize>],
-    n_labels: usize,
+    device: tch::Device,
     python: &Path,
     mode: &str,
     bf16: bool,
@@ -245,13 +245,13 @@ fn torch_reference(
         .args(["--encoder-config", &c.encoder.config.to_string_lossy()])
         .args(["--encoder-weights", &c.encoder.weights.to_string_lossy()])
         .args(["--batches", &file.to_string_lossy()])
-        .args(["--labels", &n_labels.to_string()])
+        .args(["--labels", &c.bio_labels().len().to_string()])
         .args(["--freeze-layers", &c.teacher_ner.freeze_layers.to_string()])
         .args(["--lr", &c.teacher_ner.lr.to_string()])
         .args(["--warmup-steps", &WARMUP_STEPS.to_string()])
         .args(["--threads", &tch::get_num_threads().to_string()])
         .args(["--mode", mode])
-        .args(["--device", &crate::manifest::ComputedOn::now(c.runtime.device()?).device])
+        .args(["--device", &crate::manifest::ComputedOn::now(device).device])
         .args(bf16.then_some("--bf16"))
         .output()
         .with_context(|| format!("running {} {}", python.display(), script.display()))?;

@@ -17,18 +17,34 @@ fn load(dir: &Path) -> (nn::VarStore, BertModel) {
     (vs, model)
 }
 
-/// Builds a random tiny model of `family` (tests/parity/tiny_model.py) and checks the last
-/// hidden states of its reference batch within 1e-4 on real tokens.
-fn matches_hf_transformers(family: &str) {
+/// Writes a random tiny model of `family` (tests/parity/tiny_model.py) into a fresh folder,
+/// with `vocab` ids (the script's default where `None`) and its reference batch.
+fn tiny_model(family: &str, vocab: Option<usize>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let python = common::repo().join(".venv/bin/python");
     let status = Command::new(&python)
         .arg(common::repo().join("tests/parity/tiny_model.py"))
         .arg(dir.path())
         .arg(family)
+        .args(vocab.map(|v| v.to_string()))
         .status()
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh)", python.display()));
     assert!(status.success(), "parity script failed for {family}");
+    dir
+}
+
+/// The `--set` values that put the tiny model in `dir` in place of the default encoder.
+fn encoder_sets(dir: &Path) -> Vec<String> {
+    vec![
+        format!("encoder.weights={}", dir.join("model.safetensors").display()),
+        format!("encoder.config={}", dir.join("config.json").display()),
+    ]
+}
+
+/// Builds a random tiny model of `family` (tests/parity/tiny_model.py) and checks the last
+/// hidden states of its reference batch within 1e-4 on real tokens.
+fn matches_hf_transformers(family: &str) {
+    let dir = tiny_model(family, None);
 
     let (_vs, model) = load(dir.path());
     let reference: std::collections::HashMap<String, Tensor> =
@@ -56,20 +72,9 @@ fn matches_hf_transformers_on_a_random_tiny_xlm_roberta() {
 /// with `tokenizer` if given: trained on the demo, tagging its test split, exported as
 /// `architecture`, and agreeing with transformers on the exported folder.
 fn trains_tags_and_exports(family: &str, vocab: usize, tokenizer: Option<&Path>, architecture: &str) {
-    let model = tempfile::tempdir().unwrap();
-    let python = common::repo().join(".venv/bin/python");
-    let status = Command::new(&python)
-        .arg(common::repo().join("tests/parity/tiny_model.py"))
-        .arg(model.path())
-        .args([family, &vocab.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let model = tiny_model(family, Some(vocab));
     let ws = common::Workspace::demo();
-    let mut sets = vec![
-        format!("encoder.weights={}", model.path().join("model.safetensors").display()),
-        format!("encoder.config={}", model.path().join("config.json").display()),
-    ];
+    let mut sets = encoder_sets(model.path());
     sets.extend(tokenizer.map(|t| format!("encoder.tokenizer={}", t.display())));
     let with = |args: &[&str]| -> Vec<String> {
         let sets = sets.iter().flat_map(|s| ["--set".to_string(), s.clone()]);
@@ -153,20 +158,12 @@ fn default_encoder_aligns_translations() {
 /// place of e5-small.
 #[test]
 fn bench_train_times_ours_beside_both_pytorch_references() {
-    let model = tempfile::tempdir().unwrap();
-    let python = common::repo().join(".venv/bin/python");
-    let status = Command::new(&python)
-        .arg(common::repo().join("tests/parity/tiny_model.py"))
-        .arg(model.path())
-        .args(["bert", "250037"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let model = tiny_model("bert", Some(250037));
     let ws = common::Workspace::demo();
-    let weights = format!("encoder.weights={}", model.path().join("model.safetensors").display());
-    let config = format!("encoder.config={}", model.path().join("config.json").display());
-    let python = python.display().to_string();
-    let out = ws.ok(&["bench", "train", "--steps", "4", "--python", &python, "--set", &weights, "--set", &config]);
+    let python = common::repo().join(".venv/bin/python").display().to_string();
+    let mut args = vec!["bench".to_string(), "train".into(), "--steps".into(), "4".into(), "--python".into(), python];
+    args.extend(encoder_sets(model.path()).into_iter().flat_map(|s| ["--set".to_string(), s]));
+    let out = ws.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     for name in ["mtmt-pipe", "pytorch-eager", "lean-pytorch"] {
         for phase in ["training", "inference"] {
             let line = format!("{name} {phase} tokens/s: ");
