@@ -174,6 +174,10 @@ pub enum SweepWhat {
         /// Only cell K (1-based, in the order of the sweep's cells): what a job runs.
         #[arg(long, value_name = "K")]
         cell: Option<usize>,
+        /// An earlier report's runs.parquet (repeatable): cells with a row of the evaluate
+        /// key they have now are not run again (`sweep report --carry` reports them).
+        #[arg(long, value_name = "RUNS_PARQUET")]
+        carry: Vec<PathBuf>,
     },
     /// Submit the cells with something left to do as Slurm jobs (teachers' jobs first, by
     /// dependencies); again, it skips finished cells and cells whose job is queued or running.
@@ -222,6 +226,11 @@ pub enum SweepWhat {
         /// Markdown appended to results.md (the discussion).
         #[arg(long)]
         notes: Option<PathBuf>,
+        /// An earlier report's runs.parquet (repeatable): a cell the store lacks is read
+        /// from the row with the evaluate key the cell has now (a lost store, cells run
+        /// elsewhere).
+        #[arg(long, value_name = "RUNS_PARQUET")]
+        carry: Vec<PathBuf>,
     },
 }
 

@@ -117,7 +117,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 h.vocab
             );
         }
-        Command::Sweep { what: SweepWhat::Run { file, dry_run, seeds, jobs, gpus, cell } } => {
+        Command::Sweep { what: SweepWhat::Run { file, dry_run, seeds, jobs, gpus, cell, carry } } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
             let req = crate::sweep::run::RunRequest {
                 extra: &cli.global.overrides,
@@ -126,6 +126,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs,
                 cell,
                 gpus: &gpus,
+                carried: &crate::sweep::carried::Carried::read(&carry)?,
             };
             crate::sweep::run::run(&sweep, &store, &stages, &req)?
         }
@@ -146,7 +147,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let sweep = crate::sweep::Sweep::load(&file)?;
             crate::sweep::slurm::status(&sweep, &store, &stages, &cli.global.overrides, &seeds)?
         }
-        Command::Sweep { what: SweepWhat::Report { files, out, notes } } => {
+        Command::Sweep { what: SweepWhat::Report { files, out, notes, carry } } => {
             let sweeps = files.iter().map(|f| crate::sweep::Sweep::load(f)).collect::<Result<Vec<_>, _>>()?;
             let args = std::iter::once("mtmt-pipe".to_string()).chain(std::env::args().skip(1));
             let command = data_root_prefix().into_iter().chain(args).collect::<Vec<_>>().join(" ");
@@ -155,6 +156,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 out_dir: &out,
                 notes: notes.as_deref(),
                 command,
+                carry: &carry,
             };
             crate::sweep::report::report(&request, &store, &stages, &cli.global.overrides)?
         }

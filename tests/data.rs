@@ -215,10 +215,11 @@ fn shipped_sweeps_plan_on_the_real_data() {
     assert!(!ws.store().join("evaluate").exists(), "a dry run wrote artifacts");
 }
 
-/// The results in docs/ stay reachable: every finished cell of `docs/runs.parquet`, planned
-/// again from its sweep file on the real data, gets the `evaluate` key recorded beside its
-/// F1 (and so every upstream key is unchanged: each enters the next one). A change that
-/// moved a key would orphan those artifacts and the numbers built on them.
+/// The results in docs/ stay reachable: every finished cell of each report's `runs.parquet`,
+/// planned again from its sweep file on the real data, gets the `evaluate` key recorded
+/// beside its F1 (and so every upstream key is unchanged: each enters the next one). A
+/// change that moved a key would orphan those artifacts and the numbers built on them, and
+/// `--carry` could no longer stand those rows in for their cells.
 #[test]
 fn the_cells_behind_docs_results_keep_their_keys() {
     use mtmt_pipe::engine::{Digests, Plan};
@@ -226,30 +227,44 @@ fn the_cells_behind_docs_results_keep_their_keys() {
     if data_root("the_cells_behind_docs_results_keep_their_keys").is_none() {
         return;
     }
-    let runs = mtmt_pipe::table::read(&common::repo().join("docs/runs.parquet")).unwrap();
-    let column = |name: &str| -> Vec<String> {
-        let c = runs.column(name).unwrap().cast(&polars::prelude::DataType::String).unwrap();
-        c.str().unwrap().iter().map(|v| v.unwrap_or_default().to_string()).collect()
-    };
-    let (suites, targets, methods, seeds, keys) =
-        (column("suite"), column("target"), column("method"), column("seed"), column("evaluate_key"));
     let registry = mtmt_pipe::stages::registry();
     let mut digests = Digests::new();
-    let mut checked = 0;
-    for entry in std::fs::read_dir(common::repo().join("sweeps")).unwrap() {
-        let sweep = mtmt_pipe::sweep::Sweep::load(&entry.unwrap().path()).unwrap();
-        for cell in sweep.cells(&[]).unwrap() {
-            let row = (0..runs.height()).find(|&i| {
-                suites[i] == sweep.spec.name
-                    && targets[i] == cell.target
-                    && methods[i] == cell.method
-                    && seeds[i] == cell.seed.to_string()
-            });
-            let Some(row) = row else { continue };
-            let plan = Plan::with_digests(&cell.config, &registry, &mut digests).unwrap();
-            assert_eq!(plan.get(StageName::Evaluate).key, keys[row], "{} {}", sweep.spec.name, cell.label());
-            checked += 1;
+    let sweeps: Vec<_> = std::fs::read_dir(common::repo().join("sweeps"))
+        .unwrap()
+        .map(|entry| mtmt_pipe::sweep::Sweep::load(&entry.unwrap().path()).unwrap())
+        .collect();
+    for report in ["docs/runs.parquet", "docs/baselines/runs.parquet", "docs/speed-options/runs.parquet"] {
+        let runs = mtmt_pipe::table::read(&common::repo().join(report)).unwrap();
+        let column = |name: &str| -> Vec<String> {
+            let c = runs.column(name).unwrap().cast(&polars::prelude::DataType::String).unwrap();
+            c.str().unwrap().iter().map(|v| v.unwrap_or_default().to_string()).collect()
+        };
+        let (suites, targets, methods, seeds, keys) =
+            (column("suite"), column("target"), column("method"), column("seed"), column("evaluate_key"));
+        let mut checked = 0;
+        for sweep in &sweeps {
+            for cell in sweep.cells(&[]).unwrap() {
+                let row = (0..runs.height()).find(|&i| {
+                    suites[i] == sweep.spec.name
+                        && targets[i] == cell.target
+                        && methods[i] == cell.method
+                        && seeds[i] == cell.seed.to_string()
+                });
+                let Some(row) = row else { continue };
+                let plan = Plan::with_digests(&cell.config, &registry, &mut digests).unwrap();
+                assert_eq!(
+                    plan.get(StageName::Evaluate).key,
+                    keys[row],
+                    "{report}: {} {}",
+                    sweep.spec.name,
+                    cell.label()
+                );
+                checked += 1;
+            }
         }
+        assert_eq!(checked, runs.height(), "every row of {report} belongs to a shipped sweep cell");
+        // `--carry` reads each of these reports, old columns and all.
+        let carried = mtmt_pipe::sweep::carried::Carried::read(&[common::repo().join(report)]).unwrap();
+        assert!(keys.iter().all(|k| carried.has(k)), "{report}");
     }
-    assert_eq!(checked, runs.height(), "every row of docs/runs.parquet belongs to a shipped sweep cell");
 }

@@ -213,6 +213,54 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     ] {
         assert!(results.contains(column), "results.parquet lacks {column}:\n{results}");
     }
+
+    // The store lost: the earlier runs.parquet stands in for every cell by its evaluate key,
+    // and the same rows come out; a changed recipe changes the students' keys, so only the
+    // direct cells are carried.
+    std::fs::rename(ws.store(), ws.path().join("lost-store")).unwrap();
+    let empty = ws.ok(&["sweep", "report", "sweep.toml", "--out", "empty"]);
+    assert!(empty.contains("(0 finished cells of 6)"), "{empty}");
+    let carried = ws.ok(&["sweep", "report", "sweep.toml", "--out", "carried", "--carry", "out/runs.parquet"]);
+    assert!(carried.contains("(6 finished cells of 6)"), "{carried}");
+    let carried_md = std::fs::read_to_string(ws.path().join("carried/results.md")).unwrap();
+    assert!(carried_md.contains("**Carried** (seed 1: 3, seed 2: 3)"), "{carried_md}");
+    let rows =
+        |md: &str, prefix: &str| md.lines().filter(|l| l.starts_with(prefix)).map(String::from).collect::<Vec<_>>();
+    for prefix in ["| es | direct | 2 |", "| es | tsl | 2 |", "| es | mtmt | 2 |", "| es | mtmt - tsl |"] {
+        // The results, comparison, agreement and pair-mix rows.
+        assert_eq!(rows(&carried_md, prefix), rows(&md, prefix), "{prefix}\n{carried_md}");
+    }
+    let sources = mtmt_pipe::table::read_columns(&ws.path().join("carried/runs.parquet"), &["source"]).unwrap();
+    assert!(sources.column("source").unwrap().str().unwrap().iter().all(|s| s == Some("carried")));
+    let changed = ws.ok(&[
+        "--set",
+        "distill.max_sentences=41",
+        "sweep",
+        "report",
+        "sweep.toml",
+        "--out",
+        "changed",
+        "--carry",
+        "out/runs.parquet",
+    ]);
+    assert!(changed.contains("(2 finished cells of 6)"), "{changed}");
+    // `sweep run` leaves carried cells alone: nothing to do, or the students of a changed recipe.
+    let resumed = ws.ok(&["sweep", "run", "sweep.toml", "--carry", "out/runs.parquet"]);
+    assert!(resumed.contains("6 cells, 6 complete (6 carried); 0 stage run(s) to do"), "{resumed}");
+    assert!(resumed.contains("[1/6] es / direct / seed 1: carried"), "{resumed}");
+    assert!(!ws.store().join("teacher_ner").exists(), "nothing ran: {resumed}");
+    let dry = ws.ok(&[
+        "--set",
+        "distill.max_sentences=41",
+        "sweep",
+        "run",
+        "sweep.toml",
+        "--dry-run",
+        "--carry",
+        "out/runs.parquet",
+    ]);
+    assert!(dry.contains("6 cells, 2 complete (2 carried)"), "{dry}");
+    assert!(dry.contains("[2/6] es / tsl / seed 1: would run"), "{dry}");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 # Seeds of a sweep on a lent GPU machine (repository root, .gpu/ carried: scripts/gpu/pack.sh),
 # JOBS cells at once sharing the GPU, within BUDGET seconds; then its report, whatever finished.
 # Usage: BUDGET=400 JOBS=3 bash scripts/gpu/sweep.sh sweeps/papers-budget.toml 13 [14 ...]
+# CARRY=docs/gpu/X-runs.parquet: an earlier GPU report's cells join this report (`--carry`:
+# rows whose evaluate key the cells still have), so seeds run in separate sessions report together.
 # Back under $OUT: log.txt, results.md, runs.parquet.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,5 +21,5 @@ deadline=$((deadline - 20))
 timed $bin --store $work/store sweep run "$sweep" $(printf -- '--seed %s ' "${seeds[@]}") --jobs "${JOBS:-2}" --set runtime.device=cuda
 pkill -f "$bin" ; sleep 1
 step "report"
-$bin --store $work/store sweep report "$sweep" --out $work/report && cp $work/report/results.md $work/report/runs.parquet "$OUT/"
+$bin --store $work/store sweep report "$sweep" --out $work/report ${CARRY:+--carry "$CARRY"} && cp $work/report/results.md $work/report/runs.parquet "$OUT/"
 python3 scripts/gpu/summary.py $work/store

@@ -3,6 +3,7 @@
 //! them, `report` aggregates what the store holds into tables and a plot.
 
 pub mod analysis;
+pub mod carried;
 pub mod plot;
 pub mod report;
 pub mod run;

@@ -1,7 +1,9 @@
 //! `sweep report`: reads every cell's artifacts from the store (nothing is recomputed) and
 //! writes `runs.parquet` (one row per finished cell), `results.parquet` (per suite, target
 //! and method: mean and std over seeds), one PNG plot per sweep and `results.md`.
-//! Cells not run yet are listed as pending, never guessed.
+//! Cells not run yet are listed as pending, never guessed; with `--carry`, a cell the store
+//! no longer holds is read from an earlier report's `runs.parquet` where its evaluate key
+//! matches (`carried`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -11,6 +13,7 @@ use anyhow::Context;
 use polars::prelude::*;
 
 use super::analysis::{self, Agreement, ConfidenceBin, PairMix, StageFigure, TeacherCheck};
+use super::carried::Carried;
 use super::Sweep;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
@@ -30,27 +33,54 @@ pub struct CellResult {
     pub target: String,
     pub method: String,
     pub seed: u64,
-    /// `None` until the cell's `evaluate` artifact exists.
-    pub test: Option<Scores>,
-    pub dev: Option<Scores>,
+    /// The key the cell's `evaluate` artifact has (or would have) under the current code,
+    /// config and data: what identifies the cell in `runs.parquet`.
+    pub evaluate_key: String,
+    /// `None` until the cell's `evaluate` artifact exists (or a carried row stands for it).
+    pub scores: Option<CellScores>,
     /// All of the cell's stages as if run alone, shared teachers included.
     pub wall_s: f64,
-    /// The manifests of the cell's finished stages, by stage.
+    /// The libtorch thread counts its stages ran with, as recorded (`Manifest::computed_on`):
+    /// `2`, or `1/2` where its stages differ; `None` where no manifest records it.
+    pub threads: Option<String>,
+    /// The manifests of the cell's stages the store holds, by stage.
     pub stages: BTreeMap<StageName, (PathBuf, Manifest)>,
+    /// True where the figures come from an earlier report's row, not from the store.
+    pub carried: bool,
     /// A student's label-free agreement with its recognizer teacher (`analysis::teacher_agreement`).
     pub teacher_agreement: Option<Agreement>,
     /// What a student's pair losses saw (`analysis::pair_mix`).
     pub pair_mix: Option<PairMix>,
 }
 
-impl CellResult {
-    /// The libtorch thread counts its stages ran with, as recorded (`Manifest::computed_on`):
-    /// `2`, or `1/2` where its stages differ; `None` where no manifest records it.
-    pub fn threads(&self) -> Option<String> {
-        let counts: BTreeSet<i32> =
-            self.stages.values().filter_map(|(_, m)| m.computed_on.as_ref().map(|c| c.threads)).collect();
-        (!counts.is_empty()).then(|| counts.iter().map(i32::to_string).collect::<Vec<_>>().join("/"))
+/// A finished cell's scores, as the report uses them (entity-level, x100).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// F1 per entity type on the test split.
+    pub per_type: BTreeMap<String, f64>,
+    pub dev_f1: Option<f64>,
+}
+
+impl CellScores {
+    fn new(test: &Scores, dev: Option<&Scores>) -> Self {
+        CellScores {
+            precision: test.overall.precision,
+            recall: test.overall.recall,
+            f1: test.overall.f1,
+            per_type: test.per_type.iter().map(|(t, s)| (t.clone(), s.f1)).collect(),
+            dev_f1: dev.map(|d| d.overall.f1),
+        }
     }
+}
+
+/// The thread counts `stages` ran with (`CellResult::threads`).
+fn threads_of(stages: &BTreeMap<StageName, (PathBuf, Manifest)>) -> Option<String> {
+    let counts: BTreeSet<i32> =
+        stages.values().filter_map(|(_, m)| m.computed_on.as_ref().map(|c| c.threads)).collect();
+    (!counts.is_empty()).then(|| counts.iter().map(i32::to_string).collect::<Vec<_>>().join("/"))
 }
 
 /// Reads what the store holds for every cell of `sweep`.
@@ -65,9 +95,12 @@ pub fn collect(
     for cell in sweep.cells(extra)? {
         let plan = Plan::with_digests(&cell.config, registry, &mut digests)?;
         // The cell's own artifacts by stage; its wall time counts its variants' too.
-        let (mut stages, mut wall_s) = (BTreeMap::new(), 0.0);
+        let (mut stages, mut wall_s, mut evaluate_key) = (BTreeMap::new(), 0.0, String::new());
         for p in plan.needed() {
             let name = p.name();
+            if name == StageName::Evaluate && p.variant.is_none() {
+                evaluate_key.clone_from(&p.key);
+            }
             if let ArtifactState::Valid(m) = store.state(name, &p.key, false) {
                 wall_s += m.wall_time_s;
                 if p.variant.is_none() {
@@ -76,7 +109,7 @@ pub fn collect(
             }
         }
         let model = if cell.config.config.method == Method::Direct { "teacher" } else { "student" };
-        let (mut test, mut dev) = (None, None);
+        let mut scores = None;
         if let Some((dir, _)) = stages.get(&StageName::Evaluate) {
             let path = dir.join(files::METRICS);
             let text = fs_err::read_to_string(&path)?;
@@ -84,18 +117,21 @@ pub fn collect(
             let split = |s: &str| -> anyhow::Result<Option<Scores>> {
                 doc["metrics"][model].get(s).map(|v| serde_json::from_value(v.clone())).transpose().map_err(Into::into)
             };
-            test = split("test")?;
-            dev = split("dev")?;
+            if let Some(test) = split("test")? {
+                scores = Some(CellScores::new(&test, split("dev")?.as_ref()));
+            }
         }
         out.push(CellResult {
             suite: sweep.spec.name.clone(),
             target: cell.target,
             method: cell.method,
             seed: cell.seed,
-            test,
-            dev,
+            evaluate_key,
+            scores,
             wall_s,
+            threads: threads_of(&stages),
             stages,
+            carried: false,
             teacher_agreement: None,
             pair_mix: None,
         });
@@ -148,26 +184,26 @@ pub fn aggregate(sweep: &Sweep, cells: &[CellResult]) -> Vec<Aggregate> {
         for method in &sweep.spec.method {
             let done: Vec<&CellResult> = cells
                 .iter()
-                .filter(|c| c.target == target.name && c.method == method.name && c.test.is_some())
+                .filter(|c| c.target == target.name && c.method == method.name && c.scores.is_some())
                 .collect();
             if done.is_empty() {
                 continue;
             }
-            let test = |c: &&CellResult| c.test.clone().expect("finished cells have test scores");
-            let mean = |f: &dyn Fn(&Scores) -> f64| mean_std(&done.iter().map(|c| f(&test(c))).collect::<Vec<_>>()).0;
+            let scores: Vec<&CellScores> = done.iter().filter_map(|c| c.scores.as_ref()).collect();
+            let mean = |f: &dyn Fn(&CellScores) -> f64| mean_std(&scores.iter().map(|s| f(s)).collect::<Vec<_>>()).0;
             let mut per_type = BTreeMap::new();
-            for t in done.iter().flat_map(|c| test(c).per_type.into_keys()).collect::<BTreeSet<_>>() {
-                per_type.insert(t.clone(), mean(&|s: &Scores| s.per_type.get(&t).map_or(0.0, |x| x.f1)));
+            for t in scores.iter().flat_map(|s| s.per_type.keys()).collect::<BTreeSet<_>>() {
+                per_type.insert(t.clone(), mean(&|s| s.per_type.get(t).copied().unwrap_or(0.0)));
             }
-            let dev: Vec<f64> = done.iter().filter_map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect();
+            let dev: Vec<f64> = scores.iter().filter_map(|s| s.dev_f1).collect();
             out.push(Aggregate {
                 suite: sweep.spec.name.clone(),
                 target: target.name.clone(),
                 method: method.name.clone(),
                 seeds: done.iter().map(|c| c.seed).collect(),
-                f1: done.iter().map(|c| test(c).overall.f1).collect(),
-                precision: mean(&|s: &Scores| s.overall.precision),
-                recall: mean(&|s: &Scores| s.overall.recall),
+                f1: scores.iter().map(|s| s.f1).collect(),
+                precision: mean(&|s| s.precision),
+                recall: mean(&|s| s.recall),
                 per_type,
                 dev_f1: (dev.len() == done.len()).then(|| mean_std(&dev).0),
                 wall_s: mean_std(&done.iter().map(|c| c.wall_s).collect::<Vec<_>>()).0,
@@ -218,7 +254,7 @@ pub fn compare(sweep: &Sweep, cells: &[CellResult]) -> Vec<Comparison> {
         cells
             .iter()
             .find(|c| c.target == target && c.method == method && c.seed == seed)
-            .and_then(|c| c.test.as_ref().map(|s| s.overall.f1))
+            .and_then(|c| c.scores.as_ref().map(|s| s.f1))
     };
     let mut out = Vec::new();
     for target in &sweep.spec.target {
@@ -243,42 +279,44 @@ pub fn compare(sweep: &Sweep, cells: &[CellResult]) -> Vec<Comparison> {
     out
 }
 
+/// One row per finished cell; `carried::Carried` reads these columns back.
 fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
-    let done: Vec<&CellResult> = cells.iter().filter(|c| c.test.is_some()).collect();
-    let types: BTreeSet<String> = done.iter().flat_map(|c| c.test.as_ref().unwrap().per_type.keys().cloned()).collect();
+    let done: Vec<(&CellResult, &CellScores)> = cells.iter().filter_map(|c| Some((c, c.scores.as_ref()?))).collect();
+    let types: BTreeSet<&String> = done.iter().flat_map(|(_, s)| s.per_type.keys()).collect();
     let text = |name: &str, f: fn(&CellResult) -> &str| {
-        Column::new(name.into(), done.iter().map(|c| f(c)).collect::<Vec<_>>())
+        Column::new(name.into(), done.iter().map(|(c, _)| f(c)).collect::<Vec<_>>())
     };
-    let test = |f: &dyn Fn(&Scores) -> f64| done.iter().map(|c| f(c.test.as_ref().unwrap())).collect::<Vec<f64>>();
+    let nums = |name: &str, f: &dyn Fn(&CellResult, &CellScores) -> Option<f64>| {
+        Column::new(name.into(), done.iter().map(|(c, s)| f(c, s)).collect::<Vec<_>>())
+    };
     let mut columns = vec![
         text("suite", |c| &c.suite),
         text("target", |c| &c.target),
         text("method", |c| &c.method),
-        Column::new("seed".into(), done.iter().map(|c| c.seed).collect::<Vec<_>>()),
-        Column::new("test_precision".into(), test(&|s| s.overall.precision)),
-        Column::new("test_recall".into(), test(&|s| s.overall.recall)),
-        Column::new("test_f1".into(), test(&|s| s.overall.f1)),
+        Column::new("seed".into(), done.iter().map(|(c, _)| c.seed).collect::<Vec<_>>()),
+        Column::new("test_precision".into(), done.iter().map(|(_, s)| s.precision).collect::<Vec<_>>()),
+        Column::new("test_recall".into(), done.iter().map(|(_, s)| s.recall).collect::<Vec<_>>()),
+        Column::new("test_f1".into(), done.iter().map(|(_, s)| s.f1).collect::<Vec<_>>()),
     ];
-    for t in &types {
-        let col: Vec<Option<f64>> =
-            done.iter().map(|c| c.test.as_ref().unwrap().per_type.get(t).map(|x| x.f1)).collect();
-        columns.push(Column::new(format!("test_f1_{t}").into(), col));
+    for t in types {
+        columns.push(nums(&format!("{}{t}", super::carried::TYPE_F1_PREFIX), &|_, s| s.per_type.get(t).copied()));
     }
-    columns.push(Column::new(
-        "dev_f1".into(),
-        done.iter().map(|c| c.dev.as_ref().map(|d| d.overall.f1)).collect::<Vec<_>>(),
-    ));
-    let agreement = |f: fn(&Agreement) -> Option<f64>| {
-        done.iter().map(|c| c.teacher_agreement.as_ref().and_then(f)).collect::<Vec<_>>()
-    };
-    columns.push(Column::new("teacher_agreement_f1".into(), agreement(|a| Some(a.f1))));
-    columns.push(Column::new("teacher_entity_ratio".into(), agreement(|a| a.entities)));
-    columns.push(Column::new("wall_s".into(), done.iter().map(|c| c.wall_s).collect::<Vec<_>>()));
-    columns.push(Column::new("threads".into(), done.iter().map(|c| c.threads()).collect::<Vec<_>>()));
-    columns.push(Column::new(
-        "evaluate_key".into(),
-        done.iter().map(|c| c.stages[&StageName::Evaluate].1.key.clone()).collect::<Vec<_>>(),
-    ));
+    columns.extend([
+        nums("dev_f1", &|_, s| s.dev_f1),
+        nums("teacher_agreement_f1", &|c, _| c.teacher_agreement.map(|a| a.f1)),
+        nums("teacher_entity_ratio", &|c, _| c.teacher_agreement.and_then(|a| a.entities)),
+        nums("pairs", &|c, _| c.pair_mix.map(|m| m.pairs)),
+        nums("pair_words_drawn", &|c, _| c.pair_mix.map(|m| m.coverage)),
+        nums("pair_entity_share", &|c, _| c.pair_mix.map(|m| m.entity_share_pairs)),
+        nums("text_entity_share", &|c, _| c.pair_mix.map(|m| m.entity_share_words)),
+        Column::new("wall_s".into(), done.iter().map(|(c, _)| c.wall_s).collect::<Vec<_>>()),
+        Column::new("threads".into(), done.iter().map(|(c, _)| c.threads.clone()).collect::<Vec<_>>()),
+        text("evaluate_key", |c| &c.evaluate_key),
+        Column::new(
+            "source".into(),
+            done.iter().map(|(c, _)| if c.carried { "carried" } else { "store" }).collect::<Vec<_>>(),
+        ),
+    ]);
     DataFrame::new(done.len(), columns)
 }
 
@@ -340,6 +378,9 @@ pub struct ReportRequest<'a> {
     pub notes: Option<&'a Path>,
     /// The command line that made this report, for its reproduction section.
     pub command: String,
+    /// Earlier reports' `runs.parquet` files: cells the store lacks are read from them where
+    /// their evaluate key matches (the store was lost, or the cells ran on another machine).
+    pub carry: &'a [PathBuf],
 }
 
 pub fn report(
@@ -355,6 +396,8 @@ pub fn report(
     let mut rows_all = Vec::new();
     let mut plots = Vec::new();
     let mut comparisons_all = Vec::new();
+    // Read before anything is written: `carry` may be the `runs.parquet` this report replaces.
+    let carried = Carried::read(req.carry)?;
     for sweep in req.sweeps {
         let mut cells = collect(sweep, store, registry, extra)?;
         let agreements = analysis::teacher_agreement(&cells)?;
@@ -362,6 +405,7 @@ pub fn report(
         for ((cell, agreement), mix) in cells.iter_mut().zip(agreements).zip(mixes) {
             cell.teacher_agreement = agreement;
             cell.pair_mix = mix;
+            carried.fill(cell);
         }
         let rows = aggregate(sweep, &cells);
         let comparisons = compare(sweep, &cells);
@@ -559,13 +603,29 @@ fn write_sweep_section(
     writeln!(md, "Recipe (every cell): `{}`.\n", spec.set.join("` `"))?;
     let methods: Vec<String> = spec.method.iter().map(|m| format!("`{}` = `{}`", m.name, m.set.join(" "))).collect();
     writeln!(md, "Methods: {}.\n", methods.join("; "))?;
-    let finished = cells.iter().filter(|c| c.test.is_some()).count();
+    let finished = cells.iter().filter(|c| c.scores.is_some()).count();
     if finished < cells.len() {
         writeln!(
             md,
             "**In progress**: {finished} of {} cells finished; each row averages the seeds it names, \
              and a comparison is tested only on the seeds both of its methods finished.\n",
             cells.len()
+        )?;
+    }
+    let mut carried: BTreeMap<u64, usize> = BTreeMap::new();
+    for cell in cells.iter().filter(|c| c.carried) {
+        *carried.entry(cell.seed).or_default() += 1;
+    }
+    if !carried.is_empty() {
+        let by_seed: Vec<String> = carried.iter().map(|(seed, n)| format!("seed {seed}: {n}")).collect();
+        writeln!(
+            md,
+            "**Carried** ({}): cells whose artifacts this store does not hold, read from an earlier \
+             report's `runs.parquet` (`sweep report --carry`) where its row has the evaluate key the cell \
+             has now (same code, config, data and inputs). Their F1, agreement and pair figures are that \
+             report's; they are absent from the teacher, confidence and stage sections and from the \
+             compute total below (runs.parquet `source`).\n",
+            by_seed.join(", ")
         )?;
     }
     if rows.is_empty() {
@@ -710,7 +770,7 @@ fn write_sweep_section(
     }
     let pending: Vec<String> = cells
         .iter()
-        .filter(|c| c.test.is_none())
+        .filter(|c| c.scores.is_none())
         .map(|c| format!("{} / {} / seed {}", c.target, c.method, c.seed))
         .collect();
     if !pending.is_empty() {
@@ -735,8 +795,8 @@ fn unique_wall_s(cells: &[CellResult]) -> f64 {
 /// `threads`). Empty where all cells are alike.
 fn threads_caption(cells: &[CellResult]) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for cell in cells.iter().filter(|c| c.test.is_some()) {
-        *counts.entry(cell.threads().unwrap_or_else(|| "unrecorded".into())).or_default() += 1;
+    for cell in cells.iter().filter(|c| c.scores.is_some()) {
+        *counts.entry(cell.threads.clone().unwrap_or_else(|| "unrecorded".into())).or_default() += 1;
     }
     if counts.len() < 2 {
         return String::new();
@@ -799,10 +859,12 @@ pub(super) fn test_cell(
         target: "es".into(),
         method: method.into(),
         seed,
-        test: Some(crate::eval::conlleval::Scorer::default().report()),
-        dev: None,
+        evaluate_key: format!("{method}-{seed}"),
+        scores: Some(CellScores::new(&crate::eval::conlleval::Scorer::default().report(), None)),
         wall_s: 0.0,
+        threads: threads_of(&stages),
         stages,
+        carried: false,
         teacher_agreement: None,
         pair_mix: None,
     }
@@ -856,7 +918,10 @@ mod tests {
         };
         let (serial, job, mixed, old) =
             (cell(&[Some(2), Some(2)]), cell(&[Some(1), Some(1)]), cell(&[None, Some(2), Some(1)]), cell(&[None]));
-        assert_eq!((serial.threads(), mixed.threads(), old.threads()), (Some("2".into()), Some("1/2".into()), None));
+        assert_eq!(
+            (serial.threads.clone(), mixed.threads.clone(), old.threads.clone()),
+            (Some("2".into()), Some("1/2".into()), None)
+        );
         assert_eq!(threads_caption(&[cell(&[Some(2)]), cell(&[Some(2), Some(2)])]), "");
         let caption = threads_caption(&[serial, job, mixed, old]);
         assert!(caption.contains("(1: 1 cell(s), 1/2: 1 cell(s), 2: 1 cell(s), unrecorded: 1 cell(s);"), "{caption}");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
+use super::carried::Carried;
 use super::schedule::{cell_log, epochs, job_overrides, names, work, Pending, Schedule, StageRun};
 use super::{Cell, Sweep};
 use crate::engine::{self, RunOptions};
@@ -73,33 +74,41 @@ pub struct RunRequest<'a> {
     /// GPUs the jobs split between them (job k sees `gpus[k % len]` alone); all share
     /// every device when empty.
     pub gpus: &'a [String],
+    /// Earlier reports' cells: a cell with a row of its evaluate key is not run.
+    pub carried: &'a Carried,
 }
 
 /// Runs (or with `dry_run`, lists) every cell of the sweep, or only those asked for.
 pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &RunRequest) -> anyhow::Result<()> {
-    let Schedule { cells, plans, todos, after, remaining, complete } =
-        Schedule::new(sweep, store, stages, req.extra, req.seeds, req.cell)?;
+    let Schedule { cells, plans, todos, after, remaining, complete, carried } =
+        Schedule::new(sweep, store, stages, req.extra, req.seeds, req.cell, req.carried)?;
     let mut progress = Progress {
         remaining,
         estimator: Estimator::new(store, stages),
         jobs: req.jobs.max(1),
         own_devices: !req.gpus.is_empty() && req.gpus.len() >= req.jobs,
     };
+    let n_carried = carried.iter().filter(|&&c| c).count();
     println!(
-        "sweep `{}`{}: {} cells, {complete} complete; {} stage run(s) to do, {}",
+        "sweep `{}`{}: {} cells, {complete} complete{}; {} stage run(s) to do, {}",
         sweep.spec.name,
         if req.seeds.is_empty() { String::new() } else { format!(" (seeds {:?})", req.seeds) },
         cells.len(),
+        if n_carried > 0 { format!(" ({n_carried} carried)") } else { String::new() },
         progress.remaining.len(),
         progress.eta()
     );
     let n = cells.len();
     let head = |i: usize| format!("[{}/{n}] {}", i + 1, cells[i].1.label());
+    let settled = |i: usize| match carried[i] {
+        true => format!("{}: carried (an earlier report's row has its key), not run", head(i)),
+        false => format!("{}: up to date", head(i)),
+    };
     let names = |i: usize| names(&todos[i]);
     if req.dry_run {
         for (i, todo) in todos.iter().enumerate() {
             match todo.is_empty() {
-                true => println!("{}: up to date", head(i)),
+                true => println!("{}", settled(i)),
                 false => println!("{}: would run {}", head(i), names(i)),
             }
         }
@@ -112,7 +121,7 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
     if progress.jobs == 1 {
         for (i, ((_, cell), plan)) in cells.iter().zip(&plans).enumerate() {
             if todos[i].is_empty() {
-                println!("{}: up to date", head(i));
+                println!("{}", settled(i));
                 continue;
             }
             println!("{}: running {}", head(i), names(i));
@@ -158,7 +167,7 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
             {
                 if todos[i].is_empty() {
                     state[i] = CellState::Done;
-                    println!("{}: up to date", head(i));
+                    println!("{}", settled(i));
                     continue;
                 }
                 let log = cell_log(store.root(), sweep, cells[i].0, &cells[i].1);
@@ -272,6 +281,10 @@ impl Progress {
             .estimates()
             .values()
             .fold((0.0, 0), |(total, unknown), (_, secs, untimed)| (total + secs, unknown + untimed));
+        if total == 0.0 && unknown > 0 {
+            // A new store: nothing to estimate from.
+            return format!("no estimate ({unknown} stage run(s) never timed here)");
+        }
         let extra = if unknown > 0 { format!(" + {unknown} stage run(s) never timed here") } else { String::new() };
         let (jobs, spread) = (self.jobs, duration(total / self.jobs as f64));
         match (jobs, self.own_devices) {

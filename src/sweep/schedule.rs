@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::carried::Carried;
 use super::{Cell, Sweep};
 use crate::engine::{Digests, Plan};
 use crate::stage::DynStage;
@@ -62,13 +63,17 @@ pub struct Schedule<'a> {
     pub after: Vec<Vec<(StageRun, usize)>>,
     /// Every stage run left.
     pub remaining: BTreeMap<StageRun, Pending>,
-    /// Cells with nothing left.
+    /// Cells with nothing left (carried ones included).
     pub complete: usize,
+    /// Per cell, whether an earlier report's row stands in for it (`Carried`): nothing
+    /// of it is run.
+    pub carried: Vec<bool>,
 }
 
 impl<'a> Schedule<'a> {
     /// The sweep's cells (only those of `seeds` when given, only cell number `cell` when
-    /// given), planned with every key computed before anything runs.
+    /// given), planned with every key computed before anything runs; `carried` cells have
+    /// nothing left.
     pub fn new(
         sweep: &Sweep,
         store: &Store,
@@ -76,6 +81,7 @@ impl<'a> Schedule<'a> {
         extra: &[String],
         seeds: &[u64],
         cell: Option<usize>,
+        carried: &Carried,
     ) -> anyhow::Result<Self> {
         let all: Vec<Cell> = sweep.cells(extra)?;
         if let Some(missing) = seeds.iter().find(|s| !sweep.spec.seeds.contains(s)) {
@@ -105,7 +111,12 @@ impl<'a> Schedule<'a> {
             .iter()
             .map(|(_, c)| Plan::with_digests(&c.config, stages, &mut digests))
             .collect::<Result<Vec<_>, _>>()?;
-        let stale: Vec<Vec<(StageRun, String, String)>> = plans.iter().map(|p| stale_runs(p, store)).collect();
+        let carried: Vec<bool> = plans.iter().map(|p| carried.has(&p.get(StageName::Evaluate).key)).collect();
+        let stale: Vec<Vec<(StageRun, String, String)>> = plans
+            .iter()
+            .zip(&carried)
+            .map(|(p, &carried)| if carried { Vec::new() } else { stale_runs(p, store) })
+            .collect();
         let complete = stale.iter().filter(|s| s.is_empty()).count();
         let mut remaining: BTreeMap<StageRun, Pending> = BTreeMap::new();
         let mut owner: BTreeMap<StageRun, usize> = BTreeMap::new();
@@ -125,7 +136,7 @@ impl<'a> Schedule<'a> {
             todos.push(todo);
             after.push(deps);
         }
-        Ok(Self { cells, plans, todos, after, remaining, complete })
+        Ok(Self { cells, plans, todos, after, remaining, complete, carried })
     }
 }
 

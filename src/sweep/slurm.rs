@@ -12,6 +12,7 @@ use std::process::Command;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::carried::Carried;
 use super::schedule::{cell_log, job_overrides, names, Schedule};
 use super::Sweep;
 use crate::stage::DynStage;
@@ -138,7 +139,7 @@ fn script(
 
 /// Submits every cell with something left to do whose job is not queued or running.
 pub fn submit(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &SubmitRequest) -> anyhow::Result<()> {
-    let s = Schedule::new(sweep, store, stages, req.extra, req.seeds, None)?;
+    let s = Schedule::new(sweep, store, stages, req.extra, req.seeds, None, &Carried::default())?;
     let mut record = Record::read(store, sweep)?;
     let queued = if record.jobs.is_empty() || req.dry_run { BTreeMap::new() } else { queue()? };
     // Jobs run elsewhere: the store's path as every node sees it.
@@ -209,7 +210,7 @@ pub fn status(
     extra: &[String],
     seeds: &[u64],
 ) -> anyhow::Result<()> {
-    let s = Schedule::new(sweep, store, stages, extra, seeds, None)?;
+    let s = Schedule::new(sweep, store, stages, extra, seeds, None, &Carried::default())?;
     let record = Record::read(store, sweep)?;
     let queued = if record.jobs.is_empty() { BTreeMap::new() } else { queue()? };
     let n = s.cells.len();
