@@ -20,8 +20,11 @@ use crate::table;
 use crate::train::batching::BatchPlan;
 use crate::train::data::EncodedSet;
 
+/// The config key of the pretrained encoder's weights file.
+pub const ENCODER_WEIGHTS: &str = "encoder.weights";
+
 /// The config keys of the pretrained encoder's files, read by every stage that builds a model.
-pub const ENCODER_FILES: &[&str] = &["encoder.weights", "encoder.config"];
+pub const ENCODER_FILES: &[&str] = &[ENCODER_WEIGHTS, "encoder.config"];
 
 /// The pretrained encoder's weights and `config.json` (the `encoder` part of a stage's params).
 #[derive(Debug, Clone, Deserialize)]

@@ -224,6 +224,10 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(carried.contains("(6 finished cells of 6)"), "{carried}");
     let carried_md = std::fs::read_to_string(ws.path().join("carried/results.md")).unwrap();
     assert!(carried_md.contains("**Carried** (seed 1: 3, seed 2: 3)"), "{carried_md}");
+    assert!(
+        carried_md.contains("multilingual-e5-small/model.safetensors"),
+        "the encoder, from the plans: {carried_md}"
+    );
     let rows =
         |md: &str, prefix: &str| md.lines().filter(|l| l.starts_with(prefix)).map(String::from).collect::<Vec<_>>();
     for prefix in ["| es | direct | 2 |", "| es | tsl | 2 |", "| es | mtmt | 2 |", "| es | mtmt - tsl |"] {

@@ -1,6 +1,7 @@
 //! Sweeps: a grid of targets x methods x seeds, each cell an ordinary pipeline run on the
 //! shared store. This module reads the sweep file and enumerates its cells; `run` executes
-//! them, `report` aggregates what the store holds into tables and a plot.
+//! them, `report` aggregates what the store holds into tables and a plot, and `carried`
+//! stands an earlier report's rows in for cells the store no longer holds.
 
 pub mod analysis;
 pub mod carried;

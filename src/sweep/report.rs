@@ -15,11 +15,12 @@ use polars::prelude::*;
 use super::analysis::{self, Agreement, ConfidenceBin, PairMix, StageFigure, TeacherCheck};
 use super::carried::Carried;
 use super::Sweep;
+use crate::artifacts::ENCODER_WEIGHTS;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
 use crate::eval::MODEL_SELECTION;
 use crate::files;
-use crate::manifest::Manifest;
+use crate::manifest::{InputFile, Manifest};
 use crate::method::Method;
 use crate::stage::DynStage;
 use crate::stage_name::StageName;
@@ -47,6 +48,8 @@ pub struct CellResult {
     pub stages: BTreeMap<StageName, (PathBuf, Manifest)>,
     /// True where the figures come from an earlier report's row, not from the store.
     pub carried: bool,
+    /// The encoder weights file the cell's plan reads, with its digest.
+    pub encoder: Option<InputFile>,
     /// A student's label-free agreement with its recognizer teacher (`analysis::teacher_agreement`).
     pub teacher_agreement: Option<Agreement>,
     /// What a student's pair losses saw (`analysis::pair_mix`).
@@ -95,9 +98,12 @@ pub fn collect(
     for cell in sweep.cells(extra)? {
         let plan = Plan::with_digests(&cell.config, registry, &mut digests)?;
         // The cell's own artifacts by stage; its wall time counts its variants' too.
-        let (mut stages, mut wall_s, mut evaluate_key) = (BTreeMap::new(), 0.0, String::new());
+        let (mut stages, mut wall_s, mut evaluate_key, mut encoder) = (BTreeMap::new(), 0.0, String::new(), None);
         for p in plan.needed() {
             let name = p.name();
+            if encoder.is_none() {
+                encoder = p.input_files.get(ENCODER_WEIGHTS).cloned().flatten();
+            }
             if name == StageName::Evaluate && p.variant.is_none() {
                 evaluate_key.clone_from(&p.key);
             }
@@ -132,6 +138,7 @@ pub fn collect(
             threads: threads_of(&stages),
             stages,
             carried: false,
+            encoder,
             teacher_agreement: None,
             pair_mix: None,
         });
@@ -354,14 +361,11 @@ fn results_frame(rows: &[Aggregate], encoder: &str) -> PolarsResult<DataFrame> {
     DataFrame::new(rows.len(), columns)
 }
 
-/// The encoder the cells used, as `folder/file (blake3 prefix)`, from a teacher manifest.
+/// The encoder the cells read, as `folder/file (blake3 prefix)`, from their plans (carried
+/// cells have no artifacts here, and the plan names the same file a manifest would).
 fn encoder_caption(cells: &[CellResult]) -> String {
-    let file = cells
-        .iter()
-        .flat_map(|c| c.stages.values())
-        .find_map(|(_, m)| m.input_files.get("encoder.weights").cloned().flatten());
-    file.map_or_else(
-        || "(no finished stage yet)".into(),
+    cells.iter().find_map(|c| c.encoder.as_ref()).map_or_else(
+        || "(no cell reads an encoder file)".into(),
         |f| {
             let parent = f.path.parent().and_then(Path::file_name).map(|p| p.to_string_lossy().into_owned());
             let name = f.path.file_name().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
@@ -670,7 +674,7 @@ fn write_sweep_section(
         writeln!(
             md,
             "Cell time: every stage of one cell as if run alone, shared teachers included (mean over seeds). \
-             Compute actually spent on this sweep's artifacts: {}.\n",
+             Compute actually spent on the artifacts this store holds: {}.\n",
             duration(unique_wall_s(cells))
         )?;
         md.push_str(&threads_caption(cells));
@@ -865,6 +869,7 @@ pub(super) fn test_cell(
         threads: threads_of(&stages),
         stages,
         carried: false,
+        encoder: None,
         teacher_agreement: None,
         pair_mix: None,
     }
