@@ -174,10 +174,8 @@ pub enum SweepWhat {
         /// Only cell K (1-based, in the order of the sweep's cells): what a job runs.
         #[arg(long, value_name = "K")]
         cell: Option<usize>,
-        /// An earlier report's runs.parquet (repeatable): cells with a row of the evaluate
-        /// key they have now are not run again (`sweep report --carry` reports them).
-        #[arg(long, value_name = "RUNS_PARQUET")]
-        carry: Vec<PathBuf>,
+        #[command(flatten)]
+        carry: Carry,
     },
     /// Submit the cells with something left to do as Slurm jobs (teachers' jobs first, by
     /// dependencies); again, it skips finished cells and cells whose job is queued or running.
@@ -205,6 +203,8 @@ pub enum SweepWhat {
         /// A further `#SBATCH` option, verbatim (repeatable), e.g. `--sbatch=--mem=16G`.
         #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
         sbatch: Vec<String>,
+        #[command(flatten)]
+        carry: Carry,
     },
     /// Where each cell stands: done, queued, running, failed or not submitted (Slurm), or
     /// what it has left to do.
@@ -214,6 +214,8 @@ pub enum SweepWhat {
         /// Only the cells of this seed (repeatable).
         #[arg(long = "seed", value_name = "SEED")]
         seeds: Vec<u64>,
+        #[command(flatten)]
+        carry: Carry,
     },
     /// Aggregate finished cells into results.md, results.parquet, runs.parquet and plots.
     Report {
@@ -226,12 +228,19 @@ pub enum SweepWhat {
         /// Markdown appended to results.md (the discussion).
         #[arg(long)]
         notes: Option<PathBuf>,
-        /// An earlier report's runs.parquet (repeatable): a cell the store lacks is read
-        /// from the row with the evaluate key the cell has now (a lost store, cells run
-        /// elsewhere).
-        #[arg(long, value_name = "RUNS_PARQUET")]
-        carry: Vec<PathBuf>,
+        #[command(flatten)]
+        carry: Carry,
     },
+}
+
+/// Earlier reports whose cells count as measured (`sweep::carried`).
+#[derive(Debug, clap::Args)]
+pub struct Carry {
+    /// An earlier report's runs.parquet (repeatable): a cell with a row of the evaluate key
+    /// it has now counts as measured (a lost store, cells run elsewhere): `run` and `submit`
+    /// skip it, `status` says so, `report` reads its figures from the row.
+    #[arg(long = "carry", value_name = "RUNS_PARQUET")]
+    pub runs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,4 +278,15 @@ pub struct InspectArgs {
     /// Show only these columns, all of them (comma-separated; filter and sort still see every column).
     #[arg(long, value_delimiter = ',')]
     pub columns: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of the definition (unique argument names across flattened
+    /// structs, among others), which otherwise fail only when a subcommand is parsed.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

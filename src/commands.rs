@@ -126,12 +126,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs,
                 cell,
                 gpus: &gpus,
-                carried: &crate::sweep::carried::Carried::read(&carry)?,
+                carried: &crate::sweep::carried::Carried::read(&carry.runs)?,
             };
             crate::sweep::run::run(&sweep, &store, &stages, &req)?
         }
         Command::Sweep {
-            what: SweepWhat::Submit { file, seeds, dry_run, partition, time, cpus_per_task, gpus_per_task, sbatch },
+            what:
+                SweepWhat::Submit { file, seeds, dry_run, partition, time, cpus_per_task, gpus_per_task, sbatch, carry },
         } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
             let slurm = crate::sweep::slurm::SlurmOptions { partition, time, cpus_per_task, gpus_per_task, sbatch };
@@ -140,12 +141,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 seeds: &seeds,
                 dry_run,
                 slurm: &slurm,
+                carried: &crate::sweep::carried::Carried::read(&carry.runs)?,
             };
             crate::sweep::slurm::submit(&sweep, &store, &stages, &req)?
         }
-        Command::Sweep { what: SweepWhat::Status { file, seeds } } => {
+        Command::Sweep { what: SweepWhat::Status { file, seeds, carry } } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
-            crate::sweep::slurm::status(&sweep, &store, &stages, &cli.global.overrides, &seeds)?
+            let carried = crate::sweep::carried::Carried::read(&carry.runs)?;
+            crate::sweep::slurm::status(&sweep, &store, &stages, &cli.global.overrides, &seeds, &carried)?
         }
         Command::Sweep { what: SweepWhat::Report { files, out, notes, carry } } => {
             let sweeps = files.iter().map(|f| crate::sweep::Sweep::load(f)).collect::<Result<Vec<_>, _>>()?;
@@ -156,7 +159,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 out_dir: &out,
                 notes: notes.as_deref(),
                 command,
-                carry: &carry,
+                carry: &carry.runs,
             };
             crate::sweep::report::report(&request, &store, &stages, &cli.global.overrides)?
         }

@@ -253,6 +253,8 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
     assert!(resumed.contains("6 cells, 6 complete (6 carried); 0 stage run(s) to do"), "{resumed}");
     assert!(resumed.contains("[1/6] es / direct / seed 1: carried"), "{resumed}");
     assert!(!ws.store().join("teacher_ner").exists(), "nothing ran: {resumed}");
+    let status = ws.ok(&["sweep", "status", "sweep.toml", "--carry", "out/runs.parquet"]);
+    assert!(status.contains("sweep `demo`: 6 cells: 6 carried"), "{status}");
     let dry = ws.ok(&[
         "--set",
         "distill.max_sentences=41",

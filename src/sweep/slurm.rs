@@ -40,6 +40,8 @@ pub struct SubmitRequest<'a> {
     /// Write the job scripts and say what would be submitted, without submitting.
     pub dry_run: bool,
     pub slurm: &'a SlurmOptions,
+    /// Earlier reports' cells (`--carry`): not submitted.
+    pub carried: &'a Carried,
 }
 
 /// The job of each submitted cell (by its number).
@@ -139,7 +141,7 @@ fn script(
 
 /// Submits every cell with something left to do whose job is not queued or running.
 pub fn submit(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &SubmitRequest) -> anyhow::Result<()> {
-    let s = Schedule::new(sweep, store, stages, req.extra, req.seeds, None, &Carried::default())?;
+    let s = Schedule::new(sweep, store, stages, req.extra, req.seeds, None, req.carried)?;
     let mut record = Record::read(store, sweep)?;
     let queued = if record.jobs.is_empty() || req.dry_run { BTreeMap::new() } else { queue()? };
     // Jobs run elsewhere: the store's path as every node sees it.
@@ -209,8 +211,9 @@ pub fn status(
     stages: &[Box<dyn DynStage>],
     extra: &[String],
     seeds: &[u64],
+    carried: &Carried,
 ) -> anyhow::Result<()> {
-    let s = Schedule::new(sweep, store, stages, extra, seeds, None, &Carried::default())?;
+    let s = Schedule::new(sweep, store, stages, extra, seeds, None, carried)?;
     let record = Record::read(store, sweep)?;
     let queued = if record.jobs.is_empty() { BTreeMap::new() } else { queue()? };
     let n = s.cells.len();
@@ -218,6 +221,7 @@ pub fn status(
     for (i, (k, cell)) in s.cells.iter().enumerate() {
         let job = record.jobs.get(k);
         let (kind, text) = match (s.todos[i].is_empty() && s.after[i].is_empty(), job) {
+            _ if s.carried[i] => ("carried", "carried (an earlier report's row has its key)".to_string()),
             (true, _) => ("done", "done".to_string()),
             (false, Some(id)) => match queued.get(id).map(String::as_str) {
                 Some("PENDING") => ("queued", format!("queued (job {id})")),
