@@ -9,7 +9,7 @@ use mtmt_pipe::model::tagger::{Freeze, Tagger};
 use mtmt_pipe::train::batching::BatchPlan;
 use mtmt_pipe::train::checkpoint::CheckpointDir;
 use mtmt_pipe::train::data::{Batch, EncodedSet};
-use mtmt_pipe::train::optim::{AdamW, AdamWConfig, ParamGroup};
+use mtmt_pipe::train::optim::{AdamW, AdamWConfig, ParamGroup, StateLayout};
 use mtmt_pipe::train::rng::Rng;
 use mtmt_pipe::train::trainer::{all_batches, train, Schedule, StepLoss};
 use tch::{nn, Device, Kind, Tensor};
@@ -225,7 +225,7 @@ fn adamw_follows_pytorch_update_rule() {
 }
 
 #[test]
-fn the_fused_adamw_pass_is_bit_identical_to_the_tensor_op_chain() {
+fn the_fused_and_the_flat_adamw_steps_are_bit_identical_to_the_tensor_op_chain() {
     let _turn = exclusive();
     tch::manual_seed(3);
     // Odd sizes too, so that vector and scalar tails of libtorch's kernels both take part.
@@ -242,14 +242,19 @@ fn the_fused_adamw_pass_is_bit_identical_to_the_tensor_op_chain() {
     };
     let groups =
         vec![ParamGroup { lr_scale: 1.0, weight_decay: 0.01 }, ParamGroup { lr_scale: 3.0, weight_decay: 0.0 }];
-    let (a, b) = (make(), make());
+    let (a, b, c) = (make(), make(), make());
     let shallow = |v: &[(String, Tensor)]| v.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
     let group_of = |name: &str| usize::from(name.starts_with("p1") || name.starts_with("p2"));
-    let mut fused = AdamW::new(shallow(&a), groups.clone(), group_of, AdamWConfig::default());
-    let mut chain = AdamW::new(shallow(&b), groups, group_of, AdamWConfig::default());
+    let optimizer = |v: &[(String, Tensor)], layout| {
+        AdamW::with_layout(shallow(v), groups.clone(), group_of, AdamWConfig::default(), layout)
+    };
+    let mut fused = optimizer(&a, StateLayout::Auto);
+    let mut chain = optimizer(&b, StateLayout::Auto);
+    // The layout the groups of a CUDA model get, here on the CPU.
+    let mut flat = optimizer(&c, StateLayout::Flat);
     for step in 0..5 {
         let lr = 1e-3 * (step + 1) as f64;
-        for (params, opt) in [(&a, &mut fused), (&b, &mut chain)] {
+        for (params, opt) in [(&a, &mut fused), (&b, &mut chain), (&c, &mut flat)] {
             opt.zero_grad();
             tch::manual_seed(100 + step);
             let loss: Tensor = params
@@ -261,12 +266,30 @@ fn the_fused_adamw_pass_is_bit_identical_to_the_tensor_op_chain() {
         }
         fused.step(lr);
         chain.step_with_tensor_ops(lr);
-        for ((name, x), (_, y)) in a.iter().zip(&b) {
-            assert!(x.equal(y), "{name} differs after step {step}");
+        flat.step(lr);
+        for (other, (params, opt)) in [("fused", (&a, &fused)), ("flat", (&c, &flat))] {
+            for ((name, x), (_, y)) in params.iter().zip(&b) {
+                assert!(x.equal(y), "{other}: {name} differs after step {step}");
+            }
+            for ((name, x), (_, y)) in opt.state().iter().zip(&chain.state()) {
+                assert!(x.equal(y), "{other}: state {name} differs after step {step}");
+            }
         }
-        for ((name, x), (_, y)) in fused.state().iter().zip(&chain.state()) {
-            assert!(x.equal(y), "state {name} differs after step {step}");
-        }
+    }
+    // A checkpoint's state loads into flat moments (through the views) and steps on alike.
+    let d = make();
+    for ((_, x), (_, y)) in d.iter().zip(&c) {
+        x.detach().copy_(y);
+    }
+    let mut restored = optimizer(&d, StateLayout::Flat);
+    restored.load_state(&flat.state().into_iter().collect()).unwrap();
+    for (params, opt) in [(&c, &mut flat), (&d, &mut restored)] {
+        opt.zero_grad();
+        params.iter().map(|(_, p)| (p * p).sum(Kind::Float)).sum::<Tensor>().backward();
+        opt.step(1e-3);
+    }
+    for ((name, x), (_, y)) in d.iter().zip(&c) {
+        assert!(x.equal(y), "restored: {name} differs");
     }
 }
 

@@ -2,6 +2,11 @@
 //! their own learning-rate scale and weight decay, global gradient-norm clipping, and
 //! a linear warm-up / linear decay schedule. Only trainable parameters get state; the
 //! state is plain named tensors, so checkpoints restore it exactly.
+//!
+//! Three ways to the same update: fused CPU passes (`FusedParam`), a group's parameters
+//! off the CPU as whole-buffer ops over their concatenation (`FlatGroup`: on CUDA a few
+//! kernel launches instead of several per parameter), and the per-parameter chain of
+//! tensor ops that both are tested against bit for bit.
 
 use std::collections::HashMap;
 
@@ -39,9 +44,23 @@ struct Param {
 pub struct AdamW {
     params: Vec<Param>,
     groups: Vec<ParamGroup>,
+    /// Per group, its moments as one buffer each where the group is stepped as a whole.
+    flat: Vec<Option<FlatGroup>>,
     config: AdamWConfig,
     /// Steps taken so far.
     pub step: i64,
+}
+
+/// Where a group's moments live: in buffers of their own per parameter, or in one buffer
+/// per moment for the whole group (its parameters' moments are views into it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StateLayout {
+    /// One buffer per group where all of its parameters live on one device other than
+    /// the CPU (the CPU has the fused passes).
+    Auto,
+    /// One buffer per group wherever its parameters share a device and kind: the
+    /// off-CPU path, run on the CPU to test it.
+    Flat,
 }
 
 /// Whether a parameter is exempt from weight decay: biases and LayerNorm weights.
@@ -58,7 +77,18 @@ impl AdamW {
         group_of: impl Fn(&str) -> usize,
         config: AdamWConfig,
     ) -> Self {
-        let params = params
+        Self::with_layout(params, groups, group_of, config, StateLayout::Auto)
+    }
+
+    /// `new` with the moments laid out as `layout` says.
+    pub fn with_layout(
+        params: Vec<(String, Tensor)>,
+        groups: Vec<ParamGroup>,
+        group_of: impl Fn(&str) -> usize,
+        config: AdamWConfig,
+        layout: StateLayout,
+    ) -> Self {
+        let mut params: Vec<Param> = params
             .into_iter()
             .map(|(name, var)| {
                 let group = group_of(&name);
@@ -68,7 +98,8 @@ impl AdamW {
                 Param { name, var, group, exp_avg, exp_avg_sq }
             })
             .collect();
-        Self { params, groups, config, step: 0 }
+        let flat = (0..groups.len()).map(|g| FlatGroup::new(&mut params, g, layout)).collect();
+        Self { params, groups, flat, config, step: 0 }
     }
 
     pub fn zero_grad(&mut self) {
@@ -110,22 +141,35 @@ impl AdamW {
         self.update(lr, false);
     }
 
-    /// One update. With `fuse`, plain contiguous f32 CPU parameters take two fused passes
-    /// over their memory instead of a chain of whole-tensor ops (each a pass and a
-    /// temporary), the parameters spread over the threads; the rest (other devices, other
-    /// layouts) take the tensor ops.
+    /// One update. With `fuse`, a group with flat moments whose parameters all have
+    /// gradients is stepped as a whole, and plain contiguous f32 CPU parameters take two
+    /// fused passes over their memory instead of a chain of whole-tensor ops (each a pass
+    /// and a temporary), the parameters spread over the threads; the rest take the tensor
+    /// ops.
     fn update(&mut self, lr: f64, fuse: bool) {
         let _guard = tch::no_grad_guard();
         self.step += 1;
         let (bias1, bias2_sqrt) = self.bias_corrections();
+        let updates: Vec<Update> = self
+            .groups
+            .iter()
+            .map(|g| Update::new(&self.config, lr * g.lr_scale, g.weight_decay, bias1, bias2_sqrt))
+            .collect();
+        let mut stepped = vec![false; self.params.len()];
+        for (flat, update) in self.flat.iter_mut().zip(&updates).filter(|_| fuse) {
+            if let Some(flat) = flat.as_mut().filter(|f| f.members.iter().all(|&i| self.params[i].var.grad().defined()))
+            {
+                flat.step(&self.params, update);
+                flat.members.iter().for_each(|&i| stepped[i] = true);
+            }
+        }
         let mut fused = Vec::new();
-        for p in &mut self.params {
+        for (p, _) in self.params.iter_mut().zip(stepped).filter(|(_, stepped)| !stepped) {
             let grad = p.var.grad();
             if !grad.defined() {
                 continue;
             }
-            let group = self.groups[p.group];
-            let update = Update::new(&self.config, lr * group.lr_scale, group.weight_decay, bias1, bias2_sqrt);
+            let update = updates[p.group];
             match FusedParam::new(p, &grad).filter(|_| fuse) {
                 Some(f) => fused.push((f, update)),
                 None => update.tensor_ops(p, &grad),
@@ -194,14 +238,73 @@ impl Update {
     }
 
     fn tensor_ops(&self, p: &mut Param, grad: &Tensor) {
+        self.chain(&mut p.var, grad, &mut p.exp_avg, &mut p.exp_avg_sq);
+    }
+
+    /// The update as whole-tensor ops on a parameter (or a concatenation of them), its
+    /// gradient and moments.
+    fn chain(&self, var: &mut Tensor, grad: &Tensor, exp_avg: &mut Tensor, exp_avg_sq: &mut Tensor) {
         let Self { lr, weight_decay, beta1, beta2, eps, bias1, bias2_sqrt } = *self;
         if weight_decay != 0.0 {
-            let _ = p.var.g_mul_scalar_(1.0 - lr * weight_decay);
+            let _ = var.g_mul_scalar_(1.0 - lr * weight_decay);
         }
-        let _ = p.exp_avg.g_mul_scalar_(beta1).g_add_(&(grad * (1.0 - beta1)));
-        let _ = p.exp_avg_sq.g_mul_scalar_(beta2).g_add_(&(grad * grad * (1.0 - beta2)));
-        let denom = p.exp_avg_sq.sqrt() / bias2_sqrt + eps;
-        let _ = p.var.g_sub_(&(&p.exp_avg / denom * (lr / bias1)));
+        let _ = exp_avg.g_mul_scalar_(beta1).g_add_(&(grad * (1.0 - beta1)));
+        let _ = exp_avg_sq.g_mul_scalar_(beta2).g_add_(&(grad * grad * (1.0 - beta2)));
+        let denom = exp_avg_sq.sqrt() / bias2_sqrt + eps;
+        let _ = var.g_sub_(&(&*exp_avg / denom * (lr / bias1)));
+    }
+}
+
+/// A group stepped as a whole: its moments are one buffer each (every member's
+/// `exp_avg`/`exp_avg_sq` a view into them), its parameters and gradients are concatenated
+/// for the step and the new values copied back. Each op then runs once over the group, not
+/// once per parameter: on CUDA, where every op is a kernel launch and a transformer layer
+/// has 16 parameters, the launches are what the per-parameter step costs.
+struct FlatGroup {
+    /// Indices of the group's parameters, in order.
+    members: Vec<usize>,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+}
+
+impl FlatGroup {
+    /// Lays out group `group`'s moments as one buffer each where `layout` asks for it and
+    /// its parameters share a device and kind; `None` (moments left as they are) otherwise.
+    fn new(params: &mut [Param], group: usize, layout: StateLayout) -> Option<Self> {
+        let members: Vec<usize> = (0..params.len()).filter(|&i| params[i].group == group).collect();
+        let first = &params[*members.first()?].var;
+        let (device, kind) = (first.device(), first.kind());
+        let shared = members.iter().all(|&i| params[i].var.device() == device && params[i].var.kind() == kind);
+        if !shared || (layout == StateLayout::Auto && device == tch::Device::Cpu) {
+            return None;
+        }
+        let total: i64 = members.iter().map(|&i| params[i].var.numel() as i64).sum();
+        let (exp_avg, exp_avg_sq) = (Tensor::zeros([total], (kind, device)), Tensor::zeros([total], (kind, device)));
+        let mut offset = 0;
+        for &i in &members {
+            let p = &mut params[i];
+            let n = p.var.numel() as i64;
+            p.exp_avg = exp_avg.narrow(0, offset, n).view(p.var.size().as_slice());
+            p.exp_avg_sq = exp_avg_sq.narrow(0, offset, n).view(p.var.size().as_slice());
+            offset += n;
+        }
+        Some(Self { members, exp_avg, exp_avg_sq })
+    }
+
+    /// `update` on every member at once; every member has a gradient.
+    fn step(&mut self, params: &[Param], update: &Update) {
+        let concat = |f: &dyn Fn(&Param) -> Tensor| {
+            Tensor::cat(&self.members.iter().map(|&i| f(&params[i]).reshape([-1])).collect::<Vec<_>>(), 0)
+        };
+        let (mut var, grad) = (concat(&|p| p.var.shallow_clone()), concat(&|p| p.var.grad()));
+        update.chain(&mut var, &grad, &mut self.exp_avg, &mut self.exp_avg_sq);
+        let mut offset = 0;
+        for &i in &self.members {
+            let mut p = params[i].var.shallow_clone();
+            let n = p.numel() as i64;
+            p.copy_(&var.narrow(0, offset, n).view(p.size().as_slice()));
+            offset += n;
+        }
     }
 }
 
