@@ -7,6 +7,7 @@ use crate::config::ResolvedConfig;
 use crate::engine::{self, Plan, RunOptions};
 use crate::stages::registry;
 use crate::store::Store;
+use crate::sweep::carried::Carried;
 
 pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::ui::set_verbosity(cli.global.verbose as i8 - cli.global.quiet as i8);
@@ -126,7 +127,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs,
                 cell,
                 gpus: &gpus,
-                carried: &crate::sweep::carried::Carried::read(&carry.runs)?,
+                carried: &Carried::read(&carry.runs)?,
             };
             crate::sweep::run::run(&sweep, &store, &stages, &req)?
         }
@@ -141,13 +142,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 seeds: &seeds,
                 dry_run,
                 slurm: &slurm,
-                carried: &crate::sweep::carried::Carried::read(&carry.runs)?,
+                carried: &Carried::read(&carry.runs)?,
             };
             crate::sweep::slurm::submit(&sweep, &store, &stages, &req)?
         }
         Command::Sweep { what: SweepWhat::Status { file, seeds, carry } } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
-            let carried = crate::sweep::carried::Carried::read(&carry.runs)?;
+            let carried = Carried::read(&carry.runs)?;
             crate::sweep::slurm::status(&sweep, &store, &stages, &cli.global.overrides, &seeds, &carried)?
         }
         Command::Sweep { what: SweepWhat::Report { files, out, notes, carry } } => {
@@ -159,7 +160,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 out_dir: &out,
                 notes: notes.as_deref(),
                 command,
-                carry: &carry.runs,
+                // Read before the report is written: `--carry` may name the runs.parquet it replaces.
+                carried: &Carried::read(&carry.runs)?,
             };
             crate::sweep::report::report(&request, &store, &stages, &cli.global.overrides)?
         }

@@ -15,6 +15,9 @@ use super::analysis::{Agreement, PairMix};
 use super::report::{CellResult, CellScores};
 use crate::table;
 
+/// How `sweep run` and `sweep status` name a carried cell.
+pub const CARRIED: &str = "carried (an earlier report's row has its key)";
+
 /// Prefix of `runs.parquet`'s per-type test F1 columns (`test_f1_LOC`, ...).
 pub const TYPE_F1_PREFIX: &str = "test_f1_";
 

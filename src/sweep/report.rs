@@ -98,14 +98,11 @@ pub fn collect(
     for cell in sweep.cells(extra)? {
         let plan = Plan::with_digests(&cell.config, registry, &mut digests)?;
         // The cell's own artifacts by stage; its wall time counts its variants' too.
-        let (mut stages, mut wall_s, mut evaluate_key, mut encoder) = (BTreeMap::new(), 0.0, String::new(), None);
+        let (mut stages, mut wall_s, mut encoder) = (BTreeMap::new(), 0.0, None);
         for p in plan.needed() {
             let name = p.name();
             if encoder.is_none() {
                 encoder = p.input_files.get(ENCODER_WEIGHTS).cloned().flatten();
-            }
-            if name == StageName::Evaluate && p.variant.is_none() {
-                evaluate_key.clone_from(&p.key);
             }
             if let ArtifactState::Valid(m) = store.state(name, &p.key, false) {
                 wall_s += m.wall_time_s;
@@ -132,7 +129,7 @@ pub fn collect(
             target: cell.target,
             method: cell.method,
             seed: cell.seed,
-            evaluate_key,
+            evaluate_key: plan.get(StageName::Evaluate).key.clone(),
             scores,
             wall_s,
             threads: threads_of(&stages),
@@ -382,9 +379,9 @@ pub struct ReportRequest<'a> {
     pub notes: Option<&'a Path>,
     /// The command line that made this report, for its reproduction section.
     pub command: String,
-    /// Earlier reports' `runs.parquet` files: cells the store lacks are read from them where
-    /// their evaluate key matches (the store was lost, or the cells ran on another machine).
-    pub carry: &'a [PathBuf],
+    /// Earlier reports' cells: one the store lacks is read from the row of its evaluate key
+    /// (the store was lost, or the cell ran on another machine).
+    pub carried: &'a Carried,
 }
 
 pub fn report(
@@ -400,8 +397,6 @@ pub fn report(
     let mut rows_all = Vec::new();
     let mut plots = Vec::new();
     let mut comparisons_all = Vec::new();
-    // Read before anything is written: `carry` may be the `runs.parquet` this report replaces.
-    let carried = Carried::read(req.carry)?;
     for sweep in req.sweeps {
         let mut cells = collect(sweep, store, registry, extra)?;
         let agreements = analysis::teacher_agreement(&cells)?;
@@ -409,7 +404,7 @@ pub fn report(
         for ((cell, agreement), mix) in cells.iter_mut().zip(agreements).zip(mixes) {
             cell.teacher_agreement = agreement;
             cell.pair_mix = mix;
-            carried.fill(cell);
+            req.carried.fill(cell);
         }
         let rows = aggregate(sweep, &cells);
         let comparisons = compare(sweep, &cells);

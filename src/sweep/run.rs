@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use super::carried::Carried;
+use super::carried::{Carried, CARRIED};
 use super::schedule::{cell_log, epochs, job_overrides, names, work, Pending, Schedule, StageRun};
 use super::{Cell, Sweep};
 use crate::engine::{self, RunOptions};
@@ -101,7 +101,7 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
     let n = cells.len();
     let head = |i: usize| format!("[{}/{n}] {}", i + 1, cells[i].1.label());
     let settled = |i: usize| match carried[i] {
-        true => format!("{}: carried (an earlier report's row has its key), not run", head(i)),
+        true => format!("{}: {CARRIED}, not run", head(i)),
         false => format!("{}: up to date", head(i)),
     };
     let names = |i: usize| names(&todos[i]);

@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::carried::Carried;
+use super::carried::{Carried, CARRIED};
 use super::schedule::{cell_log, job_overrides, names, Schedule};
 use super::Sweep;
 use crate::stage::DynStage;
@@ -221,7 +221,7 @@ pub fn status(
     for (i, (k, cell)) in s.cells.iter().enumerate() {
         let job = record.jobs.get(k);
         let (kind, text) = match (s.todos[i].is_empty() && s.after[i].is_empty(), job) {
-            _ if s.carried[i] => ("carried", "carried (an earlier report's row has its key)".to_string()),
+            _ if s.carried[i] => ("carried", CARRIED.to_string()),
             (true, _) => ("done", "done".to_string()),
             (false, Some(id)) => match queued.get(id).map(String::as_str) {
                 Some("PENDING") => ("queued", format!("queued (job {id})")),

@@ -263,6 +263,8 @@ impl Update {
 struct FlatGroup {
     /// Indices of the group's parameters, in order.
     members: Vec<usize>,
+    /// Where each member starts in the buffers (and in the concatenations).
+    offsets: Vec<i64>,
     exp_avg: Tensor,
     exp_avg_sq: Tensor,
 }
@@ -278,17 +280,23 @@ impl FlatGroup {
         if !shared || (layout == StateLayout::Auto && device == tch::Device::Cpu) {
             return None;
         }
-        let total: i64 = members.iter().map(|&i| params[i].var.numel() as i64).sum();
-        let (exp_avg, exp_avg_sq) = (Tensor::zeros([total], (kind, device)), Tensor::zeros([total], (kind, device)));
-        let mut offset = 0;
+        let (mut offsets, mut total) = (Vec::with_capacity(members.len()), 0);
         for &i in &members {
-            let p = &mut params[i];
-            let n = p.var.numel() as i64;
-            p.exp_avg = exp_avg.narrow(0, offset, n).view(p.var.size().as_slice());
-            p.exp_avg_sq = exp_avg_sq.narrow(0, offset, n).view(p.var.size().as_slice());
-            offset += n;
+            offsets.push(total);
+            total += params[i].var.numel() as i64;
         }
-        Some(Self { members, exp_avg, exp_avg_sq })
+        let (exp_avg, exp_avg_sq) = (Tensor::zeros([total], (kind, device)), Tensor::zeros([total], (kind, device)));
+        for (&i, &offset) in members.iter().zip(&offsets) {
+            let p = &mut params[i];
+            p.exp_avg = Self::slot(&exp_avg, offset, &p.var);
+            p.exp_avg_sq = Self::slot(&exp_avg_sq, offset, &p.var);
+        }
+        Some(Self { members, offsets, exp_avg, exp_avg_sq })
+    }
+
+    /// The part of a flat `buffer` at `offset` shaped like `like`.
+    fn slot(buffer: &Tensor, offset: i64, like: &Tensor) -> Tensor {
+        buffer.narrow(0, offset, like.numel() as i64).view(like.size().as_slice())
     }
 
     /// `update` on every member at once; every member has a gradient.
@@ -298,12 +306,9 @@ impl FlatGroup {
         };
         let (mut var, grad) = (concat(&|p| p.var.shallow_clone()), concat(&|p| p.var.grad()));
         update.chain(&mut var, &grad, &mut self.exp_avg, &mut self.exp_avg_sq);
-        let mut offset = 0;
-        for &i in &self.members {
+        for (&i, &offset) in self.members.iter().zip(&self.offsets) {
             let mut p = params[i].var.shallow_clone();
-            let n = p.numel() as i64;
-            p.copy_(&var.narrow(0, offset, n).view(p.size().as_slice()));
-            offset += n;
+            p.copy_(&Self::slot(&var, offset, &p));
         }
     }
 }
