@@ -540,8 +540,10 @@ fn across_sweeps(comparisons: &[Comparison], suites: &[String]) -> String {
             .iter()
             .map(|suite| match by_suite.get(suite.as_str()) {
                 Some(c) => {
-                    let (m, s) = mean_std(&c.diffs);
-                    format!("{m:+.2} ± {s:.2} ({} seeds; {})", c.diffs.len(), c.verdict())
+                    let n = c.diffs.len();
+                    let sign = if mean_std(&c.diffs).0 >= 0.0 { "+" } else { "" };
+                    let seeds = if n == 1 { "seed" } else { "seeds" };
+                    format!("{sign}{} ({n} {seeds}; {})", mean_spread(&c.diffs, 2), c.verdict())
                 }
                 None => "-".into(),
             })
@@ -896,12 +898,22 @@ mod tests {
         three.suite = "papers-budget".into();
         let mut alone = comparison(&[1.0]);
         alone.b = "direct".into();
+        let mut first = comparison(&[0.5]);
+        first.suite = "papers-budget".into();
+        first.b = "mtst".into();
+        let mut before = comparison(&[-1.0, -2.0]);
+        before.suite = "conll".into();
+        before.b = "mtst".into();
         let suites = ["conll".to_string(), "papers-budget".to_string()];
-        let md = across_sweeps(&[one, three, alone], &suites);
+        let md = across_sweeps(&[one, three, alone, first, before], &suites);
         assert!(md.contains("| target | a - b | conll | papers-budget |"), "{md}");
         assert!(
             md.contains("| es | mtmt - tsl | -2.50 ± 0.71 (2 seeds; no significant difference) | +1.50 ± 0.50 (3 seeds; mtmt better) |"),
             "{md}"
+        );
+        assert!(
+            md.contains("| es | mtmt - mtst | -1.50 ± 0.71 (2 seeds; no significant difference) | +0.50 (1 seed; one seed: untested) |"),
+            "one seed has no spread: {md}"
         );
         assert!(!md.contains("direct"), "a comparison one sweep makes stays in its section: {md}");
         assert_eq!(across_sweeps(&[comparison(&[1.0])], &suites), "");
