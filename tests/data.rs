@@ -233,7 +233,12 @@ fn the_cells_behind_docs_results_keep_their_keys() {
         .unwrap()
         .map(|entry| mtmt_pipe::sweep::Sweep::load(&entry.unwrap().path()).unwrap())
         .collect();
-    for report in ["docs/runs.parquet", "docs/baselines/runs.parquet", "docs/speed-options/runs.parquet"] {
+    for report in [
+        "docs/runs.parquet",
+        "docs/baselines/runs.parquet",
+        "docs/speed-options/runs.parquet",
+        "docs/papers-budget/runs.parquet",
+    ] {
         let runs = mtmt_pipe::table::read(&common::repo().join(report)).unwrap();
         let column = |name: &str| -> Vec<String> {
             let c = runs.column(name).unwrap().cast(&polars::prelude::DataType::String).unwrap();

@@ -636,7 +636,7 @@ fn write_sweep_section(
         writeln!(
             md,
             "Test F1 on {encoder}; model selection: {MODEL_SELECTION}. Paper: {}, mBERT encoder \
-             (not comparable in level: a different, smaller encoder and reduced epochs here).\n",
+             (not comparable in level: a different, smaller encoder here, trained at this sweep's recipe above).\n",
             if spec.paper_source.is_empty() { "-" } else { &spec.paper_source }
         )?;
         write!(md, "| target | method | seeds | F1 | P | R |")?;
