@@ -540,10 +540,11 @@ fn across_sweeps(comparisons: &[Comparison], suites: &[String]) -> String {
             .iter()
             .map(|suite| match by_suite.get(suite.as_str()) {
                 Some(c) => {
-                    let n = c.diffs.len();
-                    let sign = if mean_std(&c.diffs).0 >= 0.0 { "+" } else { "" };
-                    let seeds = if n == 1 { "seed" } else { "seeds" };
-                    format!("{sign}{} ({n} {seeds}; {})", mean_spread(&c.diffs, 2), c.verdict())
+                    let (n, (m, s)) = (c.diffs.len(), mean_std(&c.diffs));
+                    // One seed has no spread to show.
+                    let (spread, seeds) =
+                        if n == 1 { (String::new(), "seed") } else { (format!(" ± {s:.2}"), "seeds") };
+                    format!("{m:+.2}{spread} ({n} {seeds}; {})", c.verdict())
                 }
                 None => "-".into(),
             })
