@@ -93,12 +93,16 @@ impl AdamW {
             .map(|(name, var)| {
                 let group = group_of(&name);
                 assert!(group < groups.len(), "parameter {name} assigned to missing group {group}");
-                let exp_avg = var.zeros_like().detach();
-                let exp_avg_sq = var.zeros_like().detach();
-                Param { name, var, group, exp_avg, exp_avg_sq }
+                // Moments come below: views into a group's flat buffers, or buffers of
+                // their own (allocating both would hold the state twice until the first).
+                Param { name, var, group, exp_avg: Tensor::new(), exp_avg_sq: Tensor::new() }
             })
             .collect();
         let flat = (0..groups.len()).map(|g| FlatGroup::new(&mut params, g, layout)).collect();
+        for p in params.iter_mut().filter(|p| !p.exp_avg.defined()) {
+            p.exp_avg = p.var.zeros_like().detach();
+            p.exp_avg_sq = p.var.zeros_like().detach();
+        }
         Self { params, groups, flat, config, step: 0 }
     }
 
