@@ -416,6 +416,7 @@ pub enum SameClass {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScoreConfig {
+    /// `balanced` (the paper's); `uniform` under `method = "mtmt"` unless set (its default).
     pub sampling: PairSampling,
     /// Sentences per group (= per student batch).
     pub group_size: usize,
@@ -468,7 +469,8 @@ pub struct DistillLossConfig {
     /// `kl`: soft cross-entropy to the teacher's distribution; `mse`: squared error
     /// averaged over classes (the papers'); `mse_sum`: summed over classes (MTMT's code).
     pub ner: NerLoss,
-    /// MTMT: also distill every word of the group's sentences, TSL-style.
+    /// MTMT: also distill every word of the group's sentences, TSL-style (`true` under
+    /// `method = "mtmt"` unless set: its default; `false` is the paper's form).
     pub all_words: bool,
     /// Weight of that all-word term.
     pub all_words_weight: f64,
@@ -633,8 +635,8 @@ impl ResolvedConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let text = fs_err::read_to_string(path)?;
-        let parsed: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
+        let syntax = |e: toml::de::Error| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() };
+        let parsed: Config = toml::from_str(&text).map_err(syntax)?;
         // Round-trip through the schema so defaults are present and every key is settable.
         let mut json = serde_json::to_value(&parsed).expect("config serializes");
         let mut set_by: Vec<(String, String)> = Vec::new();
@@ -646,6 +648,16 @@ impl ResolvedConfig {
                 return Err(ConfigError::BadValue { key, value, message: e.to_string() });
             }
             set_by.push((key, assignment.clone()));
+        }
+        // The method's own defaults, where neither the file nor a `--set` gave the key.
+        let written =
+            serde_json::to_value(toml::from_str::<toml::Table>(&text).map_err(syntax)?).expect("TOML serializes");
+        let method: Method = serde_json::from_value(json["method"].clone()).expect("typed above");
+        for assignment in method.spec().defaults() {
+            let key = assignment.split_once('=').map_or(*assignment, |(k, _)| k);
+            if lookup(&written, key).is_none() && !set_by.iter().any(|(set, _)| set == key) {
+                apply_override(&mut json, assignment).expect("a method's defaults fit the schema");
+            }
         }
         expand_env(&mut json, "", env)?;
         let mut config: Config = serde_json::from_value(json)
@@ -1183,6 +1195,22 @@ mod tests {
             view,
             serde_json::json!({"tokenize": {"max_len": 128}, "source": {"lang": "en"}, "labels": ["PER", "LOC"]})
         );
+    }
+
+    #[test]
+    fn a_methods_defaults_yield_to_the_file_and_to_set() {
+        let form = |extra: &str, overrides: &[&str]| {
+            let (_d, path) = demo(extra);
+            let c = load(&path, overrides).unwrap().config;
+            (c.score.sampling, c.distill_loss.all_words)
+        };
+        assert_eq!(form("", &[]), (PairSampling::Uniform, true), "MTMT's default");
+        assert_eq!(form("method = \"mtst\"", &[]), (PairSampling::Balanced, false));
+        assert_eq!(form("", &["method=tsl"]), (PairSampling::Balanced, false));
+        assert_eq!(form("", &["score.sampling=balanced"]), (PairSampling::Balanced, true));
+        assert_eq!(form("[distill_loss]\nall_words = false", &[]), (PairSampling::Uniform, false));
+        let paper = ["score.sampling=balanced", "distill_loss.all_words=false"];
+        assert_eq!(form("", &paper), (PairSampling::Balanced, false), "the paper's form");
     }
 
     #[test]

@@ -110,4 +110,9 @@ pub trait MethodSpec: Sync {
     }
     /// The student's loss; `None` when the recognizer teacher is the model (direct transfer).
     fn student(&self) -> Option<&dyn StudentLoss>;
+    /// Settings whose default is another under this method, as `KEY=VALUE`: the config
+    /// applies them where neither the file nor a `--set` gives the key.
+    fn defaults(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
