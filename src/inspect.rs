@@ -23,25 +23,34 @@ pub fn inspect(
 ) -> anyhow::Result<()> {
     let path = resolve(&args.name_or_path, store, stages, load)?;
     let mut frame = table::scan(&path)?;
+    // Named columns are checked against the file's own schema before any query is built:
+    // polars would report a missing one inside its plan, the cause repeated per level.
+    let schema = frame.collect_schema()?;
+    if let Some(missing) = args.sort.iter().chain(&args.columns).find(|c| !schema.contains(c.as_str())) {
+        let known: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+        anyhow::bail!("{} has no column `{missing}`; its columns: {}", path.display(), known.join(", "));
+    }
     if let Some(condition) = &args.filter {
         let mut sql = SQLContext::new();
         sql.register("t", frame);
-        frame = sql.execute(&format!("SELECT * FROM t WHERE {condition}"))?;
+        frame = sql
+            .execute(&format!("SELECT * FROM t WHERE {condition}"))
+            .map_err(|e| anyhow::anyhow!("{}: --filter `{condition}`: {}", path.display(), root_cause(&e)))?;
     }
     if let Some(column) = &args.sort {
         frame = frame.sort([column.as_str()], SortMultipleOptions::default().with_order_descending(args.desc));
     }
     if !args.columns.is_empty() {
-        let schema = frame.collect_schema()?;
-        if let Some(missing) = args.columns.iter().find(|c| !schema.contains(c.as_str())) {
-            let known: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
-            anyhow::bail!("{} has no column `{missing}`; its columns: {}", path.display(), known.join(", "));
-        }
         frame = frame.select(args.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
         // polars elides middle columns of wide tables; columns asked for by name are all shown.
         default_env("POLARS_FMT_MAX_COLS", &args.columns.len().to_string());
     }
-    let df = frame.collect()?;
+    // What is left to fail here is the filter (a column it names, a type): polars wraps
+    // that cause in its plan at each level, so only the innermost is shown.
+    let df = frame.collect().map_err(|e| match &args.filter {
+        Some(condition) => anyhow::anyhow!("{}: --filter `{condition}`: {}", path.display(), root_cause(&e)),
+        None => anyhow::anyhow!("{}: {}", path.display(), root_cause(&e)),
+    })?;
     println!("{}", path.display());
     let metadata = table::metadata(&path)?;
     for (key, value) in &metadata {
@@ -65,6 +74,17 @@ pub fn inspect(
     }
     println!("{}", df.head(Some(args.head)));
     Ok(())
+}
+
+/// The innermost error of a polars error chain, without the query plan polars appends to
+/// it after a blank line ("Resolved plan until failure: ...").
+fn root_cause(err: &PolarsError) -> String {
+    let mut cause: &dyn std::error::Error = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    text.split("\n\n").next().unwrap_or_default().trim_end().to_string()
 }
 
 /// Sets a polars display option for this process unless the user has set it.

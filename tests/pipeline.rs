@@ -281,6 +281,14 @@ fn target_train_table_has_no_tag_column_and_tables_carry_provenance() {
     assert!(out.contains("shape: (5, 2)") && out.contains("tags") && !out.contains("sentence_id"), "{out}");
     let err = ws.fails(&["inspect", "sentences_source_train", "--columns", "gold"]);
     assert!(err.contains("has no column `gold`") && err.contains("sentence_id, "), "{err}");
+    // A column a sort or a filter names is missing: said once, with the file, without the
+    // query plan polars wraps around the cause.
+    let err = ws.fails(&["inspect", "sentences_source_train", "--sort", "gold"]);
+    assert!(err.contains("has no column `gold`") && err.contains("sentence_id, "), "{err}");
+    let err = ws.fails(&["inspect", "sentences_source_train", "--filter", "gold = 'B-PER'"]);
+    assert!(err.contains("sentences_source_train.parquet: --filter `gold = 'B-PER'`"), "{err}");
+    assert_eq!(err.matches("unable to find column \"gold\"").count(), 1, "{err}");
+    assert!(!err.contains("plan"), "{err}");
     // A path works too, and an unknown name lists the known outputs.
     let file = ws.artifacts("tokenize_target")[0].join("encoded_target_test.parquet");
     let out = ws.ok(&["inspect", file.to_str().unwrap()]);
