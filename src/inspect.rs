@@ -30,12 +30,16 @@ pub fn inspect(
         let known: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
         anyhow::bail!("{} has no column `{missing}`; its columns: {}", path.display(), known.join(", "));
     }
+    // What can fail past the check above is the filter (a column it names, a type): polars
+    // wraps that cause in its plan at each level, so only the innermost is shown.
+    let query_error = |e: PolarsError| match &args.filter {
+        Some(condition) => anyhow::anyhow!("{}: --filter `{condition}`: {}", path.display(), root_cause(&e)),
+        None => anyhow::anyhow!("{}: {}", path.display(), root_cause(&e)),
+    };
     if let Some(condition) = &args.filter {
         let mut sql = SQLContext::new();
         sql.register("t", frame);
-        frame = sql
-            .execute(&format!("SELECT * FROM t WHERE {condition}"))
-            .map_err(|e| anyhow::anyhow!("{}: --filter `{condition}`: {}", path.display(), root_cause(&e)))?;
+        frame = sql.execute(&format!("SELECT * FROM t WHERE {condition}")).map_err(query_error)?;
     }
     if let Some(column) = &args.sort {
         frame = frame.sort([column.as_str()], SortMultipleOptions::default().with_order_descending(args.desc));
@@ -45,12 +49,7 @@ pub fn inspect(
         // polars elides middle columns of wide tables; columns asked for by name are all shown.
         default_env("POLARS_FMT_MAX_COLS", &args.columns.len().to_string());
     }
-    // What is left to fail here is the filter (a column it names, a type): polars wraps
-    // that cause in its plan at each level, so only the innermost is shown.
-    let df = frame.collect().map_err(|e| match &args.filter {
-        Some(condition) => anyhow::anyhow!("{}: --filter `{condition}`: {}", path.display(), root_cause(&e)),
-        None => anyhow::anyhow!("{}: {}", path.display(), root_cause(&e)),
-    })?;
+    let df = frame.collect().map_err(query_error)?;
     println!("{}", path.display());
     let metadata = table::metadata(&path)?;
     for (key, value) in &metadata {
