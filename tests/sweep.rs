@@ -214,6 +214,25 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
         assert!(results.contains(column), "results.parquet lacks {column}:\n{results}");
     }
 
+    // An earlier row with a cell's key but another F1 (a teacher trained at another thread
+    // count, which no key covers): the store's figure stands, and the report says so.
+    let mut other = mtmt_pipe::table::read(&ws.path().join("out/runs.parquet")).unwrap();
+    let first = |df: &polars::prelude::DataFrame, c: &str| df.column(c).unwrap().get(0).unwrap().to_string();
+    let (target, method, seed) = (first(&other, "target"), first(&other, "method"), first(&other, "seed"));
+    let f1 = other.column("test_f1").unwrap().f64().unwrap().clone();
+    let shifted: polars::prelude::Float64Chunked =
+        f1.iter().enumerate().map(|(i, v)| v.map(|v| if i == 0 { v - 0.25 } else { v })).collect();
+    other.replace("test_f1", polars::prelude::IntoColumn::into_column(shifted.with_name("test_f1".into()))).unwrap();
+    mtmt_pipe::table::write(&mut other, &ws.path().join("other-runs.parquet"), Vec::new()).unwrap();
+    let disagree = ws.ok(&["sweep", "report", "sweep.toml", "--out", "disagree", "--carry", "other-runs.parquet"]);
+    let cell = format!("{} / {} / seed {}", target.trim_matches('"'), method.trim_matches('"'), seed);
+    assert!(disagree.contains(&format!("warning: {cell}: the store's test F1 is not the carried row's")), "{disagree}");
+    let disagree_md = std::fs::read_to_string(ws.path().join("disagree/results.md")).unwrap();
+    assert!(disagree_md.contains(&format!("**Store and carried rows disagree** ({cell}: store ")), "{disagree_md}");
+    assert_eq!(disagree_md.matches("**Store and carried rows disagree**").count(), 1, "one cell: {disagree_md}");
+    assert!(!disagree_md.contains("**Carried**"), "the store's figures stand: {disagree_md}");
+    assert!(!md.contains("disagree"), "{md}");
+
     // The store lost: the earlier runs.parquet stands in for every cell by its evaluate key,
     // and the same rows come out; a changed recipe changes the students' keys, so only the
     // direct cells are carried.

@@ -12,7 +12,7 @@ use anyhow::anyhow;
 use polars::prelude::*;
 
 use super::analysis::{Agreement, PairMix};
-use super::report::{CellResult, CellScores};
+use super::report::{CarriedDisagreement, CellResult, CellScores};
 use crate::table;
 
 /// How `sweep run` and `sweep status` name a carried cell.
@@ -117,11 +117,16 @@ impl Carried {
     }
 
     /// Stands the row with `cell`'s evaluate key in for a cell the store has no scores for.
+    /// Where the store has scores and the row's test F1 differs, the cell keeps the store's
+    /// and records the row's: the key does not cover the libtorch thread count a model
+    /// trained with, which changes its floats, so one key can stand for two results.
     pub fn fill(&self, cell: &mut CellResult) {
-        if cell.scores.is_some() {
-            return;
-        }
-        if let Some(row) = self.rows.get(&cell.evaluate_key) {
+        let Some(row) = self.rows.get(&cell.evaluate_key) else { return };
+        if let Some(scores) = &cell.scores {
+            if scores.f1 != row.scores.f1 {
+                cell.carried_disagrees = Some(CarriedDisagreement { f1: row.scores.f1, threads: row.threads.clone() });
+            }
+        } else {
             cell.scores = Some(row.scores.clone());
             cell.teacher_agreement = row.agreement;
             cell.pair_mix = row.pair_mix;

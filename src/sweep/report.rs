@@ -48,12 +48,24 @@ pub struct CellResult {
     pub stages: BTreeMap<StageName, (PathBuf, Manifest)>,
     /// True where the figures come from an earlier report's row, not from the store.
     pub carried: bool,
+    /// An earlier report's row with this cell's evaluate key whose test F1 is not the
+    /// store's (`Carried::fill`): one key, two results.
+    pub carried_disagrees: Option<CarriedDisagreement>,
     /// The encoder weights file the cell's plan reads, with its digest.
     pub encoder: Option<InputFile>,
     /// A student's label-free agreement with its recognizer teacher (`analysis::teacher_agreement`).
     pub teacher_agreement: Option<Agreement>,
     /// What a student's pair losses saw (`analysis::pair_mix`).
     pub pair_mix: Option<PairMix>,
+}
+
+/// What an earlier report's row says of a cell the store also holds, where the two differ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CarriedDisagreement {
+    /// The carried row's test F1 (the store's stands in the report).
+    pub f1: f64,
+    /// The thread counts the carried row's stages ran with.
+    pub threads: Option<String>,
 }
 
 /// A finished cell's scores, as the report uses them (entity-level, x100).
@@ -135,6 +147,7 @@ pub fn collect(
             threads: threads_of(&stages),
             stages,
             carried: false,
+            carried_disagrees: None,
             encoder,
             teacher_agreement: None,
             pair_mix: None,
@@ -405,6 +418,17 @@ pub fn report(
             cell.teacher_agreement = agreement;
             cell.pair_mix = mix;
             req.carried.fill(cell);
+            if let Some(d) = &cell.carried_disagrees {
+                crate::warn!(
+                    "{} / {} / seed {}: the store's test F1 is not the carried row's ({:.4}) under one evaluate key \
+                     {}; the store's stands",
+                    cell.target,
+                    cell.method,
+                    cell.seed,
+                    d.f1,
+                    cell.evaluate_key
+                );
+            }
         }
         let rows = aggregate(sweep, &cells);
         let comparisons = compare(sweep, &cells);
@@ -628,6 +652,33 @@ fn write_sweep_section(
              report's; they are absent from the teacher, confidence and stage sections and from the \
              compute total below (runs.parquet `source`).\n",
             by_seed.join(", ")
+        )?;
+    }
+    let disagreements: Vec<String> = cells
+        .iter()
+        .filter_map(|c| {
+            let d = c.carried_disagrees.as_ref()?;
+            let store = c.scores.as_ref()?;
+            let threads = |t: &Option<String>| t.clone().unwrap_or_else(|| "?".into());
+            Some(format!(
+                "{} / {} / seed {}: store {:.2} (threads {}), carried {:.2} (threads {})",
+                c.target,
+                c.method,
+                c.seed,
+                store.f1,
+                threads(&c.threads),
+                d.f1,
+                threads(&d.threads)
+            ))
+        })
+        .collect();
+    if !disagreements.is_empty() {
+        writeln!(
+            md,
+            "**Store and carried rows disagree** ({}): one evaluate key, two test F1. The key does not \
+             cover the libtorch thread count a model trained with, which changes its floats; the store's \
+             figures stand here, and cells that share the cell's teachers may have been measured on either.\n",
+            disagreements.join("; ")
         )?;
     }
     if rows.is_empty() {
@@ -867,6 +918,7 @@ pub(super) fn test_cell(
         threads: threads_of(&stages),
         stages,
         carried: false,
+        carried_disagrees: None,
         encoder: None,
         teacher_agreement: None,
         pair_mix: None,
