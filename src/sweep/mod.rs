@@ -77,8 +77,13 @@ pub struct Cell {
 
 impl Cell {
     pub fn label(&self) -> String {
-        format!("{} / {} / seed {}", self.target, self.method, self.seed)
+        label(&self.target, &self.method, self.seed)
     }
+}
+
+/// How the tool names a cell to people: `es / mtmt / seed 13`.
+pub fn label(target: &str, method: &str, seed: u64) -> String {
+    format!("{target} / {method} / seed {seed}")
 }
 
 /// A loaded sweep file.
@@ -125,10 +130,8 @@ impl Sweep {
                     overrides.extend(method.set.iter().cloned());
                     overrides.push(format!("seed={seed}"));
                     overrides.extend(extra.iter().cloned());
-                    let config = ResolvedConfig::load(&config_path, &overrides).map_err(|source| SweepError::Cell {
-                        cell: format!("{} / {} / seed {seed}", target.name, method.name),
-                        source,
-                    })?;
+                    let config = ResolvedConfig::load(&config_path, &overrides)
+                        .map_err(|source| SweepError::Cell { cell: label(&target.name, &method.name, seed), source })?;
                     cells.push(Cell { target: target.name.clone(), method: method.name.clone(), seed, config });
                 }
             }

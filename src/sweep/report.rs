@@ -59,6 +59,12 @@ pub struct CellResult {
     pub pair_mix: Option<PairMix>,
 }
 
+impl CellResult {
+    fn label(&self) -> String {
+        super::label(&self.target, &self.method, self.seed)
+    }
+}
+
 /// What an earlier report's row says of a cell the store also holds, where the two differ.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CarriedDisagreement {
@@ -420,11 +426,9 @@ pub fn report(
             req.carried.fill(cell);
             if let Some(d) = &cell.carried_disagrees {
                 crate::warn!(
-                    "{} / {} / seed {}: the store's test F1 is not the carried row's ({:.4}) under one evaluate key \
-                     {}; the store's stands",
-                    cell.target,
-                    cell.method,
-                    cell.seed,
+                    "{}: the store's test F1 is not the carried row's ({:.4}) under one evaluate key {}; the store's \
+                     stands",
+                    cell.label(),
                     d.f1,
                     cell.evaluate_key
                 );
@@ -659,12 +663,10 @@ fn write_sweep_section(
         .filter_map(|c| {
             let d = c.carried_disagrees.as_ref()?;
             let store = c.scores.as_ref()?;
-            let threads = |t: &Option<String>| t.clone().unwrap_or_else(|| "?".into());
+            let threads = |t: &Option<String>| t.as_deref().unwrap_or("?").to_string();
             Some(format!(
-                "{} / {} / seed {}: store {:.2} (threads {}), carried {:.2} (threads {})",
-                c.target,
-                c.method,
-                c.seed,
+                "{}: store {:.2} (threads {}), carried {:.2} (threads {})",
+                c.label(),
                 store.f1,
                 threads(&c.threads),
                 d.f1,
@@ -821,11 +823,7 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
-    let pending: Vec<String> = cells
-        .iter()
-        .filter(|c| c.scores.is_none())
-        .map(|c| format!("{} / {} / seed {}", c.target, c.method, c.seed))
-        .collect();
+    let pending: Vec<String> = cells.iter().filter(|c| c.scores.is_none()).map(CellResult::label).collect();
     if !pending.is_empty() {
         writeln!(md, "Pending cells (not run yet; `sweep run` resumes them): {}.\n", pending.join(", "))?;
     }
