@@ -663,14 +663,13 @@ fn write_sweep_section(
         .filter_map(|c| {
             let d = c.carried_disagrees.as_ref()?;
             let store = c.scores.as_ref()?;
-            let threads = |t: &Option<String>| t.as_deref().unwrap_or("?").to_string();
             Some(format!(
                 "{}: store {:.2} (threads {}), carried {:.2} (threads {})",
                 c.label(),
                 store.f1,
-                threads(&c.threads),
+                threads_label(&c.threads),
                 d.f1,
-                threads(&d.threads)
+                threads_label(&d.threads)
             ))
         })
         .collect();
@@ -840,6 +839,12 @@ fn unique_wall_s(cells: &[CellResult]) -> f64 {
     unique.values().sum()
 }
 
+/// How the report writes a cell's thread counts (`CellResult::threads`): `unrecorded` for
+/// stages built before manifests recorded them.
+fn threads_label(threads: &Option<String>) -> String {
+    threads.clone().unwrap_or_else(|| "unrecorded".into())
+}
+
 /// How many finished cells ran at each libtorch thread count, where they differ (cells of
 /// `sweep run --jobs` get a share of the cores): kernels round differently under another
 /// count, so a rerun matches a cell to the last digit only under its own (runs.parquet
@@ -847,7 +852,7 @@ fn unique_wall_s(cells: &[CellResult]) -> f64 {
 fn threads_caption(cells: &[CellResult]) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for cell in cells.iter().filter(|c| c.scores.is_some()) {
-        *counts.entry(cell.threads.clone().unwrap_or_else(|| "unrecorded".into())).or_default() += 1;
+        *counts.entry(threads_label(&cell.threads)).or_default() += 1;
     }
     if counts.len() < 2 {
         return String::new();
