@@ -44,6 +44,9 @@ pub struct TokenizerFile {
 pub struct TokenizeSettings {
     pub max_len: usize,
     pub lowercase: bool,
+    /// Absent from views while false (`config::ADDED_LATER`).
+    #[serde(default)]
+    pub label_past_bare_marker: bool,
 }
 
 /// Whether a side's language is written without spaces (`source.unspaced`,
@@ -151,6 +154,9 @@ impl SourceDev {
                 scores.overall.f1, scores.overall.precision, scores.overall.recall
             ));
             ctx.summary.insert(crate::summary::SOURCE_DEV.into(), serde_json::to_value(&scores)?);
+            if let Some(warning) = crate::health::source_dev(scores.overall.f1) {
+                ctx.warn(warning);
+            }
         }
         Ok(())
     }

@@ -17,7 +17,12 @@ use crate::train::trainer::{self, all_batches};
 
 /// The tokenizer the source side's tokenize stage builds from the same config.
 fn source_tokenizer(c: &Config) -> anyhow::Result<SubwordTokenizer> {
-    Ok(SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.source.unspaced))
+    SubwordTokenizer::configured(
+        &c.encoder.tokenizer,
+        c.tokenize.lowercase,
+        c.tokenize.label_past_bare_marker,
+        c.source.unspaced,
+    )
 }
 
 /// Ingest + tokenize of the source train split: sentences per second for each step.
@@ -155,7 +160,7 @@ fn measure(
     let mut tagger =
         Tagger::pretrained(&c.encoder.config, &c.encoder.weights, labels.len(), t.dropout, device, c.seed)?;
     tagger.prepare_training(t.freeze(), t.mode());
-    let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+    let mut opt = tagger.optimizer(t.decay(), t.head_lr_scale);
     // The stages' own loop (`trainer::train`), which times the parts of its steps: first
     // the untimed warm-up steps, then the timed ones.
     let schedule = t.schedule();

@@ -11,7 +11,9 @@ use crate::error::{ConfigError, Origin};
 use crate::method::Method;
 use crate::model::bert::TrainMode;
 use crate::model::params::Freeze;
+use crate::recipe::Recipe;
 use crate::train::batching::BatchPlan;
+use crate::train::optim::{Decay, Optimizer};
 use crate::train::trainer::Schedule;
 use crate::variant::Variant;
 
@@ -37,6 +39,11 @@ pub struct Config {
     pub encoder: EncoderConfig,
     #[serde(default)]
     pub tokenize: TokenizeConfig,
+    /// Training settings taken where neither the file nor a `--set` gives them: `tsl` (the
+    /// defaults below) or `mtmt-paper` (the MTMT paper's, `recipe::Recipe`). Read by no
+    /// stage: the values it sets are.
+    #[serde(default)]
+    pub recipe: Recipe,
     /// What the student learns from: `direct` (no student: the recognizer teacher is
     /// the model), `tsl` (recognizer distillation on every word), `mtmt` (both
     /// teachers), `mtst` (MTMT's loss from one multitask teacher).
@@ -312,6 +319,9 @@ pub struct TrainConfig<R: ModelRole = Teacher> {
     /// Dropout inside the frozen bottom (embeddings and `freeze_layers`), as the recipe has
     /// it. Off, the frozen bottom runs as at inference, without autograd: faster, other numbers.
     pub frozen_dropout: bool,
+    /// `adamw` (decoupled weight decay, the TSL/UniTrans recipe) or `adam` (weight decay as
+    /// an L2 term of the gradient, `torch.optim.Adam`: the MTMT paper's optimizer).
+    pub optimizer: Optimizer,
     /// Mixed precision: the encoder's dense products in bfloat16 while training
     /// (attention, parameters, optimizer and everything else in f32), much as PyTorch's CPU
     /// autocast. Off, all in f32 as the recipe. On, faster where the CPU has bf16
@@ -330,6 +340,11 @@ impl<R: ModelRole> TrainConfig<R> {
     /// How the encoder runs while training: where it drops out, in which precision.
     pub fn mode(&self) -> TrainMode {
         TrainMode::new(self.freeze(), self.attention_dropout, self.frozen_dropout, self.bf16)
+    }
+
+    /// The weight decay and the update it enters.
+    pub fn decay(&self) -> Decay {
+        Decay { rate: self.weight_decay, optimizer: self.optimizer }
     }
 
     /// The training schedule this config describes.
@@ -367,6 +382,7 @@ impl<R: ModelRole> Default for TrainConfig<R> {
             max_sentences: 0,
             attention_dropout: true,
             frozen_dropout: true,
+            optimizer: Optimizer::AdamW,
             bf16: false,
             role: std::marker::PhantomData,
         }
@@ -503,11 +519,54 @@ pub struct EvalConfig {
     /// Also evaluate the recognizer teacher (direct transfer) when the method has a
     /// student, for a side-by-side report; sweeps turn it off (their `direct` cell has it).
     pub teacher: bool,
+    /// Which epoch's checkpoint of the method's model (the student; the recognizer under
+    /// `direct`) is evaluated (`Selection`).
+    pub selection: Selection,
+}
+
+/// Model selection: which epoch's checkpoint of a model is the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The last epoch's: no labels choose it.
+    #[default]
+    Last,
+    /// The epoch of the best source-language dev F1 (recorded while training; only a model
+    /// trained on the labeled source has one).
+    SourceDev,
+    /// The epoch of the best target-language dev F1: the released codes of MTMT, AdvPicker
+    /// and MSD select so. It uses target labels: not zero-shot, and marked as such wherever
+    /// a figure computed with it is shown.
+    TargetDev,
+}
+
+impl Selection {
+    /// Whether the choice reads target-language labels.
+    pub fn uses_target_labels(self) -> bool {
+        self == Selection::TargetDev
+    }
+
+    /// How a result was selected, for people: printed beside every figure.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Selection::Last => crate::eval::MODEL_SELECTION,
+            Selection::SourceDev => "best source-language dev F1 among the epochs (no target-language labels used)",
+            Selection::TargetDev => {
+                "best target-language dev F1 among the epochs (USES TARGET LABELS: not zero-shot, the papers' protocol)"
+            }
+        }
+    }
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { decoder: Default::default(), start_constraint: true, batch_size: 128, teacher: true }
+        Self {
+            decoder: Default::default(),
+            start_constraint: true,
+            batch_size: 128,
+            teacher: true,
+            selection: Selection::Last,
+        }
     }
 }
 
@@ -585,11 +644,17 @@ pub struct TokenizeConfig {
     /// Lowercase before WordPiece (only used with a `vocab.txt`; tokenizer.json carries its own normalizer).
     #[serde(default)]
     pub lowercase: bool,
+    /// A word whose first piece is a bare SentencePiece marker `▁` (8-10% of CoNLL words
+    /// under e5's tokenizer: `Aragón` is `▁` `Aragó` `n`) is labeled at its next piece, the
+    /// first that carries characters, instead of at the marker. Off (the default), the
+    /// label sits on the first piece, as transformers' pipelines read it.
+    #[serde(default)]
+    pub label_past_bare_marker: bool,
 }
 
 impl Default for TokenizeConfig {
     fn default() -> Self {
-        Self { max_len: default_max_len(), lowercase: false }
+        Self { max_len: default_max_len(), lowercase: false, label_past_bare_marker: false }
     }
 }
 
@@ -649,14 +714,18 @@ impl ResolvedConfig {
             }
             set_by.push((key, assignment.clone()));
         }
-        // The method's own defaults, where neither the file nor a `--set` gave the key.
+        // The recipe's settings, then the method's own defaults, each where neither the
+        // file nor a `--set` (nor, for the method's, the recipe) gave the key.
         let written =
             serde_json::to_value(toml::from_str::<toml::Table>(&text).map_err(syntax)?).expect("TOML serializes");
+        let recipe: Recipe = serde_json::from_value(json["recipe"].clone()).expect("typed above");
         let method: Method = serde_json::from_value(json["method"].clone()).expect("typed above");
-        for assignment in method.spec().defaults() {
+        let mut given: Vec<&str> = Vec::new();
+        for assignment in recipe.settings().iter().chain(method.spec().defaults()) {
             let key = assignment.split_once('=').map_or(*assignment, |(k, _)| k);
-            if lookup(&written, key).is_none() && !set_by.iter().any(|(set, _)| set == key) {
-                apply_override(&mut json, assignment).expect("a method's defaults fit the schema");
+            if lookup(&written, key).is_none() && !set_by.iter().any(|(set, _)| set == key) && !given.contains(&key) {
+                apply_override(&mut json, assignment).expect("recipes and methods' defaults fit the schema");
+                given.push(key);
             }
         }
         expand_env(&mut json, "", env)?;
@@ -687,7 +756,7 @@ impl ResolvedConfig {
             insert(&mut view, key, value);
         }
         for (key, as_before) in ADDED_LATER {
-            if lookup(&view, key) == Some(&Value::Bool(*as_before)) {
+            if lookup(&view, key).is_some_and(|v| serde_json::from_str::<Value>(as_before).is_ok_and(|b| *v == b)) {
                 remove(&mut view, key);
             }
         }
@@ -754,11 +823,19 @@ impl Config {
         check(max_len >= 3, "tokenize.max_len", format!("is {max_len}: must be at least 3 (CLS, a subword, SEP)"));
         // The encoder's depth bounds `freeze_layers`; an unreadable config.json is reported
         // by the stages that hash and read it.
-        let layers = fs_err::read_to_string(&self.encoder.config)
-            .ok()
-            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            .and_then(|config| config.get("num_hidden_layers")?.as_u64())
-            .map(|n| n as usize);
+        let encoder: Option<Value> =
+            fs_err::read_to_string(&self.encoder.config).ok().and_then(|text| serde_json::from_str(&text).ok());
+        let encoder_size = |field: &str| encoder.as_ref().and_then(|c| c.get(field)?.as_u64()).map(|n| n as usize);
+        let layers = encoder_size("num_hidden_layers");
+        if let Some(positions) = encoder_size("max_position_embeddings") {
+            check(
+                max_len <= positions,
+                "tokenize.max_len",
+                format!(
+                    "is {max_len}: the encoder has {positions} positions (its config.json's max_position_embeddings)"
+                ),
+            );
+        }
         train_range_errors("teacher_ner", &self.teacher_ner, max_len, layers, &mut check);
         train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, &mut check);
         train_range_errors("distill", &self.distill, max_len, layers, &mut check);
@@ -781,10 +858,12 @@ impl Config {
             format!("is {}: must be 0 or more", u.hard_weight),
         );
         let m = &self.msd;
-        // Bounded by the encoder's depth only where MSD runs: a shallower encoder is fine
-        // for the other methods.
+        // Where MSD runs, or where a value other than the default was given under any
+        // method (a bad value is wrong whichever method reads it); the default stays fine
+        // for the other methods on a shallower encoder.
+        let msd_checked = self.method == Method::Msd || m.first_layer != MsdConfig::default().first_layer;
         check(
-            self.method != Method::Msd || (m.first_layer >= 1 && layers.is_none_or(|n| m.first_layer < n)),
+            !msd_checked || (m.first_layer >= 1 && layers.is_none_or(|n| m.first_layer < n)),
             "msd.first_layer",
             format!("is {}: must lie in [1, the encoder's layers)", m.first_layer),
         );
@@ -852,6 +931,13 @@ impl Config {
         let w = self.distill_loss.all_words_weight;
         check(w.is_finite() && w >= 0.0, "distill_loss.all_words_weight", format!("is {w}: must be 0 or more"));
         check(self.eval.batch_size >= 1, "eval.batch_size", "must be at least 1".into());
+        check(
+            self.eval.selection != Selection::SourceDev || self.method.spec().student().is_none(),
+            "eval.selection",
+            "is source_dev, but a student learns from target text and is scored on no source dev split while \
+             training: use last or target_dev (source_dev selects the recognizer of `method = \"direct\"`)"
+                .into(),
+        );
         errors
     }
 
@@ -927,23 +1013,31 @@ pub fn bio_labels(types: &[String]) -> Vec<String> {
     labels
 }
 
-/// Boolean settings added after artifacts existed, with the value that behaves as before
-/// them. At that value a setting stays out of every stage's view and key; set otherwise, it
-/// enters the view of the stages that read it (or its section).
-pub const ADDED_LATER: &[(&str, bool)] = &[
-    ("source.unspaced", false),
-    ("target.unspaced", false),
-    ("teacher_ner.attention_dropout", true),
-    ("teacher_ner.frozen_dropout", true),
-    ("teacher_sim.attention_dropout", true),
-    ("teacher_sim.frozen_dropout", true),
-    ("distill.attention_dropout", true),
-    ("distill.frozen_dropout", true),
-    ("teacher_ner.bf16", false),
-    ("teacher_sim.bf16", false),
-    ("distill.bf16", false),
-    ("similarity.calibrated", false),
-    ("unitrans.target_casing", false),
+/// Settings added after artifacts existed, with the value that behaves as before them
+/// (as JSON text). At that value a setting stays out of every stage's view and key; set
+/// otherwise, it enters the view of the stages that read it (or its section).
+pub const ADDED_LATER: &[(&str, &str)] = &[
+    ("source.unspaced", "false"),
+    ("target.unspaced", "false"),
+    ("teacher_ner.attention_dropout", "true"),
+    ("teacher_ner.frozen_dropout", "true"),
+    ("teacher_sim.attention_dropout", "true"),
+    ("teacher_sim.frozen_dropout", "true"),
+    ("distill.attention_dropout", "true"),
+    ("distill.frozen_dropout", "true"),
+    ("teacher_ner.bf16", "false"),
+    ("teacher_sim.bf16", "false"),
+    ("distill.bf16", "false"),
+    ("similarity.calibrated", "false"),
+    ("unitrans.target_casing", "false"),
+    ("teacher_ner.optimizer", "\"adamw\""),
+    ("teacher_sim.optimizer", "\"adamw\""),
+    ("distill.optimizer", "\"adamw\""),
+    ("teacher_adv.optimizer", "\"adamw\""),
+    ("teacher_msd.optimizer", "\"adamw\""),
+    ("teacher_trans.optimizer", "\"adamw\""),
+    ("eval.selection", "\"last\""),
+    ("tokenize.label_past_bare_marker", "false"),
 ];
 
 /// Removes a dotted key from a view (and the sections it leaves empty).
@@ -1019,7 +1113,11 @@ fn apply_override(json: &mut Value, assignment: &str) -> Result<String, ConfigEr
             Value::from(raw.parse::<u64>().map_err(|_| bad("expected an integer of 0 or more"))?)
         }
         Value::Number(n) if n.is_i64() => Value::from(raw.parse::<i64>().map_err(|_| bad("expected an integer"))?),
-        Value::Number(_) => Value::from(raw.parse::<f64>().map_err(|_| bad("expected a number"))?),
+        Value::Number(_) => match raw.parse::<f64>() {
+            Ok(x) if x.is_finite() => Value::from(x),
+            Ok(_) => return Err(bad("expected a finite number (not NaN or infinite)")),
+            Err(_) => return Err(bad("expected a number")),
+        },
         // Lists and unset optional values: read VALUE as a TOML literal, else as a string.
         _ => match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
             Ok(mut table) => {
@@ -1171,10 +1269,13 @@ mod tests {
         assert!(load(&path, &["encoder.config=config.json", "teacher_ner.freeze_layers=4"]).is_ok());
         let err = load(&path, &["encoder.config=config.json", "teacher_ner.freeze_layers=99"]).unwrap_err();
         assert!(err.to_string().contains("`teacher_ner.freeze_layers` is 99: the encoder has 4 layers"), "{err}");
-        // MSD's heads start below the last layer, checked only where MSD runs.
+        // MSD's heads start below the last layer: the default is checked only where MSD runs.
         let err = load(&path, &["encoder.config=config.json", "method=msd"]).unwrap_err();
         assert!(err.to_string().contains("`msd.first_layer` is 4: must lie in [1, the encoder's layers)"), "{err}");
         assert!(load(&path, &["encoder.config=config.json", "method=msd", "msd.first_layer=2"]).is_ok());
+        // A value given out of range is refused under any method.
+        let err = load(&path, &["encoder.config=config.json", "msd.first_layer=40"]).unwrap_err();
+        assert!(err.to_string().contains("`msd.first_layer` is 40"), "{err}");
     }
 
     #[test]
@@ -1216,5 +1317,20 @@ mod tests {
     #[test]
     fn bio_labels_follow_type_order() {
         assert_eq!(bio_labels(&["PER".into(), "ORG".into()]), ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]);
+    }
+
+    #[test]
+    fn a_recipe_sets_what_the_file_and_the_command_line_leave_open() {
+        let (_d, path) = demo("recipe = \"mtmt-paper\"\n[teacher_sim]\nlr = 2e-5\n");
+        let c = load(&path, &["distill.epochs=1"]).unwrap().config;
+        assert_eq!((c.distill.lr, c.distill.optimizer, c.distill.weight_decay), (1e-6, Optimizer::Adam, 0.0));
+        assert_eq!((c.teacher_ner.lr, c.teacher_ner.freeze_layers, c.teacher_ner.freeze_embeddings), (1e-5, 0, false));
+        assert_eq!((c.teacher_ner.dropout, c.tokenize.max_len), (0.2, 128));
+        // The file's and the `--set`'s values stand.
+        assert_eq!((c.teacher_sim.lr, c.distill.epochs), (2e-5, 1));
+        // Without a recipe, the defaults (the TSL/UniTrans recipe).
+        let (_d, path) = demo("");
+        let c = load(&path, &[]).unwrap().config;
+        assert_eq!((c.distill.lr, c.distill.optimizer, c.teacher_ner.freeze_layers), (1e-4, Optimizer::AdamW, 3));
     }
 }

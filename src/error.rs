@@ -106,4 +106,11 @@ pub enum SweepError {
     },
     #[error("sweep cell {cell} failed ({status}); its log: {}", log.display())]
     Job { cell: String, status: String, log: PathBuf },
+    #[error(
+        "{}: method `{method}` selects its model on target dev F1, which uses target labels: its name must say \
+         so wherever its figures are shown (`{}`, say `{method} (target-dev)`)",
+        path.display(),
+        crate::sweep::TARGET_DEV_MARK
+    )]
+    UnmarkedTargetDev { path: PathBuf, method: String },
 }

@@ -5,6 +5,11 @@ use crate::side::{Side, Split};
 
 /// Trained parameters of a model (teachers, student).
 pub const MODEL: &str = "model.safetensors";
+/// A training stage's trainable parameters after epoch `epoch` (1-based) of several, for
+/// model selection downstream (`eval.selection`); the last epoch's model is `MODEL`.
+pub fn epoch_model(epoch: usize) -> String {
+    format!("model-epoch{epoch}.safetensors")
+}
 /// `teacher_adv`: AdvPicker's trained discriminator (beside the recognizer's `MODEL`).
 pub const DISCRIMINATOR: &str = "discriminator.safetensors";
 /// `teacher_msd`: MSD's heads on intermediate layers and their mixing weights (beside the

@@ -1,8 +1,9 @@
 //! `inspect`: opens a Parquet artifact (by stage output name or path) with polars
 //! and shows its shape, provenance, schema and rows, optionally filtered with a
-//! SQL condition, sorted, and narrowed to chosen columns.
+//! SQL condition, sorted, and narrowed to chosen columns. `pseudo_labels` by name gains
+//! its pairs' two words (`token_a`, `token_b`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
@@ -11,7 +12,10 @@ use crate::cli::InspectArgs;
 use crate::config::ResolvedConfig;
 use crate::engine::Plan;
 use crate::error::{ConfigError, StoreError};
+use crate::files;
+use crate::side::{Side, Split};
 use crate::stage::DynStage;
+use crate::stage_name::StageName;
 use crate::store::{ArtifactState, Store};
 use crate::table;
 
@@ -21,11 +25,16 @@ pub fn inspect(
     stages: &[Box<dyn DynStage>],
     load: impl Fn() -> Result<ResolvedConfig, ConfigError>,
 ) -> anyhow::Result<()> {
-    let path = resolve(&args.name_or_path, store, stages, load)?;
+    let (path, sentences) = resolve(&args.name_or_path, store, stages, load)?;
     let mut frame = table::scan(&path)?;
+    if let Some(sentences) = sentences.filter(|s| s.exists()) {
+        frame = with_words(frame, &sentences)?;
+    }
     // Named columns are checked against the file's own schema before any query is built:
     // polars would report a missing one inside its plan, the cause repeated per level.
-    let schema = frame.collect_schema()?;
+    let schema = frame.collect_schema().map_err(|e| {
+        anyhow::anyhow!("{} is not a Parquet table ({e}): `inspect` reads the pipeline's tables", path.display())
+    })?;
     if let Some(missing) = args.sort.iter().chain(&args.columns).find(|c| !schema.contains(c.as_str())) {
         let known: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
         anyhow::bail!("{} has no column `{missing}`; its columns: {}", path.display(), known.join(", "));
@@ -93,16 +102,35 @@ fn default_env(name: &str, value: &str) {
     }
 }
 
-/// A path to an existing Parquet file, or the current artifact holding `<name>.parquet`.
+/// The pseudo-label table with the two words of each pair (`token_a`, `token_b`) from the
+/// target train sentences, so that a filter or a row reads as a pair of words.
+fn with_words(frame: LazyFrame, sentences: &Path) -> anyhow::Result<LazyFrame> {
+    let table = table::read_columns(sentences, &["sentence_id", "tokens"])?;
+    let ids = table::u32_column(&table, sentences, "sentence_id")?;
+    let tokens = table::read_str_lists(&table, "tokens")?;
+    let by_id: std::collections::HashMap<u32, &Vec<String>> = ids.into_iter().zip(&tokens).collect();
+    let mut df = frame.collect()?;
+    for side in ["a", "b"] {
+        let (sentence, word) =
+            (df.column(&format!("sentence_{side}"))?.u32()?, df.column(&format!("word_{side}"))?.u32()?);
+        let words: Vec<Option<String>> =
+            sentence.iter().zip(word.iter()).map(|(s, w)| Some(by_id.get(&s?)?.get(w? as usize)?.clone())).collect();
+        df.with_column(Column::new(format!("token_{side}").into(), words))?;
+    }
+    Ok(df.lazy())
+}
+
+/// A path to an existing Parquet file, or the current artifact holding `<name>.parquet`;
+/// for `pseudo_labels` by name, also the target train sentences its pairs point into.
 fn resolve(
     name: &str,
     store: &Store,
     stages: &[Box<dyn DynStage>],
     load: impl Fn() -> Result<ResolvedConfig, ConfigError>,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
     let as_path = PathBuf::from(name);
     if as_path.is_file() {
-        return Ok(as_path);
+        return Ok((as_path, None));
     }
     let file = format!("{}.parquet", name.trim_end_matches(".parquet"));
     let Some(stage) = stages.iter().find(|s| s.outputs().contains(&file.as_str())) else {
@@ -120,7 +148,11 @@ fn resolve(
     let not_built = || StoreError::NotBuilt { name: name.into(), stage: stage.name() };
     match store.state(stage.name(), &planned.key, false) {
         ArtifactState::Valid(m) if m.files.contains_key(&file) => {
-            Ok(store.artifact_dir(stage.name(), &planned.key).join(file))
+            let sentences = (file == files::PSEUDO_LABELS).then(|| {
+                let ingest = StageName::IngestTarget;
+                store.artifact_dir(ingest, &plan.get(ingest).key).join(files::sentences(Side::Target, Split::Train))
+            });
+            Ok((store.artifact_dir(stage.name(), &planned.key).join(file), sentences))
         }
         _ => Err(not_built().into()),
     }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod files;
+pub mod health;
 pub mod inspect;
 pub mod lexicon;
 pub mod manifest;
@@ -25,6 +26,7 @@ pub mod model;
 pub mod neighbours;
 pub mod pairs;
 pub mod predict;
+pub mod recipe;
 pub mod side;
 pub mod stage;
 pub mod stage_name;
@@ -37,6 +39,7 @@ pub mod train;
 pub mod trained;
 pub mod ui;
 pub mod variant;
+pub mod words;
 
 #[path = "../stages/mod.rs"]
 pub mod stages;

@@ -1,6 +1,7 @@
 //! `mtmt-pipe predict`: tags new text with a model of the store. Input: plain text (one
-//! sentence per line, words split on whitespace, or every character a word for unspaced
-//! scripts, as `target.unspaced`), or CoNLL files (tokens in the first column, labels
+//! sentence per line, split into words at Unicode word boundaries with punctuation a word
+//! of its own (`words`), or every character a word for unspaced scripts, as
+//! `target.unspaced`), or CoNLL files (tokens in the first column, labels
 //! ignored); stdin by default. Output: JSON Lines, one record per sentence (per input line
 //! for text, blank lines included), with the words, their BIO tags (Viterbi as `evaluate`)
 //! and the entities as `{type, text, start, end, score}` with character offsets into the
@@ -67,28 +68,6 @@ struct Record<'a> {
     probs: Option<Vec<&'a [f32]>>,
 }
 
-/// The words of a line with their character spans: whitespace-separated, or (unspaced)
-/// every non-space character.
-fn split_line(line: &str, unspaced: bool) -> Vec<(String, usize, usize)> {
-    let mut words = Vec::new();
-    let mut current: Option<(String, usize)> = None;
-    for (i, c) in line.chars().enumerate() {
-        if c.is_whitespace() || unspaced {
-            if let Some((word, start)) = current.take() {
-                words.push((word, start, i));
-            }
-            if !c.is_whitespace() {
-                words.push((c.to_string(), i, i + 1));
-            }
-        } else {
-            current.get_or_insert_with(|| (String::new(), i)).0.push(c);
-        }
-    }
-    let n = line.chars().count();
-    words.extend(current.map(|(word, start)| (word, start, n)));
-    words
-}
-
 /// The sentences of one input (`-` is stdin).
 fn read_input(path: &Path, format: InputFormat, unspaced: bool) -> anyhow::Result<Vec<Sentence>> {
     let name = if path == Path::new("-") { "<stdin>".to_string() } else { path.display().to_string() };
@@ -124,7 +103,11 @@ fn read_input(path: &Path, format: InputFormat, unspaced: bool) -> anyhow::Resul
                     let text = std::str::from_utf8(line)
                         .map_err(|e| anyhow::anyhow!("{name}:{}: not valid UTF-8 ({e})", i + 1))?
                         .to_string();
-                    Ok(Sentence { words: split_line(&text, unspaced), text, origin: format!("{name}:{}", i + 1) })
+                    Ok(Sentence {
+                        words: crate::words::split(&text, unspaced),
+                        text,
+                        origin: format!("{name}:{}", i + 1),
+                    })
                 })
                 .collect::<anyhow::Result<_>>()?
         }
@@ -158,7 +141,12 @@ pub fn predict(
     let labels = bio_labels(&c.labels);
     let device = c.runtime.device()?;
     let tagger = load_tagger(&EncoderFiles::of(&c.encoder), labels.len(), &weights, device)?;
-    let tokenizer = SubwordTokenizer::load(&c.encoder.tokenizer, c.tokenize.lowercase)?.unspaced(c.target.unspaced);
+    let tokenizer = SubwordTokenizer::configured(
+        &c.encoder.tokenizer,
+        c.tokenize.lowercase,
+        c.tokenize.label_past_bare_marker,
+        c.target.unspaced,
+    )?;
     let stdin = [PathBuf::from("-")];
     let inputs = if opts.inputs.is_empty() { &stdin[..] } else { &opts.inputs[..] };
     let mut sentences = Vec::new();
@@ -270,18 +258,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_carry_their_character_spans() {
-        let words = split_line("  Ángel  vive en Madrid", false);
-        assert_eq!(words[0], ("Ángel".to_string(), 2, 7));
-        assert_eq!(words[3], ("Madrid".to_string(), 17, 23));
-        let chars = split_line("北京 大学", true);
-        assert_eq!(chars.iter().map(|w| (w.1, w.2)).collect::<Vec<_>>(), [(0, 1), (1, 2), (3, 4), (4, 5)]);
-    }
-
-    #[test]
     fn entities_follow_conlleval_and_point_into_the_line() {
         let text = "Ángel Pérez vive en Nueva York".to_string();
-        let s = Sentence { words: split_line(&text, false), text, origin: "t:1".into() };
+        let s = Sentence { words: crate::words::split(&text, false), text, origin: "t:1".into() };
         let tags: Vec<String> = ["B-PER", "I-PER", "O", "O", "I-LOC", "I-LOC"].iter().map(|t| t.to_string()).collect();
         let found = entities(&s, &tags, &[0.9, 0.7, 0.99, 0.99, 0.6, 0.8]);
         let got: Vec<(&str, &str, usize, usize)> =

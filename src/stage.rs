@@ -194,6 +194,20 @@ impl StageContext {
         self.log.line(msg.as_ref());
     }
 
+    /// A health warning (`health`): printed whatever the verbosity short of `-q`, logged,
+    /// and kept in the manifest's `summary.warnings`, where `status` shows it.
+    pub fn warn(&mut self, msg: impl Into<String>) {
+        let msg = msg.into();
+        if let Ok(mut f) = self.log.file.lock() {
+            let _ = writeln!(f, "warning: {msg}");
+        }
+        crate::warn!("[{}] {msg}", self.stage);
+        let list = self.summary.entry(crate::summary::WARNINGS).or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = list {
+            list.push(Value::String(msg));
+        }
+    }
+
     /// Key-value metadata stamped into every Parquet table the stage writes.
     pub fn provenance(&self) -> Vec<(String, String)> {
         vec![

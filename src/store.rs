@@ -150,6 +150,17 @@ impl Store {
 
     /// Creates the store (with its marker) on first use.
     fn init(&self) -> io::Result<()> {
+        // create_dir_all would say only "File exists".
+        if let Some(file) = self.root.ancestors().find(|p| p.is_file()) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "the store {} cannot be a folder: {} is a file (choose another --store or MTMT_STORE)",
+                    self.root.display(),
+                    file.display()
+                ),
+            ));
+        }
         fs_err::create_dir_all(&self.root)?;
         let marker = self.root.join(MARKER);
         if !marker.exists() {
@@ -322,12 +333,13 @@ impl Store {
 
     /// Every artifact folder in the store, as (stage, key, path): the folders inside the
     /// folders named after stages. Anything else (a stray file, a user's folder) is not
-    /// an artifact and is left alone.
+    /// an artifact and is left alone, and so is a stage folder that is a symbolic link: what
+    /// it points to is outside the store, and `gc` deletes what this lists.
     pub fn artifacts(&self) -> io::Result<Vec<(StageName, String, PathBuf)>> {
         let mut out = Vec::new();
         for stage in StageName::ALL {
             let dir = self.root.join(stage.as_str());
-            if !dir.is_dir() {
+            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
                 continue;
             }
             for art in fs_err::read_dir(&dir)? {

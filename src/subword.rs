@@ -18,6 +18,8 @@ pub struct SubwordTokenizer {
     tokenizer: Tokenizer,
     /// Encode words without a leading boundary marker (see `unspaced`).
     unspaced: bool,
+    /// `tokenize.label_past_bare_marker`.
+    label_past_bare_marker: bool,
     pub cls: u32,
     pub sep: u32,
     pub pad: u32,
@@ -63,7 +65,21 @@ impl SubwordTokenizer {
             unk: find(&["<unk>", "[UNK]"])?,
             tokenizer,
             unspaced: false,
+            label_past_bare_marker: false,
         })
+    }
+
+    /// The tokenizer the `tokenize` settings describe (`lowercase`,
+    /// `label_past_bare_marker`), for a language written with spaces or without (`unspaced`).
+    pub fn configured(
+        path: &Path,
+        lowercase: bool,
+        label_past_bare_marker: bool,
+        unspaced: bool,
+    ) -> anyhow::Result<Self> {
+        let mut tokenizer = Self::load(path, lowercase)?.unspaced(unspaced);
+        tokenizer.label_past_bare_marker = label_past_bare_marker;
+        Ok(tokenizer)
     }
 
     /// Words of a script written without spaces (zh, ja, th) come one character or word
@@ -110,7 +126,11 @@ impl SubwordTokenizer {
                 input_ids.push(self.sep);
                 return Ok(EncodedSentence { input_ids, word_starts, truncated_words: (words.len() - kept) as u32 });
             }
-            word_starts.push(input_ids.len() as u32);
+            // A bare marker carries no characters: the label goes on the next piece if asked.
+            let past_marker = self.label_past_bare_marker
+                && ids.len() > 1
+                && self.tokenizer.id_to_token(ids[0]).is_some_and(|t| t.strip_prefix(MARKER) == Some(""));
+            word_starts.push((input_ids.len() + usize::from(past_marker)) as u32);
             input_ids.extend(ids);
         }
         input_ids.push(self.sep);

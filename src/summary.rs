@@ -3,6 +3,10 @@
 
 /// `evaluate`: per model and split, the entity scores.
 pub const METRICS: &str = "metrics";
+/// `evaluate`: how the method's model was chosen among its epochs (`eval.selection`).
+pub const SELECTION: &str = "selection";
+/// Every stage: what its health checks found (`health`), for `status` and the reports.
+pub const WARNINGS: &str = "warnings";
 /// Recognizer teachers: entity scores on source dev.
 pub const SOURCE_DEV: &str = "source_dev";
 /// Similarity teacher: pair accuracy and F1 on source dev pairs.

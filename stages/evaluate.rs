@@ -3,16 +3,18 @@
 //! (AdvPicker's and MSD's) and, unless the method is `direct`, the student, keeping each
 //! word's top probability; scores them at entity level with conlleval semantics, words
 //! lost to truncation counting as missed. Writes the predictions, a metrics JSON and a
-//! markdown report. Gold target tags are read here, for scoring only.
+//! markdown report. Gold target tags are read here, for scoring only, and, under
+//! `eval.selection = "target_dev"` (the papers' protocol, flagged wherever shown), to choose
+//! the epoch of the method's model.
 
 use polars::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::artifacts::{load_tagger, EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, EvalConfig};
+use crate::config::{bio_labels, EvalConfig, Selection};
 use crate::eval::conlleval::Scores;
-use crate::eval::{decode_all, score, MODEL_SELECTION};
+use crate::eval::{decode_all, score};
 use crate::files;
 use crate::method::Method;
 use crate::model::tagger::Tagger;
@@ -70,24 +72,29 @@ impl Stage for Evaluate {
         let device = ctx.device()?;
         let labels = bio_labels(&p.labels);
         let has_student = p.method.spec().student().is_some();
+        let plan = BatchPlan { batch_size: p.eval.batch_size, max_tokens: None, chunk_batches: 1 };
+        // The method's model, the one `eval.selection` chooses an epoch of.
+        let selected = if has_student { StageName::Distill } else { StageName::TeacherNer };
+        let choice = choose_epoch(ctx, p, selected, &labels, &plan, device)?;
+        let model_file =
+            |stage: StageName| if stage == selected { choice.file.clone() } else { ctx.input(stage, files::MODEL) };
         let mut models: Vec<(&str, Tagger)> = vec![];
         if !has_student || p.eval.teacher {
-            let teacher = ctx.input(StageName::TeacherNer, files::MODEL);
-            models.push(("teacher", load_tagger(&p.encoder, labels.len(), &teacher, device)?));
+            models
+                .push(("teacher", load_tagger(&p.encoder, labels.len(), &model_file(StageName::TeacherNer), device)?));
         }
         if let Some(own) = p.method.spec().own_teacher() {
-            let teacher = ctx.input(own, files::MODEL);
-            models.push((own.as_str(), load_tagger(&p.encoder, labels.len(), &teacher, device)?));
+            models.push((own.as_str(), load_tagger(&p.encoder, labels.len(), &model_file(own), device)?));
         }
         if has_student {
-            let student = ctx.input(StageName::Distill, files::MODEL);
-            models.push(("student", load_tagger(&p.encoder, labels.len(), &student, device)?));
+            models.push(("student", load_tagger(&p.encoder, labels.len(), &model_file(StageName::Distill), device)?));
         }
-        let plan = BatchPlan { batch_size: p.eval.batch_size, max_tokens: None, chunk_batches: 1 };
         let mut metrics = serde_json::Map::new();
         let (mut model_col, mut split_col, mut id_col) = (vec![], vec![], vec![]);
         let (mut tokens_col, mut gold_col, mut pred_col, mut confidence_col) = (vec![], vec![], vec![], vec![]);
         let mut rows: Vec<(String, String, Scores)> = vec![];
+        // Label-free health checks on the predicted test tags (`health`).
+        let (mut warnings, mut entities) = (Vec::new(), std::collections::BTreeMap::new());
         for split in [Split::Dev, Split::Test] {
             let encoded = ctx.input(StageName::TokenizeTarget, files::encoded(Side::Target, split));
             if !encoded.exists() {
@@ -107,6 +114,10 @@ impl Stage for Evaluate {
                     confidence_col.push(top);
                 }
                 let scores = score(&predicted, &set, &labels)?;
+                if split == Split::Test.name() {
+                    warnings.extend(crate::health::predictions(name, "the target test text", &predicted));
+                    entities.insert(*name, predicted.iter().map(|tags| entity_count(tags)).sum::<usize>());
+                }
                 ctx.log(format!(
                     "{name} on target {split}: F1 {:.2} (P {:.2}, R {:.2})",
                     scores.overall.f1, scores.overall.precision, scores.overall.recall
@@ -126,6 +137,12 @@ impl Stage for Evaluate {
             }
         }
         anyhow::ensure!(!rows.is_empty(), "the target has neither a dev nor a test split to evaluate");
+        if let (Some(&student), Some(&teacher)) = (entities.get("student"), entities.get("teacher")) {
+            warnings.extend(crate::health::entity_ratio("the target test text", student, teacher));
+        }
+        for warning in warnings {
+            ctx.warn(warning);
+        }
         let mut df = DataFrame::new(
             model_col.len(),
             vec![
@@ -146,12 +163,14 @@ impl Stage for Evaluate {
             "target": view["target"]["lang"],
             "decoder": p.eval.decoder,
             "start_constraint": p.eval.start_constraint,
-            "model_selection": MODEL_SELECTION,
+            "model_selection": p.eval.selection.describe(),
+            "selection": choice.record(p.eval.selection, selected),
         });
         let document = json!({"setting": setting, "metrics": metrics});
         crate::atomic::write_file(&ctx.output(files::METRICS), serde_json::to_string_pretty(&document)?.as_bytes())?;
         crate::atomic::write_file(&ctx.output(files::REPORT), report(&setting, &rows).as_bytes())?;
         ctx.summary.insert(crate::summary::METRICS.into(), serde_json::Value::Object(metrics));
+        ctx.summary.insert(crate::summary::SELECTION.into(), setting["selection"].clone());
         Ok(())
     }
 }
@@ -160,13 +179,16 @@ impl Stage for Evaluate {
 fn report(setting: &serde_json::Value, rows: &[(String, String, Scores)]) -> String {
     let types: Vec<String> = rows[0].2.per_type.keys().cloned().collect();
     let mut out = format!(
-        "# Evaluation: {} -> {}, method {}\n\nDecoder: {} (start constraint: {}). Model selection: {}.\n\n",
+        "# Evaluation: {} -> {}, method {}\n\nDecoder: {} (start constraint: {}). Model selection: {}{}.\n\n",
         setting["source"],
         setting["target"],
         setting["method"],
         setting["decoder"],
         setting["start_constraint"],
-        MODEL_SELECTION
+        setting["model_selection"].as_str().unwrap_or_default(),
+        setting["selection"]["chosen_epoch"]
+            .as_u64()
+            .map_or(String::new(), |e| format!(": epoch {e} of {}", setting["selection"]["epochs"]))
     );
     out.push_str(&format!(
         "| model | split | P | R | F1 | {} |\n",
@@ -185,4 +207,105 @@ fn report(setting: &serde_json::Value, rows: &[(String, String, Scores)]) -> Str
         ));
     }
     out
+}
+
+/// The epoch of the method's model that `eval.selection` chose, and what chose it.
+struct EpochChoice {
+    /// Its trained parameters (`files::MODEL` for the last epoch).
+    file: std::path::PathBuf,
+    /// 1-based; `None` under `last`.
+    epoch: Option<usize>,
+    epochs: usize,
+    /// The F1 of each epoch that chose it (source or target dev); empty under `last`.
+    dev_f1: Vec<f64>,
+}
+
+impl EpochChoice {
+    /// The choice as the metrics and the manifest keep it.
+    fn record(&self, policy: Selection, stage: StageName) -> serde_json::Value {
+        json!({
+            "policy": policy,
+            "stage": stage.as_str(),
+            "uses_target_labels": policy.uses_target_labels(),
+            "epochs": self.epochs,
+            "chosen_epoch": self.epoch,
+            "dev_f1": self.dev_f1,
+        })
+    }
+}
+
+/// Chooses the epoch of `stage`'s model as `eval.selection` says: the last; the best source
+/// dev F1 its training recorded (the curve's `source_dev_f1`); or the best target dev F1,
+/// each epoch's checkpoint decoded here. The first of equal scores wins.
+fn choose_epoch(
+    ctx: &StageContext,
+    p: &Params,
+    stage: StageName,
+    labels: &[String],
+    plan: &BatchPlan,
+    device: tch::Device,
+) -> anyhow::Result<EpochChoice> {
+    let last = ctx.input(stage, files::MODEL);
+    let manifest = crate::manifest::Manifest::read(last.parent().expect("an artifact file"))?;
+    let epochs = manifest.summary.get(crate::summary::EPOCH_LOSSES).and_then(|v| v.as_array()).map_or(1, Vec::len);
+    if p.eval.selection == Selection::Last {
+        return Ok(EpochChoice { file: last, epoch: None, epochs, dev_f1: vec![] });
+    }
+    let mut files: Vec<std::path::PathBuf> =
+        (1..epochs).map(|e| ctx.input(stage, &files::epoch_model(e))).take_while(|f| f.exists()).collect();
+    anyhow::ensure!(
+        files.len() + 1 == epochs,
+        "eval.selection: the `{stage}` artifact {} trained {epochs} epochs but keeps the checkpoints of {} (it was \
+         built before every epoch's checkpoint was kept): `mtmt-pipe run stage {stage} --force` rebuilds it",
+        last.parent().expect("an artifact file").display(),
+        files.len() + 1
+    );
+    files.push(last);
+    let dev_f1: Vec<f64> = match p.eval.selection {
+        Selection::Last => unreachable!("returned above"),
+        Selection::SourceDev => {
+            let curve = table::read(&ctx.input(stage, files::CURVE))?;
+            let f1: Vec<f64> = curve.column("source_dev_f1")?.f64()?.iter().flatten().collect();
+            anyhow::ensure!(
+                f1.len() == epochs && f1.iter().all(|x| x.is_finite()),
+                "eval.selection = source_dev: `{stage}` recorded source dev F1 for {} of its {epochs} epochs",
+                f1.iter().filter(|x| x.is_finite()).count()
+            );
+            f1
+        }
+        Selection::TargetDev => {
+            let dev = ctx.input(StageName::TokenizeTarget, files::encoded(Side::Target, Split::Dev));
+            anyhow::ensure!(dev.exists(), "eval.selection = target_dev: the target has no dev split (`target.dev`)");
+            let set = EncodedSet::read(&dev)?;
+            let mut f1 = Vec::with_capacity(epochs);
+            for (e, file) in files.iter().enumerate() {
+                let model = load_tagger(&p.encoder, labels.len(), file, device)?;
+                let predicted =
+                    decode_all(&model.predict_probs(&set, plan), labels, p.eval.decoder, p.eval.start_constraint);
+                f1.push(score(&predicted, &set, labels)?.overall.f1);
+                ctx.log(format!(
+                    "{stage} epoch {} on target dev (selection, uses target labels): F1 {:.2}",
+                    e + 1,
+                    f1[e]
+                ));
+            }
+            f1
+        }
+    };
+    let best = (0..epochs).fold(0, |best, e| if dev_f1[e] > dev_f1[best] { e } else { best });
+    ctx.log(format!("selected epoch {} of {epochs} of `{stage}` ({})", best + 1, p.eval.selection.describe()));
+    Ok(EpochChoice { file: files.swap_remove(best), epoch: Some(best + 1), epochs, dev_f1 })
+}
+
+/// Entities in one sentence's tags, as conlleval chunks them: a `B-` tag, or an `I-` tag
+/// that does not continue an entity of its type.
+fn entity_count(tags: &[String]) -> usize {
+    let mut previous = "O";
+    let mut count = 0;
+    for tag in tags {
+        let continues = tag.strip_prefix("I-").is_some_and(|t| previous.get(2..) == Some(t));
+        count += usize::from(tag != "O" && !continues);
+        previous = tag;
+    }
+    count
 }

@@ -27,6 +27,7 @@ use crate::stage_name::StageName;
 use crate::summary;
 use crate::table;
 use crate::train::data::EncodedSet;
+use crate::train::optim::{Decay, Optimizer};
 use crate::train::rng::Rng;
 use crate::variant::Variant;
 
@@ -163,7 +164,7 @@ fn train_model(ctx: &mut StageContext, p: &Params, languages: &[Language]) -> an
     let labels: Vec<i64> =
         train.iter().enumerate().flat_map(|(k, t)| std::iter::repeat_n(k as i64, t.size()[0] as usize)).collect();
     let labels = Tensor::from_slice(&labels);
-    let mut opt = params::optimizer(&vs, 0.01, |_| 1.0);
+    let mut opt = params::optimizer(&vs, Decay { rate: 0.01, optimizer: Optimizer::AdamW }, |_| 1.0);
     let mut losses = Vec::with_capacity(ms.epochs);
     for epoch in 0..ms.epochs {
         let mut order: Vec<i64> = (0..labels.size()[0]).collect();

@@ -91,7 +91,7 @@ impl Stage for Select {
         let hidden = tagger.bert.config.hidden_size;
         let discriminator =
             Discriminator::new(tagger.vs.root() / "discriminator", hidden, p.advpicker.discriminator_hidden);
-        params::load_trained(&tagger.vs, &ctx.input(StageName::TeacherAdv, files::DISCRIMINATOR), "discriminator.")?;
+        params::load_trained(&tagger.vs, &ctx.input(StageName::TeacherAdv, files::DISCRIMINATOR), &["discriminator."])?;
         let mut scores = vec![0.0f64; set.len()];
         tch::no_grad(|| {
             for idx in sorted_batches(&set.lengths(), &INFERENCE) {

@@ -171,9 +171,9 @@ impl Stage for TeacherAdv {
         tagger.prepare_training(t.freeze(), t.mode());
         let is_discriminator = |name: &str| name.starts_with(DISCRIMINATOR);
         let mut opts = AdversarialOptimizers {
-            recognizer: tagger.optimizer_over(|n| !is_discriminator(n), t.weight_decay, t.head_lr_scale),
-            discriminator: params::optimizer_over(&tagger.vs, is_discriminator, t.weight_decay, |_| 1.0),
-            generator: params::optimizer_over(&tagger.vs, |n| n.starts_with("bert."), t.weight_decay, |_| 1.0),
+            recognizer: tagger.optimizer_over(|n| !is_discriminator(n), t.decay(), t.head_lr_scale),
+            discriminator: params::optimizer_over(&tagger.vs, is_discriminator, t.decay(), |_| 1.0),
+            generator: params::optimizer_over(&tagger.vs, |n| n.starts_with("bert."), t.decay(), |_| 1.0),
         };
         let schedule = t.schedule();
         let plan = all_batches(&source.lengths(), &schedule, p.seed);

@@ -85,7 +85,7 @@ impl Stage for TeacherMsd {
             layers,
         );
         tagger.prepare_training(t.freeze(), t.mode());
-        let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+        let mut opt = tagger.optimizer(t.decay(), t.head_lr_scale);
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, heads on layers {}..{layers}, on {device:?}", set.len(), p.msd.first_layer));

@@ -85,7 +85,7 @@ impl Stage for TeacherNer {
         let mut tagger =
             Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
         tagger.prepare_training(t.freeze(), t.mode());
-        let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+        let mut opt = tagger.optimizer(t.decay(), t.head_lr_scale);
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, {} subwords on {device:?}", set.len(), set.tokens()));

@@ -78,7 +78,7 @@ impl Stage for TeacherSim {
         let mut model = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
         params::freeze(&model.vs, "bert.", t.freeze());
         model.bert.mode = t.mode();
-        let mut opt = params::optimizer(&model.vs, t.weight_decay, |_| 1.0);
+        let mut opt = params::optimizer(&model.vs, t.decay(), |_| 1.0);
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         let balance =

@@ -84,7 +84,7 @@ impl Stage for TeacherTrans {
             tagger.load_trained(&ctx.input(StageName::TeacherNer, files::MODEL))?;
         }
         tagger.prepare_training(t.freeze(), t.mode());
-        let mut opt = tagger.optimizer(t.weight_decay, t.head_lr_scale);
+        let mut opt = tagger.optimizer(t.decay(), t.head_lr_scale);
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} translated sentences, {} subwords on {device:?}", set.len(), set.tokens()));

@@ -34,8 +34,20 @@ impl StageSpec for Tokenize {
     }
     fn reads(&self) -> &'static [&'static str] {
         match self.0 {
-            Side::Source => &["labels", "tokenize.max_len", "tokenize.lowercase", "source.unspaced"],
-            Side::Target => &["labels", "tokenize.max_len", "tokenize.lowercase", "target.unspaced"],
+            Side::Source => &[
+                "labels",
+                "tokenize.max_len",
+                "tokenize.lowercase",
+                "tokenize.label_past_bare_marker",
+                "source.unspaced",
+            ],
+            Side::Target => &[
+                "labels",
+                "tokenize.max_len",
+                "tokenize.lowercase",
+                "tokenize.label_past_bare_marker",
+                "target.unspaced",
+            ],
         }
     }
     fn files(&self) -> &'static [&'static str] {
@@ -54,8 +66,12 @@ impl Stage for Tokenize {
             Side::Source => &params.source,
             Side::Target => &params.target,
         };
-        let tokenizer =
-            SubwordTokenizer::load(&params.encoder.tokenizer, params.tokenize.lowercase)?.unspaced(corpus.unspaced);
+        let tokenizer = SubwordTokenizer::configured(
+            &params.encoder.tokenizer,
+            params.tokenize.lowercase,
+            params.tokenize.label_past_bare_marker,
+            corpus.unspaced,
+        )?;
         let labels = bio_labels(&params.labels);
         let mut total_truncated = 0u64;
         for split in Split::ALL {

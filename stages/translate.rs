@@ -56,7 +56,14 @@ impl StageSpec for Translate {
         vec![StageName::IngestSource, StageName::Lexicon]
     }
     fn reads(&self) -> &'static [&'static str] {
-        &["labels", "tokenize.max_len", "tokenize.lowercase", "target.unspaced", "unitrans.target_casing"]
+        &[
+            "labels",
+            "tokenize.max_len",
+            "tokenize.lowercase",
+            "tokenize.label_past_bare_marker",
+            "target.unspaced",
+            "unitrans.target_casing",
+        ]
     }
     fn files(&self) -> &'static [&'static str] {
         &["encoder.tokenizer"]
@@ -126,7 +133,12 @@ impl Stage for Translate {
         table::write(&mut df, &ctx.output(files::TRANSLATED), ctx.provenance())?;
 
         let labels = bio_labels(&p.labels);
-        let tokenizer = SubwordTokenizer::load(&p.encoder.tokenizer, p.tokenize.lowercase)?.unspaced(p.target.unspaced);
+        let tokenizer = SubwordTokenizer::configured(
+            &p.encoder.tokenizer,
+            p.tokenize.lowercase,
+            p.tokenize.label_past_bare_marker,
+            p.target.unspaced,
+        )?;
         let out = ctx.output(files::TRANSLATED);
         let words = Words { ids, tokens: &translated, tags: Some(&tags), origin: &out };
         let set = EncodedSet::encode(&tokenizer, words, &labels, p.tokenize.max_len, || {})?;

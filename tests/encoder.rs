@@ -178,3 +178,19 @@ fn bench_train_times_ours_beside_both_pytorch_references() {
     }
     assert!(out.contains("training ratio (mtmt-pipe / lean-pytorch): "), "{out}");
 }
+
+/// `tokenize.label_past_bare_marker`: a word whose first piece is a bare `▁` is labeled at
+/// its next piece; the pieces themselves, and every other word's label position, stay.
+#[test]
+fn a_label_can_sit_past_a_bare_marker() {
+    use mtmt_pipe::subword::SubwordTokenizer;
+    let tokenizer = |past: bool| SubwordTokenizer::configured(&common::tokenizer(), false, past, false).unwrap();
+    let words: Vec<String> = ["Vive", "en", "Aragón"].iter().map(|w| w.to_string()).collect();
+    let (first, past) = (tokenizer(false).encode(&words, 128).unwrap(), tokenizer(true).encode(&words, 128).unwrap());
+    assert_eq!(first.input_ids, past.input_ids);
+    let bare = tokenizer(false).word_ids("\u{2581}").unwrap();
+    let at = first.word_starts[2] as usize;
+    assert_eq!(first.input_ids[at..at + 1], bare[..], "Aragón starts with a bare marker");
+    assert_eq!(past.word_starts[2] as usize, at + 1);
+    assert_eq!(first.word_starts[..2], past.word_starts[..2]);
+}

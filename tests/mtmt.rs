@@ -141,6 +141,27 @@ fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
         assert!(out.contains(&format!("  {column}: ")), "{column} missing:\n{out}");
     }
     assert!(out.contains("mtmt.stage: weights"), "{out}");
+    // By name, the table shows each pair's two words, and a filter may name them.
+    let out = ws.ok(&[
+        "inspect",
+        "pseudo_labels",
+        "--columns",
+        "token_a,label_a,token_b,label_b,t",
+        "--filter",
+        "token_a <> token_b",
+    ]);
+    assert!(out.contains("token_a") && out.contains("token_b"), "{out}");
+    // The word of the first pair's first side, looked up by hand, is what the column holds.
+    let sentences = table::read(&ws.artifacts("ingest_target")[0].join("sentences_target_train.parquet")).unwrap();
+    let ids = table::u32_column(&sentences, std::path::Path::new("sentences"), "sentence_id").unwrap();
+    let tokens = table::read_str_lists(&sentences, "tokens").unwrap();
+    let key = out.lines().find_map(|l| l.strip_prefix("mtmt.key: ")).unwrap_or_else(|| panic!("{out}"));
+    let pairs = table::read(&ws.store().join("weights").join(key).join("pseudo_labels.parquet")).unwrap();
+    let at = |c: &str| pairs.column(c).unwrap().u32().unwrap().get(0).unwrap();
+    let row = ids.iter().position(|&i| i == at("sentence_a")).unwrap();
+    let word = tokens[row][at("word_a") as usize].replace('\'', "''");
+    let out = ws.ok(&["inspect", "pseudo_labels", "--filter", &format!("token_a = '{word}'"), "--columns", "token_a"]);
+    assert!(!out.contains("shape: (0,") && out.contains(&tokens[row][at("word_a") as usize]), "{word}: {out}");
 
     // It opens in Python polars with readable column names.
     let file = ws.artifacts("weights")[0].join("pseudo_labels.parquet");
@@ -150,6 +171,66 @@ fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
                   print(df.filter(pl.col('gamma') > 0).height)";
     let py = std::process::Command::new(&python).args(["-c", script]).arg(&file).output().unwrap();
     assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+
+    // Every epoch's model but the last (the artifact's own) is kept, and model selection
+    // chooses among them downstream, in `evaluate`: no training stage's key moves. Two
+    // epochs of the recognizer and of the student; the test split stands in as the
+    // target's dev split, which the test workspace lacks.
+    let two = ["--set", "teacher_ner.epochs=2", "--set", "distill.epochs=2", "--set", "target.dev=es/test.txt"];
+    ws.ok(&[&["run", "all"][..], &two].concat());
+    let built = |stage: &str| -> Vec<(std::path::PathBuf, serde_json::Value)> {
+        ws.artifacts(stage)
+            .into_iter()
+            .map(|d| {
+                let m = serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap();
+                (d, m)
+            })
+            .collect()
+    };
+    let epochs_of = |m: &serde_json::Value| m["summary"]["epoch_losses"].as_array().map_or(0, Vec::len);
+    let (distill, distill_manifest) = built("distill").into_iter().find(|(_, m)| epochs_of(m) == 2).unwrap();
+    assert!(distill.join("model-epoch1.safetensors").exists(), "epoch 1 not kept");
+    assert!(!distill.join("model-epoch2.safetensors").exists(), "the last epoch is model.safetensors");
+    let evaluated = |policy: &str, of: &str, key: &serde_json::Value| {
+        built("evaluate")
+            .into_iter()
+            .map(|(_, m)| m)
+            .find(|m| m["inputs"][of] == *key && m["summary"]["selection"]["policy"] == policy)
+            .unwrap_or_else(|| panic!("no evaluate artifact of {of} {key} selected by {policy}"))
+    };
+    let last = evaluated("last", "distill", &distill_manifest["key"]);
+    let last_dev = last["summary"]["metrics"]["student"]["dev"]["overall"]["f1"].as_f64();
+    let out = ws.ok(&[&["run", "all", "--set", "eval.selection=target_dev"][..], &two].concat());
+    assert_eq!(ran(&out), ["evaluate"], "{out}");
+    let chosen = |m: &serde_json::Value| {
+        let dev: Vec<f64> =
+            m["summary"]["selection"]["dev_f1"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let best = (0..dev.len()).fold(0, |b, e| if dev[e] > dev[b] { e } else { b });
+        (dev, best + 1, m["summary"]["selection"]["chosen_epoch"].as_u64().unwrap() as usize)
+    };
+    let target_dev = evaluated("target_dev", "distill", &distill_manifest["key"]);
+    let (dev, best, epoch) = chosen(&target_dev);
+    assert_eq!((dev.len(), epoch), (2, best), "{dev:?}");
+    // The last epoch scored for selection is the model `last` evaluates; the reported
+    // student is the chosen epoch's.
+    assert_eq!(dev[1], last_dev.unwrap(), "{dev:?}");
+    let reported = target_dev["summary"]["metrics"]["student"]["dev"]["overall"]["f1"].as_f64().unwrap();
+    assert_eq!(reported, dev[epoch - 1]);
+    assert_eq!(target_dev["summary"]["selection"]["uses_target_labels"], true);
+    let report: String =
+        ws.artifacts("evaluate").iter().map(|d| std::fs::read_to_string(d.join("report.md")).unwrap()).collect();
+    assert!(report.contains("USES TARGET LABELS") && report.contains(&format!("epoch {epoch} of 2")), "{report}");
+    // A student is scored on no source dev split; the recognizer (direct transfer) is.
+    let err = ws.fails(&[&["run", "all", "--set", "eval.selection=source_dev"][..], &two].concat());
+    assert!(err.contains("eval.selection") && err.contains("source_dev"), "{err}");
+    let out =
+        ws.ok(&[&["run", "all", "--set", "method=direct", "--set", "eval.selection=source_dev"][..], &two].concat());
+    assert_eq!(ran(&out), ["evaluate"], "{out}");
+    let (teacher, teacher_manifest) = built("teacher_ner").into_iter().find(|(_, m)| epochs_of(m) == 2).unwrap();
+    let (dev, best, epoch) = chosen(&evaluated("source_dev", "teacher_ner", &teacher_manifest["key"]));
+    let curve = table::read(&teacher.join("curve.parquet")).unwrap();
+    let recorded: Vec<f64> = curve.column("source_dev_f1").unwrap().f64().unwrap().iter().flatten().collect();
+    assert_eq!((dev, epoch), (recorded, best));
 }
 
 #[test]

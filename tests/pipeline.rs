@@ -325,6 +325,13 @@ fn gc_deletes_only_artifacts_unreachable_from_the_config() {
     assert_eq!(ws.artifacts("tokenize_source").len(), 2, "the artifact and the stray file");
     assert!(ws.store().join("tokenize_source/notes.txt").exists());
     assert!(ws.ok(&["run", "stage", "tokenize_source"]).contains("nothing to do"));
+    // A stage folder that links elsewhere is not followed: what it points to is not the store's.
+    let outside = ws.path().join("outside/some-key");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("precious.txt"), "mine").unwrap();
+    std::os::unix::fs::symlink(ws.path().join("outside"), ws.store().join("teacher_sim")).unwrap();
+    ws.ok(&["gc"]);
+    assert!(outside.join("precious.txt").exists(), "gc deleted through a symbolic link");
 }
 
 #[test]
@@ -340,6 +347,11 @@ fn gc_refuses_a_folder_that_is_not_a_store() {
     // Nor does `status` on it make it one.
     ws.ok(&["status", "--store", "data"]);
     assert!(ws.fails(&["gc", "--store", "data"]).contains("not an mtmt-pipe store"));
+    // A store path that is a file, or lies under one, is named with the file.
+    for store in ["pipeline.toml", "pipeline.toml/store"] {
+        let err = ws.fails(&["run", "stage", "ingest_source", "--store", store]);
+        assert!(err.contains("pipeline.toml is a file"), "{store}: {err}");
+    }
 }
 
 #[test]
@@ -517,6 +529,25 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
         }
     }
     assert!(records.iter().any(|r| !r["entities"].as_array().unwrap().is_empty()), "{records:?}");
+
+    // Raw text: punctuation is split off, so entities hold none and their offsets slice the line.
+    let raw = "El Gobierno, con sede en Lisboa, habló con \"Telefónica\" (España).";
+    std::fs::write(ws.path().join("raw.txt"), raw).unwrap();
+    let out = ws.ok(&["predict", "--model", "teacher_ner", "raw.txt"]);
+    let record: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let tokens: Vec<&str> = record["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(tokens[..6], ["El", "Gobierno", ",", "con", "sede", "en"], "{tokens:?}");
+    assert!(
+        tokens.contains(&"Telefónica") && tokens.contains(&"España") && tokens.ends_with(&[")", "."]),
+        "{tokens:?}"
+    );
+    for e in record["entities"].as_array().unwrap() {
+        let (start, end) = (e["start"].as_u64().unwrap() as usize, e["end"].as_u64().unwrap() as usize);
+        let text = e["text"].as_str().unwrap();
+        assert_eq!(raw.chars().skip(start).take(end - start).collect::<String>(), text);
+        assert!(!text.starts_with(|c: char| c.is_ascii_punctuation()), "{text}");
+        assert!(!text.ends_with(|c: char| c.is_ascii_punctuation()), "{text}");
+    }
 
     // CoNLL in (labels ignored), CoNLL out: a word and a tag per line, a blank line per sentence.
     let out =

@@ -75,7 +75,7 @@ impl StudentLoss for Msd {
         let config = teacher.bert.config.clone();
         let (hidden, layers) = (config.hidden_size, config.num_hidden_layers);
         let teacher_heads = LayerHeads::new(teacher.vs.root() / PREFIX, hidden, n_labels, 0.0, msd.first_layer, layers);
-        params::load_trained(&teacher.vs, &run.ctx.input(StageName::TeacherMsd, files::LAYER_HEADS), PREFIX)?;
+        params::load_trained(&teacher.vs, &run.ctx.input(StageName::TeacherMsd, files::LAYER_HEADS), &[PREFIX])?;
         let dropout = run.train.dropout;
         let heads = run.extend(PREFIX, |p| LayerHeads::new(p, hidden, n_labels, dropout, msd.first_layer, layers));
         let source = source_train(run.ctx, 0)?;

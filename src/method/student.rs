@@ -82,7 +82,7 @@ impl<'a> StudentRun<'a> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut student = Tagger::pretrained(&encoder.config, &encoder.weights, n_labels, train.dropout, device, seed)?;
         student.prepare_training(train.freeze(), train.mode());
-        let opt = student.optimizer(train.weight_decay, train.head_lr_scale);
+        let opt = student.optimizer(train.decay(), train.head_lr_scale);
         Ok(Self {
             ctx,
             student,
@@ -110,7 +110,7 @@ impl<'a> StudentRun<'a> {
     /// They are not part of the saved student.
     pub fn extend<T>(&mut self, prefix: &str, build: impl FnOnce(tch::nn::Path) -> T) -> T {
         let built = build(self.student.vs.root() / prefix);
-        self.opt = self.student.optimizer(self.train.weight_decay, self.train.head_lr_scale);
+        self.opt = self.student.optimizer(self.train.decay(), self.train.head_lr_scale);
         built
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use tch::{nn, Tensor};
 
-use crate::train::optim::{no_decay, AdamW, AdamWConfig, ParamGroup};
+use crate::train::optim::{no_decay, AdamW, AdamWConfig, Decay, ParamGroup};
 
 /// Which pretrained parameters stay fixed during fine-tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +35,10 @@ pub fn trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     vars
 }
 
-/// AdamW over the trainable parameters: no weight decay on biases and LayerNorm
-/// weights; `lr_scale` gives each parameter's learning-rate multiplier.
-pub fn optimizer(vs: &nn::VarStore, weight_decay: f64, lr_scale: impl Fn(&str) -> f64) -> AdamW {
-    optimizer_over(vs, |_| true, weight_decay, lr_scale)
+/// AdamW (or Adam, as `decay` says) over the trainable parameters: no weight decay on
+/// biases and LayerNorm weights; `lr_scale` gives each parameter's learning-rate multiplier.
+pub fn optimizer(vs: &nn::VarStore, decay: Decay, lr_scale: impl Fn(&str) -> f64) -> AdamW {
+    optimizer_over(vs, |_| true, decay, lr_scale)
 }
 
 /// `optimizer` over the trainable parameters whose names `include` accepts (a model
@@ -46,7 +46,7 @@ pub fn optimizer(vs: &nn::VarStore, weight_decay: f64, lr_scale: impl Fn(&str) -
 pub fn optimizer_over(
     vs: &nn::VarStore,
     include: impl Fn(&str) -> bool,
-    weight_decay: f64,
+    decay: Decay,
     lr_scale: impl Fn(&str) -> f64,
 ) -> AdamW {
     let vars: Vec<(String, Tensor)> = trainable(vs).into_iter().filter(|(name, _)| include(name)).collect();
@@ -54,14 +54,15 @@ pub fn optimizer_over(
     let mut group_of = std::collections::HashMap::new();
     for (name, _) in &vars {
         let group =
-            ParamGroup { lr_scale: lr_scale(name), weight_decay: if no_decay(name) { 0.0 } else { weight_decay } };
+            ParamGroup { lr_scale: lr_scale(name), weight_decay: if no_decay(name) { 0.0 } else { decay.rate } };
         let index = groups.iter().position(|g| *g == group).unwrap_or_else(|| {
             groups.push(group);
             groups.len() - 1
         });
         group_of.insert(name.clone(), index);
     }
-    AdamW::new(vars, groups, |name| group_of[name], AdamWConfig::default())
+    let config = AdamWConfig { optimizer: decay.optimizer, ..AdamWConfig::default() };
+    AdamW::new(vars, groups, |name| group_of[name], config)
 }
 
 /// Saves the trainable parameters.
@@ -79,12 +80,12 @@ pub fn save_trained_over(vs: &nn::VarStore, path: &Path, include: impl Fn(&str) 
 }
 
 /// Loads what `save_trained` wrote over the current (pretrained) values: the tensors
-/// whose names start with `prefix` (`""`: all), each of which must exist in `vs`.
-pub fn load_trained(vs: &nn::VarStore, path: &Path, prefix: &str) -> anyhow::Result<()> {
+/// whose names start with one of `prefixes`, each of which must exist in `vs`.
+pub fn load_trained(vs: &nn::VarStore, path: &Path, prefixes: &[&str]) -> anyhow::Result<()> {
     let tensors = Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?;
     let vars = vs.variables();
     let _guard = tch::no_grad_guard();
-    for (name, t) in tensors.into_iter().filter(|(n, _)| n.starts_with(prefix)) {
+    for (name, t) in tensors.into_iter().filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p))) {
         let mut var =
             vars.get(&name).with_context(|| format!("{}: unknown tensor {name}", path.display()))?.shallow_clone();
         var.copy_(&t);

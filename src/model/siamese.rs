@@ -35,7 +35,7 @@ impl Siamese {
     /// Loads a trained encoder, from a similarity teacher or from a tagger (whose
     /// classification head it leaves aside).
     pub fn load_trained(&self, path: &Path) -> anyhow::Result<()> {
-        params::load_trained(&self.vs, path, "bert.")
+        params::load_trained(&self.vs, path, &["bert."])
     }
 }
 

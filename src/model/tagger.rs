@@ -12,7 +12,10 @@ use super::params;
 pub use super::params::Freeze;
 use crate::train::batching::BatchPlan;
 use crate::train::data::{per_sentence, Batch, EncodedSet};
-use crate::train::optim::AdamW;
+use crate::train::optim::{AdamW, Decay};
+
+/// The variables of the tagger itself: its encoder and its head.
+const TAGGER_PREFIXES: [&str; 2] = ["bert.", "classifier."];
 
 pub struct Tagger {
     pub vs: nn::VarStore,
@@ -52,15 +55,16 @@ impl Tagger {
         params::trainable(&self.vs)
     }
 
-    /// AdamW over the trainable parameters; the head's learning rate scaled by `head_lr_scale`.
-    pub fn optimizer(&self, weight_decay: f64, head_lr_scale: f64) -> AdamW {
-        self.optimizer_over(|_| true, weight_decay, head_lr_scale)
+    /// AdamW (or Adam) over the trainable parameters; the head's learning rate scaled by
+    /// `head_lr_scale`.
+    pub fn optimizer(&self, decay: Decay, head_lr_scale: f64) -> AdamW {
+        self.optimizer_over(|_| true, decay, head_lr_scale)
     }
 
     /// `optimizer` over the trainable parameters whose names `include` accepts (when a
     /// method trains parts of the variable store with optimizers of their own).
-    pub fn optimizer_over(&self, include: impl Fn(&str) -> bool, weight_decay: f64, head_lr_scale: f64) -> AdamW {
-        params::optimizer_over(&self.vs, include, weight_decay, |name| {
+    pub fn optimizer_over(&self, include: impl Fn(&str) -> bool, decay: Decay, head_lr_scale: f64) -> AdamW {
+        params::optimizer_over(&self.vs, include, decay, |name| {
             if name.starts_with("classifier.") {
                 head_lr_scale
             } else {
@@ -91,11 +95,13 @@ impl Tagger {
     /// Saves what training changed of the tagger itself (`bert.*`, `classifier.*`), not
     /// what a method added to its variable store (a discriminator, more heads).
     pub fn save_trained(&self, path: &Path) -> anyhow::Result<()> {
-        params::save_trained_over(&self.vs, path, |name| name.starts_with("bert.") || name.starts_with("classifier."))
+        params::save_trained_over(&self.vs, path, |name| TAGGER_PREFIXES.iter().any(|p| name.starts_with(p)))
     }
 
+    /// Loads what `save_trained` saved, or the tagger's part of a training stage's epoch
+    /// checkpoint (which holds whatever the stage trained).
     pub fn load_trained(&mut self, path: &Path) -> anyhow::Result<()> {
-        params::load_trained(&self.vs, path, "")
+        params::load_trained(&self.vs, path, &TAGGER_PREFIXES)
     }
 
     /// Label probabilities of every kept word, per sentence ([words, labels] each),

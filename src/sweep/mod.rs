@@ -92,6 +92,10 @@ pub struct Sweep {
     pub spec: SweepSpec,
 }
 
+/// What a sweep method's name holds where its model is selected on target dev F1
+/// (`eval.selection = "target_dev"`: uses target labels).
+pub const TARGET_DEV_MARK: &str = "target-dev";
+
 impl Sweep {
     pub fn load(path: &Path) -> Result<Self, SweepError> {
         let text = fs_err::read_to_string(path)?;
@@ -100,6 +104,21 @@ impl Sweep {
         let bad = |message: String| SweepError::Syntax { path: path.into(), message };
         if spec.seeds.is_empty() || spec.target.is_empty() || spec.method.is_empty() {
             return Err(bad("a sweep needs at least one seed, one [[target]] and one [[method]]".into()));
+        }
+        // The name makes folders under the store (logs, cell records): one plain component.
+        let plain = |name: &str| {
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']) && !name.starts_with('-')
+        };
+        if !plain(&spec.name) {
+            return Err(bad(format!(
+                "name `{}` is not a plain folder name (no `/`, `\\`, `..` or leading `-`): it names the sweep's folders in the store",
+                spec.name
+            )));
+        }
+        for pair in &spec.compare {
+            if let Some(m) = pair.iter().find(|m| !spec.method.iter().any(|x| &x.name == *m)) {
+                return Err(bad(format!("compare names method `{m}`, which has no [[method]]")));
+            }
         }
         for m in &spec.method {
             if let Some(t) = m.targets.iter().find(|t| !spec.target.iter().any(|x| &x.name == *t)) {
@@ -111,7 +130,8 @@ impl Sweep {
 
     /// Every cell in run order: seed by seed, then target by target, then method
     /// (teachers are trained once per seed and shared by the seed's cells). `extra`
-    /// overrides (the command line's `--set`) come last.
+    /// overrides (the command line's `--set`) come last. A method selected on target dev
+    /// must carry `TARGET_DEV_MARK` in its name, so that its figures are marked wherever shown.
     pub fn cells(&self, extra: &[String]) -> Result<Vec<Cell>, SweepError> {
         let base = self.path.parent().unwrap_or(Path::new(""));
         let mut cells = Vec::new();
@@ -132,6 +152,10 @@ impl Sweep {
                     overrides.extend(extra.iter().cloned());
                     let config = ResolvedConfig::load(&config_path, &overrides)
                         .map_err(|source| SweepError::Cell { cell: label(&target.name, &method.name, seed), source })?;
+                    if config.config.eval.selection.uses_target_labels() && !method.name.contains(TARGET_DEV_MARK) {
+                        let (path, method) = (self.path.clone(), method.name.clone());
+                        return Err(SweepError::UnmarkedTargetDev { path, method });
+                    }
                     cells.push(Cell { target: target.name.clone(), method: method.name.clone(), seed, config });
                 }
             }
@@ -193,5 +217,29 @@ mod tests {
         .unwrap();
         let err = Sweep::load(&path).err().unwrap().to_string();
         assert!(err.contains("s.toml") && err.contains("target `de`"), "{err}");
+    }
+
+    #[test]
+    fn a_target_dev_method_must_say_so_and_names_stay_inside_the_store() {
+        let (_d, s) = sweep("[[method]]\nname = \"tsl\"\nset = [\"method=tsl\", \"eval.selection=target_dev\"]\n");
+        let err = s.cells(&[]).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("uses target labels") && err.contains("`tsl (target-dev)`"), "{err}");
+        let (_d, s) =
+            sweep("[[method]]\nname = \"tsl-target-dev\"\nset = [\"method=tsl\", \"eval.selection=target_dev\"]\n");
+        assert_eq!(s.cells(&[]).unwrap().len(), 4);
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| {
+            let path = dir.path().join("s.toml");
+            std::fs::write(&path, text).unwrap();
+            Sweep::load(&path).map(|_| ()).unwrap_err().to_string()
+        };
+        let body =
+            "seeds = [1]\n[[target]]\nname = \"es\"\nconfig = \"es.toml\"\n[[method]]\nname = \"tsl\"\nset = []\n";
+        for name in ["../up", "/abs", ".."] {
+            let err = write(&format!("name = \"{name}\"\n{body}"));
+            assert!(err.contains("not a plain folder name"), "{name}: {err}");
+        }
+        let err = write(&format!("name = \"t\"\ncompare = [[\"tsl\", \"mtmt\"]]\n{body}"));
+        assert!(err.contains("compare names method `mtmt`"), "{err}");
     }
 }

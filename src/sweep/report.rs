@@ -14,8 +14,9 @@ use polars::prelude::*;
 
 use super::analysis::{self, Agreement, ConfidenceBin, PairMix, StageFigure, TeacherCheck};
 use super::carried::Carried;
-use super::Sweep;
+use super::{Sweep, TARGET_DEV_MARK};
 use crate::artifacts::ENCODER_WEIGHTS;
+use crate::config::Selection;
 use crate::engine::{Digests, Plan};
 use crate::eval::conlleval::Scores;
 use crate::eval::MODEL_SELECTION;
@@ -57,6 +58,8 @@ pub struct CellResult {
     pub teacher_agreement: Option<Agreement>,
     /// What a student's pair losses saw (`analysis::pair_mix`).
     pub pair_mix: Option<PairMix>,
+    /// How the cell's model was chosen among its epochs (target dev: uses target labels).
+    pub selection: Selection,
 }
 
 impl CellResult {
@@ -157,6 +160,7 @@ pub fn collect(
             encoder,
             teacher_agreement: None,
             pair_mix: None,
+            selection: cell.config.config.eval.selection,
         });
     }
     Ok(out)
@@ -187,6 +191,8 @@ pub struct Aggregate {
     pub agreement: Vec<(u64, Agreement)>,
     /// What the pair losses saw, per seed where the method uses pairs.
     pub pair_mix: Vec<PairMix>,
+    /// How its cells' models were chosen (one method, one policy).
+    pub selection: Selection,
 }
 
 impl Aggregate {
@@ -233,6 +239,7 @@ pub fn aggregate(sweep: &Sweep, cells: &[CellResult]) -> Vec<Aggregate> {
                 paper: sweep.spec.paper.get(&method.name).and_then(|m| m.get(&target.name)).copied(),
                 agreement: done.iter().filter_map(|c| Some((c.seed, c.teacher_agreement?))).collect(),
                 pair_mix: done.iter().filter_map(|c| c.pair_mix).collect(),
+                selection: done[0].selection,
             });
         }
     }
@@ -336,6 +343,12 @@ fn runs_frame(cells: &[CellResult]) -> PolarsResult<DataFrame> {
         Column::new("threads".into(), done.iter().map(|(c, _)| c.threads.clone()).collect::<Vec<_>>()),
         text("evaluate_key", |c| &c.evaluate_key),
         Column::new(
+            "selection".into(),
+            done.iter()
+                .map(|(c, _)| serde_json::to_value(c.selection).ok()?.as_str().map(String::from))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
             "source".into(),
             done.iter().map(|(c, _)| if c.carried { "carried" } else { "store" }).collect::<Vec<_>>(),
         ),
@@ -372,7 +385,11 @@ fn results_frame(rows: &[Aggregate], encoder: &str) -> PolarsResult<DataFrame> {
         nums("teacher_agreement_f1_mean", &|r| mean(&r.agreements(|a| Some(a.f1)))),
         nums("teacher_entity_ratio_mean", &|r| mean(&r.agreements(|a| a.entities))),
         strs("encoder", &|_| encoder.to_string()),
-        strs("model_selection", &|_| MODEL_SELECTION.to_string()),
+        strs("model_selection", &|r| r.selection.describe().to_string()),
+        Column::new(
+            "uses_target_labels".into(),
+            rows.iter().map(|r| r.selection.uses_target_labels()).collect::<Vec<_>>(),
+        ),
     ]);
     DataFrame::new(rows.len(), columns)
 }
@@ -464,7 +481,11 @@ pub fn report(
         req.command
     )?;
     writeln!(md, "- Encoder: {encoder}.")?;
-    writeln!(md, "- Model selection: {MODEL_SELECTION}.")?;
+    writeln!(
+        md,
+        "- Model selection: {MODEL_SELECTION}, except where a method's name says `{TARGET_DEV_MARK}`: {}.",
+        Selection::TargetDev.describe()
+    )?;
     writeln!(
         md,
         "- Metric: entity-level micro F1 (conlleval semantics) on the target test split, x100, \
@@ -688,7 +709,8 @@ fn write_sweep_section(
         let types: BTreeSet<&String> = rows.iter().flat_map(|r| r.per_type.keys()).collect();
         writeln!(
             md,
-            "Test F1 on {encoder}; model selection: {MODEL_SELECTION}. Paper: {}, mBERT encoder \
+            "Test F1 on {encoder}; model selection: {MODEL_SELECTION} (`{TARGET_DEV_MARK}` in a method's name: target dev F1, \
+             uses target labels). Paper: {}, mBERT encoder \
              (not comparable in level: a different, smaller encoder here, trained at this sweep's recipe above).\n",
             if spec.paper_source.is_empty() { "-" } else { &spec.paper_source }
         )?;
@@ -925,6 +947,7 @@ pub(super) fn test_cell(
         encoder: None,
         teacher_agreement: None,
         pair_mix: None,
+        selection: Selection::Last,
     }
 }
 

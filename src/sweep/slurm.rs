@@ -177,6 +177,7 @@ pub fn submit(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &
         if req.dry_run {
             println!("{head}: would submit {} ({}){after}", path.display(), names(&s.todos[i]));
             job_of[i] = Some(format!("<cell {k}>"));
+            submitted += 1;
             continue;
         }
         let mut args = vec!["--parsable".to_string()];

@@ -130,6 +130,18 @@ impl CheckpointDir {
         Ok(())
     }
 
+    /// Keeps the trainable parameters after epoch `epoch` (1-based), beside the checkpoints
+    /// and never replaced by them, in the form `params::save_trained` writes.
+    pub fn save_epoch(&self, vs: &nn::VarStore, epoch: usize) -> anyhow::Result<()> {
+        fs_err::create_dir_all(&self.dir)?;
+        crate::model::params::save_trained(vs, &self.dir.join(crate::files::epoch_model(epoch)))
+    }
+
+    /// The epochs `save_epoch` kept (1-based), with their files, in order.
+    pub fn saved_epochs(&self) -> Vec<(usize, PathBuf)> {
+        (1..).map(|e| (e, self.dir.join(crate::files::epoch_model(e)))).take_while(|(_, p)| p.exists()).collect()
+    }
+
     /// The step of the saved checkpoint, if any.
     pub fn saved_step(&self) -> Option<i64> {
         let text = std::fs::read(self.dir.join(PROGRESS)).ok()?;

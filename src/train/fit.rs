@@ -123,8 +123,23 @@ fn fit_around(
         return Err(e.context("scoring the source dev split after an epoch"));
     }
     bar.finish();
+    // Every epoch but the last, whose model the stage writes itself: what model selection
+    // downstream chooses from (`eval.selection`).
+    for (epoch, path) in checkpoints.saved_epochs() {
+        let kept = ctx.output(&crate::files::epoch_model(epoch));
+        // The resume folder and the artifact share the store's file system.
+        if fs_err::hard_link(&path, &kept).is_err() {
+            fs_err::copy(&path, &kept)?;
+        }
+    }
     if !state.epoch_dev_f1.is_empty() {
         ctx.log(format!("source dev F1 per epoch {:.2?}", state.epoch_dev_f1));
+    }
+    let losses: Vec<f64> = state.curve.iter().map(|p| p.loss).collect();
+    let peak_lr = state.curve.iter().map(|p| p.lr).fold(0.0, f64::max);
+    let warmup_steps = state.curve.windows(2).take_while(|w| w[1].lr > w[0].lr).count() + 1;
+    for warning in crate::health::training(&losses, warmup_steps.min(steps), peak_lr) {
+        ctx.warn(warning);
     }
     let tokens_per_s = state.tokens as f64 / started.elapsed().as_secs_f64();
     ctx.log(format!("epoch losses {:?}; {tokens_per_s:.0} training tokens/s", state.epoch_losses));

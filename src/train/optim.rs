@@ -1,6 +1,7 @@
-//! AdamW with decoupled weight decay (as `torch.optim.AdamW`), parameter groups with
-//! their own learning-rate scale and weight decay, global gradient-norm clipping, and
-//! a linear warm-up / linear decay schedule. Only trainable parameters get state; the
+//! AdamW with decoupled weight decay (as `torch.optim.AdamW`) or Adam with weight decay
+//! as an L2 term of the gradient (as `torch.optim.Adam`, the MTMT paper's optimizer),
+//! parameter groups with their own learning-rate scale and weight decay, global
+//! gradient-norm clipping, and a linear warm-up / linear decay schedule. Only trainable parameters get state; the
 //! state is plain named tensors, so checkpoints restore it exactly.
 //!
 //! Three ways to the same update: fused CPU passes (`FusedParam`), a group's parameters
@@ -18,12 +19,32 @@ pub struct AdamWConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    pub optimizer: Optimizer,
 }
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8, optimizer: Optimizer::AdamW }
     }
+}
+
+/// Which of the two updates, that is, how weight decay enters it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// `w <- w (1 - lr wd)` before the moments (`torch.optim.AdamW`).
+    #[default]
+    AdamW,
+    /// `g <- g + wd w` before the moments (`torch.optim.Adam`): an L2 term of the loss,
+    /// scaled by the moments as the gradient is.
+    Adam,
+}
+
+/// Weight decay of the decayed parameters and the update it enters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decay {
+    pub rate: f64,
+    pub optimizer: Optimizer,
 }
 
 /// A group's learning-rate multiplier and weight decay.
@@ -174,7 +195,7 @@ impl AdamW {
                 continue;
             }
             let update = updates[p.group];
-            match FusedParam::new(p, &grad).filter(|_| fuse) {
+            match FusedParam::new(p, &grad).filter(|_| fuse && !update.adds_to_gradient()) {
                 Some(f) => fused.push((f, update)),
                 None => update.tensor_ops(p, &grad),
             }
@@ -221,13 +242,14 @@ impl AdamW {
     }
 }
 
-/// One parameter's AdamW update at one step: the scalars of
-/// `w <- w (1 - lr wd);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+/// One parameter's update at one step: the scalars of
+/// `w <- w (1 - lr wd)` (AdamW) or `g <- g + wd w` (Adam), then `m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
 ///  w <- w - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
 #[derive(Debug, Clone, Copy)]
 struct Update {
     lr: f64,
     weight_decay: f64,
+    optimizer: Optimizer,
     beta1: f64,
     beta2: f64,
     eps: f64,
@@ -237,8 +259,14 @@ struct Update {
 
 impl Update {
     fn new(config: &AdamWConfig, lr: f64, weight_decay: f64, bias1: f64, bias2_sqrt: f64) -> Self {
-        let AdamWConfig { beta1, beta2, eps } = *config;
-        Self { lr, weight_decay, beta1, beta2, eps, bias1, bias2_sqrt }
+        let AdamWConfig { beta1, beta2, eps, optimizer } = *config;
+        Self { lr, weight_decay, optimizer, beta1, beta2, eps, bias1, bias2_sqrt }
+    }
+
+    /// Whether the gradient itself changes (Adam's L2 term): the fused passes read it
+    /// as it is, so such an update takes the tensor ops.
+    fn adds_to_gradient(&self) -> bool {
+        self.optimizer == Optimizer::Adam && self.weight_decay != 0.0
     }
 
     fn tensor_ops(&self, p: &mut Param, grad: &Tensor) {
@@ -248,8 +276,15 @@ impl Update {
     /// The update as whole-tensor ops on a parameter (or a concatenation of them), its
     /// gradient and moments.
     fn chain(&self, var: &mut Tensor, grad: &Tensor, exp_avg: &mut Tensor, exp_avg_sq: &mut Tensor) {
-        let Self { lr, weight_decay, beta1, beta2, eps, bias1, bias2_sqrt } = *self;
-        if weight_decay != 0.0 {
+        let Self { lr, weight_decay, optimizer, beta1, beta2, eps, bias1, bias2_sqrt } = *self;
+        let l2_grad;
+        let grad = if self.adds_to_gradient() {
+            l2_grad = grad + &*var * weight_decay;
+            &l2_grad
+        } else {
+            grad
+        };
+        if weight_decay != 0.0 && optimizer == Optimizer::AdamW {
             let _ = var.g_mul_scalar_(1.0 - lr * weight_decay);
         }
         let _ = exp_avg.g_mul_scalar_(beta1).g_add_(&(grad * (1.0 - beta1)));

@@ -212,6 +212,9 @@ pub fn train_steps<O: Optimizers>(
         on_step(&mut progress, loss);
         let periodic = schedule.checkpoint_every > 0 && progress.step % schedule.checkpoint_every == 0;
         if let Some(c) = checkpoints {
+            if epoch_ends && progress.step < total {
+                c.save_epoch(vs, progress.epoch_losses.len())?;
+            }
             if (periodic || epoch_ends) && progress.step < total {
                 c.save(vs, opt, &progress)?;
             }
