@@ -203,6 +203,10 @@ fn frozen_parameters_get_no_gradient_and_no_optimizer_state() {
 
 #[test]
 fn adamw_follows_pytorch_update_rule() {
+    // Not beside this binary's training tests: once, in a loaded full run beside them, step 1
+    // came out 7e-6 off the exact arithmetic (v's square root off by about 1e-4 relative);
+    // the cause was not found. Taking turns, it has not recurred.
+    let _turn = exclusive();
     // One scalar, constant gradient 0.5 (loss = 0.5 p), lr 0.1, weight decay 0.01.
     let p = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
     let groups = vec![ParamGroup { lr_scale: 1.0, weight_decay: 0.01 }];
@@ -334,6 +338,7 @@ fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_and_parameters
 /// parameters, so each step's gradient comes from the trajectory so far.
 #[test]
 fn adam_follows_torch_optim_adam() {
+    let _turn = exclusive(); // as `adamw_follows_pytorch_update_rule`
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     let (lr, wd, steps) = (0.05, 0.1, 5);
     let init_w: Vec<f32> = (0..6).map(|i| 0.3 * i as f32 - 0.7).collect();
