@@ -756,7 +756,7 @@ impl ResolvedConfig {
             insert(&mut view, key, value);
         }
         for (key, as_before) in ADDED_LATER {
-            if lookup(&view, key).is_some_and(|v| serde_json::from_str::<Value>(as_before).is_ok_and(|b| *v == b)) {
+            if lookup(&view, key).is_some_and(|v| as_before.is(v)) {
                 remove(&mut view, key);
             }
         }
@@ -1013,32 +1013,49 @@ pub fn bio_labels(types: &[String]) -> Vec<String> {
     labels
 }
 
-/// Settings added after artifacts existed, with the value that behaves as before them
-/// (as JSON text). At that value a setting stays out of every stage's view and key; set
-/// otherwise, it enters the view of the stages that read it (or its section).
-pub const ADDED_LATER: &[(&str, &str)] = &[
-    ("source.unspaced", "false"),
-    ("target.unspaced", "false"),
-    ("teacher_ner.attention_dropout", "true"),
-    ("teacher_ner.frozen_dropout", "true"),
-    ("teacher_sim.attention_dropout", "true"),
-    ("teacher_sim.frozen_dropout", "true"),
-    ("distill.attention_dropout", "true"),
-    ("distill.frozen_dropout", "true"),
-    ("teacher_ner.bf16", "false"),
-    ("teacher_sim.bf16", "false"),
-    ("distill.bf16", "false"),
-    ("similarity.calibrated", "false"),
-    ("unitrans.target_casing", "false"),
-    ("teacher_ner.optimizer", "\"adamw\""),
-    ("teacher_sim.optimizer", "\"adamw\""),
-    ("distill.optimizer", "\"adamw\""),
-    ("teacher_adv.optimizer", "\"adamw\""),
-    ("teacher_msd.optimizer", "\"adamw\""),
-    ("teacher_trans.optimizer", "\"adamw\""),
-    ("eval.selection", "\"last\""),
-    ("tokenize.label_past_bare_marker", "false"),
+/// Settings added after artifacts existed, with the value that behaves as before them. At
+/// that value a setting stays out of every stage's view and key; set otherwise, it enters
+/// the view of the stages that read it (or its section).
+pub const ADDED_LATER: &[(&str, AsBefore)] = &[
+    ("source.unspaced", AsBefore::Flag(false)),
+    ("target.unspaced", AsBefore::Flag(false)),
+    ("teacher_ner.attention_dropout", AsBefore::Flag(true)),
+    ("teacher_ner.frozen_dropout", AsBefore::Flag(true)),
+    ("teacher_sim.attention_dropout", AsBefore::Flag(true)),
+    ("teacher_sim.frozen_dropout", AsBefore::Flag(true)),
+    ("distill.attention_dropout", AsBefore::Flag(true)),
+    ("distill.frozen_dropout", AsBefore::Flag(true)),
+    ("teacher_ner.bf16", AsBefore::Flag(false)),
+    ("teacher_sim.bf16", AsBefore::Flag(false)),
+    ("distill.bf16", AsBefore::Flag(false)),
+    ("similarity.calibrated", AsBefore::Flag(false)),
+    ("unitrans.target_casing", AsBefore::Flag(false)),
+    ("teacher_ner.optimizer", AsBefore::Name("adamw")),
+    ("teacher_sim.optimizer", AsBefore::Name("adamw")),
+    ("distill.optimizer", AsBefore::Name("adamw")),
+    ("teacher_adv.optimizer", AsBefore::Name("adamw")),
+    ("teacher_msd.optimizer", AsBefore::Name("adamw")),
+    ("teacher_trans.optimizer", AsBefore::Name("adamw")),
+    ("eval.selection", AsBefore::Name("last")),
+    ("tokenize.label_past_bare_marker", AsBefore::Flag(false)),
 ];
+
+/// The value of a setting added later (`ADDED_LATER`) that behaves as before it.
+#[derive(Debug, Clone, Copy)]
+pub enum AsBefore {
+    Flag(bool),
+    /// A choice, by its name in the config.
+    Name(&'static str),
+}
+
+impl AsBefore {
+    fn is(self, value: &Value) -> bool {
+        match self {
+            AsBefore::Flag(b) => value.as_bool() == Some(b),
+            AsBefore::Name(name) => value.as_str() == Some(name),
+        }
+    }
+}
 
 /// Removes a dotted key from a view (and the sections it leaves empty).
 fn remove(root: &mut Value, key: &str) {

@@ -130,8 +130,11 @@ fn model_card(
         other => other.as_str().to_string(),
     };
     let evaluate = &plan.get(StageName::Evaluate).key;
+    // The exported model is the last epoch's; under another `eval.selection` the config's
+    // evaluation scored a chosen epoch (under target_dev, with target labels), not this model.
+    let last = c.eval.selection == crate::config::Selection::Last;
     let f1 = match store.state(StageName::Evaluate, evaluate, false) {
-        ArtifactState::Valid(_) if own => {
+        ArtifactState::Valid(_) if own && last => {
             let path = store.artifact_dir(StageName::Evaluate, evaluate).join(files::METRICS);
             let doc: Value = serde_json::from_str(&fs_err::read_to_string(path)?)?;
             doc["metrics"][&role]["test"]["overall"]["f1"].as_f64()
@@ -139,7 +142,15 @@ fn model_card(
         _ => None,
     };
     let score = f1.map_or_else(
-        || "not evaluated with this config (`mtmt-pipe run all` scores it on the target test split)".to_string(),
+        || {
+            let why = if last {
+                "not evaluated with this config (`mtmt-pipe run all` scores it on the target test split)"
+            } else {
+                "not shown: this config's `eval.selection` scores a chosen epoch, and this model is the last epoch's \
+                 (`--set eval.selection=last` and `mtmt-pipe run all` score it)"
+            };
+            why.to_string()
+        },
         |f1| format!("{f1:.2} entity F1 on the target test split (conlleval, Viterbi decoding)"),
     );
     Ok(format!(

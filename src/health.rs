@@ -1,7 +1,7 @@
 //! Health checks that need no target label: a run that produced a useless model says so.
 //! Each returns the warnings it finds, with the figure and a likely cause; stages pass them
 //! to `StageContext::warn`, which prints them, logs them and keeps them in the manifest
-//! (`summary.warnings`), where `status` shows them.
+//! (`summary.warnings`).
 
 /// Below this source dev F1 a recognizer has learned too little to teach.
 pub const SOURCE_DEV_F1_FLOOR: f64 = 30.0;
@@ -57,7 +57,7 @@ pub fn predictions(model: &str, text: &str, tags: &[Vec<String>]) -> Option<Stri
     let total: usize = counts.values().sum();
     let (label, n) = counts.into_iter().max_by_key(|(_, n)| *n)?;
     let share = n as f64 / total as f64;
-    (total > 0 && share >= ONE_LABEL_SHARE).then(|| {
+    (share >= ONE_LABEL_SHARE).then(|| {
         let what = if label == "O" {
             "marks almost no entity".to_string()
         } else {

@@ -195,7 +195,7 @@ impl StageContext {
     }
 
     /// A health warning (`health`): printed whatever the verbosity short of `-q`, logged,
-    /// and kept in the manifest's `summary.warnings`, where `status` shows it.
+    /// and kept in the manifest's `summary.warnings`.
     pub fn warn(&mut self, msg: impl Into<String>) {
         let msg = msg.into();
         if let Ok(mut f) = self.log.file.lock() {

@@ -5,7 +5,7 @@
 pub const METRICS: &str = "metrics";
 /// `evaluate`: how the method's model was chosen among its epochs (`eval.selection`).
 pub const SELECTION: &str = "selection";
-/// Every stage: what its health checks found (`health`), for `status` and the reports.
+/// Every stage: what its health checks found (`health`).
 pub const WARNINGS: &str = "warnings";
 /// Recognizer teachers: entity scores on source dev.
 pub const SOURCE_DEV: &str = "source_dev";

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::artifacts::{load_tagger, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, EvalConfig, Selection};
-use crate::eval::conlleval::Scores;
+use crate::eval::conlleval::{self, Scores};
 use crate::eval::{decode_all, score};
 use crate::files;
 use crate::method::Method;
@@ -116,7 +116,10 @@ impl Stage for Evaluate {
                 let scores = score(&predicted, &set, &labels)?;
                 if split == Split::Test.name() {
                     warnings.extend(crate::health::predictions(name, "the target test text", &predicted));
-                    entities.insert(*name, predicted.iter().map(|tags| entity_count(tags)).sum::<usize>());
+                    let chunks = |tags: &Vec<String>| {
+                        conlleval::chunks(&tags.iter().map(String::as_str).collect::<Vec<_>>()).len()
+                    };
+                    entities.insert(*name, predicted.iter().map(chunks).sum::<usize>());
                 }
                 ctx.log(format!(
                     "{name} on target {split}: F1 {:.2} (P {:.2}, R {:.2})",
@@ -295,17 +298,4 @@ fn choose_epoch(
     let best = (0..epochs).fold(0, |best, e| if dev_f1[e] > dev_f1[best] { e } else { best });
     ctx.log(format!("selected epoch {} of {epochs} of `{stage}` ({})", best + 1, p.eval.selection.describe()));
     Ok(EpochChoice { file: files.swap_remove(best), epoch: Some(best + 1), epochs, dev_f1 })
-}
-
-/// Entities in one sentence's tags, as conlleval chunks them: a `B-` tag, or an `I-` tag
-/// that does not continue an entity of its type.
-fn entity_count(tags: &[String]) -> usize {
-    let mut previous = "O";
-    let mut count = 0;
-    for tag in tags {
-        let continues = tag.strip_prefix("I-").is_some_and(|t| previous.get(2..) == Some(t));
-        count += usize::from(tag != "O" && !continues);
-        previous = tag;
-    }
-    count
 }

@@ -62,7 +62,7 @@ pub fn fit_scored(
     step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
     score: EpochScore,
 ) -> anyhow::Result<TrainState> {
-    fit_around(ctx, opt.trainable_parameters(), steps.len(), score, |checkpoints, on_step| {
+    fit_around(ctx, opt.trainable_parameters(), steps.len(), schedule, score, |checkpoints, on_step| {
         train(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_loss, on_step)
     })
 }
@@ -79,7 +79,7 @@ pub fn fit_steps<O: Optimizers>(
     step_fn: impl FnMut(&mut O, i64, &[usize], f64, &mut StepTimes) -> anyhow::Result<StepOutcome>,
     score: EpochScore,
 ) -> anyhow::Result<TrainState> {
-    fit_around(ctx, opt.trainable_parameters(), steps.len(), score, |checkpoints, on_step| {
+    fit_around(ctx, opt.trainable_parameters(), steps.len(), schedule, score, |checkpoints, on_step| {
         train_steps(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_fn, on_step)
     })
 }
@@ -89,6 +89,7 @@ fn fit_around(
     ctx: &mut StageContext,
     trainable: i64,
     steps: usize,
+    schedule: &Schedule,
     score: EpochScore,
     run: impl FnOnce(&CheckpointDir, &mut dyn FnMut(&mut TrainState, f64)) -> anyhow::Result<TrainState>,
 ) -> anyhow::Result<TrainState> {
@@ -136,9 +137,8 @@ fn fit_around(
         ctx.log(format!("source dev F1 per epoch {:.2?}", state.epoch_dev_f1));
     }
     let losses: Vec<f64> = state.curve.iter().map(|p| p.loss).collect();
-    let peak_lr = state.curve.iter().map(|p| p.lr).fold(0.0, f64::max);
-    let warmup_steps = state.curve.windows(2).take_while(|w| w[1].lr > w[0].lr).count() + 1;
-    for warning in crate::health::training(&losses, warmup_steps.min(steps), peak_lr) {
+    let warmup_steps = schedule.warmup_steps(steps as i64) as usize;
+    for warning in crate::health::training(&losses, warmup_steps, schedule.lr) {
         ctx.warn(warning);
     }
     let tokens_per_s = state.tokens as f64 / started.elapsed().as_secs_f64();

@@ -25,6 +25,13 @@ pub struct Schedule {
     pub checkpoint_every: i64,
 }
 
+impl Schedule {
+    /// The warm-up steps of a run of `total` steps.
+    pub fn warmup_steps(&self, total: i64) -> i64 {
+        (self.warmup_ratio * total as f64).round() as i64
+    }
+}
+
 /// Every step's batch, epoch by epoch, as a pure function of the seed.
 pub fn all_batches(lengths: &[usize], schedule: &Schedule, seed: u64) -> Vec<(usize, Vec<usize>)> {
     (0..schedule.epochs)
@@ -173,7 +180,7 @@ pub fn train_steps<O: Optimizers>(
     mut on_step: impl FnMut(&mut TrainState, f64),
 ) -> anyhow::Result<TrainState> {
     let total = steps.len() as i64;
-    let warmup = (schedule.warmup_ratio * total as f64).round() as i64;
+    let warmup = schedule.warmup_steps(total);
     let mut progress = match checkpoints {
         Some(c) => c.load(vs, opt)?.unwrap_or_default(),
         None => TrainState::default(),
@@ -211,13 +218,11 @@ pub fn train_steps<O: Optimizers>(
         }
         on_step(&mut progress, loss);
         let periodic = schedule.checkpoint_every > 0 && progress.step % schedule.checkpoint_every == 0;
-        if let Some(c) = checkpoints {
-            if epoch_ends && progress.step < total {
+        if let Some(c) = checkpoints.filter(|_| (periodic || epoch_ends) && progress.step < total) {
+            if epoch_ends {
                 c.save_epoch(vs, progress.epoch_losses.len())?;
             }
-            if (periodic || epoch_ends) && progress.step < total {
-                c.save(vs, opt, &progress)?;
-            }
+            c.save(vs, opt, &progress)?;
         }
         progress.times.bookkeeping += laps.lap();
         progress.times.steps += 1;
