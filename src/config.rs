@@ -2,11 +2,13 @@
 //! overrides typed by the schema, path resolution, and the per-stage views that
 //! make a stage's cache key depend on exactly the values it reads.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::corpus::Format;
 use crate::error::{ConfigError, Origin};
 use crate::method::Method;
 use crate::model::bert::TrainMode;
@@ -161,7 +163,7 @@ pub struct UniTransConfig {
     /// A word's vector: `contextual` (the encoder's hidden state at its first subword in
     /// layer `layer`, averaged over its occurrences in the first `context_sentences`
     /// sentences, 0 = all) or `input` (the mean of its subwords' input embeddings, which
-    /// follows spelling: README, "UniTrans's lexicon").
+    /// follows spelling: docs/measurements.md, "UniTrans's lexicon").
     pub word_vectors: WordVectors,
     pub layer: usize,
     pub context_sentences: usize,
@@ -603,6 +605,24 @@ pub struct Corpus {
     /// pretraining. Off, it stays out of stage keys (made before it existed).
     #[serde(default)]
     pub unspaced: bool,
+    /// The files' format: `conll`, `conllu`, `text` (one sentence per line; unlabeled files
+    /// only), `jsonl` or `parquet` (HF datasets' `tokens`/`ner_tags`). Left out, each file's
+    /// is detected from its content (`corpus::sniff`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    /// CoNLL: the token's column, 1-based (left out: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_column: Option<usize>,
+    /// CoNLL: the tag's column, 1-based (left out: the last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_column: Option<usize>,
+    /// JSON Lines / Parquet whose `ner_tags` are ids: the tag of each id, in id order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_names: Vec<String>,
+    /// The files' entity types renamed onto `labels` (`GPE_LOC = "LOC"`), or dropped (`"O"`);
+    /// applied when the files are read, with the counts in the ingest manifest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tag_map: BTreeMap<String, String>,
 }
 
 /// Text encodings accepted for CoNLL files.
@@ -819,6 +839,11 @@ impl Config {
             );
             check(!self.labels[..i].contains(label), "labels", format!("names `{label}` twice"));
         }
+        let sections = [("source".to_string(), &self.source), ("target".to_string(), &self.target)].into_iter();
+        let sources = self.sources.iter().enumerate().map(|(i, c)| (format!("sources[{i}]"), c));
+        for (section, corpus) in sections.chain(sources) {
+            corpus_range_errors(&section, corpus, &self.labels, &mut check);
+        }
         let max_len = self.tokenize.max_len;
         check(max_len >= 3, "tokenize.max_len", format!("is {max_len}: must be at least 3 (CLS, a subword, SEP)"));
         // The encoder's depth bounds `freeze_layers`; an unreadable config.json is reported
@@ -947,6 +972,26 @@ impl Config {
     }
 }
 
+/// The range checks of one corpus's reading settings, keys under `section`.
+fn corpus_range_errors(section: &str, c: &Corpus, labels: &[String], check: &mut impl FnMut(bool, &str, String)) {
+    let key = |field: &str| format!("{section}.{field}");
+    for (field, column) in [("token_column", c.token_column), ("tag_column", c.tag_column)] {
+        check(column != Some(0), &key(field), "is 0: columns count from 1".into());
+    }
+    check(
+        c.token_column.is_none() || c.token_column != c.tag_column,
+        &key("tag_column"),
+        "is the token's column".into(),
+    );
+    for (from, to) in &c.tag_map {
+        check(
+            to == "O" || labels.contains(to),
+            &key("tag_map"),
+            format!("maps `{from}` to `{to}`, which is not one of the labels ({}) nor `O`", labels.join(", ")),
+        );
+    }
+}
+
 /// Whether `x` lies in [0, 1].
 fn unit(x: f64) -> bool {
     (0.0..=1.0).contains(&x)
@@ -1038,6 +1083,16 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("teacher_trans.optimizer", AsBefore::Name("adamw")),
     ("eval.selection", AsBefore::Name("last")),
     ("tokenize.label_past_bare_marker", AsBefore::Flag(false)),
+    ("source.format", AsBefore::Absent),
+    ("source.token_column", AsBefore::Absent),
+    ("source.tag_column", AsBefore::Absent),
+    ("source.tag_names", AsBefore::Absent),
+    ("source.tag_map", AsBefore::Absent),
+    ("target.format", AsBefore::Absent),
+    ("target.token_column", AsBefore::Absent),
+    ("target.tag_column", AsBefore::Absent),
+    ("target.tag_names", AsBefore::Absent),
+    ("target.tag_map", AsBefore::Absent),
 ];
 
 /// The value of a setting added later (`ADDED_LATER`) that behaves as before it.
@@ -1046,6 +1101,8 @@ pub enum AsBefore {
     Flag(bool),
     /// A choice, by its name in the config.
     Name(&'static str),
+    /// Left out of the config (an optional setting, or an empty list or map).
+    Absent,
 }
 
 impl AsBefore {
@@ -1053,6 +1110,7 @@ impl AsBefore {
         match self {
             AsBefore::Flag(b) => value.as_bool() == Some(b),
             AsBefore::Name(name) => value.as_str() == Some(name),
+            AsBefore::Absent => value.is_null(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! runs what is stale in dependency order, and publishes each artifact atomically.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -149,8 +149,6 @@ impl<'a> Plan<'a> {
         let mut keys: BTreeMap<StageName, String> = BTreeMap::new();
         let mut stages: Vec<Planned<'a>> = Vec::new();
         for stage in registry {
-            let reads = stage.reads_under(method);
-            let reads_view = cfg.view(&reads);
             let mut input_files = BTreeMap::new();
             for &key in stage.files() {
                 let file = match lookup(&cfg.json, key).and_then(Value::as_str) {
@@ -174,6 +172,12 @@ impl<'a> Plan<'a> {
                 };
                 input_files.insert(key.to_string(), file);
             }
+            let mut reads = stage.reads_under(method);
+            let present: Vec<(&str, &Path)> =
+                input_files.iter().filter_map(|(k, f)| Some((k.as_str(), f.as_ref()?.path.as_path()))).collect();
+            let idle = stage.idle_reads(&cfg.view(&reads), &present);
+            reads.retain(|key| !idle.contains(key));
+            let reads_view = cfg.view(&reads);
             let mut upstream: Vec<Upstream> = stage
                 .inputs(method)
                 .into_iter()
@@ -272,6 +276,9 @@ pub struct StageStatus {
     pub key: String,
     pub fresh: bool,
     pub reasons: Vec<String>,
+    /// The health warnings its run left in the manifest (`health`), for a fresh artifact.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Explains the state of each stage `run all` needs against the store.
@@ -280,15 +287,15 @@ pub fn status(plan: &Plan, store: &Store, rehash: bool) -> Vec<StageStatus> {
         .into_iter()
         .map(|p| {
             let name = p.name();
-            let (fresh, mut reasons) = match store.state(name, &p.key, rehash) {
-                ArtifactState::Valid(_) => (true, vec![]),
-                ArtifactState::Corrupt(why) => (false, vec![format!("artifact corrupt: {why}")]),
-                ArtifactState::Missing => (false, closest_reasons(p, store.manifests(name))),
+            let (fresh, mut reasons, warnings) = match store.state(name, &p.key, rehash) {
+                ArtifactState::Valid(manifest) => (true, vec![], crate::summary::warnings(&manifest.summary)),
+                ArtifactState::Corrupt(why) => (false, vec![format!("artifact corrupt: {why}")], vec![]),
+                ArtifactState::Missing => (false, closest_reasons(p, store.manifests(name)), vec![]),
             };
             if let Some(step) = (!fresh).then(|| store.resume_step(name, &p.key)).flatten() {
                 reasons.push(format!("an interrupted run left a checkpoint: `run` resumes at step {step}"));
             }
-            StageStatus { stage: name, variant: p.variant.clone(), key: p.key.clone(), fresh, reasons }
+            StageStatus { stage: name, variant: p.variant.clone(), key: p.key.clone(), fresh, reasons, warnings }
         })
         .collect()
 }

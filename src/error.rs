@@ -114,3 +114,40 @@ pub enum SweepError {
     )]
     UnmarkedTargetDev { path: PathBuf, method: String },
 }
+
+/// The message the CLI prints for `err`: its chain on one line, each cause once. A full
+/// disk, which libraries report in their own wording (`IoError(Os { code: 28, ... })`),
+/// is said plainly, after what was being done, with what is kept.
+pub fn message(err: &anyhow::Error) -> String {
+    let full = |e: &(dyn std::error::Error + 'static)| {
+        let io = e.downcast_ref::<std::io::Error>();
+        let text = e.to_string();
+        io.is_some_and(|io| io.raw_os_error() == Some(28) || io.kind() == std::io::ErrorKind::StorageFull)
+            || ["os error 28", "code: 28", "No space left on device"].iter().any(|s| text.contains(s))
+    };
+    let Some(at) = err.chain().position(full) else {
+        return format!("{err:#}");
+    };
+    let doing: Vec<String> = err.chain().take(at).map(|e| e.to_string()).collect();
+    let what = if doing.is_empty() { String::new() } else { format!("{}: ", doing.join(": ")) };
+    format!(
+        "{what}the disk is full (no space left on device). Free space and run again: published artifacts are \
+         complete and kept, a half-built one is cleared, and a training stage resumes from its last checkpoint"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_full_disk_is_said_plainly_after_what_was_being_done() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let err = anyhow::Error::new(io).context("writing model.safetensors").context("stage `distill` failed");
+        let msg = super::message(&err);
+        assert!(msg.starts_with("stage `distill` failed: writing model.safetensors: the disk is full"), "{msg}");
+        assert!(!msg.contains("os error"), "{msg}");
+        // A library's own wording, carried as text.
+        let err = anyhow::anyhow!("saving: IoError(Os {{ code: 28, kind: StorageFull }})").context("stage `x` failed");
+        assert!(super::message(&err).starts_with("stage `x` failed: the disk is full"), "{}", super::message(&err));
+        assert_eq!(super::message(&anyhow::anyhow!("other")), "other");
+    }
+}

@@ -41,7 +41,7 @@ pub fn export(
     let tagger = load_tagger(&EncoderFiles::of(&c.encoder), labels.len(), &trained.weights, tch::Device::Cpu)?;
 
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs_err::create_dir_all(parent)?;
+    crate::atomic::create_dir_all(parent)?;
     let staging = tempfile::Builder::new().prefix(".export.").tempdir_in(parent)?;
     let dir = staging.path();
 

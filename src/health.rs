@@ -24,7 +24,13 @@ pub fn training(losses: &[f64], warmup_steps: usize, lr: f64) -> Vec<String> {
              expect an undertrained model (more sentences or epochs, or a smaller batch)"
         ));
     }
-    if steps >= 2 {
+    if let Some(step) = losses.iter().position(|l| !l.is_finite()) {
+        out.push(format!(
+            "the loss is {} from step {} (lr {lr:e}): the model is broken; too high a learning rate",
+            losses[step],
+            step + 1
+        ));
+    } else if steps >= 2 {
         let k = (steps / 10).max(1);
         let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
         let (first, last) = (mean(&losses[..k]), mean(&losses[steps - k..]));
@@ -49,9 +55,9 @@ pub fn source_dev(f1: f64) -> Option<String> {
 }
 
 /// A model's predicted tags on some text: one label everywhere.
-pub fn predictions(model: &str, text: &str, tags: &[Vec<String>]) -> Option<String> {
+pub fn predictions<T: AsRef<[String]>>(model: &str, text: &str, tags: &[T]) -> Option<String> {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for tag in tags.iter().flatten() {
+    for tag in tags.iter().flat_map(|t| t.as_ref()) {
         *counts.entry(tag.as_str()).or_default() += 1;
     }
     let total: usize = counts.values().sum();
@@ -94,6 +100,9 @@ mod tests {
         let flat = vec![1.0; 100];
         assert!(training(&flat, 10, 1e-4)[0].contains("did not fall"));
         assert!(training(&falling[..5], 1, 1e-4)[0].contains("only 5 training steps"));
+        let broken = [falling.clone(), vec![f64::NAN; 10]].concat();
+        let found = training(&broken, 10, 1e-4);
+        assert!(found.len() == 1 && found[0].contains("the loss is NaN from step 101"), "{found:?}");
         assert!(source_dev(24.7).is_some() && source_dev(85.0).is_none());
         let tags = |o: usize, e: usize| vec![[vec!["O".to_string(); o], vec!["B-PER".to_string(); e]].concat()];
         assert!(predictions("student", "target test", &tags(1000, 1)).unwrap().contains("marks almost no entity"));

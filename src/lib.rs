@@ -9,7 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod conll;
+pub mod corpus;
 pub mod curves;
 pub mod e5s1;
 pub mod engine;
@@ -39,7 +39,6 @@ pub mod train;
 pub mod trained;
 pub mod ui;
 pub mod variant;
-pub mod words;
 
 #[path = "../stages/mod.rs"]
 pub mod stages;

@@ -12,9 +12,10 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     let cli = mtmt_pipe::cli::Cli::parse();
     match mtmt_pipe::commands::execute(cli) {
-        // The error chain on one line, without a backtrace dump even when RUST_BACKTRACE is set.
+        // The error chain on one line (`error::message`), without a backtrace dump even when
+        // RUST_BACKTRACE is set.
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", mtmt_pipe::error::message(&err));
             Ok(ExitCode::FAILURE)
         }
         ok => ok,

@@ -14,7 +14,7 @@ use polars::prelude::{Column, DataFrame};
 
 use crate::artifacts::{load_tagger, EncoderFiles, INFERENCE};
 use crate::config::{bio_labels, ResolvedConfig};
-use crate::conll::{self, Labels};
+use crate::corpus::{self, Labels, Reading};
 use crate::engine::Plan;
 use crate::files;
 use crate::side::{Side, Split};
@@ -120,7 +120,7 @@ pub fn neighbours(
 
     // Gold types, read from the target train file for this report only.
     let train = &c.target.train;
-    let (sentences, _) = conll::read_file(train, c.target.encoding, Labels::Types(&c.labels))?;
+    let (sentences, _) = corpus::read_file(train, &Reading::of(&c.target, "target"), Labels::Types(&c.labels))?;
     let gold = |case: &Case| -> anyhow::Result<String> {
         let tags = sentences.get(case.sentence as usize).and_then(|s| s.tags.as_ref());
         let tag = tags.and_then(|t| t.get(case.word as usize)).ok_or_else(|| {

@@ -1,11 +1,11 @@
-//! `mtmt-pipe predict`: tags new text with a model of the store. Input: plain text (one
-//! sentence per line, split into words at Unicode word boundaries with punctuation a word
-//! of its own (`words`), or every character a word for unspaced scripts, as
-//! `target.unspaced`), or CoNLL files (tokens in the first column, labels
-//! ignored); stdin by default. Output: JSON Lines, one record per sentence (per input line
-//! for text, blank lines included), with the words, their BIO tags (Viterbi as `evaluate`)
-//! and the entities as `{type, text, start, end, score}` with character offsets into the
-//! line (the shape of transformers' `pipeline("ner", aggregation_strategy=...)`: `score`
+//! `mtmt-pipe predict`: tags new text with a model of the store. Input: any format
+//! `corpus` reads (detected, or `--input-format`), labels ignored; plain text is one
+//! sentence per line split into words at Unicode word boundaries with punctuation a word
+//! of its own (`corpus::words`), or every character a word for unspaced scripts, as
+//! `target.unspaced`; stdin by default. Output: JSON Lines, one record per sentence (per
+//! input line for text, blank lines included), with the words, their BIO tags (Viterbi as
+//! `evaluate`) and the entities as `{type, text, start, end, score}` with character offsets
+//! into the line (the shape of transformers' `pipeline("ner", aggregation_strategy=...)`: `score`
 //! is the mean of the entity's words' top probability); or CoNLL (word, tag).
 
 use std::io::{BufWriter, Read, Write};
@@ -16,8 +16,8 @@ use serde::Serialize;
 use tch::Kind;
 
 use crate::artifacts::{load_tagger, EncoderFiles};
-use crate::config::{bio_labels, Encoding, ResolvedConfig};
-use crate::conll::{self, Labels};
+use crate::config::{bio_labels, Corpus, ResolvedConfig};
+use crate::corpus::{self, Format, Labels, Reading};
 use crate::engine::Plan;
 use crate::eval::decode_all;
 use crate::stage::DynStage;
@@ -26,11 +26,29 @@ use crate::subword::SubwordTokenizer;
 use crate::train::batching::BatchPlan;
 use crate::train::data::{EncodedSet, Words};
 
-/// How the input is read.
+/// How the input is read: detected from its content (`corpus::sniff`), or one of
+/// `corpus::Format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum InputFormat {
+    Auto,
     Text,
     Conll,
+    Conllu,
+    Jsonl,
+    Parquet,
+}
+
+impl InputFormat {
+    fn format(self) -> Option<Format> {
+        match self {
+            InputFormat::Auto => None,
+            InputFormat::Text => Some(Format::Text),
+            InputFormat::Conll => Some(Format::Conll),
+            InputFormat::Conllu => Some(Format::Conllu),
+            InputFormat::Jsonl => Some(Format::Jsonl),
+            InputFormat::Parquet => Some(Format::Parquet),
+        }
+    }
 }
 
 /// How predictions are written.
@@ -68,8 +86,8 @@ struct Record<'a> {
     probs: Option<Vec<&'a [f32]>>,
 }
 
-/// The sentences of one input (`-` is stdin).
-fn read_input(path: &Path, format: InputFormat, unspaced: bool) -> anyhow::Result<Vec<Sentence>> {
+/// The sentences of one input (`-` is stdin), read as `format` with the target's settings.
+fn read_input(path: &Path, format: InputFormat, target: &Corpus) -> anyhow::Result<Vec<Sentence>> {
     let name = if path == Path::new("-") { "<stdin>".to_string() } else { path.display().to_string() };
     let mut bytes = Vec::new();
     if path == Path::new("-") {
@@ -77,9 +95,30 @@ fn read_input(path: &Path, format: InputFormat, unspaced: bool) -> anyhow::Resul
     } else {
         bytes = fs_err::read(path)?;
     }
+    let format = format.format().unwrap_or_else(|| corpus::sniff(&bytes));
+    let reading = Reading { format: Some(format), flag: Some("--input-format"), ..Reading::of(target, "target") };
     let sentences: Vec<Sentence> = match format {
-        InputFormat::Conll => {
-            let (read, _) = conll::parse(Path::new(&name), &bytes, Encoding::Utf8, Labels::Unlabeled)?;
+        Format::Text => {
+            corpus::check_plain_text(Path::new(&name), &bytes, &reading)?;
+            // A final newline ends the last line; it does not start another.
+            let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            body.split(|&b| b == b'\n')
+                .enumerate()
+                .map(|(i, line)| {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let text = std::str::from_utf8(line)
+                        .map_err(|e| anyhow::anyhow!("{name}:{}: not valid UTF-8 ({e})", i + 1))?
+                        .to_string();
+                    Ok(Sentence {
+                        words: corpus::words::split(&text, target.unspaced),
+                        text,
+                        origin: format!("{name}:{}", i + 1),
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?
+        }
+        _ => {
+            let (read, _) = corpus::parse(Path::new(&name), &bytes, &reading, Labels::Unlabeled)?;
             read.into_iter()
                 .map(|s| {
                     let mut words = Vec::with_capacity(s.tokens.len());
@@ -92,24 +131,6 @@ fn read_input(path: &Path, format: InputFormat, unspaced: bool) -> anyhow::Resul
                     Sentence { text: s.tokens.join(" "), words, origin: format!("{name}:{}", s.line) }
                 })
                 .collect()
-        }
-        InputFormat::Text => {
-            // A final newline ends the last line; it does not start another.
-            let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-            body.split(|&b| b == b'\n')
-                .enumerate()
-                .map(|(i, line)| {
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    let text = std::str::from_utf8(line)
-                        .map_err(|e| anyhow::anyhow!("{name}:{}: not valid UTF-8 ({e})", i + 1))?
-                        .to_string();
-                    Ok(Sentence {
-                        words: crate::words::split(&text, unspaced),
-                        text,
-                        origin: format!("{name}:{}", i + 1),
-                    })
-                })
-                .collect::<anyhow::Result<_>>()?
         }
     };
     anyhow::ensure!(sentences.iter().any(|s| !s.words.is_empty()), "{name}: no sentence to tag (the input is empty)");
@@ -151,7 +172,7 @@ pub fn predict(
     let inputs = if opts.inputs.is_empty() { &stdin[..] } else { &opts.inputs[..] };
     let mut sentences = Vec::new();
     for input in inputs {
-        sentences.extend(read_input(input, opts.input, c.target.unspaced)?);
+        sentences.extend(read_input(input, opts.input, &c.target)?);
     }
     let started = std::time::Instant::now();
     let plan = BatchPlan { batch_size: c.eval.batch_size, max_tokens: None, chunk_batches: 1 };
@@ -260,7 +281,7 @@ mod tests {
     #[test]
     fn entities_follow_conlleval_and_point_into_the_line() {
         let text = "Ángel Pérez vive en Nueva York".to_string();
-        let s = Sentence { words: crate::words::split(&text, false), text, origin: "t:1".into() };
+        let s = Sentence { words: corpus::words::split(&text, false), text, origin: "t:1".into() };
         let tags: Vec<String> = ["B-PER", "I-PER", "O", "O", "I-LOC", "I-LOC"].iter().map(|t| t.to_string()).collect();
         let found = entities(&s, &tags, &[0.9, 0.7, 0.99, 0.99, 0.6, 0.8]);
         let got: Vec<(&str, &str, usize, usize)> =

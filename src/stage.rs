@@ -42,6 +42,13 @@ pub trait StageSpec: Sync {
     fn reads_under(&self, method: Method) -> Vec<&'static str> {
         self.reads().iter().chain(self.method_reads(method)).copied().collect()
     }
+    /// Keys of `reads_under` that change nothing for these input files (config key, path),
+    /// given the view of every key read: left out of the view, and so of the key. A
+    /// setting that matters only for some kinds of file (plain text) keys only the
+    /// artifacts made from such files.
+    fn idle_reads(&self, _view: &Value, _files: &[(&str, &Path)]) -> Vec<&'static str> {
+        vec![]
+    }
     /// Artifacts of stages planned under variants of the config (another seed, another
     /// source language) that the stage reads besides `inputs`, in the order it wants them.
     fn variant_inputs(&self, _cfg: &Config) -> Vec<(StageName, Variant)> {

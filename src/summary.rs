@@ -63,3 +63,11 @@ pub const BRIER: &str = "brier";
 pub const PAPER_SCORE: &str = "paper_score";
 /// `teacher_sim` with `similarity.calibrated`: the fitted scale and bias.
 pub const CALIBRATION: &str = "calibration";
+
+/// The health warnings of a manifest's summary (none when it recorded none).
+pub fn warnings(summary: &serde_json::Value) -> Vec<String> {
+    summary[WARNINGS]
+        .as_array()
+        .map(|list| list.iter().filter_map(|w| w.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}

@@ -143,8 +143,14 @@ impl Stage for Evaluate {
         if let (Some(&student), Some(&teacher)) = (entities.get("student"), entities.get("teacher")) {
             warnings.extend(crate::health::entity_ratio("the target test text", student, teacher));
         }
-        for warning in warnings {
-            ctx.warn(warning);
+        // The report lists the warnings of the models it scores beside its own.
+        let mut upstream = Vec::new();
+        for stage in self.inputs(ctx.method) {
+            let manifest = crate::manifest::Manifest::read(&ctx.input(stage, ""))?;
+            upstream.extend(crate::summary::warnings(&manifest.summary).into_iter().map(|w| format!("[{stage}] {w}")));
+        }
+        for warning in &warnings {
+            ctx.warn(warning.clone());
         }
         let mut df = DataFrame::new(
             model_col.len(),
@@ -171,7 +177,15 @@ impl Stage for Evaluate {
         });
         let document = json!({"setting": setting, "metrics": metrics});
         crate::atomic::write_file(&ctx.output(files::METRICS), serde_json::to_string_pretty(&document)?.as_bytes())?;
-        crate::atomic::write_file(&ctx.output(files::REPORT), report(&setting, &rows).as_bytes())?;
+        let ingested = crate::manifest::Manifest::read(&ctx.input(StageName::IngestTarget, ""))?;
+        let mut report = report(&setting, &rows);
+        report.push_str(&tag_map_note(&ingested.summary));
+        upstream.extend(warnings.iter().map(|w| format!("[evaluate] {w}")));
+        if !upstream.is_empty() {
+            report.push_str("\n## Warnings (health checks, no target label used)\n\n");
+            report.extend(upstream.iter().map(|w| format!("- {w}\n")));
+        }
+        crate::atomic::write_file(&ctx.output(files::REPORT), report.as_bytes())?;
         ctx.summary.insert(crate::summary::METRICS.into(), serde_json::Value::Object(metrics));
         ctx.summary.insert(crate::summary::SELECTION.into(), setting["selection"].clone());
         Ok(())
@@ -208,6 +222,32 @@ fn report(setting: &serde_json::Value, rows: &[(String, String, Scores)]) -> Str
             s.overall.f1,
             per.join(" | ")
         ));
+    }
+    out
+}
+
+/// What the target's tag map did to the gold entities scored (from ingest's counts);
+/// empty without a map.
+fn tag_map_note(ingest_summary: &serde_json::Value) -> String {
+    let mut out = String::new();
+    for split in [Split::Dev, Split::Test] {
+        let stats = &ingest_summary[format!("target_{}", split.name())];
+        let counts = |field: &str| -> Vec<String> {
+            stats[field].as_object().map_or_else(Vec::new, |m| m.iter().map(|(k, n)| format!("{n} {k}")).collect())
+        };
+        let (mapped, dropped) = (counts("mapped"), counts("dropped"));
+        if mapped.is_empty() && dropped.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\nGold {} entities through `target.tag_map`: ", split.name()));
+        if !mapped.is_empty() {
+            out.push_str(&format!("mapped {}", mapped.join(", ")));
+        }
+        if !dropped.is_empty() {
+            let sep = if mapped.is_empty() { "" } else { "; " };
+            out.push_str(&format!("{sep}dropped (not scored) {}", dropped.join(", ")));
+        }
+        out.push_str(".\n");
     }
     out
 }

@@ -1,15 +1,15 @@
-//! `ingest_source` / `ingest_target`: read one language's CoNLL files into one
-//! `sentences_<role>` Parquet table per split. The target's train split is read
-//! unlabeled: its table has no tag column, so gold target labels cannot reach
-//! training.
+//! `ingest_source` / `ingest_target`: read one language's files (any format `corpus` reads,
+//! through the side's tag map) into one `sentences_<role>` Parquet table per split. The
+//! target's train split is read unlabeled: its table has no tag column, so gold target
+//! labels cannot reach training.
 
 use std::path::PathBuf;
 
 use polars::prelude::*;
 use serde::Deserialize;
 
-use crate::config::Encoding;
-use crate::conll::{self, Labels};
+use crate::config::Corpus;
+use crate::corpus::{self, Format, Labels, Reading};
 use crate::files;
 use crate::method::Method;
 use crate::side::{Side, Split};
@@ -22,26 +22,15 @@ pub struct Ingest(pub Side);
 #[derive(Deserialize)]
 pub struct Params {
     labels: Vec<String>,
-    source: Option<CorpusParams>,
-    target: Option<CorpusParams>,
+    source: Option<Corpus>,
+    target: Option<Corpus>,
 }
 
-#[derive(Deserialize)]
-pub struct CorpusParams {
-    lang: String,
-    encoding: Encoding,
-    train: PathBuf,
-    dev: Option<PathBuf>,
-    test: Option<PathBuf>,
-}
-
-impl CorpusParams {
-    fn split(&self, split: Split) -> Option<&PathBuf> {
-        match split {
-            Split::Train => Some(&self.train),
-            Split::Dev => self.dev.as_ref(),
-            Split::Test => self.test.as_ref(),
-        }
+fn split_file(corpus: &Corpus, split: Split) -> Option<&PathBuf> {
+    match split {
+        Split::Train => Some(&corpus.train),
+        Split::Dev => corpus.dev.as_ref(),
+        Split::Test => corpus.test.as_ref(),
     }
 }
 
@@ -57,8 +46,8 @@ impl StageSpec for Ingest {
     }
     fn description(&self) -> &'static str {
         match self.0 {
-            Side::Source => "source CoNLL files -> sentence tables (IOB2, validated)",
-            Side::Target => "target CoNLL files -> sentence tables (train read without labels)",
+            Side::Source => "source files (CoNLL, CoNLL-U, JSONL, Parquet) -> sentence tables (IOB2, validated)",
+            Side::Target => "target files (also plain text) -> sentence tables (train read without labels)",
         }
     }
     fn inputs(&self, _: Method) -> Vec<StageName> {
@@ -66,8 +55,45 @@ impl StageSpec for Ingest {
     }
     fn reads(&self) -> &'static [&'static str] {
         match self.0 {
-            Side::Source => &["labels", "source.lang", "source.encoding"],
-            Side::Target => &["labels", "target.lang", "target.encoding"],
+            Side::Source => &[
+                "labels",
+                "source.lang",
+                "source.encoding",
+                "source.unspaced",
+                "source.format",
+                "source.token_column",
+                "source.tag_column",
+                "source.tag_names",
+                "source.tag_map",
+            ],
+            Side::Target => &[
+                "labels",
+                "target.lang",
+                "target.encoding",
+                "target.unspaced",
+                "target.format",
+                "target.token_column",
+                "target.tag_column",
+                "target.tag_names",
+                "target.tag_map",
+            ],
+        }
+    }
+    fn idle_reads(&self, view: &serde_json::Value, files: &[(&str, &std::path::Path)]) -> Vec<&'static str> {
+        // `unspaced` splits plain text into characters; it changes no other format's reading.
+        let (key, format) = match self.0 {
+            Side::Source => ("source.unspaced", "source.format"),
+            Side::Target => ("target.unspaced", "target.format"),
+        };
+        let configured = crate::config::lookup(view, format).and_then(|f| f.as_str());
+        let text = |path: &std::path::Path| match configured {
+            Some(format) => format == Format::Text.name(),
+            None => corpus::sniff_file(path) == Some(Format::Text),
+        };
+        if files.iter().any(|(_, path)| text(path)) {
+            vec![]
+        } else {
+            vec![key]
         }
     }
     fn files(&self) -> &'static [&'static str] {
@@ -91,20 +117,29 @@ impl Stage for Ingest {
         }
         .as_ref()
         .expect("the view holds this side");
+        let reading = Reading::of(corpus, self.0.name());
         for split in Split::ALL {
-            let Some(path) = corpus.split(split) else { continue };
+            let Some(path) = split_file(corpus, split) else { continue };
             let labeled = self.0.labeled(split);
             let role = format!("{}_{}", self.0.name(), split.name());
             let labels = if labeled { Labels::Types(&params.labels) } else { Labels::Unlabeled };
-            let (sentences, stats) = conll::read_file(path, corpus.encoding, labels)?;
+            let (sentences, stats) = corpus::read_file(path, &reading, labels)?;
             ctx.log(format!(
-                "{role}: {} sentences, {} tokens, {} entities, {} empty skipped ({})",
+                "{role}: {} sentences, {} tokens, {} entities, {} empty skipped ({}, read as {})",
                 stats.sentences,
                 stats.tokens,
                 stats.entities,
                 stats.empty_sentences_skipped,
-                path.display()
+                path.display(),
+                stats.format.map(|f| f.name()).unwrap_or("?"),
             ));
+            for (change, n) in stats.mapped.iter().chain(&stats.dropped) {
+                let verb = if stats.dropped.contains_key(change) { "dropped (mapped to O)" } else { "mapped" };
+                ctx.log(format!("{role}: {n} entities {verb}: {change}"));
+            }
+            if self.0 == Side::Source && split == Split::Train {
+                refuse_unseen_labels(&params.labels, &stats.types, path)?;
+            }
             let n = sentences.len();
             let mut columns: Vec<Column> = vec![
                 Column::new("sentence_id".into(), (0..n as u32).collect::<Vec<_>>()),
@@ -125,4 +160,22 @@ impl Stage for Ingest {
         }
         Ok(())
     }
+}
+
+/// A label the source train split never shows cannot be learned: refused, with its fix.
+fn refuse_unseen_labels(
+    labels: &[String],
+    seen: &std::collections::BTreeMap<String, usize>,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let unseen: Vec<&str> = labels.iter().filter(|l| !seen.contains_key(*l)).map(String::as_str).collect();
+    anyhow::ensure!(
+        unseen.is_empty(),
+        "{}: label type(s) {} never occur in the source train split (it has {}): no model can learn them from it. \
+         Remove them from `labels`, and map the target's finer types onto the source's with `target.tag_map`",
+        path.display(),
+        unseen.join(", "),
+        seen.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
 }

@@ -114,6 +114,11 @@ impl Stage for ScoreTokens {
                 rows.push(row.to_vec());
             }
         }
+        if let Some(warning) =
+            crate::health::predictions("the recognizer teacher", "the target train text", &[&label[..]])
+        {
+            ctx.warn(warning);
+        }
         let mut columns = vec![
             Column::new("sentence_id".into(), sentence),
             Column::new("word".into(), word),

@@ -6,8 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use mtmt_pipe::config::Encoding;
-use mtmt_pipe::conll::{read_file, Labels};
+use mtmt_pipe::corpus::{read_file, Format, Labels, Reading};
 use mtmt_pipe::subword::SubwordTokenizer;
 
 /// The benchmark folder, or `None` (the test is skipped, and says so) when MTMT_DATA is unset.
@@ -61,13 +60,13 @@ fn ingest_reproduces_the_readme_counts() {
     let Some(root) = data_root("ingest_reproduces_the_readme_counts") else { return };
     for &(split, sentences, tokens, entities) in COUNTS {
         let path = root.join(format!("{split}.txt"));
-        let (sents, stats) = read_file(&path, Encoding::Utf8, Labels::Types(&types(split))).unwrap();
+        let (sents, stats) = read_file(&path, &Reading::default(), Labels::Types(&types(split))).unwrap();
         assert_eq!(
             (stats.sentences, stats.tokens, stats.entities),
             (sentences, tokens, entities),
             "{split}: (sentences, tokens, entities)"
         );
-        assert_eq!(sents.len(), sentences);
+        assert_eq!((sents.len(), stats.format), (sentences, Some(Format::Conll)), "{split}: detected as CoNLL");
         // IOB2 after conversion: no entity starts with I-.
         for s in &sents {
             let tags = s.tags.as_ref().unwrap();
@@ -105,6 +104,49 @@ fn check_alignment(tokenizer: &SubwordTokenizer, sentences: &[Vec<String>], max_
     (truncated_sentences, truncated_words)
 }
 
+/// NorNE's Bokmål files (CoNLL-U plus an NER column, NorNE's eight types) read as a user
+/// of a finer tag set reads them: detected, through a map onto CoNLL's four types, the
+/// README's per-type counts found in the mapped and dropped entities.
+#[test]
+fn norne_reads_as_conllu_through_a_tag_map() {
+    let Some(root) = data_root("norne_reads_as_conllu_through_a_tag_map") else { return };
+    let map: std::collections::BTreeMap<String, String> =
+        [("GPE_LOC", "LOC"), ("GPE_ORG", "ORG"), ("PROD", "MISC"), ("EVT", "MISC"), ("DRV", "O")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+    let reading = Reading { tag_map: Some(&map), section: "target", ..Reading::default() };
+    // The data README's counts: sentences, tokens, then PER ORG GPE_LOC GPE_ORG LOC PROD DRV EVT.
+    for (split, sentences, tokens, [per, org, gpe_loc, gpe_org, loc, prod, drv, evt]) in [
+        ("dev", 2410, 36369, [611, 404, 259, 55, 109, 162, 79, 9]),
+        ("test", 1939, 29966, [564, 285, 257, 50, 103, 71, 48, 5]),
+    ] {
+        let path = root.join(format!("norne/nob/{split}.txt"));
+        let (sents, stats) = read_file(&path, &reading, Labels::Types(&types(split))).unwrap();
+        assert_eq!((stats.format, sents.len(), stats.tokens), (Some(Format::Conllu), sentences, tokens), "{split}");
+        if split == "dev" {
+            assert_eq!(sents[0].tokens[..3], ["Dommer", "Finn", "Eilertsen"][..], "FORM is the token");
+        }
+        let n = |key: &str| stats.mapped.get(key).copied().unwrap_or(0);
+        assert_eq!(
+            (n("GPE_LOC -> LOC"), n("GPE_ORG -> ORG"), n("PROD -> MISC"), n("EVT -> MISC")),
+            (gpe_loc, gpe_org, prod, evt)
+        );
+        assert_eq!(stats.dropped["DRV"], drv);
+        let kept = |t: &str| stats.types.get(t).copied().unwrap_or(0);
+        assert_eq!(
+            (kept("PER"), kept("ORG"), kept("LOC"), kept("MISC")),
+            (per, org + gpe_org, loc + gpe_loc, prod + evt),
+            "{split}: entities after the map"
+        );
+        // Without the map, the first finer type is refused at its line.
+        let e = read_file(&path, &Reading { section: "target", ..Reading::default() }, Labels::Types(&types(split)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("target.tag_map") && e.contains(&path.display().to_string()), "{e}");
+    }
+}
+
 #[test]
 fn subword_alignment_holds_on_real_text() {
     let Some(root) = data_root("subword_alignment_holds_on_real_text") else { return };
@@ -112,7 +154,7 @@ fn subword_alignment_holds_on_real_text() {
     let mbert_dir = common::repo().join("../shared/tokenizers/mbert-cased");
     let wordpiece = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
     for split in ["conll2002/es/test", "wikiann/zh/dev", "wikiann/ar/dev"] {
-        let (sents, _) = read_file(&root.join(format!("{split}.txt")), Encoding::Utf8, Labels::Unlabeled).unwrap();
+        let (sents, _) = read_file(&root.join(format!("{split}.txt")), &Reading::default(), Labels::Unlabeled).unwrap();
         let words: Vec<Vec<String>> = sents.into_iter().take(2000).map(|s| s.tokens).collect();
         check_alignment(&e5, &words, 128);
         check_alignment(&wordpiece, &words, 128);
@@ -129,7 +171,7 @@ fn wordpiece_vocab_txt_matches_its_tokenizer_json() {
     let from_vocab = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
     let from_json = SubwordTokenizer::load(&mbert_dir.join("tokenizer.json"), false).unwrap();
     assert_eq!((from_vocab.cls, from_vocab.sep, from_vocab.pad, from_vocab.unk), (101, 102, 0, 100));
-    let (sents, _) = read_file(&root.join("conll2003/de/test.txt"), Encoding::Utf8, Labels::Unlabeled).unwrap();
+    let (sents, _) = read_file(&root.join("conll2003/de/test.txt"), &Reading::default(), Labels::Unlabeled).unwrap();
     for word in sents.iter().take(500).flat_map(|s| &s.tokens) {
         assert_eq!(from_vocab.word_ids(word).unwrap(), from_json.word_ids(word).unwrap(), "{word}");
     }
@@ -171,7 +213,7 @@ fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
     let Some(root) = data_root("unspaced_words_lose_the_boundary_marker_and_alignment_holds") else { return };
     let spaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
     let unspaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap().unspaced(true);
-    let (sents, _) = read_file(&root.join("wikiann/zh/dev.txt"), Encoding::Utf8, Labels::Unlabeled).unwrap();
+    let (sents, _) = read_file(&root.join("wikiann/zh/dev.txt"), &Reading::default(), Labels::Unlabeled).unwrap();
     let words: Vec<Vec<String>> = sents.into_iter().take(2000).map(|s| s.tokens).collect();
     check_alignment(&unspaced, &words, 128);
     let bare = spaced.word_ids("\u{2581}").unwrap();

@@ -22,6 +22,14 @@ fn mtmt_runs_end_to_end_and_methods_reuse_upstream_artifacts() {
     let report = std::fs::read_to_string(ws.artifacts("evaluate")[0].join("report.md")).unwrap();
     assert!(report.contains("| teacher | test |") && report.contains("| student | test |"), "{report}");
     assert!(report.contains("Model selection: last checkpoint"), "{report}");
+    // `run all` ends with the evaluation table and where the report is.
+    assert!(out.contains("| student | test |") && out.contains("report: "), "{out}");
+    // A starved run says so (the workspace's teachers see 32 sentences in 4 steps): when the
+    // stage ends, in `status`, and in the report.
+    assert!(out.contains("[teacher_ner] only 4 training steps"), "{out}");
+    let status = ws.ok(&["status"]);
+    assert!(status.contains("warning: only 4 training steps"), "{status}");
+    assert!(report.contains("## Warnings") && report.contains("- [teacher_ner] only 4 training steps"), "{report}");
     // The reported F1 is conlleval's on the predictions table the stage wrote.
     let metrics = ws.manifest("evaluate")["summary"]["metrics"].clone();
     let predictions = table::read(&ws.artifacts("evaluate")[0].join("predictions.parquet")).unwrap();

@@ -389,7 +389,9 @@ fn bad_input_names_file_and_line_and_publishes_nothing() {
     std::fs::write(&path, &text).unwrap();
     let line = text.lines().count();
     let err = ws.fails(&["run", "all"]);
-    assert!(err.contains(&format!("en/dev.txt:{line}: tag `B-CITY` is not in the label set")), "{err}");
+    assert!(err.contains(&format!("en/dev.txt:{line}: tag `B-CITY`: type `CITY` is not one of the labels")), "{err}");
+    assert!(err.contains("source.tag_map = { CITY = "), "the fix is named: {err}");
+    assert_eq!(err.matches("B-CITY").count(), 1, "said once: {err}");
     assert!(ws.artifacts("ingest_source").is_empty());
     assert!(!ws.store().join(".tmp").read_dir().is_ok_and(|mut d| d.next().is_some()), "staging cleaned");
 }
@@ -574,8 +576,99 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
     // Bad input is named with its line.
     std::fs::write(ws.path().join("bad.txt"), b"una frase\nmal \xff codificada\n").unwrap();
     let err = ws.fails(&["predict", "--model", "teacher_ner", "bad.txt"]);
-    assert!(err.contains("bad.txt:2: not valid UTF-8"), "{err}");
+    assert!(err.contains("bad.txt:2: invalid UTF-8"), "{err}");
     std::fs::write(ws.path().join("empty.txt"), "\n\n").unwrap();
     let err = ws.fails(&["predict", "--model", "teacher_ner", "empty.txt"]);
     assert!(err.contains("empty.txt: no sentence to tag"), "{err}");
+    // A plain file told to be CoNLL is refused, not read as one long sentence of first words.
+    let err = ws.fails(&["predict", "--model", "teacher_ner", "--input-format", "conll", "in.txt"]);
+    assert!(err.contains("in.txt:4: ") && err.contains("--input-format text"), "{err}");
+
+    a_language_of_ones_own(&ws);
+}
+
+/// A language the project has no config for, as a user brings it: the unlabeled corpus as
+/// plain text (punctuation attached to words), the test set as CoNLL-U with a finer tag set
+/// (NorNE's GPE_LOC and PROD), a tag map onto the labels; to a TSL student that shares the
+/// workspace's trained teacher, and `predict` on raw sentences.
+fn a_language_of_ones_own(ws: &Workspace) {
+    let read = |f: &str| std::fs::read_to_string(ws.path().join(f)).unwrap();
+    let blocks = |text: &str| -> Vec<Vec<(String, String)>> {
+        text.split("\n\n")
+            .filter(|b| !b.trim().is_empty())
+            .map(|b| b.lines().map(|l| l.split_once(' ').map(|(w, t)| (w.into(), t.into())).unwrap()).collect())
+            .collect()
+    };
+    // Running text as people write it: no space before , . ) and after (.
+    let sentence_text = |words: &[(String, String)]| {
+        let mut text = String::new();
+        for (w, _) in words {
+            if !text.is_empty() && ![",", ".", ")", ":", ";"].contains(&w.as_str()) && !text.ends_with('(') {
+                text.push(' ');
+            }
+            text.push_str(w);
+        }
+        text
+    };
+    let train = blocks(&read("es/train.txt"));
+    let raw: String = train.iter().map(|s| sentence_text(s) + "\n").collect();
+    std::fs::create_dir_all(ws.path().join("nb")).unwrap();
+    std::fs::write(ws.path().join("nb/raw.txt"), &raw).unwrap();
+    let test = blocks(&read("es/test.txt"));
+    let finer = |tag: &str| tag.replace("LOC", "GPE_LOC").replace("MISC", "PROD");
+    let mut conllu = String::new();
+    for (i, words) in test.iter().enumerate() {
+        conllu += &format!("# sent_id = {i}\n# text = {}\n", sentence_text(words));
+        for (k, (w, t)) in words.iter().enumerate() {
+            conllu += &format!("{}\t{w}\t{w}\tX\t_\t_\t0\tdep\t_\tname={}\n", k + 1, finer(t));
+        }
+        conllu += "\n";
+    }
+    std::fs::write(ws.path().join("nb/test.conllu"), conllu).unwrap();
+    let count = |ty: &str| test.iter().flatten().filter(|(_, t)| *t == format!("B-{ty}")).count();
+    let config = read("pipeline.toml").replace(
+        "[target]\nlang = \"es\"\ntrain = \"es/train.txt\"\ntest = \"es/test.txt\"",
+        "[target]\nlang = \"nb\"\ntrain = \"nb/raw.txt\"\ntest = \"nb/test.conllu\"\n\
+         tag_map = { GPE_LOC = \"LOC\", PROD = \"MISC\" }",
+    );
+    std::fs::write(ws.path().join("nb.toml"), config).unwrap();
+
+    let nb = ["--config", "nb.toml", "--set", "method=tsl", "--set", "distill.epochs=5"];
+    let out = ws.ok(&[&["run", "all"], &nb[..]].concat());
+    let ran = out.lines().find(|l| l.starts_with("ran ")).unwrap_or_default();
+    assert!(ran.contains("ingest_target") && !ran.contains("teacher_ner"), "the source's teacher is shared: {out}");
+    let manifests: Vec<serde_json::Value> = ws
+        .artifacts("ingest_target")
+        .iter()
+        .map(|a| serde_json::from_str(&std::fs::read_to_string(a.join("manifest.json")).unwrap()).unwrap())
+        .collect();
+    let summary = &manifests.iter().find(|m| m["summary"]["target_test"]["format"] == "conllu").unwrap()["summary"];
+    assert_eq!(summary["target_train"]["format"], "text", "the plain text is detected");
+    assert_eq!(summary["target_train"]["sentences"], train.len(), "one sentence per line, not one in all");
+    // Punctuation split off as the CoNLL tokens had it (and `3-1` into three words).
+    let words: usize = raw.lines().map(|l| mtmt_pipe::corpus::words::split(l, false).len()).sum();
+    assert_eq!(summary["target_train"]["tokens"], words);
+    assert!(words >= train.iter().map(Vec::len).sum::<usize>());
+    assert_eq!(summary["target_test"]["mapped"]["GPE_LOC -> LOC"], count("LOC"));
+    assert_eq!(summary["target_test"]["mapped"]["PROD -> MISC"], count("MISC"));
+    let report = std::fs::read_to_string(ws.artifacts("evaluate").last().unwrap().join("report.md")).unwrap();
+    assert!(report.contains("GPE_LOC -> LOC"), "the report says what was mapped: {report}");
+
+    // Raw sentences in, entities out: offsets slice the input, no punctuation inside.
+    let lines: Vec<String> = test.iter().take(20).map(|s| sentence_text(s)).collect();
+    std::fs::write(ws.path().join("nb/new.txt"), lines.join("\n")).unwrap();
+    let out = ws.run(&[&["predict", "--model", "distill", "nb/new.txt"], &nb[..]].concat());
+    assert!(out.status.success(), "{}", common::text(&out));
+    let mut entities = 0;
+    for (record, line) in String::from_utf8_lossy(&out.stdout).lines().zip(&lines) {
+        let record: serde_json::Value = serde_json::from_str(record).unwrap();
+        for e in record["entities"].as_array().unwrap() {
+            let (start, end) = (e["start"].as_u64().unwrap() as usize, e["end"].as_u64().unwrap() as usize);
+            let text = e["text"].as_str().unwrap();
+            assert_eq!(line.chars().skip(start).take(end - start).collect::<String>(), text, "{line}");
+            assert!(!text.ends_with(|c: char| c.is_ascii_punctuation()), "{text} in {line}");
+            entities += 1;
+        }
+    }
+    assert!(entities >= 5, "the student finds entities in its language's raw text: {entities}");
 }

@@ -77,6 +77,8 @@ fn interrupted_sweep_resumes_and_report_aggregates_what_the_store_holds() {
         assert!(md.contains(&row), "results.md lacks `{row}`:\n{md}");
     }
     assert!(md.contains("| 81.82 |"), "the paper column: {md}");
+    // The workspace's starved teachers are flagged once per artifact, with the cells using them.
+    assert!(md.contains("### Health warnings") && md.contains("| teacher_ner | only 4 training steps"), "{md}");
     assert!(md.contains("| es | mtmt - tsl | 2 |"), "{md}");
     assert!(md.contains("last checkpoint"), "model selection in the caption: {md}");
     assert!(md.contains("multilingual-e5-small/model.safetensors"), "encoder in the caption: {md}");

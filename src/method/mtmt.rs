@@ -36,7 +36,7 @@ pub struct Mtmt {
     defaults: &'static [&'static str],
 }
 
-/// MTMT's defaults where they leave the paper (issue 20, README "MTMT's default"): pairs
+/// MTMT's defaults where they leave the paper (issue 20, docs/sweeps.md, "MTMT's default"): pairs
 /// drawn uniformly and the TSL term on every word beat the paper's balanced pairs alone on
 /// es, de and nl at three seeds at the papers' budget (docs/papers-budget). The paper's
 /// form: `score.sampling=balanced`, `distill_loss.all_words=false`. MTST, the paper's

@@ -426,7 +426,7 @@ pub fn report(
     registry: &[Box<dyn DynStage>],
     extra: &[String],
 ) -> anyhow::Result<()> {
-    fs_err::create_dir_all(req.out_dir)?;
+    crate::atomic::create_dir_all(req.out_dir)?;
     let mut all_cells = Vec::new();
     let mut md = String::new();
     let mut body = String::new();
@@ -844,11 +844,34 @@ fn write_sweep_section(
         }
         writeln!(md)?;
     }
+    write_health(md, cells)?;
     let pending: Vec<String> = cells.iter().filter(|c| c.scores.is_none()).map(CellResult::label).collect();
     if !pending.is_empty() {
         writeln!(md, "Pending cells (not run yet; `sweep run` resumes them): {}.\n", pending.join(", "))?;
     }
     Ok(())
+}
+
+/// The health warnings the cells' stages recorded (`health`; no target label used), each
+/// artifact once, with the cells that share it.
+fn write_health(md: &mut String, cells: &[CellResult]) -> std::fmt::Result {
+    let mut found: BTreeMap<(StageName, &Path, String), Vec<String>> = BTreeMap::new();
+    for cell in cells {
+        for (stage, (dir, manifest)) in &cell.stages {
+            for warning in crate::summary::warnings(&manifest.summary) {
+                found.entry((*stage, dir.as_path(), warning)).or_default().push(cell.label());
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    writeln!(md, "### Health warnings (label-free checks of the runs)\n")?;
+    writeln!(md, "| stage | warning | cells |\n|---|---|---|")?;
+    for ((stage, _, warning), labels) in found {
+        writeln!(md, "| {stage} | {warning} | {} |", labels.join(", "))?;
+    }
+    writeln!(md)
 }
 
 /// Wall time of the distinct artifacts behind `cells`: what the sweep really cost.
