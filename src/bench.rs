@@ -13,7 +13,7 @@ use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
 use crate::subword::SubwordTokenizer;
 use crate::train::data::{Batch, EncodedSet, Words};
-use crate::train::trainer::{self, all_batches};
+use crate::train::trainer::{self, all_batches, Steps};
 
 /// The tokenizer the source side's tokenize stage builds from the same config.
 fn source_tokenizer(c: &Config) -> anyhow::Result<SubwordTokenizer> {
@@ -171,9 +171,25 @@ fn measure(
         let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("labeled"));
         Ok(trainer::StepLoss::single(loss, batch.tokens))
     };
-    trainer::train(&tagger.vs, &mut opt, warmup, &schedule, c.seed, None, None, step_loss, |_, _| {})?;
+    trainer::train(
+        &tagger.vs,
+        &mut opt,
+        Steps { batches: warmup, schedule: &schedule, seed: c.seed },
+        None,
+        None,
+        step_loss,
+        |_, _| {},
+    )?;
     let started = Instant::now();
-    let state = trainer::train(&tagger.vs, &mut opt, timed, &schedule, c.seed, None, None, step_loss, |_, _| {})?;
+    let state = trainer::train(
+        &tagger.vs,
+        &mut opt,
+        Steps { batches: timed, schedule: &schedule, seed: c.seed },
+        None,
+        None,
+        step_loss,
+        |_, _| {},
+    )?;
     let elapsed = started.elapsed().as_secs_f64();
     let train = state.tokens as f64 / elapsed;
     let encoder = crate::model::bert::BertConfig::from_file(&c.encoder.config)?;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use crate::cli::{BenchWhat, Cli, Command, RunWhat, SweepWhat};
 use crate::config::ResolvedConfig;
 use crate::engine::{self, Plan, RunOptions};
+use crate::stage::DynStage;
 use crate::stage_name::StageName;
 use crate::stages::registry;
 use crate::store::Store;
@@ -16,87 +17,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let load = || ResolvedConfig::load(&cli.global.config, &cli.global.overrides);
     let stages = registry();
     match cli.command {
-        Command::Run { what, verify } => {
-            let cfg = load()?;
-            let plan = Plan::new(&cfg, &stages)?;
-            let opts = match what {
-                RunWhat::All => RunOptions { target: None, force: false, verify },
-                RunWhat::Stage { name, force } => RunOptions { target: Some(name), force, verify },
-            };
-            let report = engine::run(&plan, &store, &opts)?;
-            if report.ran.is_empty() {
-                println!("nothing to do: all {} stages are up to date", report.reused.len());
-            } else {
-                let ran: Vec<&str> = report.ran.iter().map(String::as_str).collect();
-                println!(
-                    "ran {} stage(s): {}; reused {} up-to-date stage(s)",
-                    ran.len(),
-                    ran.join(", "),
-                    report.reused.len()
-                );
-            }
-            let evaluated = opts.target.is_none_or(|t| t == StageName::Evaluate);
-            if evaluated && plan.needed().iter().any(|p| p.name() == StageName::Evaluate) {
-                print_evaluation(&plan, &store)?;
-            }
-        }
-        Command::Status { json, verify } => {
-            let cfg = load()?;
-            let plan = Plan::new(&cfg, &stages)?;
-            let statuses = engine::status(&plan, &store, verify);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&statuses)?);
-            } else {
-                for s in &statuses {
-                    let state = if s.fresh { "fresh" } else { "stale" };
-                    let name = s.variant.as_ref().map_or_else(|| s.stage.to_string(), |v| format!("{}@{v}", s.stage));
-                    println!("{name:<16} {state:<6} {}  {}", s.key, s.reasons.join("; "));
-                    for warning in &s.warnings {
-                        println!("    warning: {warning}");
-                    }
-                }
-            }
-        }
-        Command::Dag => {
-            let cfg = load()?;
-            let plan = Plan::new(&cfg, &stages)?;
-            let needed: Vec<_> = plan.needed().iter().map(|p| (p.name(), p.key.clone())).collect();
-            let list = |items: &[&str]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
-            for p in &plan.stages {
-                let stage = p.stage;
-                let unused =
-                    if needed.contains(&(p.name(), p.key.clone())) { "" } else { " [not needed by this config]" };
-                println!("{} (v{}): {}{unused}", p.label(), stage.version(), stage.description());
-                let upstream: Vec<String> = p.upstream.iter().map(|u| u.name()).collect();
-                println!("  inputs:  {}", list(&upstream.iter().map(String::as_str).collect::<Vec<_>>()));
-                println!("  reads:   {}", list(&stage.reads_under(cfg.config.method)));
-                println!("  files:   {}", list(stage.files()));
-                println!("  outputs: {}", list(stage.outputs()));
-            }
-        }
+        Command::Run { what, verify } => run(&Plan::new(&load()?, &stages)?, &store, what, verify)?,
+        Command::Status { json, verify } => status(&Plan::new(&load()?, &stages)?, &store, json, verify)?,
+        Command::Dag => dag(&Plan::new(&load()?, &stages)?),
         Command::Inspect(args) => crate::inspect::inspect(&args, &store, &stages, load)?,
-        Command::Gc { dry_run } => {
-            let cfg = load()?;
-            let plan = Plan::new(&cfg, &stages)?;
-            store.check_is_store()?;
-            // Exclusive: no run registers while gc decides; running ones keep what they need.
-            let lock = store.lock()?;
-            let running = store.live_artifacts(&lock)?;
-            let dead = engine::unreachable(&plan, &store, &running)?;
-            let total: u64 = dead.iter().map(|d| d.3).sum();
-            for (stage, key, path, bytes) in &dead {
-                println!("{} {stage}/{key} ({bytes} bytes)", if dry_run { "would delete" } else { "deleting" });
-                if !dry_run {
-                    fs_err::remove_dir_all(path)?;
-                    // An artifact's lock goes with it (scratch folders have none).
-                    if let Some(stage) = crate::stage_name::StageName::parse(stage) {
-                        store.remove_artifact_lock(stage, key, &lock)?;
-                    }
-                }
-            }
-            let verb = if dry_run { "would free" } else { "freed" };
-            println!("{verb} {total} bytes ({:.1} MiB) in {} artifact(s)", total as f64 / 1048576.0, dead.len());
-        }
+        Command::Gc { dry_run } => gc(&Plan::new(&load()?, &stages)?, &store, dry_run)?,
         Command::Config { json } => {
             let cfg = load()?;
             if json {
@@ -126,10 +51,99 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 h.vocab
             );
         }
-        Command::Sweep { what: SweepWhat::Run { file, dry_run, seeds, jobs, gpus, cell, carry } } => {
+        Command::Sweep { what } => sweep(what, &cli.global.overrides, &store, &stages)?,
+        Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
+        Command::Bench { what: BenchWhat::Train { steps, python, no_compare } } => {
+            crate::bench::train(&load()?, steps, (!no_compare).then_some(python.as_path()))?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run all` / `run stage`: what is stale, built; then the evaluation table when evaluate ran.
+fn run(plan: &Plan, store: &Store, what: RunWhat, verify: bool) -> anyhow::Result<()> {
+    let opts = match what {
+        RunWhat::All => RunOptions { target: None, force: false, verify },
+        RunWhat::Stage { name, force } => RunOptions { target: Some(name), force, verify },
+    };
+    let report = engine::run(plan, store, &opts)?;
+    if report.ran.is_empty() {
+        println!("nothing to do: all {} stages are up to date", report.reused.len());
+    } else {
+        let ran: Vec<&str> = report.ran.iter().map(String::as_str).collect();
+        println!("ran {} stage(s): {}; reused {} up-to-date stage(s)", ran.len(), ran.join(", "), report.reused.len());
+    }
+    let evaluated = opts.target.is_none_or(|t| t == StageName::Evaluate);
+    if evaluated && plan.needed().iter().any(|p| p.name() == StageName::Evaluate) {
+        print_evaluation(plan, store)?;
+    }
+    Ok(())
+}
+
+/// `status`: each stage fresh or stale, why, and its health warnings.
+fn status(plan: &Plan, store: &Store, json: bool, verify: bool) -> anyhow::Result<()> {
+    let statuses = engine::status(plan, store, verify);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&statuses)?);
+    } else {
+        for s in &statuses {
+            let state = if s.fresh { "fresh" } else { "stale" };
+            let name = s.variant.as_ref().map_or_else(|| s.stage.to_string(), |v| format!("{}@{v}", s.stage));
+            println!("{name:<16} {state:<6} {}  {}", s.key, s.reasons.join("; "));
+            for warning in &s.warnings {
+                println!("    warning: {warning}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `dag`: the stages, their inputs, the config keys and files they read, their outputs.
+fn dag(plan: &Plan) {
+    let needed: Vec<_> = plan.needed().iter().map(|p| (p.name(), p.key.clone())).collect();
+    let list = |items: &[&str]| if items.is_empty() { "(none)".to_string() } else { items.join(", ") };
+    for p in &plan.stages {
+        let stage = p.stage;
+        let unused = if needed.contains(&(p.name(), p.key.clone())) { "" } else { " [not needed by this config]" };
+        println!("{} (v{}): {}{unused}", p.label(), stage.version(), stage.description());
+        let upstream: Vec<String> = p.upstream.iter().map(|u| u.name()).collect();
+        println!("  inputs:  {}", list(&upstream.iter().map(String::as_str).collect::<Vec<_>>()));
+        println!("  reads:   {}", list(&stage.reads_under(plan.method)));
+        println!("  files:   {}", list(stage.files()));
+        println!("  outputs: {}", list(stage.outputs()));
+    }
+}
+
+/// `gc`: deletes what the current config cannot reach and no running run holds.
+fn gc(plan: &Plan, store: &Store, dry_run: bool) -> anyhow::Result<()> {
+    store.check_is_store()?;
+    // Exclusive: no run registers while gc decides; running ones keep what they need.
+    let lock = store.lock()?;
+    let running = store.live_artifacts(&lock)?;
+    let dead = engine::unreachable(plan, store, &running)?;
+    let total: u64 = dead.iter().map(|d| d.3).sum();
+    for (stage, key, path, bytes) in &dead {
+        println!("{} {stage}/{key} ({bytes} bytes)", if dry_run { "would delete" } else { "deleting" });
+        if !dry_run {
+            fs_err::remove_dir_all(path)?;
+            // An artifact's lock goes with it (scratch folders have none).
+            if let Some(stage) = crate::stage_name::StageName::parse(stage) {
+                store.remove_artifact_lock(stage, key, &lock)?;
+            }
+        }
+    }
+    let verb = if dry_run { "would free" } else { "freed" };
+    println!("{verb} {total} bytes ({:.1} MiB) in {} artifact(s)", total as f64 / 1048576.0, dead.len());
+    Ok(())
+}
+
+/// `sweep run|submit|status|report`.
+fn sweep(what: SweepWhat, overrides: &[String], store: &Store, stages: &[Box<dyn DynStage>]) -> anyhow::Result<()> {
+    match what {
+        SweepWhat::Run { file, dry_run, seeds, jobs, gpus, cell, carry } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
             let req = crate::sweep::run::RunRequest {
-                extra: &cli.global.overrides,
+                extra: overrides,
                 seeds: &seeds,
                 dry_run,
                 jobs,
@@ -137,29 +151,26 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 gpus: &gpus,
                 carried: &Carried::read(&carry.runs)?,
             };
-            crate::sweep::run::run(&sweep, &store, &stages, &req)?
+            crate::sweep::run::run(&sweep, store, stages, &req)?
         }
-        Command::Sweep {
-            what:
-                SweepWhat::Submit { file, seeds, dry_run, partition, time, cpus_per_task, gpus_per_task, sbatch, carry },
-        } => {
+        SweepWhat::Submit { file, seeds, dry_run, partition, time, cpus_per_task, gpus_per_task, sbatch, carry } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
             let slurm = crate::sweep::slurm::SlurmOptions { partition, time, cpus_per_task, gpus_per_task, sbatch };
             let req = crate::sweep::slurm::SubmitRequest {
-                extra: &cli.global.overrides,
+                extra: overrides,
                 seeds: &seeds,
                 dry_run,
                 slurm: &slurm,
                 carried: &Carried::read(&carry.runs)?,
             };
-            crate::sweep::slurm::submit(&sweep, &store, &stages, &req)?
+            crate::sweep::slurm::submit(&sweep, store, stages, &req)?
         }
-        Command::Sweep { what: SweepWhat::Status { file, seeds, carry } } => {
+        SweepWhat::Status { file, seeds, carry } => {
             let sweep = crate::sweep::Sweep::load(&file)?;
             let carried = Carried::read(&carry.runs)?;
-            crate::sweep::slurm::status(&sweep, &store, &stages, &cli.global.overrides, &seeds, &carried)?
+            crate::sweep::slurm::status(&sweep, store, stages, overrides, &seeds, &carried)?
         }
-        Command::Sweep { what: SweepWhat::Report { files, out, notes, carry } } => {
+        SweepWhat::Report { files, out, notes, carry } => {
             let sweeps = files.iter().map(|f| crate::sweep::Sweep::load(f)).collect::<Result<Vec<_>, _>>()?;
             let args = std::iter::once("mtmt-pipe".to_string()).chain(std::env::args().skip(1));
             let command = data_root_prefix().into_iter().chain(args).collect::<Vec<_>>().join(" ");
@@ -171,14 +182,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 // Read before the report is written: `--carry` may name the runs.parquet it replaces.
                 carried: &Carried::read(&carry.runs)?,
             };
-            crate::sweep::report::report(&request, &store, &stages, &cli.global.overrides)?
-        }
-        Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
-        Command::Bench { what: BenchWhat::Train { steps, python, no_compare } } => {
-            crate::bench::train(&load()?, steps, (!no_compare).then_some(python.as_path()))?
+            crate::sweep::report::report(&request, store, stages, overrides)?
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `MTMT_DATA=...` as the report's reader should type it: relative to the working directory

@@ -64,16 +64,18 @@ pub fn predictions<T: AsRef<[String]>>(model: &str, text: &str, tags: &[T]) -> O
     let (label, n) = counts.into_iter().max_by_key(|(_, n)| *n)?;
     let share = n as f64 / total as f64;
     (share >= ONE_LABEL_SHARE).then(|| {
-        let what = if label == "O" {
-            "marks almost no entity".to_string()
+        // All-`O` is where a model starts (the tag prior) as much as where a too-high rate
+        // throws it: the cause is named both ways. Another single label is a collapse.
+        let (what, cause) = if label == "O" {
+            (
+                "marks almost no entity".to_string(),
+                "it learned no entity: too few steps, a learning rate too low to leave the all-`O` start in them \
+                 (the MTMT paper's student lr 1e-6 over a few hundred steps), or one so high it collapsed",
+            )
         } else {
-            format!("predicts `{label}` almost everywhere")
+            (format!("predicts `{label}` almost everywhere"), "a collapsed model: too high a learning rate")
         };
-        format!(
-            "{model} {what} on {text} ({:.1}% of {total} words `{label}`): a collapsed model (too few steps, or \
-             too high a learning rate for this budget)",
-            100.0 * share
-        )
+        format!("{model} {what} on {text} ({:.1}% of {total} words `{label}`): {cause}", 100.0 * share)
     })
 }
 
@@ -83,7 +85,7 @@ pub fn entity_ratio(text: &str, student: usize, teacher: usize) -> Option<String
     (teacher > 0 && !(1.0 / ENTITY_RATIO..=ENTITY_RATIO).contains(&ratio)).then(|| {
         format!(
             "the student marks {student} entities on {text} where its teacher marks {teacher} ({:.0} per 100): it \
-             has drifted from what it learned from (too few steps, or too high a learning rate)",
+             has drifted from what it learned from (too few steps, or a learning rate too high or too low for them)",
             100.0 * ratio
         )
     })

@@ -155,7 +155,7 @@ impl Store {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!(
-                    "the store {} cannot be a folder: {} is a file (choose another --store or MTMT_STORE)",
+                    "cannot make the store {}: {} is a file, not a folder (choose another --store or MTMT_STORE)",
                     self.root.display(),
                     file.display()
                 ),

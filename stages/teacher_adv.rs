@@ -28,7 +28,7 @@ use crate::train::data::{Batch, EncodedSet};
 use crate::train::fit::{fit_steps, EpochScore};
 use crate::train::optim::AdamW;
 use crate::train::rng::Rng;
-use crate::train::trainer::{all_batches, update, Laps, Optimizers, StepOutcome};
+use crate::train::trainer::{all_batches, update, Laps, Optimizers, StepOutcome, Steps};
 
 /// The discriminator's variables live under this name in the teacher's variable store.
 const DISCRIMINATOR: &str = "discriminator";
@@ -194,9 +194,7 @@ impl Stage for TeacherAdv {
             ctx,
             &tagger.vs,
             &mut opts,
-            &plan,
-            &schedule,
-            p.seed,
+            Steps { batches: &plan, schedule: &schedule, seed: p.seed },
             |opts, step, idx, lr_factor, times| {
                 let mut laps = Laps::start();
                 let (src, tgt) =

@@ -20,7 +20,7 @@ use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit_recognizer;
-use crate::train::trainer::{all_batches, StepLoss};
+use crate::train::trainer::{all_batches, StepLoss, Steps};
 
 pub struct TeacherMsd;
 
@@ -89,15 +89,22 @@ impl Stage for TeacherMsd {
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, heads on layers {}..{layers}, on {device:?}", set.len(), p.msd.first_layer));
-        fit_recognizer(ctx, &tagger, &mut opt, &plan, &schedule, p.seed, &labels, |_, idx| {
-            let batch = Batch::new(&set, idx, device);
-            let gold = batch.labels.as_ref().expect("source is labeled");
-            let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, true);
-            let last = states.last().expect("at least the embeddings");
-            let main = cross_entropy(&tagger.logits_at(last, &batch, true), gold);
-            let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
-            Ok(StepLoss::sum(vec![("ner", main), ("layers", heads.mix(&aux) * p.msd.aux_weight)], batch.tokens))
-        })?;
+        fit_recognizer(
+            ctx,
+            &tagger,
+            &mut opt,
+            Steps { batches: &plan, schedule: &schedule, seed: p.seed },
+            &labels,
+            |_, idx| {
+                let batch = Batch::new(&set, idx, device);
+                let gold = batch.labels.as_ref().expect("source is labeled");
+                let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, true);
+                let last = states.last().expect("at least the embeddings");
+                let main = cross_entropy(&tagger.logits_at(last, &batch, true), gold);
+                let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
+                Ok(StepLoss::sum(vec![("ner", main), ("layers", heads.mix(&aux) * p.msd.aux_weight)], batch.tokens))
+            },
+        )?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         params::save_trained_over(&tagger.vs, &ctx.output(files::LAYER_HEADS), |n| n.starts_with(PREFIX))?;
         Ok(())

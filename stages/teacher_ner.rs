@@ -22,7 +22,7 @@ use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit_recognizer;
 use crate::train::rng::Rng;
-use crate::train::trainer::{all_batches, StepLoss};
+use crate::train::trainer::{all_batches, StepLoss, Steps};
 
 /// The recognizer teacher; with `multitask`, the MTST single teacher.
 pub struct TeacherNer {
@@ -89,23 +89,30 @@ impl Stage for TeacherNer {
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, {} subwords on {device:?}", set.len(), set.tokens()));
-        fit_recognizer(ctx, &tagger, &mut opt, &plan, &schedule, p.seed, &labels, |step, idx| {
-            let batch = Batch::new(&set, idx, device);
-            let (states, logits) = tagger.states_and_logits(&batch, true);
-            let ner = cross_entropy(&logits, batch.labels.as_ref().expect("source is labeled"));
-            let Some(sp) = &p.sim_pairs else { return Ok(StepLoss::single(ner, batch.tokens)) };
-            let mut terms = vec![("ner", ner)];
-            {
-                let balance = Balance { positive_ratio: sp.positive_ratio, o_anchor_ratio: sp.o_anchor_ratio };
-                let mut rng = Rng::derived(p.seed, &format!("sim pairs {step}"));
-                let pairs = balanced(&batch_classes(&set, idx, sp.same), sp.pairs_per_batch, balance, &mut rng);
-                if !pairs.is_empty() {
-                    let sim = pair_similarity(&states, &word_offsets(&batch), &pairs);
-                    terms.push(("similarity", bce(&sim, &pair_targets(&pairs, device)).mean(tch::Kind::Float)));
+        fit_recognizer(
+            ctx,
+            &tagger,
+            &mut opt,
+            Steps { batches: &plan, schedule: &schedule, seed: p.seed },
+            &labels,
+            |step, idx| {
+                let batch = Batch::new(&set, idx, device);
+                let (states, logits) = tagger.states_and_logits(&batch, true);
+                let ner = cross_entropy(&logits, batch.labels.as_ref().expect("source is labeled"));
+                let Some(sp) = &p.sim_pairs else { return Ok(StepLoss::single(ner, batch.tokens)) };
+                let mut terms = vec![("ner", ner)];
+                {
+                    let balance = Balance { positive_ratio: sp.positive_ratio, o_anchor_ratio: sp.o_anchor_ratio };
+                    let mut rng = Rng::derived(p.seed, &format!("sim pairs {step}"));
+                    let pairs = balanced(&batch_classes(&set, idx, sp.same), sp.pairs_per_batch, balance, &mut rng);
+                    if !pairs.is_empty() {
+                        let sim = pair_similarity(&states, &word_offsets(&batch), &pairs);
+                        terms.push(("similarity", bce(&sim, &pair_targets(&pairs, device)).mean(tch::Kind::Float)));
+                    }
                 }
-            }
-            Ok(StepLoss::sum(terms, batch.tokens))
-        })?;
+                Ok(StepLoss::sum(terms, batch.tokens))
+            },
+        )?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         Ok(())
     }

@@ -25,7 +25,7 @@ use crate::train::batching::{sorted_batches, BatchPlan};
 use crate::train::data::{Batch, EncodedSet};
 use crate::train::fit::fit;
 use crate::train::rng::Rng;
-use crate::train::trainer::{all_batches, StepLoss};
+use crate::train::trainer::{all_batches, StepLoss, Steps};
 
 pub struct TeacherSim;
 
@@ -85,7 +85,7 @@ impl Stage for TeacherSim {
             Balance { positive_ratio: p.sim_pairs.positive_ratio, o_anchor_ratio: p.sim_pairs.o_anchor_ratio };
         ctx.log(format!("{} source sentences, {} pairs per batch", set.len(), p.sim_pairs.pairs_per_batch));
         let mut pairs_seen = 0usize;
-        fit(ctx, &model.vs, &mut opt, &plan, &schedule, p.seed, |step, idx| {
+        fit(ctx, &model.vs, &mut opt, Steps { batches: &plan, schedule: &schedule, seed: p.seed }, |step, idx| {
             let mut rng = Rng::derived(p.seed, &format!("sim pairs {step}"));
             let pairs =
                 balanced(&batch_classes(&set, idx, p.sim_pairs.same), p.sim_pairs.pairs_per_batch, balance, &mut rng);

@@ -18,7 +18,7 @@ use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::{Batch, EncodedSet};
 use crate::train::fit::fit_recognizer;
-use crate::train::trainer::{all_batches, StepLoss};
+use crate::train::trainer::{all_batches, StepLoss, Steps};
 
 /// Theta_trans; with `finetune`, Theta_teach.
 pub struct TeacherTrans {
@@ -88,12 +88,19 @@ impl Stage for TeacherTrans {
         let schedule = t.schedule();
         let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} translated sentences, {} subwords on {device:?}", set.len(), set.tokens()));
-        fit_recognizer(ctx, &tagger, &mut opt, &plan, &schedule, p.seed, &labels, |_, idx| {
-            let batch = Batch::new(&set, idx, device);
-            let loss =
-                cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("translated is labeled"));
-            Ok(StepLoss::single(loss, batch.tokens))
-        })?;
+        fit_recognizer(
+            ctx,
+            &tagger,
+            &mut opt,
+            Steps { batches: &plan, schedule: &schedule, seed: p.seed },
+            &labels,
+            |_, idx| {
+                let batch = Batch::new(&set, idx, device);
+                let loss =
+                    cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("translated is labeled"));
+                Ok(StepLoss::single(loss, batch.tokens))
+            },
+        )?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         Ok(())
     }

@@ -1,6 +1,6 @@
-//! Ingest and tokenization on the real benchmarks under $MTMT_DATA (skipped with a
-//! message when it is unset): sentence, token and entity counts must match the
-//! data README, and subword alignment must hold on real text.
+//! Ingest and tokenization on the real benchmarks under $MTMT_DATA (ignored by a plain
+//! `cargo test`, run by `.ci/run`): sentence, token and entity counts must match the data
+//! README, and subword alignment must hold on real text.
 
 mod common;
 
@@ -9,17 +9,14 @@ use std::path::PathBuf;
 use mtmt_pipe::corpus::{read_file, Format, Labels, Reading};
 use mtmt_pipe::subword::SubwordTokenizer;
 
-/// The benchmark folder, or `None` (the test is skipped, and says so) when MTMT_DATA is unset.
-fn data_root(test: &str) -> Option<PathBuf> {
-    match std::env::var("MTMT_DATA") {
-        Ok(root) => Some(PathBuf::from(root)),
-        Err(_) => {
-            // Straight to the terminal: libtest would swallow an `eprintln!` of a passing test.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "test {test} SKIPPED: MTMT_DATA is not set (the benchmark folder)");
-            None
-        }
-    }
+/// The benchmark folder. The tests that read it are `#[ignore]`d with their reason, so a
+/// plain `cargo test` shows them as ignored; `.ci/run` includes them (`-- --include-ignored`),
+/// and a run that includes them without the folder fails here, naming the fix.
+fn data_root() -> PathBuf {
+    let root = std::env::var("MTMT_DATA").unwrap_or_else(|_| {
+        panic!("MTMT_DATA is not set: this test reads the benchmark folder (`MTMT_DATA=$PWD/../shared/data`)")
+    });
+    PathBuf::from(root)
 }
 
 fn types(split: &str) -> Vec<String> {
@@ -56,8 +53,9 @@ const COUNTS: &[(&str, usize, usize, usize)] = &[
 ];
 
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn ingest_reproduces_the_readme_counts() {
-    let Some(root) = data_root("ingest_reproduces_the_readme_counts") else { return };
+    let root = data_root();
     for &(split, sentences, tokens, entities) in COUNTS {
         let path = root.join(format!("{split}.txt"));
         let (sents, stats) = read_file(&path, &Reading::default(), Labels::Types(&types(split))).unwrap();
@@ -108,8 +106,9 @@ fn check_alignment(tokenizer: &SubwordTokenizer, sentences: &[Vec<String>], max_
 /// of a finer tag set reads them: detected, through a map onto CoNLL's four types, the
 /// README's per-type counts found in the mapped and dropped entities.
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn norne_reads_as_conllu_through_a_tag_map() {
-    let Some(root) = data_root("norne_reads_as_conllu_through_a_tag_map") else { return };
+    let root = data_root();
     let map: std::collections::BTreeMap<String, String> =
         [("GPE_LOC", "LOC"), ("GPE_ORG", "ORG"), ("PROD", "MISC"), ("EVT", "MISC"), ("DRV", "O")]
             .into_iter()
@@ -148,8 +147,9 @@ fn norne_reads_as_conllu_through_a_tag_map() {
 }
 
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn subword_alignment_holds_on_real_text() {
-    let Some(root) = data_root("subword_alignment_holds_on_real_text") else { return };
+    let root = data_root();
     let e5 = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
     let mbert_dir = common::repo().join("../shared/tokenizers/mbert-cased");
     let wordpiece = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
@@ -165,8 +165,9 @@ fn subword_alignment_holds_on_real_text() {
 }
 
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn wordpiece_vocab_txt_matches_its_tokenizer_json() {
-    let Some(root) = data_root("wordpiece_vocab_txt_matches_its_tokenizer_json") else { return };
+    let root = data_root();
     let mbert_dir = common::repo().join("../shared/tokenizers/mbert-cased");
     let from_vocab = SubwordTokenizer::load(&mbert_dir.join("vocab.txt"), false).unwrap();
     let from_json = SubwordTokenizer::load(&mbert_dir.join("tokenizer.json"), false).unwrap();
@@ -198,8 +199,9 @@ fn a_word_without_subwords_gets_the_unknown_id() {
 }
 
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn benchmark_config_ingests_and_tokenizes_through_the_cli() {
-    let Some(_) = data_root("benchmark_config_ingests_and_tokenizes_through_the_cli") else { return };
+    data_root();
     let ws = common::Workspace::demo();
     let config = common::repo().join("pipelines/wikiann-hi.toml");
     let out = ws.ok(&["run", "stage", "tokenize_target", "--config", config.to_str().unwrap()]);
@@ -209,8 +211,9 @@ fn benchmark_config_ingests_and_tokenizes_through_the_cli() {
 }
 
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
-    let Some(root) = data_root("unspaced_words_lose_the_boundary_marker_and_alignment_holds") else { return };
+    let root = data_root();
     let spaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap();
     let unspaced = SubwordTokenizer::load(&common::tokenizer(), false).unwrap().unspaced(true);
     let (sents, _) = read_file(&root.join("wikiann/zh/dev.txt"), &Reading::default(), Labels::Unlabeled).unwrap();
@@ -241,10 +244,9 @@ fn unspaced_words_lose_the_boundary_marker_and_alignment_holds() {
 /// Every shipped sweep file plans on the real data: its targets' configs resolve under
 /// $MTMT_DATA, every method's overrides name real config keys, and nothing runs.
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn shipped_sweeps_plan_on_the_real_data() {
-    if data_root("shipped_sweeps_plan_on_the_real_data").is_none() {
-        return;
-    }
+    data_root();
     let ws = common::Workspace::demo();
     let mut planned = 0;
     for entry in std::fs::read_dir(common::repo().join("sweeps")).unwrap() {
@@ -263,12 +265,11 @@ fn shipped_sweeps_plan_on_the_real_data() {
 /// change that moved a key would orphan those artifacts and the numbers built on them, and
 /// `--carry` could no longer stand those rows in for their cells.
 #[test]
+#[ignore = "needs MTMT_DATA (the benchmark folder)"]
 fn the_cells_behind_docs_results_keep_their_keys() {
     use mtmt_pipe::engine::{Digests, Plan};
     use mtmt_pipe::stage_name::StageName;
-    if data_root("the_cells_behind_docs_results_keep_their_keys").is_none() {
-        return;
-    }
+    data_root();
     let registry = mtmt_pipe::stages::registry();
     let mut digests = Digests::new();
     let sweeps: Vec<_> = std::fs::read_dir(common::repo().join("sweeps"))

@@ -11,7 +11,7 @@ use mtmt_pipe::train::checkpoint::CheckpointDir;
 use mtmt_pipe::train::data::{Batch, EncodedSet};
 use mtmt_pipe::train::optim::{AdamW, AdamWConfig, Decay, Optimizer, ParamGroup, StateLayout};
 use mtmt_pipe::train::rng::Rng;
-use mtmt_pipe::train::trainer::{all_batches, train, Schedule, StepLoss};
+use mtmt_pipe::train::trainer::{all_batches, train, Schedule, StepLoss, Steps};
 use tch::{nn, Device, Kind, Tensor};
 
 const LABELS: usize = 5;
@@ -101,9 +101,7 @@ fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -
     let progress = train(
         &t.vs,
         &mut opt,
-        &steps,
-        &schedule(),
-        seed,
+        Steps { batches: &steps, schedule: &schedule(), seed },
         ckpt,
         stop,
         |_, idx| {

@@ -24,7 +24,7 @@ use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit;
 use crate::train::rng::Rng;
-use crate::train::trainer::{all_batches, StepLoss};
+use crate::train::trainer::{all_batches, StepLoss, Steps};
 
 pub struct Msd;
 
@@ -90,7 +90,7 @@ impl StudentLoss for Msd {
             source.len()
         ));
         let cls = |states: &Tensor| states.select(1, 0);
-        fit(ctx, &student.vs, opt, &plan, schedule, seed, |step, idx| {
+        fit(ctx, &student.vs, opt, Steps { batches: &plan, schedule, seed }, |step, idx| {
             let batch = Batch::new(set, idx, device);
             let mut rng = Rng::derived(seed, &format!("msd source chunk {step}"));
             let chunk: Vec<usize> = (0..idx.len()).map(|_| rng.below(source.len())).collect();

@@ -27,7 +27,7 @@ use crate::stage_name::StageName;
 use crate::table;
 use crate::train::data::{prefix_offsets, Batch, EncodedSet};
 use crate::train::fit::fit;
-use crate::train::trainer::{group_batches, StepLoss};
+use crate::train::trainer::{group_batches, StepLoss, Steps};
 
 /// MTMT with its two teachers, or MTST with one multitask teacher in both roles.
 pub struct Mtmt {
@@ -143,7 +143,7 @@ impl StudentLoss for Mtmt {
         ctx.summary.insert(crate::summary::PAIRS_PER_SENTENCE_FORWARD.into(), per_forward.into());
         // Groups are disjoint, so a group's first sentence names it.
         let group_of: HashMap<usize, usize> = groups.iter().enumerate().map(|(g, m)| (m[0], g)).collect();
-        fit(ctx, &student.vs, opt, &plan, schedule, seed, |_, idx| {
+        fit(ctx, &student.vs, opt, Steps { batches: &plan, schedule, seed }, |_, idx| {
             let batch = Batch::new(set, idx, device);
             let (states, logits) = student.states_and_logits(&batch, true);
             let rows = &pairs[group_of[&idx[0]]];

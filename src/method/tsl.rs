@@ -8,7 +8,7 @@ use super::MethodSpec;
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit;
-use crate::train::trainer::{all_batches, StepLoss};
+use crate::train::trainer::{all_batches, StepLoss, Steps};
 
 pub struct Tsl;
 
@@ -52,7 +52,7 @@ pub(super) fn train_on(
         .map(|(epoch, batch)| (epoch, batch.into_iter().map(|k| sentences[k]).collect()))
         .collect();
     ctx.log(format!("{method}: {} of {} target sentences on {device:?}", sentences.len(), set.len()));
-    fit(ctx, &student.vs, opt, &plan, schedule, seed, |_, idx| {
+    fit(ctx, &student.vs, opt, Steps { batches: &plan, schedule, seed }, |_, idx| {
         let batch = Batch::new(set, idx, device);
         let logits = student.logits(&batch, true);
         let soft = all_words_loss(&logits, teacher, idx, loss.ner);

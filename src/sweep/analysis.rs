@@ -157,7 +157,7 @@ fn bin_expr() -> Expr {
 /// `direct` cells' predictions (seeds pooled), target by target.
 pub fn confidence_bins(cells: &[CellResult]) -> anyhow::Result<Vec<ConfidenceBin>> {
     let mut frames: BTreeMap<&str, Vec<LazyFrame>> = BTreeMap::new();
-    for cell in cells.iter().filter(|c| c.method == "direct") {
+    for cell in cells.iter().filter(|c| c.is_teacher_alone()) {
         let Some((dir, _)) = cell.stages.get(&StageName::Evaluate) else { continue };
         let path = dir.join(files::PREDICTIONS);
         if !crate::table::column_names(&path)?.iter().any(|c| c == "confidence") {
@@ -252,16 +252,16 @@ pub fn teacher_agreement(cells: &[CellResult]) -> anyhow::Result<Vec<Option<Agre
     let mut references: BTreeMap<usize, BTreeMap<u32, Vec<String>>> = BTreeMap::new();
     let mut out = Vec::new();
     for student in cells {
-        let Some((student_dir, _)) = student.stages.get(&StageName::Evaluate).filter(|_| student.method != "direct")
+        let Some((student_dir, _)) =
+            student.stages.get(&StageName::Distill).and(student.stages.get(&StageName::Evaluate))
         else {
             out.push(None);
             continue;
         };
         let teacher = cells.iter().position(|c| {
-            c.method == "direct"
+            c.is_teacher_alone()
                 && c.seed == student.seed
                 && c.target == student.target
-                && c.stages.contains_key(&StageName::Evaluate)
                 && same_text_and_teacher(c, student)
         });
         let Some(teacher) = teacher else {
@@ -422,7 +422,9 @@ mod tests {
                 (StageName::TokenizeTarget, PathBuf::new(), "text", None),
                 (StageName::Evaluate, evaluate.to_path_buf(), "eval", None),
             ];
-            test_cell(method, seed, stages.into_iter())
+            // A student is a cell with a distill stage, whatever its sweep calls it.
+            let student = (method != "direct").then_some((StageName::Distill, PathBuf::new(), "student", None));
+            test_cell(method, seed, stages.into_iter().chain(student))
         };
         let silent = predictions(tmp.path(), "silent", "teacher", &[&["O", "O", "O"], &["O", "O", "O"]]);
         let cells = [

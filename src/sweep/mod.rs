@@ -33,7 +33,7 @@ pub struct SweepSpec {
     #[serde(default)]
     pub set: Vec<String>,
     pub target: Vec<TargetSpec>,
-    pub method: Vec<MethodSpec>,
+    pub method: Vec<MethodEntry>,
     /// Published F1 to print beside ours: method name -> target name -> F1.
     #[serde(default)]
     pub paper: BTreeMap<String, BTreeMap<String, f64>>,
@@ -55,7 +55,7 @@ pub struct TargetSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MethodSpec {
+pub struct MethodEntry {
     pub name: String,
     /// Overrides on top of the sweep's `set`, e.g. `method=mtmt`.
     pub set: Vec<String>,

@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::Instant;
 
 use super::carried::{Carried, CARRIED};
-use super::schedule::{cell_log, epochs, job_overrides, names, work, Pending, Schedule, StageRun};
+use super::schedule::{cell_log, epochs, job_overrides, names, work, Pending, StageRun, Worklist};
 use super::{Cell, Sweep};
 use crate::engine::{self, RunOptions};
 use crate::error::SweepError;
@@ -80,8 +80,8 @@ pub struct RunRequest<'a> {
 
 /// Runs (or with `dry_run`, lists) every cell of the sweep, or only those asked for.
 pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &RunRequest) -> anyhow::Result<()> {
-    let Schedule { cells, plans, todos, after, remaining, complete, carried } =
-        Schedule::new(sweep, store, stages, req.extra, req.seeds, req.cell, req.carried)?;
+    let Worklist { cells, plans, todos, after, remaining, complete, carried } =
+        Worklist::new(sweep, store, stages, req.extra, req.seeds, req.cell, req.carried)?;
     let mut progress = Progress {
         remaining,
         estimator: Estimator::new(store, stages),

@@ -53,7 +53,7 @@ pub struct Pending {
 }
 
 /// The cells asked for and what each has left to do.
-pub struct Schedule<'a> {
+pub struct Worklist<'a> {
     /// (1-based number among all the sweep's cells, cell), in run order.
     pub cells: Vec<(usize, Cell)>,
     pub plans: Vec<Plan<'a>>,
@@ -70,7 +70,7 @@ pub struct Schedule<'a> {
     pub carried: Vec<bool>,
 }
 
-impl<'a> Schedule<'a> {
+impl<'a> Worklist<'a> {
     /// The sweep's cells (only those of `seeds` when given, only cell number `cell` when
     /// given), planned with every key computed before anything runs; `carried` cells have
     /// nothing left.

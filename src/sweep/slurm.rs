@@ -13,7 +13,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::carried::{Carried, CARRIED};
-use super::schedule::{cell_log, job_overrides, names, Schedule};
+use super::schedule::{cell_log, job_overrides, names, Worklist};
 use super::Sweep;
 use crate::stage::DynStage;
 use crate::store::Store;
@@ -141,7 +141,7 @@ fn script(
 
 /// Submits every cell with something left to do whose job is not queued or running.
 pub fn submit(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &SubmitRequest) -> anyhow::Result<()> {
-    let s = Schedule::new(sweep, store, stages, req.extra, req.seeds, None, req.carried)?;
+    let s = Worklist::new(sweep, store, stages, req.extra, req.seeds, None, req.carried)?;
     let mut record = Record::read(store, sweep)?;
     let queued = if record.jobs.is_empty() || req.dry_run { BTreeMap::new() } else { queue()? };
     // Jobs run elsewhere: the store's path as every node sees it.
@@ -214,7 +214,7 @@ pub fn status(
     seeds: &[u64],
     carried: &Carried,
 ) -> anyhow::Result<()> {
-    let s = Schedule::new(sweep, store, stages, extra, seeds, None, carried)?;
+    let s = Worklist::new(sweep, store, stages, extra, seeds, None, carried)?;
     let record = Record::read(store, sweep)?;
     let queued = if record.jobs.is_empty() { BTreeMap::new() } else { queue()? };
     let n = s.cells.len();

@@ -6,7 +6,7 @@ use tch::nn;
 
 use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
 use super::optim::AdamW;
-use super::trainer::{train, train_steps, Optimizers, Schedule, StepLoss, StepOutcome};
+use super::trainer::{train, train_steps, Optimizers, Schedule, StepLoss, StepOutcome, Steps};
 use crate::artifacts::SourceDev;
 use crate::eval::conlleval::Scores;
 use crate::model::tagger::Tagger;
@@ -18,69 +18,57 @@ pub type EpochScore<'a> = Option<&'a dyn Fn() -> anyhow::Result<Scores>>;
 
 /// Trains over `steps` with checkpoints in the stage's resume folder; logs and
 /// records (in the manifest summary) the epoch losses and training tokens/s.
-#[allow(clippy::too_many_arguments)]
 pub fn fit(
     ctx: &mut StageContext,
     vs: &nn::VarStore,
     opt: &mut AdamW,
-    steps: &[(usize, Vec<usize>)],
-    schedule: &Schedule,
-    seed: u64,
+    run: Steps,
     step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
 ) -> anyhow::Result<TrainState> {
-    fit_scored(ctx, vs, opt, steps, schedule, seed, step_loss, None)
+    fit_scored(ctx, vs, opt, run, step_loss, None)
 }
 
 /// `fit` for a recognizer teacher: scored on the source dev split after every epoch where
 /// the source has one (`artifacts::SourceDev`), the last score recorded in the summary.
-#[allow(clippy::too_many_arguments)]
 pub fn fit_recognizer(
     ctx: &mut StageContext,
     tagger: &Tagger,
     opt: &mut AdamW,
-    steps: &[(usize, Vec<usize>)],
-    schedule: &Schedule,
-    seed: u64,
+    run: Steps,
     labels: &[String],
     step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
 ) -> anyhow::Result<()> {
-    let dev = SourceDev::read(ctx, labels, schedule.batch.batch_size)?;
+    let dev = SourceDev::read(ctx, labels, run.schedule.batch.batch_size)?;
     let scorer = dev.scorer(tagger);
-    let state = fit_scored(ctx, &tagger.vs, opt, steps, schedule, seed, step_loss, dev.exists().then_some(&scorer))?;
+    let state = fit_scored(ctx, &tagger.vs, opt, run, step_loss, dev.exists().then_some(&scorer))?;
     dev.record(ctx, tagger, state.last_dev)
 }
 
 /// `fit`, scoring the model after every epoch with `score` (kept in the curve).
-#[allow(clippy::too_many_arguments)]
 pub fn fit_scored(
     ctx: &mut StageContext,
     vs: &nn::VarStore,
     opt: &mut AdamW,
-    steps: &[(usize, Vec<usize>)],
-    schedule: &Schedule,
-    seed: u64,
+    run: Steps,
     step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
     score: EpochScore,
 ) -> anyhow::Result<TrainState> {
-    fit_around(ctx, opt.trainable_parameters(), steps.len(), schedule, score, |checkpoints, on_step| {
-        train(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_loss, on_step)
+    fit_around(ctx, opt.trainable_parameters(), run.batches.len(), run.schedule, score, |checkpoints, on_step| {
+        train(vs, opt, run, Some(checkpoints), None, step_loss, on_step)
     })
 }
 
 /// `fit` for steps that update the model their own way (`trainer::train_steps`).
-#[allow(clippy::too_many_arguments)]
 pub fn fit_steps<O: Optimizers>(
     ctx: &mut StageContext,
     vs: &nn::VarStore,
     opt: &mut O,
-    steps: &[(usize, Vec<usize>)],
-    schedule: &Schedule,
-    seed: u64,
+    run: Steps,
     step_fn: impl FnMut(&mut O, i64, &[usize], f64, &mut StepTimes) -> anyhow::Result<StepOutcome>,
     score: EpochScore,
 ) -> anyhow::Result<TrainState> {
-    fit_around(ctx, opt.trainable_parameters(), steps.len(), schedule, score, |checkpoints, on_step| {
-        train_steps(vs, opt, steps, schedule, seed, Some(checkpoints), None, step_fn, on_step)
+    fit_around(ctx, opt.trainable_parameters(), run.batches.len(), run.schedule, score, |checkpoints, on_step| {
+        train_steps(vs, opt, run, Some(checkpoints), None, step_fn, on_step)
     })
 }
 

@@ -25,6 +25,15 @@ pub struct Schedule {
     pub checkpoint_every: i64,
 }
 
+/// The steps of one training run: (epoch, batch) in order, the schedule they follow and
+/// the seed each step's dropout derives from.
+#[derive(Clone, Copy)]
+pub struct Steps<'a> {
+    pub batches: &'a [(usize, Vec<usize>)],
+    pub schedule: &'a Schedule,
+    pub seed: u64,
+}
+
 impl Schedule {
     /// The warm-up steps of a run of `total` steps.
     pub fn warmup_steps(&self, total: i64) -> i64 {
@@ -137,18 +146,16 @@ pub fn update(opt: &mut AdamW, loss: &Tensor, max_grad_norm: f64, lr: f64, times
 /// steps), resuming from `checkpoints` if they hold a checkpoint. `step_loss` gets the
 /// step number and batch and returns the loss in training mode (`StepLoss`); one clipped
 /// AdamW update per step follows.
-#[allow(clippy::too_many_arguments)]
 pub fn train(
     vs: &nn::VarStore,
     opt: &mut AdamW,
-    steps: &[(usize, Vec<usize>)],
-    schedule: &Schedule,
-    seed: u64,
+    run: Steps,
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
     mut step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
     on_step: impl FnMut(&mut TrainState, f64),
 ) -> anyhow::Result<TrainState> {
+    let Steps { schedule, .. } = run;
     let max_grad_norm = schedule.max_grad_norm;
     let step = |opt: &mut AdamW, step: i64, batch: &[usize], lr_factor: f64, times: &mut StepTimes| {
         let mut laps = Laps::start();
@@ -160,25 +167,23 @@ pub fn train(
         times.bookkeeping += laps.lap();
         Ok(StepOutcome { loss, tokens, terms })
     };
-    train_steps(vs, opt, steps, schedule, seed, checkpoints, stop_after, step, on_step)
+    train_steps(vs, opt, run, checkpoints, stop_after, step, on_step)
 }
 
 /// The loop of `train` for steps that update the model their own way (several optimizers,
 /// several updates per batch): `step` gets the optimizers, the step number, the batch, the
 /// schedule's learning-rate factor (warm-up then decay) and the step-time accumulator. Seeds,
 /// progress, loss bookkeeping and checkpoints are handled here.
-#[allow(clippy::too_many_arguments)]
 pub fn train_steps<O: Optimizers>(
     vs: &nn::VarStore,
     opt: &mut O,
-    steps: &[(usize, Vec<usize>)],
-    schedule: &Schedule,
-    seed: u64,
+    run: Steps,
     checkpoints: Option<&CheckpointDir>,
     stop_after: Option<i64>,
     mut step_fn: impl FnMut(&mut O, i64, &[usize], f64, &mut StepTimes) -> anyhow::Result<StepOutcome>,
     mut on_step: impl FnMut(&mut TrainState, f64),
 ) -> anyhow::Result<TrainState> {
+    let Steps { batches: steps, schedule, seed } = run;
     let total = steps.len() as i64;
     let warmup = schedule.warmup_steps(total);
     let mut progress = match checkpoints {

@@ -1,0 +1,297 @@
+//! Path resolution and the range check of every value, run once when a config is loaded
+//! (an error names the key; `load` adds where its value came from).
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+impl Config {
+    pub(super) fn resolve_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for corpus in [&mut self.source, &mut self.target].into_iter().chain(&mut self.sources) {
+            join(&mut corpus.train);
+            corpus.dev.as_mut().map(join);
+            corpus.test.as_mut().map(join);
+        }
+        join(&mut self.encoder.tokenizer);
+        self.unitrans.dictionary.as_mut().map(join);
+        join(&mut self.encoder.weights);
+        join(&mut self.encoder.config);
+    }
+
+    /// Every value outside its range, as (key, what is wrong): checked once, when the
+    /// config is resolved, so no stage meets a value it cannot use.
+    pub(super) fn range_errors(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, key: &str, message: String| {
+            if !ok {
+                errors.push((key.to_string(), message));
+            }
+        };
+        check(!self.labels.is_empty(), "labels", "must name at least one entity type".into());
+        for (i, label) in self.labels.iter().enumerate() {
+            check(
+                !label.is_empty() && label != "O" && !label.contains(char::is_whitespace),
+                "labels",
+                format!("holds `{label}`: an entity type is a non-empty word other than `O`"),
+            );
+            check(!self.labels[..i].contains(label), "labels", format!("names `{label}` twice"));
+        }
+        let sections = [("source".to_string(), &self.source), ("target".to_string(), &self.target)].into_iter();
+        let sources = self.sources.iter().enumerate().map(|(i, c)| (format!("sources[{i}]"), c));
+        for (section, corpus) in sections.chain(sources) {
+            corpus_range_errors(&section, corpus, &self.labels, &mut check);
+        }
+        let max_len = self.tokenize.max_len;
+        check(max_len >= 3, "tokenize.max_len", format!("is {max_len}: must be at least 3 (CLS, a subword, SEP)"));
+        // The encoder's depth bounds `freeze_layers`; an unreadable config.json is reported
+        // by the stages that hash and read it.
+        let encoder: Option<Value> =
+            fs_err::read_to_string(&self.encoder.config).ok().and_then(|text| serde_json::from_str(&text).ok());
+        let encoder_size = |field: &str| encoder.as_ref().and_then(|c| c.get(field)?.as_u64()).map(|n| n as usize);
+        let layers = encoder_size("num_hidden_layers");
+        if let Some(positions) = encoder_size("max_position_embeddings") {
+            check(
+                max_len <= positions,
+                "tokenize.max_len",
+                format!(
+                    "is {max_len}: the encoder has {positions} positions (its config.json's max_position_embeddings)"
+                ),
+            );
+        }
+        train_range_errors("teacher_ner", &self.teacher_ner, max_len, layers, &mut check);
+        train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, &mut check);
+        train_range_errors("distill", &self.distill, max_len, layers, &mut check);
+        train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, &mut check);
+        train_range_errors("teacher_msd", &self.teacher_msd, max_len, layers, &mut check);
+        train_range_errors("teacher_trans", &self.teacher_trans, max_len, layers, &mut check);
+        self.unitrans.range_errors(self.method, layers, &mut check);
+        self.msd.range_errors(self.method, layers, &mut check);
+        self.advpicker.range_errors(&mut check);
+        self.multi_source.range_errors(&mut check);
+        self.sim_pairs.range_errors(&mut check);
+        let langs: Vec<&str> = std::iter::once(&self.source).chain(&self.sources).map(|c| c.lang.as_str()).collect();
+        for (i, lang) in langs.iter().enumerate().skip(1) {
+            check(!langs[..i].contains(lang), "sources", format!("names source language `{lang}` twice"));
+        }
+        check(
+            self.method != Method::TslMulti || !self.sources.is_empty(),
+            "sources",
+            "is empty: method `tsl-multi` needs at least one more labeled source language ([[sources]])".into(),
+        );
+        let n = self.teacher_sim.batch_size;
+        check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));
+        check(
+            !self.similarity.calibrated || self.method == Method::Mtmt,
+            "similarity.calibrated",
+            format!(
+                "is on under method {}: only MTMT's similarity teacher fits a calibration",
+                serde_json::to_string(&self.method).unwrap_or_default()
+            ),
+        );
+        let g = self.score.group_size;
+        check(g >= 2, "score.group_size", format!("is {g}: pairs need two sentences per group"));
+        check(self.score.pairs_per_sentence >= 1, "score.pairs_per_sentence", "must be at least 1".into());
+        let w = self.distill_loss.all_words_weight;
+        check(w.is_finite() && w >= 0.0, "distill_loss.all_words_weight", format!("is {w}: must be 0 or more"));
+        check(self.eval.batch_size >= 1, "eval.batch_size", "must be at least 1".into());
+        check(
+            self.eval.selection != Selection::SourceDev || self.method.spec().student().is_none(),
+            "eval.selection",
+            "is source_dev, but a student learns from target text and is scored on no source dev split while \
+             training: use last or target_dev (source_dev selects the recognizer of `method = \"direct\"`)"
+                .into(),
+        );
+        errors
+    }
+
+    /// The BIO label list: `O`, then `B-X`, `I-X` for each entity type in config order.
+    pub fn bio_labels(&self) -> Vec<String> {
+        bio_labels(&self.labels)
+    }
+}
+
+/// The range checks of one corpus's reading settings, keys under `section`.
+fn corpus_range_errors(section: &str, c: &Corpus, labels: &[String], check: &mut impl FnMut(bool, &str, String)) {
+    let key = |field: &str| format!("{section}.{field}");
+    for (field, column) in [("token_column", c.token_column), ("tag_column", c.tag_column)] {
+        check(column != Some(0), &key(field), "is 0: columns count from 1".into());
+    }
+    check(
+        c.token_column.is_none() || c.token_column != c.tag_column,
+        &key("tag_column"),
+        "is the token's column".into(),
+    );
+    for (from, to) in &c.tag_map {
+        check(
+            to == "O" || labels.contains(to),
+            &key("tag_map"),
+            format!("maps `{from}` to `{to}`, which is not one of the labels ({}) nor `O`", labels.join(", ")),
+        );
+    }
+}
+
+/// Whether `x` lies in [0, 1].
+fn unit(x: f64) -> bool {
+    (0.0..=1.0).contains(&x)
+}
+
+/// The range checks of one model's training settings, keys under `section`.
+fn train_range_errors<R: ModelRole>(
+    section: &str,
+    t: &TrainConfig<R>,
+    max_len: usize,
+    layers: Option<usize>,
+    check: &mut impl FnMut(bool, &str, String),
+) {
+    let key = |field: &str| format!("{section}.{field}");
+    check(t.epochs >= 1, &key("epochs"), format!("is {}: must be at least 1", t.epochs));
+    check(t.batch_size >= 1, &key("batch_size"), format!("is {}: must be at least 1", t.batch_size));
+    check(
+        t.max_tokens == 0 || t.max_tokens >= max_len,
+        &key("max_tokens"),
+        format!(
+            "is {}: must be 0 (no cap) or at least tokenize.max_len ({max_len}), so every sentence fits a batch",
+            t.max_tokens
+        ),
+    );
+    check(t.lr.is_finite() && t.lr > 0.0, &key("lr"), format!("is {}: must be above 0", t.lr));
+    check(unit(t.warmup), &key("warmup"), format!("is {}: must lie in [0, 1] (a share of the steps)", t.warmup));
+    check(
+        t.weight_decay.is_finite() && t.weight_decay >= 0.0,
+        &key("weight_decay"),
+        format!("is {}: must be 0 or more", t.weight_decay),
+    );
+    check(
+        t.max_grad_norm.is_finite() && t.max_grad_norm > 0.0,
+        &key("max_grad_norm"),
+        format!("is {}: must be above 0", t.max_grad_norm),
+    );
+    check((0.0..1.0).contains(&t.dropout), &key("dropout"), format!("is {}: must lie in [0, 1)", t.dropout));
+    check(
+        t.head_lr_scale.is_finite() && t.head_lr_scale > 0.0,
+        &key("head_lr_scale"),
+        format!("is {}: must be above 0", t.head_lr_scale),
+    );
+    check(
+        t.checkpoint_every >= 0,
+        &key("checkpoint_every"),
+        format!("is {}: must be 0 (epoch ends) or more", t.checkpoint_every),
+    );
+    if let Some(layers) = layers {
+        check(
+            t.freeze_layers <= layers,
+            &key("freeze_layers"),
+            format!("is {}: the encoder has {layers} layers", t.freeze_layers),
+        );
+    }
+}
+
+impl UniTransConfig {
+    /// The range checks of this section (`Config::range_errors`).
+    fn range_errors(&self, method: Method, layers: Option<usize>, check: &mut impl FnMut(bool, &str, String)) {
+        let (depth, has) = depth_text(layers);
+        let u = self;
+        check(u.vocabulary >= 1, "unitrans.vocabulary", "must be at least 1".into());
+        check(u.csls_k >= 1, "unitrans.csls_k", "must be at least 1".into());
+        // Bounded by the encoder's depth only where contextual vectors are made.
+        let contextual = method == Method::UniTrans && u.word_vectors == WordVectors::Contextual;
+        check(
+            !contextual || layers.is_none_or(|n| u.layer >= 1 && u.layer <= n),
+            "unitrans.layer",
+            format!("is {}: must lie in [1, {depth}]{has}", u.layer),
+        );
+        check(
+            u.hard_weight.is_finite() && u.hard_weight >= 0.0,
+            "unitrans.hard_weight",
+            format!("is {}: must be 0 or more", u.hard_weight),
+        );
+    }
+}
+
+impl MsdConfig {
+    /// The range checks of this section (`Config::range_errors`).
+    fn range_errors(&self, method: Method, layers: Option<usize>, check: &mut impl FnMut(bool, &str, String)) {
+        let (depth, has) = depth_text(layers);
+        let m = self;
+        // Where MSD runs, or where a value other than the default was given under any
+        // method (a bad value is wrong whichever method reads it); the default stays fine
+        // for the other methods on a shallower encoder.
+        let msd_checked = method == Method::Msd || m.first_layer != MsdConfig::default().first_layer;
+        check(
+            !msd_checked || (m.first_layer >= 1 && layers.is_none_or(|n| m.first_layer < n)),
+            "msd.first_layer",
+            format!("is {}: must lie in [1, {depth}){has}", m.first_layer),
+        );
+        for (key, w) in [("msd.aux_weight", m.aux_weight), ("msd.mmd_weight", m.mmd_weight)] {
+            check(w >= 0.0 && w.is_finite(), key, format!("is {w}: must be 0 or positive"));
+        }
+    }
+}
+
+impl AdvPickerConfig {
+    /// The range checks of this section (`Config::range_errors`).
+    fn range_errors(&self, check: &mut impl FnMut(bool, &str, String)) {
+        let a = self;
+        for (key, lr) in
+            [("advpicker.discriminator_lr", a.discriminator_lr), ("advpicker.generator_lr", a.generator_lr)]
+        {
+            check(lr > 0.0 && lr.is_finite(), key, format!("is {lr}: must be a positive number"));
+        }
+        check(a.discriminator_hidden >= 1, "advpicker.discriminator_hidden", "must be at least 1".into());
+        check(
+            a.target_ratio >= 0.0 && a.target_ratio.is_finite(),
+            "advpicker.target_ratio",
+            format!("is {}: must be 0 (all) or positive", a.target_ratio),
+        );
+        check(a.keep > 0.0 && a.keep <= 1.0, "advpicker.keep", format!("is {}: must lie in (0, 1]", a.keep));
+        check(a.teachers >= 1, "advpicker.teachers", "must be at least 1".into());
+    }
+}
+
+impl MultiSourceConfig {
+    /// The range checks of this section (`Config::range_errors`).
+    fn range_errors(&self, check: &mut impl FnMut(bool, &str, String)) {
+        let ms = self;
+        check(ms.rank >= 1, "multi_source.rank", "must be at least 1".into());
+        check(ms.epochs >= 1, "multi_source.epochs", "must be at least 1".into());
+        check(ms.batch_size >= 1, "multi_source.batch_size", "must be at least 1".into());
+        check(ms.lr.is_finite() && ms.lr > 0.0, "multi_source.lr", format!("is {}: must be above 0", ms.lr));
+        check(
+            ms.orthogonality.is_finite() && ms.orthogonality >= 0.0,
+            "multi_source.orthogonality",
+            format!("is {}: must be 0 or more", ms.orthogonality),
+        );
+    }
+}
+
+impl SimPairsConfig {
+    /// The range checks of this section (`Config::range_errors`).
+    fn range_errors(&self, check: &mut impl FnMut(bool, &str, String)) {
+        let sp = self;
+        check(sp.pairs_per_batch >= 1, "sim_pairs.pairs_per_batch", "must be at least 1".into());
+        check(
+            unit(sp.positive_ratio),
+            "sim_pairs.positive_ratio",
+            format!("is {}: must lie in [0, 1]", sp.positive_ratio),
+        );
+        check(
+            unit(sp.o_anchor_ratio),
+            "sim_pairs.o_anchor_ratio",
+            format!("is {}: must lie in [0, 1]", sp.o_anchor_ratio),
+        );
+    }
+}
+
+/// The encoder's depth as an upper bound reads (`12`) and the note that says so, or words
+/// where its config.json could not be read.
+fn depth_text(layers: Option<usize>) -> (String, String) {
+    match layers {
+        Some(n) => (n.to_string(), format!(" (the encoder has {n} layers)")),
+        None => ("the encoder's layers".to_string(), String::new()),
+    }
+}
