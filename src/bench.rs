@@ -11,6 +11,7 @@ use crate::config::{Config, ResolvedConfig};
 use crate::corpus::{read_file, Labels, Reading};
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
+use crate::model::Pass;
 use crate::subword::SubwordTokenizer;
 use crate::train::data::{Batch, EncodedSet, Words};
 use crate::train::trainer::{self, all_batches, Steps};
@@ -168,7 +169,7 @@ fn measure(
     let (warmup, timed) = steps.split_at(WARMUP_STEPS);
     let step_loss = |_: i64, idx: &[usize]| {
         let batch = Batch::new(set, idx, device);
-        let loss = cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("labeled"));
+        let loss = cross_entropy(&tagger.logits(&batch, Pass::Train), batch.labels.as_ref().expect("labeled"));
         Ok(trainer::StepLoss::single(loss, batch.tokens))
     };
     trainer::train(
@@ -222,7 +223,11 @@ fn measure(
     let infer = tch::no_grad(|| {
         let forward = |idx: &Vec<usize>| {
             let batch = Batch::new(set, idx, device);
-            let _ = tagger.logits(&batch, false).softmax(-1, tch::Kind::Float).sum(tch::Kind::Float).double_value(&[]);
+            let _ = tagger
+                .logits(&batch, Pass::Infer)
+                .softmax(-1, tch::Kind::Float)
+                .sum(tch::Kind::Float)
+                .double_value(&[]);
             batch.tokens
         };
         batches.iter().take(WARMUP_STEPS).for_each(|b| {

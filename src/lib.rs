@@ -2,43 +2,46 @@
 //! of content-addressed stages. The engine and shared code live in `src/` (each
 //! method in `src/method/`); the stages themselves, one file each, in `stages/`,
 //! which depend on `src/` only.
+//!
+//! Modules are crate-private unless the binary or the integration tests (`tests/`) reach
+//! them, so that an item nothing uses is reported as dead code.
 
-pub mod artifacts;
-pub mod atomic;
-pub mod bench;
+pub(crate) mod artifacts;
+pub(crate) mod atomic;
+pub(crate) mod bench;
 pub mod cli;
 pub mod commands;
-pub mod config;
+pub(crate) mod config;
 pub mod corpus;
-pub mod curves;
-pub mod e5s1;
+pub(crate) mod curves;
+pub(crate) mod e5s1;
 pub mod engine;
 pub mod error;
 pub mod eval;
-pub mod export;
-pub mod files;
-pub mod health;
-pub mod inspect;
+pub(crate) mod export;
+pub(crate) mod files;
+pub(crate) mod health;
+pub(crate) mod inspect;
 pub mod lexicon;
-pub mod manifest;
-pub mod method;
+pub(crate) mod manifest;
+pub(crate) mod method;
 pub mod model;
-pub mod neighbours;
-pub mod pairs;
-pub mod predict;
-pub mod recipe;
-pub mod side;
-pub mod stage;
+pub(crate) mod neighbours;
+pub(crate) mod pairs;
+pub(crate) mod predict;
+pub(crate) mod recipe;
+pub(crate) mod side;
+pub(crate) mod stage;
 pub mod stage_name;
-pub mod store;
+pub(crate) mod store;
 pub mod subword;
-pub mod summary;
+pub(crate) mod summary;
 pub mod sweep;
 pub mod table;
 pub mod train;
-pub mod trained;
-pub mod ui;
-pub mod variant;
+pub(crate) mod trained;
+pub(crate) mod ui;
+pub(crate) mod variant;
 
 #[path = "../stages/mod.rs"]
 pub mod stages;

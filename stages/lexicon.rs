@@ -25,6 +25,7 @@ use crate::files;
 use crate::lexicon::{csls, read_muse, spellings, vocabulary};
 use crate::method::Method;
 use crate::model::tagger::Tagger;
+use crate::model::Pass;
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
@@ -267,7 +268,7 @@ fn contextual_vectors(
     let set = text.encoded.as_ref().expect("read where vectors are contextual");
     for idx in sorted_batches(&set.lengths(), &INFERENCE) {
         let batch = Batch::new(set, &idx, device);
-        let states = encoder.bert.forward(&batch.input_ids, &batch.attention_mask, false).swap_remove(u.layer);
+        let states = encoder.bert.forward(&batch.input_ids, &batch.attention_mask, Pass::Infer).swap_remove(u.layer);
         let states = states.index(&[Some(batch.word_rows), Some(batch.word_cols)]).to_device(Device::Cpu);
         // (row of `states`, vocabulary index) of every vocabulary word in the batch.
         let (mut rows, mut ks) = (Vec::new(), Vec::new());

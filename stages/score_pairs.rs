@@ -18,6 +18,7 @@ use crate::method::Method;
 use crate::model::calibration::Calibration;
 use crate::model::heads::cosine;
 use crate::model::siamese::Siamese;
+use crate::model::Pass;
 use crate::pairs::{balanced, uniform, Balance};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
@@ -83,7 +84,7 @@ impl Stage for ScorePairs {
         let sim = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
         sim.load_trained(&ctx.input(pair_scorer(ctx.method), files::MODEL))?;
         let started = std::time::Instant::now();
-        let states = per_sentence(&set, &INFERENCE, device, |batch| sim.word_states(batch, false));
+        let states = per_sentence(&set, &INFERENCE, device, |batch| sim.word_states(batch, Pass::Infer));
         let sentences_per_s = set.len() as f64 / started.elapsed().as_secs_f64();
         let offsets = prefix_offsets(states.iter().map(|s| s.size()[0] as usize));
         let all_states = Tensor::cat(&states, 0);

@@ -17,6 +17,7 @@ use crate::files;
 use crate::method::Method;
 use crate::model::discriminator::Discriminator;
 use crate::model::params;
+use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::summary;
@@ -96,7 +97,7 @@ impl Stage for Select {
         tch::no_grad(|| {
             for idx in sorted_batches(&set.lengths(), &INFERENCE) {
                 let batch = Batch::new(&set, &idx, device);
-                let states = tagger.bert.last_hidden(&batch.input_ids, &batch.attention_mask, false);
+                let states = tagger.bert.last_hidden(&batch.input_ids, &batch.attention_mask, Pass::Infer);
                 let mask = batch.attention_mask.to_kind(Kind::Float);
                 let p_source: Tensor = discriminator.forward(&states).sigmoid();
                 let mean = (p_source * &mask).sum_dim_intlist(-1, false, Kind::Float)

@@ -21,6 +21,7 @@ use crate::model::discriminator::{language_bce, real_tokens, Discriminator};
 use crate::model::heads::cross_entropy;
 use crate::model::params;
 use crate::model::tagger::Tagger;
+use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::batching::{epoch_batches, BatchPlan};
@@ -201,14 +202,15 @@ impl Stage for TeacherAdv {
                     (Batch::new(&source, idx, device), Batch::new(&target, &targets[step as usize], device));
                 // (1) The recognizer on the labeled source batch.
                 opts.recognizer.zero_grad();
-                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
-                let logits = tagger.logits_at(&src_hidden, &src, true);
+                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, Pass::Train);
+                let logits = tagger.logits_at(&src_hidden, &src, Pass::Train);
                 let ner = cross_entropy(&logits, src.labels.as_ref().expect("source is labeled"));
                 update(&mut opts.recognizer, &ner, max_norm, t.lr * lr_factor, times, &mut laps);
                 // (2) The discriminator on fixed features: the source states of (1), the target
                 // states without a graph. BCE over every real token of both, source = 1.
                 opts.discriminator.zero_grad();
-                let tgt_hidden = tch::no_grad(|| tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true));
+                let tgt_hidden =
+                    tch::no_grad(|| tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, Pass::Train));
                 let side_logits = |hidden: &Tensor, mask: &Tensor| discriminator.forward(&real_tokens(hidden, mask));
                 let (src_side, tgt_side) = (
                     side_logits(&src_hidden.detach(), &src.attention_mask),
@@ -225,8 +227,8 @@ impl Stage for TeacherAdv {
                 );
                 // (3) The encoder as generator: flipped labels, gradients into the encoder only.
                 opts.generator.zero_grad();
-                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, true);
-                let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, true);
+                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, Pass::Train);
+                let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, Pass::Train);
                 let generated = language_loss(
                     &side_logits(&src_hidden, &src.attention_mask),
                     &side_logits(&tgt_hidden, &tgt.attention_mask),

@@ -16,6 +16,7 @@ use crate::model::heads::cross_entropy;
 use crate::model::layer_heads::{LayerHeads, PREFIX};
 use crate::model::params;
 use crate::model::tagger::Tagger;
+use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
@@ -98,10 +99,11 @@ impl Stage for TeacherMsd {
             |_, idx| {
                 let batch = Batch::new(&set, idx, device);
                 let gold = batch.labels.as_ref().expect("source is labeled");
-                let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, true);
+                let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, Pass::Train);
                 let last = states.last().expect("at least the embeddings");
-                let main = cross_entropy(&tagger.logits_at(last, &batch, true), gold);
-                let aux: Vec<_> = heads.logits(&states, &batch, true).iter().map(|l| cross_entropy(l, gold)).collect();
+                let main = cross_entropy(&tagger.logits_at(last, &batch, Pass::Train), gold);
+                let aux: Vec<_> =
+                    heads.logits(&states, &batch, Pass::Train).iter().map(|l| cross_entropy(l, gold)).collect();
                 Ok(StepLoss::sum(vec![("ner", main), ("layers", heads.mix(&aux) * p.msd.aux_weight)], batch.tokens))
             },
         )?;

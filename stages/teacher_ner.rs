@@ -16,6 +16,7 @@ use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::siamese::{bce, pair_similarity, pair_targets, word_offsets};
 use crate::model::tagger::Tagger;
+use crate::model::Pass;
 use crate::pairs::{balanced, batch_classes, Balance};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
@@ -97,7 +98,7 @@ impl Stage for TeacherNer {
             &labels,
             |step, idx| {
                 let batch = Batch::new(&set, idx, device);
-                let (states, logits) = tagger.states_and_logits(&batch, true);
+                let (states, logits) = tagger.states_and_logits(&batch, Pass::Train);
                 let ner = cross_entropy(&logits, batch.labels.as_ref().expect("source is labeled"));
                 let Some(sp) = &p.sim_pairs else { return Ok(StepLoss::single(ner, batch.tokens)) };
                 let mut terms = vec![("ner", ner)];

@@ -16,6 +16,7 @@ use crate::method::Method;
 use crate::model::calibration::{calibration_error, Calibration};
 use crate::model::params;
 use crate::model::siamese::{bce, pair_cosine, pair_similarity, pair_targets, word_offsets, Siamese};
+use crate::model::Pass;
 use crate::pairs::{balanced, batch_classes, Balance};
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -92,7 +93,7 @@ impl Stage for TeacherSim {
             anyhow::ensure!(!pairs.is_empty(), "a batch of {} sentences yields no pair: raise batch_size", idx.len());
             pairs_seen += pairs.len();
             let batch = Batch::new(&set, idx, device);
-            let sim = pair_similarity(&model.word_states(&batch, true), &word_offsets(&batch), &pairs);
+            let sim = pair_similarity(&model.word_states(&batch, Pass::Train), &word_offsets(&batch), &pairs);
             Ok(StepLoss::single(bce(&sim, &pair_targets(&pairs, device)).mean(Kind::Float), batch.tokens))
         })?;
         ctx.summary.insert(summary::TRAIN_PAIRS.into(), pairs_seen.into());
@@ -115,7 +116,7 @@ impl Stage for TeacherSim {
                     continue;
                 }
                 let batch = Batch::new(set, idx, device);
-                let c = pair_cosine(&model.word_states(&batch, false), &word_offsets(&batch), &pairs);
+                let c = pair_cosine(&model.word_states(&batch, Pass::Infer), &word_offsets(&batch), &pairs);
                 cos.extend(Vec::<f64>::try_from(c.to_kind(Kind::Double))?);
                 same.extend(pairs.iter().map(|pair| pair.same));
             }

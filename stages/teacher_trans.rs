@@ -14,6 +14,7 @@ use crate::files;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
+use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::{Batch, EncodedSet};
@@ -96,8 +97,10 @@ impl Stage for TeacherTrans {
             &labels,
             |_, idx| {
                 let batch = Batch::new(&set, idx, device);
-                let loss =
-                    cross_entropy(&tagger.logits(&batch, true), batch.labels.as_ref().expect("translated is labeled"));
+                let loss = cross_entropy(
+                    &tagger.logits(&batch, Pass::Train),
+                    batch.labels.as_ref().expect("translated is labeled"),
+                );
                 Ok(StepLoss::single(loss, batch.tokens))
             },
         )?;

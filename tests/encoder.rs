@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use mtmt_pipe::model::bert::{load_safetensors, BertConfig, BertModel};
+use mtmt_pipe::model::Pass;
 use tch::{nn, Device, Kind, Tensor};
 
 fn load(dir: &Path) -> (nn::VarStore, BertModel) {
@@ -50,7 +51,7 @@ fn matches_hf_transformers(family: &str) {
     let reference: std::collections::HashMap<String, Tensor> =
         Tensor::read_safetensors(dir.path().join("reference.safetensors")).unwrap().into_iter().collect();
     let mask = &reference["attention_mask"];
-    let got = tch::no_grad(|| model.last_hidden(&reference["input_ids"], mask, false));
+    let got = tch::no_grad(|| model.last_hidden(&reference["input_ids"], mask, Pass::Infer));
     let want = &reference["last_hidden_state"];
     assert_eq!(got.size(), want.size());
     let real = mask.unsqueeze(-1).to_kind(Kind::Float);
@@ -128,7 +129,7 @@ fn embed(model: &BertModel, tokenizer: &tokenizers::Tokenizer, text: &str) -> Te
     let ids: Vec<i64> = enc.get_ids().iter().map(|&i| i as i64).collect();
     let ids = Tensor::from_slice(&ids).unsqueeze(0);
     let mask = ids.ones_like();
-    let h = tch::no_grad(|| model.last_hidden(&ids, &mask, false));
+    let h = tch::no_grad(|| model.last_hidden(&ids, &mask, Pass::Infer));
     h.mean_dim(1, false, Kind::Float).squeeze()
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use mtmt_pipe::model::bert::{BertConfig, BertModel, TrainMode};
 use mtmt_pipe::model::heads::cross_entropy;
 use mtmt_pipe::model::tagger::{Freeze, Tagger};
+use mtmt_pipe::model::Pass;
 use mtmt_pipe::train::batching::BatchPlan;
 use mtmt_pipe::train::checkpoint::CheckpointDir;
 use mtmt_pipe::train::data::{Batch, EncodedSet};
@@ -106,7 +107,7 @@ fn run(dir: &Path, seed: u64, ckpt: Option<&CheckpointDir>, stop: Option<i64>) -
         stop,
         |_, idx| {
             let batch = Batch::new(&data, idx, Device::Cpu);
-            let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
+            let loss = cross_entropy(&t.logits(&batch, Pass::Train), batch.labels.as_ref().unwrap());
             Ok(StepLoss::single(loss, batch.tokens))
         },
         |_, _| {},
@@ -144,13 +145,13 @@ fn resumed_training_equals_uninterrupted_training() {
 fn the_training_options_turn_dropout_off_where_they_say() {
     let _turn = exclusive();
     let (mut t, batch) = tiny_tagger_and_batch();
-    let states = |t: &Tagger, train: bool| {
+    let states = |t: &Tagger, pass: Pass| {
         tch::manual_seed(5);
-        t.bert.forward(&batch.input_ids, &batch.attention_mask, train)
+        t.bert.forward(&batch.input_ids, &batch.attention_mask, pass)
     };
-    let inference = states(&t, false);
+    let inference = states(&t, Pass::Infer);
     // The recipe drops out everywhere: the embeddings' output already differs.
-    let recipe = states(&t, true);
+    let recipe = states(&t, Pass::Train);
     assert!(!recipe[0].allclose(&inference[0], 1e-6, 1e-6, false));
     // Frozen dropout off: the frozen bottom (embeddings + layer 0) is as at inference, the
     // layers above still drop out.
@@ -158,7 +159,7 @@ fn the_training_options_turn_dropout_off_where_they_say() {
         Freeze { embeddings: true, layers: 1 },
         TrainMode::new(Freeze { embeddings: true, layers: 1 }, true, false, false),
     );
-    let quiet = states(&t, true);
+    let quiet = states(&t, Pass::Train);
     assert!(quiet[0].equal(&inference[0]) && quiet[1].equal(&inference[1]));
     assert!(!quiet[2].allclose(&inference[2], 1e-6, 1e-6, false));
     // Attention dropout off with everything else dropped out: another draw than the recipe's.
@@ -166,12 +167,12 @@ fn the_training_options_turn_dropout_off_where_they_say() {
         Freeze { embeddings: true, layers: 1 },
         TrainMode::new(Freeze { embeddings: true, layers: 1 }, false, true, false),
     );
-    let no_attention = states(&t, true);
+    let no_attention = states(&t, Pass::Train);
     assert!(no_attention[0].equal(&recipe[0]));
     assert!(!no_attention[1].allclose(&recipe[1], 1e-6, 1e-6, false));
     // The recipe is the default, and the same seed draws the same masks.
     t.prepare_training(Freeze { embeddings: true, layers: 1 }, TrainMode::default());
-    assert!(states(&t, true).iter().zip(&recipe).all(|(a, b)| a.equal(b)));
+    assert!(states(&t, Pass::Train).iter().zip(&recipe).all(|(a, b)| a.equal(b)));
 }
 
 #[test]
@@ -191,7 +192,7 @@ fn frozen_parameters_get_no_gradient_and_no_optimizer_state() {
     let state_names: Vec<String> = opt.state().into_iter().map(|(n, _)| n).collect();
     assert!(state_names.iter().all(|n| !n.contains("embeddings") && !n.contains("layer.0.")));
 
-    let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
+    let loss = cross_entropy(&t.logits(&batch, Pass::Train), batch.labels.as_ref().unwrap());
     loss.backward();
     opt.step(1e-2);
     let vars = t.vs.variables();
@@ -302,11 +303,11 @@ fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_and_parameters
     let freeze = Freeze { embeddings: true, layers: 1 };
     // Without dropout, so that only the precision differs.
     let quiet = TrainMode { embeddings_dropout: false, attention_dropout: false, quiet_layers: 3, bf16: false };
-    let states = |t: &Tagger, train: bool| t.bert.forward(&batch.input_ids, &batch.attention_mask, train);
+    let states = |t: &Tagger, pass: Pass| t.bert.forward(&batch.input_ids, &batch.attention_mask, pass);
     t.prepare_training(freeze, quiet);
-    let f32_states = states(&t, true);
+    let f32_states = states(&t, Pass::Train);
     t.prepare_training(freeze, TrainMode { bf16: true, ..quiet });
-    let bf16_states = states(&t, true);
+    let bf16_states = states(&t, Pass::Train);
     // The embeddings are not a product: identical. Every layer's output is f32, close to
     // the f32 run (bf16 keeps 8 bits of mantissa) but not equal.
     assert!(bf16_states[0].equal(&f32_states[0]));
@@ -318,11 +319,11 @@ fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_and_parameters
     }
     // Inference ignores the training mode: f32 throughout.
     t.prepare_training(freeze, quiet);
-    let inference = states(&t, false);
+    let inference = states(&t, Pass::Infer);
     t.prepare_training(freeze, TrainMode { bf16: true, ..quiet });
-    assert!(states(&t, false).iter().zip(&inference).all(|(a, b)| a.equal(b)));
+    assert!(states(&t, Pass::Infer).iter().zip(&inference).all(|(a, b)| a.equal(b)));
     // Gradients reach the trainable parameters, in f32.
-    let loss = cross_entropy(&t.logits(&batch, true), batch.labels.as_ref().unwrap());
+    let loss = cross_entropy(&t.logits(&batch, Pass::Train), batch.labels.as_ref().unwrap());
     loss.backward();
     let vars = t.vs.variables();
     let grad = vars["bert.encoder.layer.2.intermediate.dense.weight"].grad();

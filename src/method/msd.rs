@@ -20,6 +20,7 @@ use crate::config::MsdConfig;
 use crate::files;
 use crate::model::layer_heads::{LayerHeads, PREFIX};
 use crate::model::params;
+use crate::model::Pass;
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit;
@@ -97,21 +98,24 @@ impl StudentLoss for Msd {
             let chunk = Batch::new(&source, &chunk, device);
             // The teacher: every head's distribution on the target words, [CLS] on the chunk.
             let (teacher_aux, teacher_cls) = tch::no_grad(|| {
-                let states = teacher.bert.forward(&batch.input_ids, &batch.attention_mask, false);
-                let aux: Vec<Tensor> =
-                    teacher_heads.logits(&states, &batch, false).iter().map(|l| l.softmax(-1, Kind::Float)).collect();
-                (aux, cls(&teacher.bert.last_hidden(&chunk.input_ids, &chunk.attention_mask, false)))
+                let states = teacher.bert.forward(&batch.input_ids, &batch.attention_mask, Pass::Infer);
+                let aux: Vec<Tensor> = teacher_heads
+                    .logits(&states, &batch, Pass::Infer)
+                    .iter()
+                    .map(|l| l.softmax(-1, Kind::Float))
+                    .collect();
+                (aux, cls(&teacher.bert.last_hidden(&chunk.input_ids, &chunk.attention_mask, Pass::Infer)))
             });
-            let states = student.bert.forward(&batch.input_ids, &batch.attention_mask, true);
+            let states = student.bert.forward(&batch.input_ids, &batch.attention_mask, Pass::Train);
             let last = states.last().expect("at least the embeddings");
-            let main = all_words_loss(&student.logits_at(last, &batch, true), teacher_probs, idx, loss.ner);
+            let main = all_words_loss(&student.logits_at(last, &batch, Pass::Train), teacher_probs, idx, loss.ner);
             let aux: Vec<Tensor> = heads
-                .logits(&states, &batch, true)
+                .logits(&states, &batch, Pass::Train)
                 .iter()
                 .zip(&teacher_aux)
                 .map(|(l, t)| ner_loss(l, t, loss.ner).mean(Kind::Float))
                 .collect();
-            let student_src = cls(&student.bert.last_hidden(&chunk.input_ids, &chunk.attention_mask, true));
+            let student_src = cls(&student.bert.last_hidden(&chunk.input_ids, &chunk.attention_mask, Pass::Train));
             let alignment = mmd(&teacher_cls, &cls(last)) + mmd(&teacher_cls, &student_src);
             Ok(StepLoss::sum(
                 vec![

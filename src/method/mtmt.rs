@@ -23,6 +23,7 @@ use crate::files;
 use crate::model::calibration::Calibration;
 use crate::model::heads::cosine;
 use crate::model::siamese::bce;
+use crate::model::Pass;
 use crate::stage_name::StageName;
 use crate::table;
 use crate::train::data::{prefix_offsets, Batch, EncodedSet};
@@ -145,7 +146,7 @@ impl StudentLoss for Mtmt {
         let group_of: HashMap<usize, usize> = groups.iter().enumerate().map(|(g, m)| (m[0], g)).collect();
         fit(ctx, &student.vs, opt, Steps { batches: &plan, schedule, seed }, |_, idx| {
             let batch = Batch::new(set, idx, device);
-            let (states, logits) = student.states_and_logits(&batch, true);
+            let (states, logits) = student.states_and_logits(&batch, Pass::Train);
             let rows = &pairs[group_of[&idx[0]]];
             let teacher_words = teacher_batch(teacher, idx, device);
             let pick = |f: fn(&PairRow) -> usize| {

@@ -5,6 +5,7 @@ use tch::Tensor;
 
 use super::student::{all_words_loss, StudentLoss, StudentRun};
 use super::MethodSpec;
+use crate::model::Pass;
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit;
@@ -54,7 +55,7 @@ pub(super) fn train_on(
     ctx.log(format!("{method}: {} of {} target sentences on {device:?}", sentences.len(), set.len()));
     fit(ctx, &student.vs, opt, Steps { batches: &plan, schedule, seed }, |_, idx| {
         let batch = Batch::new(set, idx, device);
-        let logits = student.logits(&batch, true);
+        let logits = student.logits(&batch, Pass::Train);
         let soft = all_words_loss(&logits, teacher, idx, loss.ner);
         Ok(match extra {
             None => StepLoss::single(soft, batch.tokens),

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::Pass;
 use anyhow::Context;
 use serde::Deserialize;
 use tch::nn::{self, Module};
@@ -112,7 +113,7 @@ impl Embeddings {
 
     /// BERT positions start at 0; RoBERTa's at padding id + 1 over real tokens (padding
     /// keeps the padding id). Every token has type 0.
-    fn forward(&self, input_ids: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, input_ids: &Tensor, drop: bool) -> Tensor {
         let positions = match self.roberta_padding {
             None => Tensor::arange(input_ids.size()[1], (Kind::Int64, input_ids.device())).unsqueeze(0),
             Some(pad) => {
@@ -124,7 +125,7 @@ impl Embeddings {
         let sum = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(&positions)
             + self.token_type_embeddings.forward(&types);
-        self.layer_norm.forward(&sum).dropout(self.dropout, train)
+        self.layer_norm.forward(&sum).dropout(self.dropout, drop)
     }
 }
 
@@ -272,7 +273,8 @@ impl BertModel {
     /// Hidden states after the embeddings and after each layer (`num_hidden_layers + 1`
     /// tensors of [batch, len, hidden]). `attention_mask` is [batch, len], nonzero on
     /// real tokens; padding is never attended.
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Vec<Tensor> {
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, pass: Pass) -> Vec<Tensor> {
+        let train = pass.trains();
         let mask = attention_mask.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
         let inference = TrainMode { bf16: false, ..self.mode };
         let mode = if train { &self.mode } else { &inference };
@@ -286,8 +288,8 @@ impl BertModel {
     }
 
     /// The last layer's hidden states.
-    pub fn last_hidden(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Tensor {
-        self.forward(input_ids, attention_mask, train).pop().expect("at least the embeddings")
+    pub fn last_hidden(&self, input_ids: &Tensor, attention_mask: &Tensor, pass: Pass) -> Tensor {
+        self.forward(input_ids, attention_mask, pass).pop().expect("at least the embeddings")
     }
 }
 

@@ -1,6 +1,7 @@
 //! Heads on the encoder's hidden states. Predictions and losses are taken at the
 //! first subword of each word only: callers gather those rows first.
 
+use super::Pass;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
@@ -16,8 +17,8 @@ impl TokenClassifier {
     }
 
     /// Logits [words, labels] from the hidden states of words' first subwords [words, hidden].
-    pub fn forward(&self, word_states: &Tensor, train: bool) -> Tensor {
-        self.classifier.forward(&word_states.dropout(self.dropout, train))
+    pub fn forward(&self, word_states: &Tensor, pass: Pass) -> Tensor {
+        self.classifier.forward(&word_states.dropout(self.dropout, pass.trains()))
     }
 }
 

@@ -10,6 +10,7 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 use super::bert::BertModel;
+use super::Pass;
 use crate::artifacts::INFERENCE;
 use crate::train::batching::sorted_batches;
 use crate::train::data::{Batch, EncodedSet};
@@ -56,7 +57,7 @@ pub fn sentence_vectors(bert: &BertModel, set: &EncodedSet, device: Device) -> T
     let mut out = Tensor::zeros([set.len() as i64, hidden], (Kind::Float, Device::Cpu));
     for idx in sorted_batches(&set.lengths(), &INFERENCE) {
         let batch = Batch::new(set, &idx, device);
-        let states = bert.last_hidden(&batch.input_ids, &batch.attention_mask, false);
+        let states = bert.last_hidden(&batch.input_ids, &batch.attention_mask, Pass::Infer);
         let mask = batch.attention_mask.to_kind(Kind::Float).unsqueeze(-1);
         let mean =
             (states * &mask).sum_dim_intlist(1, false, Kind::Float) / mask.sum_dim_intlist(1, false, Kind::Float);

@@ -6,6 +6,7 @@
 use tch::{nn, Kind, Tensor};
 
 use super::heads::{gather_words, TokenClassifier};
+use super::Pass;
 use crate::train::data::Batch;
 
 /// Where the heads' variables live in a model's variable store (`msd.head.{layer}.*`,
@@ -30,12 +31,12 @@ impl LayerHeads {
 
     /// Each head's label logits [words, labels] at the batch's words, from the encoder's
     /// hidden states (`BertModel::forward`: embeddings, then every layer).
-    pub fn logits(&self, states: &[Tensor], batch: &Batch, train: bool) -> Vec<Tensor> {
+    pub fn logits(&self, states: &[Tensor], batch: &Batch, pass: Pass) -> Vec<Tensor> {
         self.heads
             .iter()
             .enumerate()
             .map(|(k, head)| {
-                head.forward(&gather_words(&states[self.first + k], &batch.word_rows, &batch.word_cols), train)
+                head.forward(&gather_words(&states[self.first + k], &batch.word_rows, &batch.word_cols), pass)
             })
             .collect()
     }

@@ -9,6 +9,7 @@ use tch::{nn, Device, Kind, Tensor};
 use super::bert::{load_safetensors, BertConfig, BertModel};
 use super::heads::{cosine, gather_words};
 use super::params;
+use super::Pass;
 use crate::pairs::Pair;
 use crate::train::data::{prefix_offsets, Batch};
 
@@ -27,8 +28,8 @@ impl Siamese {
     }
 
     /// Last-layer states of every kept word's first subword, in batch order: [words, dim].
-    pub fn word_states(&self, batch: &Batch, train: bool) -> Tensor {
-        let hidden = self.bert.last_hidden(&batch.input_ids, &batch.attention_mask, train);
+    pub fn word_states(&self, batch: &Batch, pass: Pass) -> Tensor {
+        let hidden = self.bert.last_hidden(&batch.input_ids, &batch.attention_mask, pass);
         gather_words(&hidden, &batch.word_rows, &batch.word_cols)
     }
 

@@ -10,6 +10,7 @@ use super::bert::{load_safetensors, BertConfig, BertModel, TrainMode};
 use super::heads::{gather_words, TokenClassifier};
 use super::params;
 pub use super::params::Freeze;
+use super::Pass;
 use crate::train::batching::BatchPlan;
 use crate::train::data::{per_sentence, Batch, EncodedSet};
 use crate::train::optim::{AdamW, Decay};
@@ -74,21 +75,21 @@ impl Tagger {
     }
 
     /// Label logits at each kept word's first subword: [words, labels].
-    pub fn logits(&self, batch: &Batch, train: bool) -> Tensor {
-        self.states_and_logits(batch, train).1
+    pub fn logits(&self, batch: &Batch, pass: Pass) -> Tensor {
+        self.states_and_logits(batch, pass).1
     }
 
     /// Label logits [words, labels] at the batch's words, from last-layer hidden states
     /// [batch, len, dim] already computed.
-    pub fn logits_at(&self, hidden: &Tensor, batch: &Batch, train: bool) -> Tensor {
-        self.head.forward(&gather_words(hidden, &batch.word_rows, &batch.word_cols), train)
+    pub fn logits_at(&self, hidden: &Tensor, batch: &Batch, pass: Pass) -> Tensor {
+        self.head.forward(&gather_words(hidden, &batch.word_rows, &batch.word_cols), pass)
     }
 
     /// The words' last-layer states [words, dim] and their label logits [words, labels].
-    pub fn states_and_logits(&self, batch: &Batch, train: bool) -> (Tensor, Tensor) {
-        let hidden = self.bert.last_hidden(&batch.input_ids, &batch.attention_mask, train);
+    pub fn states_and_logits(&self, batch: &Batch, pass: Pass) -> (Tensor, Tensor) {
+        let hidden = self.bert.last_hidden(&batch.input_ids, &batch.attention_mask, pass);
         let states = gather_words(&hidden, &batch.word_rows, &batch.word_cols);
-        let logits = self.head.forward(&states, train);
+        let logits = self.head.forward(&states, pass);
         (states, logits)
     }
 
@@ -108,7 +109,7 @@ impl Tagger {
     /// computed without gradients in length-sorted batches.
     pub fn predict_probs(&self, set: &EncodedSet, plan: &BatchPlan) -> Vec<Tensor> {
         per_sentence(set, plan, self.vs.device(), |batch| {
-            self.logits(batch, false).softmax(-1, Kind::Float).to_device(Device::Cpu)
+            self.logits(batch, Pass::Infer).softmax(-1, Kind::Float).to_device(Device::Cpu)
         })
     }
 }
