@@ -6,89 +6,58 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// One pipeline stage. The string form (`as_str`) names its folder in the store and enters
-/// every cache key, so it never changes for an existing stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum StageName {
-    IngestSource,
-    IngestTarget,
-    TokenizeSource,
-    TokenizeTarget,
-    TeacherNer,
-    TeacherSim,
-    TeacherMt,
-    TeacherAdv,
-    TeacherMsd,
-    PoolSource,
-    PoolTarget,
-    LangSim,
-    Lexicon,
-    Translate,
-    TeacherTrans,
-    TeacherFinetune,
-    ScoreTokens,
-    ScorePairs,
-    Weights,
-    Select,
-    Distill,
-    Evaluate,
+/// Declares `StageName` from one list of (variant, store name): the enum, `ALL` in
+/// pipeline order and `as_str`, so a stage is named once.
+macro_rules! stage_names {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// One pipeline stage. The string form (`as_str`) names its folder in the store and
+        /// enters every cache key, so it never changes for an existing stage.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+        #[serde(rename_all = "snake_case")]
+        #[value(rename_all = "snake_case")]
+        pub enum StageName {
+            $($variant),*
+        }
+
+        impl StageName {
+            /// Every stage, in pipeline order.
+            pub const ALL: [StageName; [$($name),*].len()] = [$(StageName::$variant),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(StageName::$variant => $name),*
+                }
+            }
+        }
+    };
+}
+
+stage_names! {
+    IngestSource => "ingest_source",
+    IngestTarget => "ingest_target",
+    TokenizeSource => "tokenize_source",
+    TokenizeTarget => "tokenize_target",
+    TeacherNer => "teacher_ner",
+    TeacherSim => "teacher_sim",
+    TeacherMt => "teacher_mt",
+    TeacherAdv => "teacher_adv",
+    TeacherMsd => "teacher_msd",
+    PoolSource => "pool_source",
+    PoolTarget => "pool_target",
+    LangSim => "lang_sim",
+    Lexicon => "lexicon",
+    Translate => "translate",
+    TeacherTrans => "teacher_trans",
+    TeacherFinetune => "teacher_finetune",
+    ScoreTokens => "score_tokens",
+    ScorePairs => "score_pairs",
+    Weights => "weights",
+    Select => "select",
+    Distill => "distill",
+    Evaluate => "evaluate",
 }
 
 impl StageName {
-    pub const ALL: [StageName; 22] = [
-        StageName::IngestSource,
-        StageName::IngestTarget,
-        StageName::TokenizeSource,
-        StageName::TokenizeTarget,
-        StageName::TeacherNer,
-        StageName::TeacherSim,
-        StageName::TeacherMt,
-        StageName::TeacherAdv,
-        StageName::TeacherMsd,
-        StageName::PoolSource,
-        StageName::PoolTarget,
-        StageName::LangSim,
-        StageName::Lexicon,
-        StageName::Translate,
-        StageName::TeacherTrans,
-        StageName::TeacherFinetune,
-        StageName::ScoreTokens,
-        StageName::ScorePairs,
-        StageName::Weights,
-        StageName::Select,
-        StageName::Distill,
-        StageName::Evaluate,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            StageName::IngestSource => "ingest_source",
-            StageName::IngestTarget => "ingest_target",
-            StageName::TokenizeSource => "tokenize_source",
-            StageName::TokenizeTarget => "tokenize_target",
-            StageName::TeacherNer => "teacher_ner",
-            StageName::TeacherSim => "teacher_sim",
-            StageName::TeacherMt => "teacher_mt",
-            StageName::TeacherAdv => "teacher_adv",
-            StageName::TeacherMsd => "teacher_msd",
-            StageName::PoolSource => "pool_source",
-            StageName::PoolTarget => "pool_target",
-            StageName::LangSim => "lang_sim",
-            StageName::Lexicon => "lexicon",
-            StageName::Translate => "translate",
-            StageName::TeacherTrans => "teacher_trans",
-            StageName::TeacherFinetune => "teacher_finetune",
-            StageName::ScoreTokens => "score_tokens",
-            StageName::ScorePairs => "score_pairs",
-            StageName::Weights => "weights",
-            StageName::Select => "select",
-            StageName::Distill => "distill",
-            StageName::Evaluate => "evaluate",
-        }
-    }
-
     /// The stage a store folder name stands for, if any.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
