@@ -61,12 +61,31 @@ pub fn neighbours(
     );
     let plan = Plan::new(cfg, stages)?;
     let labels_path = built(&plan, store, StageName::Weights, files::PSEUDO_LABELS)?;
-    let student = crate::trained::resolve(StageName::Distill.as_str(), &plan, store)?;
+    let (pairs, cases, opposite) = disagreements(&labels_path)?;
+    let student_type = student_types(cfg, &plan, store, &cases)?;
+    // Each word the student labels (a word truncated away has no label), with its gold type.
+    let gold = gold_types(cfg)?;
+    let mut rows: Vec<(&Case, &str, String)> = Vec::new();
+    for case in &cases {
+        if let Some(student) = student_type.get(&(case.sentence, case.word)) {
+            rows.push((case, student, gold(case)?));
+        }
+    }
+    print_summary(pairs, &cases, opposite, &rows);
+    if let Some(out) = out {
+        write_rows(&rows, out, &labels_path)?;
+    }
+    Ok(())
+}
+
+/// The words of the pairs where the two teachers disagree (two types, t > 0.5), with the
+/// count of all pairs and of those that disagree the other way (one type, t <= 0.5).
+fn disagreements(labels_path: &Path) -> anyhow::Result<(usize, Vec<Case>, usize)> {
     let df = table::read_columns(
-        &labels_path,
+        labels_path,
         &["sentence_a", "word_a", "sentence_b", "word_b", "label_a", "label_b", "t", "gamma"],
     )?;
-    let u32s = |name: &str| table::u32_column(&df, &labels_path, name);
+    let u32s = |name: &str| table::u32_column(&df, labels_path, name);
     let strs = |name: &str| -> anyhow::Result<Vec<String>> {
         Ok(df.column(name)?.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
     };
@@ -101,9 +120,21 @@ pub fn neighbours(
         }
     }
 
+    Ok((df.height(), cases, opposite))
+}
+
+/// The student's top entity type at each word of the cases, by (sentence, word).
+fn student_types(
+    cfg: &ResolvedConfig,
+    plan: &Plan,
+    store: &Store,
+    cases: &[Case],
+) -> anyhow::Result<BTreeMap<(u32, u32), String>> {
+    let c = &cfg.config;
+    let student = crate::trained::resolve(StageName::Distill.as_str(), plan, store)?;
     // The student's top label at each word of those pairs.
     let encoded =
-        EncodedSet::read(&built(&plan, store, StageName::TokenizeTarget, files::encoded(Side::Target, Split::Train))?)?;
+        EncodedSet::read(&built(plan, store, StageName::TokenizeTarget, files::encoded(Side::Target, Split::Train))?)?;
     let wanted: BTreeSet<u32> = cases.iter().map(|c| c.sentence).collect();
     let index: Vec<usize> = (0..encoded.len()).filter(|&i| wanted.contains(&encoded.sentence_ids[i])).collect();
     let subset = encoded.select(&index);
@@ -117,11 +148,16 @@ pub fn neighbours(
             student_type.insert((*id, w as u32), entity_type(&labels[l as usize]).to_string());
         }
     }
+    Ok(student_type)
+}
 
+/// The gold type of a case's word, from the target train file (read for this report only).
+fn gold_types(cfg: &ResolvedConfig) -> anyhow::Result<impl Fn(&Case) -> anyhow::Result<String> + '_> {
+    let c = &cfg.config;
     // Gold types, read from the target train file for this report only.
     let train = &c.target.train;
     let (sentences, _) = corpus::read_file(train, &Reading::of(&c.target, "target"), Labels::Types(&c.labels))?;
-    let gold = |case: &Case| -> anyhow::Result<String> {
+    let gold = move |case: &Case| -> anyhow::Result<String> {
         let tags = sentences.get(case.sentence as usize).and_then(|s| s.tags.as_ref());
         let tag = tags.and_then(|t| t.get(case.word as usize)).ok_or_else(|| {
             anyhow::anyhow!(
@@ -133,13 +169,11 @@ pub fn neighbours(
         })?;
         Ok(entity_type(tag).to_string())
     };
-    // Each word the student labels (a word truncated away has no label), with its gold type.
-    let mut rows: Vec<(&Case, &str, String)> = Vec::new();
-    for case in &cases {
-        if let Some(student) = student_type.get(&(case.sentence, case.word)) {
-            rows.push((case, student, gold(case)?));
-        }
-    }
+    Ok(gold)
+}
+
+/// The summary line and table on stdout.
+fn print_summary(pairs: usize, cases: &[Case], opposite: usize, rows: &[(&Case, &str, String)]) {
     let share = |holds: fn(&(&Case, &str, String)) -> bool| {
         100.0 * rows.iter().filter(|r| holds(r)).count() as f64 / rows.len().max(1) as f64
     };
@@ -147,7 +181,7 @@ pub fn neighbours(
     println!(
         "{} pairs; {} where the recognizer gives two types and the similarity teacher says alike (t > 0.5; mean gamma {mean_gamma:.3}), \
          {opposite} the other way (one type, t <= 0.5)",
-        df.height(),
+        pairs,
         cases.len() / 2
     );
     println!("| words | student takes the neighbour's type | its own recognizer type | another | gold: neighbour right | recognizer right | student right |");
@@ -162,25 +196,24 @@ pub fn neighbours(
         share(|(c, _, gold)| *gold == c.own),
         share(|(_, student, gold)| gold == student),
     );
-    if let Some(out) = out {
-        let mut df = DataFrame::new(
-            rows.len(),
-            vec![
-                Column::new("sentence_id".into(), rows.iter().map(|(c, ..)| c.sentence).collect::<Vec<_>>()),
-                Column::new("word".into(), rows.iter().map(|(c, ..)| c.word).collect::<Vec<_>>()),
-                Column::new("recognizer_type".into(), rows.iter().map(|(c, ..)| c.own.as_str()).collect::<Vec<_>>()),
-                Column::new(
-                    "neighbour_type".into(),
-                    rows.iter().map(|(c, ..)| c.neighbour.as_str()).collect::<Vec<_>>(),
-                ),
-                Column::new("student_type".into(), rows.iter().map(|(_, student, _)| *student).collect::<Vec<_>>()),
-                Column::new("t".into(), rows.iter().map(|(c, ..)| c.t).collect::<Vec<_>>()),
-                Column::new("gamma".into(), rows.iter().map(|(c, ..)| c.gamma).collect::<Vec<_>>()),
-                Column::new("gold_type".into(), rows.iter().map(|(.., gold)| gold.as_str()).collect::<Vec<_>>()),
-            ],
-        )?;
-        table::write(&mut df, out, vec![("mtmt.pseudo_labels".into(), labels_path.display().to_string())])?;
-        crate::info!("wrote {}", out.display());
-    }
+}
+
+/// One row per word, as Parquet.
+fn write_rows(rows: &[(&Case, &str, String)], out: &Path, labels_path: &Path) -> anyhow::Result<()> {
+    let mut df = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("sentence_id".into(), rows.iter().map(|(c, ..)| c.sentence).collect::<Vec<_>>()),
+            Column::new("word".into(), rows.iter().map(|(c, ..)| c.word).collect::<Vec<_>>()),
+            Column::new("recognizer_type".into(), rows.iter().map(|(c, ..)| c.own.as_str()).collect::<Vec<_>>()),
+            Column::new("neighbour_type".into(), rows.iter().map(|(c, ..)| c.neighbour.as_str()).collect::<Vec<_>>()),
+            Column::new("student_type".into(), rows.iter().map(|(_, student, _)| *student).collect::<Vec<_>>()),
+            Column::new("t".into(), rows.iter().map(|(c, ..)| c.t).collect::<Vec<_>>()),
+            Column::new("gamma".into(), rows.iter().map(|(c, ..)| c.gamma).collect::<Vec<_>>()),
+            Column::new("gold_type".into(), rows.iter().map(|(.., gold)| gold.as_str()).collect::<Vec<_>>()),
+        ],
+    )?;
+    table::write(&mut df, out, vec![("mtmt.pseudo_labels".into(), labels_path.display().to_string())])?;
+    crate::info!("wrote {}", out.display());
     Ok(())
 }
