@@ -9,7 +9,8 @@ batches (read from the file the Rust bench writes), timed the same way.
     same weights without HF: a functional BERT forward with scaled_dot_product_attention,
     the frozen bottom (embeddings + layers) run without autograd, dropout only before the
     head, fused AdamW where this torch has it.
-Prints one JSON line: {"train_tokens_per_s": ..., "infer_tokens_per_s": ..., "profile": {...}}, the
+Prints one JSON line: {"train_tokens_per_s": ..., "infer_tokens_per_s": ..., "infer_bf16_tokens_per_s": ...,
+"profile": {...}} (inference in f32, then under bf16 autocast), the
 profile being each kind of op's share of the CPU time (on CUDA: of the GPU time) of a few
 training steps run after the timed ones under torch.profiler (self time, so nested ops are not
 counted twice)."""
@@ -197,4 +198,15 @@ with torch.no_grad():
         model(ids, mask, rows, cols).softmax(-1)
     sync()
     infer_tps = sum(tokens(b) for b in batches) / (time.perf_counter() - start)
-print(json.dumps({"train_tokens_per_s": train_tps, "infer_tokens_per_s": infer_tps, "profile": shares}))
+    # Inference again under bf16 autocast, as `eval.bf16` runs it.
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        for ids, mask, rows, cols, _ in batches[:args.warmup_steps]:
+            model(ids, mask, rows, cols)
+        sync()
+        start = time.perf_counter()
+        for ids, mask, rows, cols, _ in batches:
+            model(ids, mask, rows, cols).float().softmax(-1)
+        sync()
+        infer_bf16_tps = sum(tokens(b) for b in batches) / (time.perf_counter() - start)
+print(json.dumps({"train_tokens_per_s": train_tps, "infer_tokens_per_s": infer_tps,
+                  "infer_bf16_tokens_per_s": infer_bf16_tps, "profile": shares}))

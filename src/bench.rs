@@ -58,6 +58,9 @@ pub fn data(cfg: &ResolvedConfig) -> anyhow::Result<()> {
 struct Throughput {
     train: f64,
     infer: f64,
+    /// Inference with the dense products in bfloat16 (ours: `eval.bf16`; the references:
+    /// `torch.autocast(bfloat16)`).
+    infer_bf16: f64,
     /// The reference scripts' share of training time by kind of op, largest first.
     profile: Vec<(String, f64)>,
 }
@@ -97,6 +100,15 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
     let ours = measure(c, &set, &batches, device)?;
     println!("mtmt-pipe training tokens/s: {:.0}", ours.train);
     println!("mtmt-pipe inference tokens/s: {:.0}", ours.infer);
+    // Whether bf16 pays depends on the hardware's bf16 units: the two GEMM rates say which.
+    let (f32_rate, bf16_rate) = (gemm_rate(device, tch::Kind::Float), gemm_rate(device, tch::Kind::BFloat16));
+    println!(
+        "mtmt-pipe inference tokens/s, bf16 products (eval.bf16): {:.0} ({:.2}x f32; GEMM here: bf16 {:.0}, f32 {:.0} GFLOP/s)",
+        ours.infer_bf16,
+        ours.infer_bf16 / ours.infer,
+        bf16_rate / 1e9,
+        f32_rate / 1e9
+    );
     let Some(python) = python else { return Ok(()) };
     // Two references on the very same batches: HF eager (the recipe's dropout inside) and
     // a lean functional loop (no dropout inside the encoder, frozen bottom without autograd);
@@ -113,8 +125,10 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
             println!("  {kind:<52} {:>5.1}%", 100.0 * share);
         }
         println!("{name} inference tokens/s: {:.0}", theirs.infer);
+        println!("{name} inference tokens/s, bf16 autocast: {:.0}", theirs.infer_bf16);
         println!("training ratio (mtmt-pipe / {name}): {:.2}", ours.train / theirs.train);
         println!("inference ratio (mtmt-pipe / {name}): {:.2}", ours.infer / theirs.infer);
+        println!("bf16 inference ratio (mtmt-pipe / {name}): {:.2}", ours.infer_bf16 / theirs.infer_bf16);
     }
     Ok(())
 }
@@ -220,7 +234,16 @@ fn measure(
         100.0 * achieved / ceiling,
         tch::get_num_threads()
     );
-    let infer = tch::no_grad(|| {
+    let infer = inference_rate(&tagger, set, batches, device);
+    tagger.bert.infer_bf16 = true;
+    let infer_bf16 = inference_rate(&tagger, set, batches, device);
+    Ok(Throughput { train, infer, infer_bf16, profile: vec![] })
+}
+
+/// Inference tokens/s of `tagger` over `batches` (label distributions, as `evaluate` reads
+/// them), after the warm-up batches.
+fn inference_rate(tagger: &Tagger, set: &EncodedSet, batches: &[Vec<usize>], device: tch::Device) -> f64 {
+    tch::no_grad(|| {
         let forward = |idx: &Vec<usize>| {
             let batch = Batch::new(set, idx, device);
             let _ = tagger
@@ -236,8 +259,7 @@ fn measure(
         let started = Instant::now();
         let tokens: usize = batches.iter().map(forward).sum();
         tokens as f64 / started.elapsed().as_secs_f64()
-    });
-    Ok(Throughput { train, infer, profile: vec![] })
+    })
 }
 
 /// Runs the PyTorch reference script in `mode` (`eager` or `lean`, under bf16 autocast if
@@ -293,5 +315,10 @@ fn torch_reference(
         .map(|(kind, share)| (kind.clone(), share.as_f64().unwrap_or(0.0)))
         .collect();
     profile.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Ok(Throughput { train: get("train_tokens_per_s")?, infer: get("infer_tokens_per_s")?, profile })
+    Ok(Throughput {
+        train: get("train_tokens_per_s")?,
+        infer: get("infer_tokens_per_s")?,
+        infer_bf16: get("infer_bf16_tokens_per_s")?,
+        profile,
+    })
 }

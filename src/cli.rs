@@ -96,6 +96,10 @@ pub enum Command {
         /// Add each word's label distribution (`probs`) to the JSON records.
         #[arg(long)]
         probs: bool,
+        /// The encoder's dense products in bfloat16 (as `eval.bf16`): faster where the
+        /// hardware has bf16 units, floats a little off f32's.
+        #[arg(long)]
+        bf16: bool,
     },
     /// MTMT's case study without labels: where the recognizer gives a pair's words two
     /// types and the similarity teacher calls them alike, which type the student takes

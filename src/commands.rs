@@ -34,9 +34,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Neighbours { out } => crate::neighbours::neighbours(&load()?, &store, &stages, out.as_deref())?,
         Command::Curves { stages: only, out } => crate::curves::curves(&load()?, &store, &stages, &only, &out)?,
         Command::Export { model, out } => crate::export::export(&model, &out, &load()?, &store, &stages)?,
-        Command::Predict { inputs, model, input, output, probs } => {
+        Command::Predict { inputs, model, input, output, probs, bf16 } => {
             let cfg = load()?;
-            let opts = crate::predict::PredictOptions { inputs, model, input, output, probs };
+            let opts = crate::predict::PredictOptions { inputs, model, input, output, probs, bf16 };
             crate::predict::predict(&opts, &cfg, &store, &stages)?
         }
         Command::Conlleval { file } => print!("{}", crate::eval::conlleval::score_file(&file)?.render()),

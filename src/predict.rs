@@ -148,6 +148,8 @@ pub struct PredictOptions {
     pub output: OutputFormat,
     /// Add each word's label distribution to the JSON records.
     pub probs: bool,
+    /// bf16 inference (`--bf16`, or the config's `eval.bf16`).
+    pub bf16: bool,
 }
 
 /// Tags every input and writes the predictions to stdout.
@@ -161,7 +163,8 @@ pub fn predict(
     let weights = crate::trained::resolve(&opts.model, &Plan::new(cfg, stages)?, store)?.weights;
     let labels = bio_labels(&c.labels);
     let device = c.runtime.device()?;
-    let tagger = load_tagger(&EncoderFiles::of(&c.encoder), labels.len(), &weights, device)?;
+    let mut tagger = load_tagger(&EncoderFiles::of(&c.encoder), labels.len(), &weights, device)?;
+    tagger.bert.infer_bf16 = opts.bf16 || c.eval.bf16;
     let tokenizer = SubwordTokenizer::configured(
         &c.encoder.tokenizer,
         c.tokenize.lowercase,

@@ -80,14 +80,13 @@ impl Stage for Evaluate {
             |stage: StageName| if stage == selected { choice.file.clone() } else { ctx.input(stage, files::MODEL) };
         let mut models: Vec<(&str, Tagger)> = vec![];
         if !has_student || p.eval.teacher {
-            models
-                .push(("teacher", load_tagger(&p.encoder, labels.len(), &model_file(StageName::TeacherNer), device)?));
+            models.push(("teacher", load(p, labels.len(), &model_file(StageName::TeacherNer), device)?));
         }
         if let Some(own) = p.method.spec().own_teacher() {
-            models.push((own.as_str(), load_tagger(&p.encoder, labels.len(), &model_file(own), device)?));
+            models.push((own.as_str(), load(p, labels.len(), &model_file(own), device)?));
         }
         if has_student {
-            models.push(("student", load_tagger(&p.encoder, labels.len(), &model_file(StageName::Distill), device)?));
+            models.push(("student", load(p, labels.len(), &model_file(StageName::Distill), device)?));
         }
         let mut metrics = serde_json::Map::new();
         let (mut model_col, mut split_col, mut id_col) = (vec![], vec![], vec![]);
@@ -172,6 +171,7 @@ impl Stage for Evaluate {
             "target": view["target"]["lang"],
             "decoder": p.eval.decoder,
             "start_constraint": p.eval.start_constraint,
+            "bf16": p.eval.bf16,
             "model_selection": p.eval.selection.describe(),
             "selection": choice.record(p.eval.selection, selected),
         });
@@ -192,6 +192,13 @@ impl Stage for Evaluate {
     }
 }
 
+/// A trained tagger for inference, in the precision `eval.bf16` asks for.
+fn load(p: &Params, n_labels: usize, file: &std::path::Path, device: tch::Device) -> anyhow::Result<Tagger> {
+    let mut tagger = load_tagger(&p.encoder, n_labels, file, device)?;
+    tagger.bert.infer_bf16 = p.eval.bf16;
+    Ok(tagger)
+}
+
 /// The markdown report: one row per (model, split), per-type F1 columns.
 fn report(setting: &serde_json::Value, rows: &[(String, String, Scores)]) -> String {
     let types: Vec<String> = rows[0].2.per_type.keys().cloned().collect();
@@ -207,6 +214,9 @@ fn report(setting: &serde_json::Value, rows: &[(String, String, Scores)]) -> Str
             .as_u64()
             .map_or(String::new(), |e| format!(": epoch {e} of {}", setting["selection"]["epochs"]))
     );
+    if setting["bf16"].as_bool() == Some(true) {
+        out.push_str("Inference in bf16 (`eval.bf16`: the encoder's dense products in bfloat16).\n\n");
+    }
     out.push_str(&format!(
         "| model | split | P | R | F1 | {} |\n",
         types.iter().map(|t| format!("F1 {t}")).collect::<Vec<_>>().join(" | ")
@@ -322,7 +332,7 @@ fn choose_epoch(
             let set = EncodedSet::read(&dev)?;
             let mut f1 = Vec::with_capacity(epochs);
             for (e, file) in files.iter().enumerate() {
-                let model = load_tagger(&p.encoder, labels.len(), file, device)?;
+                let model = load(p, labels.len(), file, device)?;
                 let predicted =
                     decode_all(&model.predict_probs(&set, plan), labels, p.eval.decoder, p.eval.start_constraint);
                 f1.push(score(&predicted, &set, labels)?.overall.f1);

@@ -297,7 +297,7 @@ fn the_fused_and_the_flat_adamw_steps_are_bit_identical_to_the_tensor_op_chain()
 }
 
 #[test]
-fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_and_parameters_in_f32() {
+fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_unless_asked_and_parameters_in_f32() {
     let _turn = exclusive();
     let (mut t, batch) = tiny_tagger_and_batch();
     let freeze = Freeze { embeddings: true, layers: 1 };
@@ -317,11 +317,22 @@ fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_and_parameters
         let worst = (a - b).abs().max().double_value(&[]);
         assert!(worst < 0.1, "bf16 states differ from f32 by {worst}");
     }
-    // Inference ignores the training mode: f32 throughout.
+    // Inference ignores the training mode: f32 throughout, unless asked for bf16
+    // (`eval.bf16`), which runs its products as training's mixed precision does.
     t.prepare_training(freeze, quiet);
     let inference = states(&t, Pass::Infer);
     t.prepare_training(freeze, TrainMode { bf16: true, ..quiet });
     assert!(states(&t, Pass::Infer).iter().zip(&inference).all(|(a, b)| a.equal(b)));
+    t.bert.infer_bf16 = true;
+    let bf16_inference = states(&t, Pass::Infer);
+    t.bert.infer_bf16 = false;
+    assert!(bf16_inference[0].equal(&inference[0]));
+    for (a, b) in bf16_inference.iter().zip(&inference).skip(1) {
+        assert_eq!(a.kind(), Kind::Float);
+        assert!(!a.equal(b));
+        let worst = (a - b).abs().max().double_value(&[]);
+        assert!(worst < 0.1, "bf16 inference differs from f32 by {worst}");
+    }
     // Gradients reach the trainable parameters, in f32.
     let loss = cross_entropy(&t.logits(&batch, Pass::Train), batch.labels.as_ref().unwrap());
     loss.backward();

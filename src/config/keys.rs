@@ -30,6 +30,7 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("teacher_msd.optimizer", AsBefore::Name("adamw")),
     ("teacher_trans.optimizer", AsBefore::Name("adamw")),
     ("eval.selection", AsBefore::Name("last")),
+    ("eval.bf16", AsBefore::Flag(false)),
     ("tokenize.label_past_bare_marker", AsBefore::Flag(false)),
     ("source.format", AsBefore::Absent),
     ("source.token_column", AsBefore::Absent),

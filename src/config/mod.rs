@@ -131,6 +131,9 @@ pub struct EvalConfig {
     /// Which epoch's checkpoint of the method's model (the student; the recognizer under
     /// `direct`) is evaluated (`Selection`).
     pub selection: Selection,
+    /// Inference with the encoder's dense products in bfloat16 (softmax, LayerNorm and
+    /// attention stay f32): faster where the CPU or GPU has bf16 units, other floats.
+    pub bf16: bool,
 }
 
 /// Model selection: which epoch's checkpoint of a model is the model.
@@ -175,6 +178,7 @@ impl Default for EvalConfig {
             batch_size: 128,
             teacher: true,
             selection: Selection::Last,
+            bf16: false,
         }
     }
 }

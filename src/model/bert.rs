@@ -219,7 +219,8 @@ impl Layer {
 
 /// How the encoder runs while training: where it drops out and in which precision. The
 /// recipe (HF BERT) drops out everywhere, in f32; the training options turn parts of that
-/// off, which is faster and gives other numbers. Inference is always f32 without dropout.
+/// off, which is faster and gives other numbers. Inference runs without dropout, in f32
+/// unless `BertModel::infer_bf16`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrainMode {
     /// Dropout after the embeddings.
@@ -260,6 +261,9 @@ pub struct BertModel {
     layers: Vec<Layer>,
     /// How training runs (the recipe unless set).
     pub mode: TrainMode,
+    /// Inference with the dense layers' products in bfloat16, as `TrainMode::bf16` has them
+    /// in training (`eval.bf16`, `predict --bf16`); off, inference is f32 throughout.
+    pub infer_bf16: bool,
 }
 
 impl BertModel {
@@ -267,7 +271,7 @@ impl BertModel {
     pub fn new(p: nn::Path, config: BertConfig) -> Self {
         let embeddings = Embeddings::new(&p / "embeddings", &config);
         let layers = (0..config.num_hidden_layers).map(|i| Layer::new(&p / "encoder" / "layer" / i, &config)).collect();
-        Self { config, embeddings, layers, mode: TrainMode::default() }
+        Self { config, embeddings, layers, mode: TrainMode::default(), infer_bf16: false }
     }
 
     /// Hidden states after the embeddings and after each layer (`num_hidden_layers + 1`
@@ -276,7 +280,7 @@ impl BertModel {
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, pass: Pass) -> Vec<Tensor> {
         let train = pass.trains();
         let mask = attention_mask.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
-        let inference = TrainMode { bf16: false, ..self.mode };
+        let inference = TrainMode { bf16: self.infer_bf16, ..self.mode };
         let mode = if train { &self.mode } else { &inference };
         let mut states = vec![self.embeddings.forward(input_ids, train && mode.embeddings_dropout)];
         for (i, layer) in self.layers.iter().enumerate() {
