@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tch::Device;
 
-use crate::config::SameClass;
 use crate::eval::conlleval::Scores;
 use crate::files;
+use crate::method::mtmt::pairs::class_of;
+use crate::method::mtmt::SameClass;
 use crate::model::tagger::Tagger;
-use crate::pairs::class_of;
 use crate::side::{Side, Split};
 use crate::stage::StageContext;
 use crate::stage_name::StageName;

@@ -22,12 +22,10 @@ pub(crate) mod export;
 pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod inspect;
-pub mod lexicon;
 pub(crate) mod manifest;
 pub(crate) mod method;
 pub mod model;
 pub(crate) mod neighbours;
-pub(crate) mod pairs;
 pub(crate) mod predict;
 pub(crate) mod recipe;
 pub(crate) mod side;
@@ -45,3 +43,6 @@ pub(crate) mod variant;
 
 #[path = "../stages/mod.rs"]
 pub mod stages;
+
+/// UniTrans's word-by-word translation rules, for the tests that plant a dictionary.
+pub use method::unitrans::word_translation;

@@ -4,20 +4,9 @@
 mod distill;
 mod evaluate;
 mod ingest;
-mod lang_sim;
-mod lexicon;
-mod pool;
-mod score_pairs;
 mod score_tokens;
-mod select;
-mod teacher_adv;
-mod teacher_msd;
 mod teacher_ner;
-mod teacher_sim;
-mod teacher_trans;
 mod tokenize;
-mod translate;
-mod weights;
 
 use crate::side::Side;
 use crate::stage::DynStage;
@@ -30,21 +19,21 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(tokenize::Tokenize(Side::Source)),
         Box::new(tokenize::Tokenize(Side::Target)),
         Box::new(teacher_ner::TeacherNer { multitask: false }),
-        Box::new(teacher_sim::TeacherSim),
+        Box::new(crate::method::mtmt::TeacherSim),
         Box::new(teacher_ner::TeacherNer { multitask: true }),
-        Box::new(teacher_adv::TeacherAdv),
-        Box::new(teacher_msd::TeacherMsd),
-        Box::new(pool::Pool(Side::Source)),
-        Box::new(pool::Pool(Side::Target)),
-        Box::new(lang_sim::LangSim),
-        Box::new(lexicon::Lexicon),
-        Box::new(translate::Translate),
-        Box::new(teacher_trans::TeacherTrans { finetune: false }),
-        Box::new(teacher_trans::TeacherTrans { finetune: true }),
+        Box::new(crate::method::advpicker::TeacherAdv),
+        Box::new(crate::method::msd::TeacherMsd),
+        Box::new(crate::method::tsl_multi::Pool(Side::Source)),
+        Box::new(crate::method::tsl_multi::Pool(Side::Target)),
+        Box::new(crate::method::tsl_multi::LangSim),
+        Box::new(crate::method::unitrans::Lexicon),
+        Box::new(crate::method::unitrans::Translate),
+        Box::new(crate::method::unitrans::TeacherTrans { finetune: false }),
+        Box::new(crate::method::unitrans::TeacherTrans { finetune: true }),
         Box::new(score_tokens::ScoreTokens),
-        Box::new(score_pairs::ScorePairs),
-        Box::new(weights::Weights),
-        Box::new(select::Select),
+        Box::new(crate::method::mtmt::ScorePairs),
+        Box::new(crate::method::mtmt::Weights),
+        Box::new(crate::method::advpicker::Select),
         Box::new(distill::Distill),
         Box::new(evaluate::Evaluate),
     ]

@@ -10,14 +10,15 @@
 use serde::Deserialize;
 
 use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, SimPairsConfig, TrainConfig};
+use crate::config::{bio_labels, TrainConfig};
 use crate::files;
+use crate::method::mtmt::pairs::{balanced, batch_classes, Balance};
+use crate::method::mtmt::siamese::{bce, pair_similarity, pair_targets, word_offsets};
+use crate::method::mtmt::SimPairsConfig;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
-use crate::model::siamese::{bce, pair_similarity, pair_targets, word_offsets};
 use crate::model::tagger::Tagger;
 use crate::model::Pass;
-use crate::pairs::{balanced, batch_classes, Balance};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;

@@ -251,7 +251,7 @@ fn unitrans_translates_the_source_votes_and_never_reads_gold() {
     // text spells its translation inside sentences. Planted: `the` -> the first word the
     // demo's Spanish text capitalizes there.
     let text = table::read(&ws.artifacts("ingest_target")[0].join("sentences_target_train.parquet")).unwrap();
-    let spelled = mtmt_pipe::lexicon::spellings(&table::read_str_lists(&text, "tokens").unwrap());
+    let spelled = mtmt_pipe::word_translation::spellings(&table::read_str_lists(&text, "tokens").unwrap());
     let (lower, form) = spelled
         .iter()
         .filter(|(_, f)| f.chars().next().is_some_and(char::is_uppercase) && f.chars().all(char::is_alphabetic))

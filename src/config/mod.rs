@@ -1,6 +1,6 @@
 //! The pipeline configuration: the TOML schema of the whole config and its shared
-//! sections (here; one model's training in `train`, the method-specific sections in
-//! `methods`), loading (`ResolvedConfig::load`: `--set` and `${VAR}` through `keys`, paths
+//! sections (here; one model's training in `train`, the students' loss in `distill_loss`;
+//! a method's own sections live in its folder under `method/`), loading (`ResolvedConfig::load`: `--set` and `${VAR}` through `keys`, paths
 //! and range checks through `validate`), and the per-stage views that make a stage's cache
 //! key depend on exactly the values it reads.
 
@@ -12,6 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::corpus::Format;
 use crate::error::{ConfigError, Origin};
+use crate::method::advpicker::{AdvPickerConfig, Adversarial};
+use crate::method::msd::MsdConfig;
+use crate::method::mtmt::{ScoreConfig, SimPairsConfig, SimilarityConfig, WeightsConfig};
+use crate::method::tsl_multi::MultiSourceConfig;
+use crate::method::unitrans::UniTransConfig;
 use crate::method::Method;
 use crate::model::bert::TrainMode;
 use crate::model::params::Freeze;
@@ -21,16 +26,17 @@ use crate::train::optim::{Decay, Optimizer};
 use crate::train::trainer::Schedule;
 use crate::variant::Variant;
 
+mod distill_loss;
 mod keys;
-mod methods;
 #[cfg(test)]
 mod tests;
 mod train;
 mod validate;
 
+pub use distill_loss::*;
 pub use keys::*;
-pub use methods::*;
 pub use train::*;
+pub(crate) use validate::{depth_text, unit};
 
 /// The whole configuration of one pipeline: one labeled source language, one
 /// unlabeled target language, the encoder and every stage's settings.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::method::mtmt::PairSampling;
 
 /// The environment the tests' configs see: set here, never in the process, so tests
 /// running in parallel cannot race on it.

@@ -25,17 +25,6 @@ impl ModelRole for Student {
     const LR: f64 = 1e-4;
 }
 
-/// AdvPicker's adversarial teacher: its NER updates as released (lr 6e-5, 10 epochs, 5%
-/// warm-up).
-#[derive(Debug, Clone, Default)]
-pub struct Adversarial;
-
-impl ModelRole for Adversarial {
-    const LR: f64 = 6e-5;
-    const EPOCHS: usize = 10;
-    const WARMUP: f64 = 0.05;
-}
-
 /// Fine-tuning settings of one model; `R` picks the learning-rate default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default, bound = "")]

@@ -69,11 +69,7 @@ impl Config {
         train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, &mut check);
         train_range_errors("teacher_msd", &self.teacher_msd, max_len, layers, &mut check);
         train_range_errors("teacher_trans", &self.teacher_trans, max_len, layers, &mut check);
-        self.unitrans.range_errors(self.method, layers, &mut check);
-        self.msd.range_errors(self.method, layers, &mut check);
-        self.advpicker.range_errors(&mut check);
-        self.multi_source.range_errors(&mut check);
-        self.sim_pairs.range_errors(&mut check);
+        crate::method::range_errors(self, layers, &mut check);
         let langs: Vec<&str> = std::iter::once(&self.source).chain(&self.sources).map(|c| c.lang.as_str()).collect();
         for (i, lang) in langs.iter().enumerate().skip(1) {
             check(!langs[..i].contains(lang), "sources", format!("names source language `{lang}` twice"));
@@ -83,19 +79,6 @@ impl Config {
             "sources",
             "is empty: method `tsl-multi` needs at least one more labeled source language ([[sources]])".into(),
         );
-        let n = self.teacher_sim.batch_size;
-        check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));
-        check(
-            !self.similarity.calibrated || self.method == Method::Mtmt,
-            "similarity.calibrated",
-            format!(
-                "is on under method {}: only MTMT's similarity teacher fits a calibration",
-                serde_json::to_string(&self.method).unwrap_or_default()
-            ),
-        );
-        let g = self.score.group_size;
-        check(g >= 2, "score.group_size", format!("is {g}: pairs need two sentences per group"));
-        check(self.score.pairs_per_sentence >= 1, "score.pairs_per_sentence", "must be at least 1".into());
         let w = self.distill_loss.all_words_weight;
         check(w.is_finite() && w >= 0.0, "distill_loss.all_words_weight", format!("is {w}: must be 0 or more"));
         check(self.eval.batch_size >= 1, "eval.batch_size", "must be at least 1".into());
@@ -136,7 +119,7 @@ fn corpus_range_errors(section: &str, c: &Corpus, labels: &[String], check: &mut
 }
 
 /// Whether `x` lies in [0, 1].
-fn unit(x: f64) -> bool {
+pub(crate) fn unit(x: f64) -> bool {
     (0.0..=1.0).contains(&x)
 }
 
@@ -191,105 +174,9 @@ fn train_range_errors<R: ModelRole>(
     }
 }
 
-impl UniTransConfig {
-    /// The range checks of this section (`Config::range_errors`).
-    fn range_errors(&self, method: Method, layers: Option<usize>, check: &mut impl FnMut(bool, &str, String)) {
-        let (depth, has) = depth_text(layers);
-        let u = self;
-        check(u.vocabulary >= 1, "unitrans.vocabulary", "must be at least 1".into());
-        check(u.csls_k >= 1, "unitrans.csls_k", "must be at least 1".into());
-        // Bounded by the encoder's depth only where contextual vectors are made.
-        let contextual = method == Method::UniTrans && u.word_vectors == WordVectors::Contextual;
-        check(
-            !contextual || layers.is_none_or(|n| u.layer >= 1 && u.layer <= n),
-            "unitrans.layer",
-            format!("is {}: must lie in [1, {depth}]{has}", u.layer),
-        );
-        check(
-            u.hard_weight.is_finite() && u.hard_weight >= 0.0,
-            "unitrans.hard_weight",
-            format!("is {}: must be 0 or more", u.hard_weight),
-        );
-    }
-}
-
-impl MsdConfig {
-    /// The range checks of this section (`Config::range_errors`).
-    fn range_errors(&self, method: Method, layers: Option<usize>, check: &mut impl FnMut(bool, &str, String)) {
-        let (depth, has) = depth_text(layers);
-        let m = self;
-        // Where MSD runs, or where a value other than the default was given under any
-        // method (a bad value is wrong whichever method reads it); the default stays fine
-        // for the other methods on a shallower encoder.
-        let msd_checked = method == Method::Msd || m.first_layer != MsdConfig::default().first_layer;
-        check(
-            !msd_checked || (m.first_layer >= 1 && layers.is_none_or(|n| m.first_layer < n)),
-            "msd.first_layer",
-            format!("is {}: must lie in [1, {depth}){has}", m.first_layer),
-        );
-        for (key, w) in [("msd.aux_weight", m.aux_weight), ("msd.mmd_weight", m.mmd_weight)] {
-            check(w >= 0.0 && w.is_finite(), key, format!("is {w}: must be 0 or positive"));
-        }
-    }
-}
-
-impl AdvPickerConfig {
-    /// The range checks of this section (`Config::range_errors`).
-    fn range_errors(&self, check: &mut impl FnMut(bool, &str, String)) {
-        let a = self;
-        for (key, lr) in
-            [("advpicker.discriminator_lr", a.discriminator_lr), ("advpicker.generator_lr", a.generator_lr)]
-        {
-            check(lr > 0.0 && lr.is_finite(), key, format!("is {lr}: must be a positive number"));
-        }
-        check(a.discriminator_hidden >= 1, "advpicker.discriminator_hidden", "must be at least 1".into());
-        check(
-            a.target_ratio >= 0.0 && a.target_ratio.is_finite(),
-            "advpicker.target_ratio",
-            format!("is {}: must be 0 (all) or positive", a.target_ratio),
-        );
-        check(a.keep > 0.0 && a.keep <= 1.0, "advpicker.keep", format!("is {}: must lie in (0, 1]", a.keep));
-        check(a.teachers >= 1, "advpicker.teachers", "must be at least 1".into());
-    }
-}
-
-impl MultiSourceConfig {
-    /// The range checks of this section (`Config::range_errors`).
-    fn range_errors(&self, check: &mut impl FnMut(bool, &str, String)) {
-        let ms = self;
-        check(ms.rank >= 1, "multi_source.rank", "must be at least 1".into());
-        check(ms.epochs >= 1, "multi_source.epochs", "must be at least 1".into());
-        check(ms.batch_size >= 1, "multi_source.batch_size", "must be at least 1".into());
-        check(ms.lr.is_finite() && ms.lr > 0.0, "multi_source.lr", format!("is {}: must be above 0", ms.lr));
-        check(
-            ms.orthogonality.is_finite() && ms.orthogonality >= 0.0,
-            "multi_source.orthogonality",
-            format!("is {}: must be 0 or more", ms.orthogonality),
-        );
-    }
-}
-
-impl SimPairsConfig {
-    /// The range checks of this section (`Config::range_errors`).
-    fn range_errors(&self, check: &mut impl FnMut(bool, &str, String)) {
-        let sp = self;
-        check(sp.pairs_per_batch >= 1, "sim_pairs.pairs_per_batch", "must be at least 1".into());
-        check(
-            unit(sp.positive_ratio),
-            "sim_pairs.positive_ratio",
-            format!("is {}: must lie in [0, 1]", sp.positive_ratio),
-        );
-        check(
-            unit(sp.o_anchor_ratio),
-            "sim_pairs.o_anchor_ratio",
-            format!("is {}: must lie in [0, 1]", sp.o_anchor_ratio),
-        );
-    }
-}
-
 /// The encoder's depth as an upper bound reads (`12`) and the note that says so, or words
 /// where its config.json could not be read.
-fn depth_text(layers: Option<usize>) -> (String, String) {
+pub(crate) fn depth_text(layers: Option<usize>) -> (String, String) {
     match layers {
         Some(n) => (n.to_string(), format!(" (the encoder has {n} layers)")),
         None => ("the encoder's layers".to_string(), String::new()),

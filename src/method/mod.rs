@@ -1,6 +1,9 @@
 //! The methods: which teachers a student learns from, which tables are built for it and
-//! its loss, one module per method. The stages ask the method (`Method::spec`) instead
-//! of matching on it, so adding a method touches this registry and its own module.
+//! its loss, one room per method. The stages ask the method (`Method::spec`) instead of
+//! matching on it. A method with settings or stages of its own is a folder that owns
+//! them: its config sections (struct, defaults, range checks), its stages, its model
+//! parts and its student loss; this module is the registry (`Method`, `Method::spec`,
+//! `range_errors`).
 //!
 //! - `direct`: the recognizer teacher alone (direct transfer), no student.
 //! - `tsl`: the student matches the recognizer's distribution on every target word.
@@ -14,14 +17,14 @@
 //! - `unitrans`: teachers on a word-by-word translation of the source; the student
 //!   learns the fine-tuned teacher's soft labels and the three teachers' agreed labels.
 
-mod advpicker;
+pub(crate) mod advpicker;
 mod direct;
 pub mod msd;
 pub mod mtmt;
 pub mod student;
 mod tsl;
-mod tsl_multi;
-mod unitrans;
+pub(crate) mod tsl_multi;
+pub(crate) mod unitrans;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +68,16 @@ impl Method {
             Method::UniTrans => &unitrans::UniTrans,
         }
     }
+}
+
+/// The range checks of the methods' own config sections (`Config::range_errors`), each
+/// in its method's folder.
+pub(crate) fn range_errors(cfg: &Config, layers: Option<usize>, check: &mut impl FnMut(bool, &str, String)) {
+    cfg.unitrans.range_errors(cfg.method, layers, check);
+    cfg.msd.range_errors(cfg.method, layers, check);
+    cfg.advpicker.range_errors(check);
+    cfg.multi_source.range_errors(check);
+    mtmt::range_errors(cfg, check);
 }
 
 /// One method: its teachers and its student.

@@ -1,13 +1,8 @@
 //! Neural models in tch: the BERT encoder and the heads built on it.
 
 pub mod bert;
-pub mod calibration;
-pub mod discriminator;
 pub mod heads;
-pub mod lang_sim;
-pub mod layer_heads;
 pub mod params;
-pub mod siamese;
 pub mod tagger;
 
 /// Whether a forward pass trains (dropout on, the training mode's settings) or infers.

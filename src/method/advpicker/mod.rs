@@ -10,9 +10,6 @@ use std::collections::HashSet;
 
 use tch::{Kind, Tensor};
 
-use super::student::{StudentLoss, StudentRun};
-use super::tsl::train_on;
-use super::MethodSpec;
 use crate::config::Config;
 use crate::files;
 use crate::stage::StageContext;
@@ -20,6 +17,19 @@ use crate::stage_name::StageName;
 use crate::summary;
 use crate::table;
 use crate::variant::Variant;
+
+use crate::method::student::{StudentLoss, StudentRun};
+use crate::method::tsl::train_on;
+use crate::method::MethodSpec;
+
+mod config;
+mod discriminator;
+mod select;
+mod teacher_adv;
+
+pub(crate) use config::{AdvPickerConfig, Adversarial};
+pub(crate) use select::Select;
+pub(crate) use teacher_adv::TeacherAdv;
 
 pub struct AdvPicker;
 

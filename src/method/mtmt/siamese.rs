@@ -6,11 +6,11 @@ use std::path::Path;
 
 use tch::{nn, Device, Kind, Tensor};
 
-use super::bert::{load_safetensors, BertConfig, BertModel};
-use super::heads::{cosine, gather_words};
-use super::params;
-use super::Pass;
-use crate::pairs::Pair;
+use super::pairs::Pair;
+use crate::model::bert::{load_safetensors, BertConfig, BertModel};
+use crate::model::heads::{cosine, gather_words};
+use crate::model::params;
+use crate::model::Pass;
 use crate::train::data::{prefix_offsets, Batch};
 
 pub struct Siamese {

@@ -16,19 +16,33 @@ use std::path::Path;
 use polars::prelude::*;
 use tch::{Kind, Tensor};
 
-use super::student::{all_words_loss, ner_loss, teacher_batch, StudentLoss, StudentRun};
-use super::MethodSpec;
-use crate::config::{WeightFormula, WeightsConfig};
 use crate::files;
-use crate::model::calibration::Calibration;
+use crate::method::student::{all_words_loss, ner_loss, teacher_batch, StudentLoss, StudentRun};
+use crate::method::MethodSpec;
 use crate::model::heads::cosine;
-use crate::model::siamese::bce;
 use crate::model::Pass;
 use crate::stage_name::StageName;
 use crate::table;
 use crate::train::data::{prefix_offsets, Batch, EncodedSet};
 use crate::train::fit::fit;
 use crate::train::trainer::{group_batches, StepLoss, Steps};
+use calibration::Calibration;
+use siamese::bce;
+
+pub(crate) mod calibration;
+mod config;
+pub(crate) mod pairs;
+mod score_pairs;
+pub(crate) mod siamese;
+mod teacher_sim;
+mod weights;
+
+pub(crate) use config::{
+    range_errors, PairSampling, SameClass, ScoreConfig, SimPairsConfig, SimilarityConfig, WeightFormula, WeightsConfig,
+};
+pub(crate) use score_pairs::ScorePairs;
+pub(crate) use teacher_sim::TeacherSim;
+pub(crate) use weights::Weights;
 
 /// MTMT with its two teachers, or MTST with one multitask teacher in both roles.
 pub struct Mtmt {

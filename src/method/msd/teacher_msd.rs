@@ -1,5 +1,5 @@
 //! `teacher_msd`: MSD's teacher (methods.md), the recognizer with a token classifier on
-//! every intermediate layer from `msd.first_layer` on (`model::layer_heads`), trained on the
+//! every intermediate layer from `msd.first_layer` on (`layer_heads`), trained on the
 //! labeled source train split with cross-entropy at every head:
 //! `CE(final) + aux_weight * sum_k softmax(omega)_k CE(head k)`. Source only, so one
 //! teacher serves every target. Writes the recognizer (`model.safetensors`, what
@@ -13,7 +13,6 @@ use crate::config::{bio_labels, TrainConfig};
 use crate::files;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
-use crate::model::layer_heads::{LayerHeads, PREFIX};
 use crate::model::params;
 use crate::model::tagger::Tagger;
 use crate::model::Pass;
@@ -22,6 +21,8 @@ use crate::stage_name::StageName;
 use crate::train::data::Batch;
 use crate::train::fit::fit_recognizer;
 use crate::train::trainer::{all_batches, StepLoss, Steps};
+
+use super::layer_heads::{LayerHeads, PREFIX};
 
 pub struct TeacherMsd;
 

@@ -6,11 +6,11 @@
 use polars::prelude::*;
 use serde::Deserialize;
 
-use crate::config::WeightsConfig;
+use super::calibration::Calibration;
+use super::WeightsConfig;
 use crate::files;
 use crate::method::mtmt::{sigmoid_cos, weight_exprs, WEIGHT_COLUMNS};
 use crate::method::Method;
-use crate::model::calibration::Calibration;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::table;

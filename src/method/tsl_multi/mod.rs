@@ -8,15 +8,25 @@ use std::collections::HashMap;
 use polars::prelude::Column;
 use tch::{Kind, Tensor};
 
-use super::student::StudentLoss;
-use super::tsl::Tsl;
-use super::MethodSpec;
 use crate::config::Config;
 use crate::files;
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
 use crate::table;
 use crate::variant::Variant;
+
+use crate::method::student::StudentLoss;
+use crate::method::tsl::Tsl;
+use crate::method::MethodSpec;
+
+mod config;
+mod lang_sim;
+mod pool;
+mod similarity_model;
+
+pub(crate) use config::{MultiSourceConfig, Weighting};
+pub(crate) use lang_sim::LangSim;
+pub(crate) use pool::Pool;
 
 pub struct TslMulti;
 

@@ -11,12 +11,24 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use tch::{Kind, Tensor};
 
-use super::student::{teacher_batch, StudentLoss, StudentRun};
-use super::tsl::train_on;
-use super::MethodSpec;
 use crate::files;
 use crate::stage_name::StageName;
 use crate::table;
+
+use crate::method::student::{teacher_batch, StudentLoss, StudentRun};
+use crate::method::tsl::train_on;
+use crate::method::MethodSpec;
+
+mod config;
+mod lexicon;
+mod teacher_trans;
+mod translate;
+pub mod word_translation;
+
+pub(crate) use config::{UniTransConfig, WordVectors};
+pub(crate) use lexicon::Lexicon;
+pub(crate) use teacher_trans::TeacherTrans;
+pub(crate) use translate::Translate;
 
 pub struct UniTrans;
 

@@ -1,5 +1,5 @@
 //! `lang_sim`: multi-source TSL's teacher weights (methods.md, TSL paper 3.2.2). The
-//! language-similarity model (`model::lang_sim`) learns to tell the source languages apart
+//! language-similarity model (`similarity_model`) learns to tell the source languages apart
 //! from their sentences' pooled vectors (`pool_source`); each target train sentence the
 //! student learns from (`pool_target`) then weighs the source languages' teachers by the
 //! softmax of its scores at temperature = the variance of all scores. Source languages: the
@@ -15,11 +15,12 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::{nn, Device, Kind, Tensor};
 
+use super::similarity_model::{sentence_weights, LanguageSimilarity, PREFIX};
+use super::{MultiSourceConfig, Weighting};
 use crate::artifacts::{StudentSentences, STUDENT_SENTENCES};
-use crate::config::{Config, MultiSourceConfig, Weighting};
+use crate::config::Config;
 use crate::files;
 use crate::method::Method;
-use crate::model::lang_sim::{sentence_weights, LanguageSimilarity, PREFIX};
 use crate::model::params;
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};

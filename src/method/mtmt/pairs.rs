@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::SameClass;
+use super::SameClass;
 use crate::train::data::EncodedSet;
 use crate::train::rng::Rng;
 

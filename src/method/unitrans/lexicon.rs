@@ -19,10 +19,10 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
+use super::word_translation::{csls, read_muse, spellings, vocabulary};
+use super::WordVectors;
 use crate::artifacts::{Unspaced, INFERENCE};
-use crate::config::WordVectors;
 use crate::files;
-use crate::lexicon::{csls, read_muse, spellings, vocabulary};
 use crate::method::Method;
 use crate::model::tagger::Tagger;
 use crate::model::Pass;

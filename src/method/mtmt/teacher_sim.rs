@@ -9,15 +9,16 @@
 use serde::Deserialize;
 use tch::Kind;
 
+use super::calibration::{calibration_error, Calibration};
+use super::pairs::{balanced, batch_classes, Balance};
+use super::siamese::{bce, pair_cosine, pair_similarity, pair_targets, word_offsets, Siamese};
+use super::{SimPairsConfig, SimilarityConfig};
 use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::{SimPairsConfig, SimilarityConfig, TrainConfig};
+use crate::config::TrainConfig;
 use crate::files;
 use crate::method::Method;
-use crate::model::calibration::{calibration_error, Calibration};
 use crate::model::params;
-use crate::model::siamese::{bce, pair_cosine, pair_similarity, pair_targets, word_offsets, Siamese};
 use crate::model::Pass;
-use crate::pairs::{balanced, batch_classes, Balance};
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;

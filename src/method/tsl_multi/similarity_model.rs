@@ -9,9 +9,9 @@
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-use super::bert::BertModel;
-use super::Pass;
 use crate::artifacts::INFERENCE;
+use crate::model::bert::BertModel;
+use crate::model::Pass;
 use crate::train::batching::sorted_batches;
 use crate::train::data::{Batch, EncodedSet};
 

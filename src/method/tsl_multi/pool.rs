@@ -9,10 +9,10 @@
 use serde::Deserialize;
 use tch::Tensor;
 
+use super::similarity_model::sentence_vectors;
 use crate::artifacts::{EncoderFiles, ENCODER_FILES};
 use crate::files;
 use crate::method::Method;
-use crate::model::lang_sim::sentence_vectors;
 use crate::model::tagger::Tagger;
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};

@@ -9,17 +9,18 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
+use super::calibration::Calibration;
+use super::pairs::{balanced, uniform, Balance};
+use super::siamese::Siamese;
+use super::{PairSampling, ScoreConfig, SimilarityConfig};
 use crate::artifacts::{
     predicted_classes, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
 };
-use crate::config::{bio_labels, PairSampling, ScoreConfig, SimilarityConfig};
+use crate::config::bio_labels;
 use crate::files;
 use crate::method::Method;
-use crate::model::calibration::Calibration;
 use crate::model::heads::cosine;
-use crate::model::siamese::Siamese;
 use crate::model::Pass;
-use crate::pairs::{balanced, uniform, Balance};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::summary;

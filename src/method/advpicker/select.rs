@@ -9,13 +9,13 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::{Kind, Tensor};
 
+use super::discriminator::Discriminator;
 use crate::artifacts::{
     load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
 };
 use crate::config::bio_labels;
 use crate::files;
 use crate::method::Method;
-use crate::model::discriminator::Discriminator;
 use crate::model::params;
 use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};

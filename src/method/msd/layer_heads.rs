@@ -5,8 +5,8 @@
 
 use tch::{nn, Kind, Tensor};
 
-use super::heads::{gather_words, TokenClassifier};
-use super::Pass;
+use crate::model::heads::{gather_words, TokenClassifier};
+use crate::model::Pass;
 use crate::train::data::Batch;
 
 /// Where the heads' variables live in a model's variable store (`msd.head.{layer}.*`,

@@ -1,6 +1,6 @@
 //! `teacher_adv`: AdvPicker's adversarial recognizer teacher (methods.md). Per source batch,
 //! three updates, each with its own AdamW: (1) the recognizer's cross-entropy on the labeled
-//! source batch; (2) the discriminator (`model::discriminator`) learns to tell source
+//! source batch; (2) the discriminator (`discriminator`) learns to tell source
 //! tokens (1) from target tokens (0) on the encoder's last hidden layer, the encoder held
 //! fixed; (3) the encoder, as generator, is pushed the other way with flipped labels at a
 //! tiny learning rate, so its features become language-independent. The target text is the
@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use tch::Tensor;
 
+use super::discriminator::{language_bce, real_tokens, Discriminator};
+use super::Adversarial;
 use crate::artifacts::{source_train, target_train, EncoderFiles, SourceDev, ENCODER_FILES};
-use crate::config::{bio_labels, Adversarial, TrainConfig};
+use crate::config::{bio_labels, TrainConfig};
 use crate::files;
 use crate::method::Method;
-use crate::model::discriminator::{language_bce, real_tokens, Discriminator};
 use crate::model::heads::cross_entropy;
 use crate::model::params;
 use crate::model::tagger::Tagger;

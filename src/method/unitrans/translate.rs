@@ -1,5 +1,5 @@
 //! `translate`: UniTrans's pseudo target-language training set. Every labeled source train
-//! sentence is translated word by word with the `lexicon` (`lexicon::translate`: PER words
+//! sentence is translated word by word with the `lexicon` (`word_translation::translate`: PER words
 //! and words without an entry copied, every other word replaced with the source word's
 //! casing, or with `unitrans.target_casing` the lexicon's target-text spelling) and keeps
 //! its tags one to one. Writes `translated.parquet` (sentence_id, tokens,
@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use serde::Deserialize;
 
+use super::word_translation::{translate, Casing};
 use crate::artifacts::EncodingParams;
 use crate::config::bio_labels;
 use crate::files;
-use crate::lexicon::{translate, Casing};
 use crate::method::Method;
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};

@@ -13,12 +13,8 @@
 
 use tch::{Kind, Tensor};
 
-use super::student::{all_words_loss, ner_loss, StudentLoss, StudentRun};
-use super::MethodSpec;
 use crate::artifacts::{load_tagger, source_train};
-use crate::config::MsdConfig;
 use crate::files;
-use crate::model::layer_heads::{LayerHeads, PREFIX};
 use crate::model::params;
 use crate::model::Pass;
 use crate::stage_name::StageName;
@@ -26,6 +22,17 @@ use crate::train::data::Batch;
 use crate::train::fit::fit;
 use crate::train::rng::Rng;
 use crate::train::trainer::{all_batches, StepLoss, Steps};
+
+use crate::method::student::{all_words_loss, ner_loss, StudentLoss, StudentRun};
+use crate::method::MethodSpec;
+use layer_heads::{LayerHeads, PREFIX};
+
+mod config;
+mod layer_heads;
+mod teacher_msd;
+
+pub(crate) use config::MsdConfig;
+pub(crate) use teacher_msd::TeacherMsd;
 
 pub struct Msd;
 
