@@ -1,5 +1,6 @@
-//! The names of the files stages write into their artifacts, in one place: a stage
-//! reads an upstream file by one of these constants, never by a string of its own.
+//! The names of the files the shared stages write into their artifacts: a stage reads an
+//! upstream file by one of these constants (or its method's, in the method's folder),
+//! never by a string of its own.
 
 use crate::side::{Side, Split};
 
@@ -10,37 +11,10 @@ pub const MODEL: &str = "model.safetensors";
 pub fn epoch_model(epoch: usize) -> String {
     format!("model-epoch{epoch}.safetensors")
 }
-/// `teacher_adv`: AdvPicker's trained discriminator (beside the recognizer's `MODEL`).
-pub const DISCRIMINATOR: &str = "discriminator.safetensors";
-/// `teacher_msd`: MSD's heads on intermediate layers and their mixing weights (beside the
-/// recognizer's `MODEL`).
-pub const LAYER_HEADS: &str = "layer_heads.safetensors";
-/// `select`: AdvPicker's discriminator probability of every target train sentence and
-/// whether the student learns from it.
-pub const SELECTION: &str = "selection.parquet";
-/// `lang_sim`: multi-source TSL's weight of each source language's teacher per target
-/// train sentence.
-pub const TEACHER_WEIGHTS: &str = "teacher_weights.parquet";
-/// `pool_source`, `pool_target`: each sentence's pooled pretrained-encoder vector, per split.
-pub const VECTORS: &str = "vectors.safetensors";
-/// `lang_sim`: the trained language-similarity model.
-pub const LANG_SIM: &str = "lang_sim.safetensors";
-/// `lexicon`: UniTrans's source -> target word lexicon (source, target, score).
-pub const LEXICON: &str = "lexicon.parquet";
-/// `translate`: the source train split translated word by word (a sentence table).
-pub const TRANSLATED: &str = "translated.parquet";
-/// `translate`: the translated sentences encoded as a `tokenize` table (with labels).
-pub const ENCODED_TRANSLATED: &str = "encoded_translated.parquet";
 /// `score_tokens`: the recognizer's distribution for every target train word.
 pub const TOKEN_PROBS: &str = "token_probs.parquet";
-/// `score_pairs`: target word pairs with the similarity teacher's t.
-pub const PAIRS: &str = "pairs.parquet";
-/// `score_pairs`: the sentence groups (one student batch each).
-pub const GROUPS: &str = "groups.parquet";
 /// `weights`: pairs with both sides' distributions and the four confidence weights.
 pub const PSEUDO_LABELS: &str = "pseudo_labels.parquet";
-/// `teacher_sim` with `similarity.calibrated`: t = sigmoid(scale * cos + bias) as JSON.
-pub const CALIBRATION: &str = "calibration.json";
 /// Training stages: one row per training step (step, epoch, loss, its terms, lr,
 /// tokens_per_s, source_dev_f1).
 pub const CURVE: &str = "curve.parquet";

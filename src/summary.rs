@@ -1,5 +1,52 @@
 //! The keys of the figures stages record in their manifest's `summary`, shared by the
-//! stages that write them and the sweep report that reads them.
+//! stages that write them and the sweep report that reads them, and how a method declares
+//! the figures of its own stages that reports show (`Figure`, `TeacherFigure`).
+
+use crate::stage_name::StageName;
+
+/// A figure a method's own stage records, shown per cell in the sweep report: the stage,
+/// what it is, its path in the manifest's summary, its unit. A summary value that is an
+/// object (one number per source language) gives one figure per key.
+#[derive(Clone, Copy, Debug)]
+pub struct Figure {
+    pub stage: StageName,
+    pub what: &'static str,
+    pub path: &'static [&'static str],
+    pub unit: Unit,
+}
+
+/// A source-only teacher's source-dev figure, shown once per teacher artifact (cells share
+/// them) in the sweep report's teacher checks.
+#[derive(Clone, Copy, Debug)]
+pub struct TeacherFigure {
+    pub stage: StageName,
+    pub what: &'static str,
+    pub path: &'static [&'static str],
+}
+
+/// How a figure a stage records is written and shown.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unit {
+    /// Already x100 (an F1): two decimals.
+    Score,
+    /// A fraction: shown as a percentage.
+    Share,
+    /// A whole count.
+    Count,
+    /// A weight in [0, 1]: three decimals.
+    Weight,
+}
+
+impl Unit {
+    pub fn show(self, value: f64) -> String {
+        match self {
+            Unit::Score => format!("{value:.2}"),
+            Unit::Share => format!("{:.1}%", 100.0 * value),
+            Unit::Count => format!("{value:.0}"),
+            Unit::Weight => format!("{value:.3}"),
+        }
+    }
+}
 
 /// `evaluate`: per model and split, the entity scores.
 pub const METRICS: &str = "metrics";

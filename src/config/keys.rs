@@ -6,9 +6,10 @@ use serde_json::{Map, Value};
 
 use super::*;
 
-/// Settings added after artifacts existed, with the value that behaves as before them. At
-/// that value a setting stays out of every stage's view and key; set otherwise, it enters
-/// the view of the stages that read it (or its section).
+/// Shared settings added after artifacts existed, with the value that behaves as before
+/// them (a method's own are in its folder, `method::added_later`). At that value a setting
+/// stays out of every stage's view and key; set otherwise, it enters the view of the
+/// stages that read it (or its section).
 pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("source.unspaced", AsBefore::Flag(false)),
     ("target.unspaced", AsBefore::Flag(false)),
@@ -21,14 +22,9 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("teacher_ner.bf16", AsBefore::Flag(false)),
     ("teacher_sim.bf16", AsBefore::Flag(false)),
     ("distill.bf16", AsBefore::Flag(false)),
-    ("similarity.calibrated", AsBefore::Flag(false)),
-    ("unitrans.target_casing", AsBefore::Flag(false)),
     ("teacher_ner.optimizer", AsBefore::Name("adamw")),
     ("teacher_sim.optimizer", AsBefore::Name("adamw")),
     ("distill.optimizer", AsBefore::Name("adamw")),
-    ("teacher_adv.optimizer", AsBefore::Name("adamw")),
-    ("teacher_msd.optimizer", AsBefore::Name("adamw")),
-    ("teacher_trans.optimizer", AsBefore::Name("adamw")),
     ("eval.selection", AsBefore::Name("last")),
     ("eval.bf16", AsBefore::Flag(false)),
     ("tokenize.label_past_bare_marker", AsBefore::Flag(false)),

@@ -36,7 +36,7 @@ mod validate;
 pub use distill_loss::*;
 pub use keys::*;
 pub use train::*;
-pub(crate) use validate::{depth_text, unit};
+pub(crate) use validate::{depth_text, train_range_errors, unit};
 
 /// The whole configuration of one pipeline: one labeled source language, one
 /// unlabeled target language, the encoder and every stage's settings.
@@ -399,7 +399,7 @@ impl ResolvedConfig {
             });
             insert(&mut view, key, value);
         }
-        for (key, as_before) in ADDED_LATER {
+        for (key, as_before) in ADDED_LATER.iter().chain(crate::method::added_later()) {
             if lookup(&view, key).is_some_and(|v| as_before.is(v)) {
                 remove(&mut view, key);
             }

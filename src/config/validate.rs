@@ -18,9 +18,9 @@ impl Config {
             corpus.test.as_mut().map(join);
         }
         join(&mut self.encoder.tokenizer);
-        self.unitrans.dictionary.as_mut().map(join);
         join(&mut self.encoder.weights);
         join(&mut self.encoder.config);
+        crate::method::resolve_paths(self, base);
     }
 
     /// Every value outside its range, as (key, what is wrong): checked once, when the
@@ -66,10 +66,7 @@ impl Config {
         train_range_errors("teacher_ner", &self.teacher_ner, max_len, layers, &mut check);
         train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, &mut check);
         train_range_errors("distill", &self.distill, max_len, layers, &mut check);
-        train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, &mut check);
-        train_range_errors("teacher_msd", &self.teacher_msd, max_len, layers, &mut check);
-        train_range_errors("teacher_trans", &self.teacher_trans, max_len, layers, &mut check);
-        crate::method::range_errors(self, layers, &mut check);
+        crate::method::range_errors(self, max_len, layers, &mut check);
         let langs: Vec<&str> = std::iter::once(&self.source).chain(&self.sources).map(|c| c.lang.as_str()).collect();
         for (i, lang) in langs.iter().enumerate().skip(1) {
             check(!langs[..i].contains(lang), "sources", format!("names source language `{lang}` twice"));
@@ -124,7 +121,7 @@ pub(crate) fn unit(x: f64) -> bool {
 }
 
 /// The range checks of one model's training settings, keys under `section`.
-fn train_range_errors<R: ModelRole>(
+pub(crate) fn train_range_errors<R: ModelRole>(
     section: &str,
     t: &TrainConfig<R>,
     max_len: usize,

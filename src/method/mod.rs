@@ -30,9 +30,10 @@ use serde::{Deserialize, Serialize};
 
 use tch::Tensor;
 
-use crate::config::Config;
+use crate::config::{train_range_errors, AsBefore, Config};
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
+use crate::summary::{self, Figure, TeacherFigure};
 use crate::variant::Variant;
 pub use student::{StudentLoss, StudentRun};
 
@@ -72,12 +73,47 @@ impl Method {
 
 /// The range checks of the methods' own config sections (`Config::range_errors`), each
 /// in its method's folder.
-pub(crate) fn range_errors(cfg: &Config, layers: Option<usize>, check: &mut impl FnMut(bool, &str, String)) {
+pub(crate) fn range_errors(
+    cfg: &Config,
+    max_len: usize,
+    layers: Option<usize>,
+    check: &mut impl FnMut(bool, &str, String),
+) {
+    train_range_errors("teacher_adv", &cfg.teacher_adv, max_len, layers, check);
+    train_range_errors("teacher_msd", &cfg.teacher_msd, max_len, layers, check);
+    train_range_errors("teacher_trans", &cfg.teacher_trans, max_len, layers, check);
     cfg.unitrans.range_errors(cfg.method, layers, check);
     cfg.msd.range_errors(cfg.method, layers, check);
     cfg.advpicker.range_errors(check);
     cfg.multi_source.range_errors(check);
     mtmt::range_errors(cfg, check);
+}
+
+/// The methods' own paths resolved against the config file's folder
+/// (`Config::resolve_paths`).
+pub(crate) fn resolve_paths(cfg: &mut Config, base: &std::path::Path) {
+    cfg.unitrans.resolve_paths(base);
+}
+
+/// The methods' own settings added after artifacts existed (`config::ADDED_LATER`).
+pub(crate) fn added_later() -> impl Iterator<Item = &'static (&'static str, AsBefore)> {
+    [mtmt::ADDED_LATER, unitrans::ADDED_LATER, advpicker::ADDED_LATER, msd::ADDED_LATER].into_iter().flatten()
+}
+
+/// The figures the methods' own stages record that the sweep report shows per cell.
+pub(crate) fn stage_figures() -> impl Iterator<Item = &'static Figure> {
+    [advpicker::FIGURES, unitrans::FIGURES, tsl_multi::FIGURES].into_iter().flatten()
+}
+
+/// The source-only teachers' source-dev figures (the recognizer's and the methods' own
+/// teachers'), shown once per teacher artifact in the sweep report.
+pub(crate) fn teacher_figures() -> impl Iterator<Item = &'static TeacherFigure> {
+    const RECOGNIZER: &[TeacherFigure] = &[TeacherFigure {
+        stage: StageName::TeacherNer,
+        what: "entity F1",
+        path: &[summary::SOURCE_DEV, "overall", "f1"],
+    }];
+    [RECOGNIZER, mtmt::TEACHER_FIGURES, msd::TEACHER_FIGURES].into_iter().flatten()
 }
 
 /// One method: its teachers and its student.

@@ -13,7 +13,7 @@ use polars::prelude::*;
 use super::report::CellResult;
 use crate::files;
 use crate::stage_name::StageName;
-use crate::summary;
+use crate::summary::{Figure, TeacherFigure, Unit};
 
 /// One source-dev figure of one teacher artifact.
 pub struct TeacherCheck {
@@ -29,18 +29,9 @@ pub struct TeacherCheck {
 /// F1, the similarity teacher's pair accuracy, F1 and calibration error), once per teacher
 /// artifact (cells share them). Teachers that read target text are in `stage_figures`.
 pub fn teacher_checks(cells: &[CellResult]) -> Vec<TeacherCheck> {
-    let figures: [(StageName, &str, &[&str]); 6] = [
-        (StageName::TeacherNer, "entity F1", &[summary::SOURCE_DEV, "overall", "f1"]),
-        (StageName::TeacherSim, "pair accuracy", &[summary::SOURCE_DEV_PAIRS, summary::ACCURACY]),
-        (StageName::TeacherSim, "pair F1 (same class)", &[summary::SOURCE_DEV_PAIRS, summary::F1_SAME]),
-        // Recorded since the calibrated similarity (artifacts before it have none).
-        (StageName::TeacherSim, "pair calibration error (ECE)", &[summary::SOURCE_DEV_PAIRS, summary::ECE]),
-        (StageName::TeacherMt, "entity F1", &[summary::SOURCE_DEV, "overall", "f1"]),
-        (StageName::TeacherMsd, "entity F1", &[summary::SOURCE_DEV, "overall", "f1"]),
-    ];
     let mut seen = BTreeMap::new();
     for cell in cells {
-        for (teacher, what, path) in figures {
+        for &TeacherFigure { stage: teacher, what, path } in crate::method::teacher_figures() {
             let Some((_, m)) = cell.stages.get(&teacher) else { continue };
             let value = path.iter().try_fold(&m.summary, |v, k| v.get(k)).and_then(serde_json::Value::as_f64);
             if let Some(value) = value {
@@ -57,30 +48,6 @@ pub fn teacher_checks(cells: &[CellResult]) -> Vec<TeacherCheck> {
         .collect()
 }
 
-/// How a figure a stage records is written and shown.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Unit {
-    /// Already x100 (an F1): two decimals.
-    Score,
-    /// A fraction: shown as a percentage.
-    Share,
-    /// A whole count.
-    Count,
-    /// A weight in [0, 1]: three decimals.
-    Weight,
-}
-
-impl Unit {
-    pub fn show(self, value: f64) -> String {
-        match self {
-            Unit::Score => format!("{value:.2}"),
-            Unit::Share => format!("{:.1}%", 100.0 * value),
-            Unit::Count => format!("{value:.0}"),
-            Unit::Weight => format!("{value:.3}"),
-        }
-    }
-}
-
 /// One figure that a method's own stage records in its manifest, for one cell.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageFigure {
@@ -92,25 +59,12 @@ pub struct StageFigure {
     pub unit: Unit,
 }
 
-/// What the baselines' own stages record, by stage: (stage, figure, summary path, unit). A
-/// summary value that is an object (one number per source language) gives one figure per key.
-const STAGE_FIGURES: [(StageName, &str, &[&str], Unit); 9] = [
-    (StageName::TeacherAdv, "source dev entity F1", &[summary::SOURCE_DEV, "overall", "f1"], Unit::Score),
-    (StageName::Select, "target train sentences kept", &[summary::KEPT_SENTENCES], Unit::Count),
-    (StageName::Lexicon, "lexicon pairs that are mutual nearest neighbours", &[summary::LEXICON_MUTUAL], Unit::Share),
-    (StageName::Translate, "source train words translated", &[summary::TRANSLATED_WORDS], Unit::Share),
-    (StageName::TeacherTrans, "source dev entity F1", &[summary::SOURCE_DEV, "overall", "f1"], Unit::Score),
-    (StageName::TeacherFinetune, "source dev entity F1", &[summary::SOURCE_DEV, "overall", "f1"], Unit::Score),
-    (StageName::ScoreTokens, "target train words all three teachers agree on", &[summary::AGREEMENT], Unit::Share),
-    (StageName::LangSim, "source dev sentences given their language", &[summary::SOURCE_DEV], Unit::Share),
-    (StageName::LangSim, "mean teacher weight on target train", &[summary::MEAN_TEACHER_WEIGHTS], Unit::Weight),
-];
-
 /// The figures the baselines' own stages (AdvPicker's, UniTrans's, multi-source TSL's)
-/// recorded for one cell, in `STAGE_FIGURES` order; none for a stage the cell lacks.
+/// recorded for one cell, in the order the methods declare them (`method::stage_figures`);
+/// none for a stage the cell lacks.
 pub fn stage_figures(cell: &CellResult) -> Vec<StageFigure> {
     let mut out = Vec::new();
-    for (stage, what, path, unit) in STAGE_FIGURES {
+    for &Figure { stage, what, path, unit } in crate::method::stage_figures() {
         let Some((_, m)) = cell.stages.get(&stage) else { continue };
         let Some(value) = path.iter().try_fold(&m.summary, |v, k| v.get(k)) else { continue };
         let figure = |what: String, value: f64| StageFigure { stage, key: m.key.clone(), what, value, unit };

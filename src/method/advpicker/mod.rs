@@ -10,11 +10,12 @@ use std::collections::HashSet;
 
 use tch::{Kind, Tensor};
 
+use crate::config::AsBefore;
 use crate::config::Config;
-use crate::files;
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
 use crate::summary;
+use crate::summary::{Figure, Unit};
 use crate::table;
 use crate::variant::Variant;
 
@@ -30,6 +31,32 @@ mod teacher_adv;
 pub(crate) use config::{AdvPickerConfig, Adversarial};
 pub(crate) use select::Select;
 pub(crate) use teacher_adv::TeacherAdv;
+
+/// The figures its stages record that the sweep report shows.
+pub(crate) const FIGURES: &[Figure] = &[
+    Figure {
+        stage: StageName::TeacherAdv,
+        what: "source dev entity F1",
+        path: &[summary::SOURCE_DEV, "overall", "f1"],
+        unit: Unit::Score,
+    },
+    Figure {
+        stage: StageName::Select,
+        what: "target train sentences kept",
+        path: &[summary::KEPT_SENTENCES],
+        unit: Unit::Count,
+    },
+];
+
+/// Its settings added after artifacts existed (`config::ADDED_LATER`).
+pub(crate) const ADDED_LATER: &[(&str, AsBefore)] = &[("teacher_adv.optimizer", AsBefore::Name("adamw"))];
+
+// The files its stages write into their artifacts (`crate::files` has the shared ones).
+/// `teacher_adv`: AdvPicker's trained discriminator (beside the recognizer's `MODEL`).
+pub(crate) const DISCRIMINATOR: &str = "discriminator.safetensors";
+/// `select`: AdvPicker's discriminator probability of every target train sentence and
+/// whether the student learns from it.
+pub(crate) const SELECTION: &str = "selection.parquet";
 
 pub struct AdvPicker;
 
@@ -65,7 +92,7 @@ impl StudentLoss for AdvPicker {
     }
 
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
-        let path = run.ctx.input(StageName::Select, files::SELECTION);
+        let path = run.ctx.input(StageName::Select, SELECTION);
         let df = table::read_columns(&path, &["sentence_id", "kept"])?;
         let ids = table::u32_column(&df, &path, "sentence_id")?;
         let kept = df.column("kept")?.bool()?;

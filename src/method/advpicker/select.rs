@@ -62,7 +62,7 @@ impl StageSpec for Select {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::SELECTION]
+        &[super::SELECTION]
     }
 }
 
@@ -92,7 +92,7 @@ impl Stage for Select {
         let hidden = tagger.bert.config.hidden_size;
         let discriminator =
             Discriminator::new(tagger.vs.root() / "discriminator", hidden, p.advpicker.discriminator_hidden);
-        params::load_trained(&tagger.vs, &ctx.input(StageName::TeacherAdv, files::DISCRIMINATOR), &["discriminator."])?;
+        params::load_trained(&tagger.vs, &ctx.input(StageName::TeacherAdv, super::DISCRIMINATOR), &["discriminator."])?;
         let mut scores = vec![0.0f64; set.len()];
         tch::no_grad(|| {
             for idx in sorted_batches(&set.lengths(), &INFERENCE) {
@@ -123,7 +123,7 @@ impl Stage for Select {
                 Column::new("kept".into(), kept),
             ],
         )?;
-        table::write(&mut df, &ctx.output(files::SELECTION), ctx.provenance())
+        table::write(&mut df, &ctx.output(super::SELECTION), ctx.provenance())
     }
 }
 

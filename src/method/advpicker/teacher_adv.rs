@@ -83,7 +83,7 @@ impl StageSpec for TeacherAdv {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL, files::DISCRIMINATOR, files::CURVE]
+        &[files::MODEL, super::DISCRIMINATOR, files::CURVE]
     }
 }
 
@@ -250,7 +250,7 @@ impl Stage for TeacherAdv {
             score,
         )?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
-        params::save_trained_over(&tagger.vs, &ctx.output(files::DISCRIMINATOR), is_discriminator)?;
+        params::save_trained_over(&tagger.vs, &ctx.output(super::DISCRIMINATOR), is_discriminator)?;
         dev.record(ctx, &tagger, state.last_dev)
     }
 }

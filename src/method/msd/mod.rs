@@ -14,10 +14,12 @@
 use tch::{Kind, Tensor};
 
 use crate::artifacts::{load_tagger, source_train};
+use crate::config::AsBefore;
 use crate::files;
 use crate::model::params;
 use crate::model::Pass;
 use crate::stage_name::StageName;
+use crate::summary::{self, TeacherFigure};
 use crate::train::data::Batch;
 use crate::train::fit::fit;
 use crate::train::rng::Rng;
@@ -33,6 +35,18 @@ mod teacher_msd;
 
 pub(crate) use config::MsdConfig;
 pub(crate) use teacher_msd::TeacherMsd;
+
+/// Its teacher's figure that the sweep report's teacher checks show.
+pub(crate) const TEACHER_FIGURES: &[TeacherFigure] =
+    &[TeacherFigure { stage: StageName::TeacherMsd, what: "entity F1", path: &[summary::SOURCE_DEV, "overall", "f1"] }];
+
+/// Its settings added after artifacts existed (`config::ADDED_LATER`).
+pub(crate) const ADDED_LATER: &[(&str, AsBefore)] = &[("teacher_msd.optimizer", AsBefore::Name("adamw"))];
+
+// The files its stages write into their artifacts (`crate::files` has the shared ones).
+/// `teacher_msd`: MSD's heads on intermediate layers and their mixing weights (beside the
+/// recognizer's `MODEL`).
+pub(crate) const LAYER_HEADS: &str = "layer_heads.safetensors";
 
 pub struct Msd;
 
@@ -83,7 +97,7 @@ impl StudentLoss for Msd {
         let config = teacher.bert.config.clone();
         let (hidden, layers) = (config.hidden_size, config.num_hidden_layers);
         let teacher_heads = LayerHeads::new(teacher.vs.root() / PREFIX, hidden, n_labels, 0.0, msd.first_layer, layers);
-        params::load_trained(&teacher.vs, &run.ctx.input(StageName::TeacherMsd, files::LAYER_HEADS), &[PREFIX])?;
+        params::load_trained(&teacher.vs, &run.ctx.input(StageName::TeacherMsd, LAYER_HEADS), &[PREFIX])?;
         let dropout = run.train.dropout;
         let heads = run.extend(PREFIX, |p| LayerHeads::new(p, hidden, n_labels, dropout, msd.first_layer, layers));
         let source = source_train(run.ctx, 0)?;

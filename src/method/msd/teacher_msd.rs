@@ -62,7 +62,7 @@ impl StageSpec for TeacherMsd {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::MODEL, files::LAYER_HEADS, files::CURVE]
+        &[files::MODEL, super::LAYER_HEADS, files::CURVE]
     }
 }
 
@@ -109,7 +109,7 @@ impl Stage for TeacherMsd {
             },
         )?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
-        params::save_trained_over(&tagger.vs, &ctx.output(files::LAYER_HEADS), |n| n.starts_with(PREFIX))?;
+        params::save_trained_over(&tagger.vs, &ctx.output(super::LAYER_HEADS), |n| n.starts_with(PREFIX))?;
         Ok(())
     }
 }

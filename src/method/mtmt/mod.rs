@@ -16,12 +16,14 @@ use std::path::Path;
 use polars::prelude::*;
 use tch::{Kind, Tensor};
 
+use crate::config::AsBefore;
 use crate::files;
 use crate::method::student::{all_words_loss, ner_loss, teacher_batch, StudentLoss, StudentRun};
 use crate::method::MethodSpec;
 use crate::model::heads::cosine;
 use crate::model::Pass;
 use crate::stage_name::StageName;
+use crate::summary::{self, TeacherFigure};
 use crate::table;
 use crate::train::data::{prefix_offsets, Batch, EncodedSet};
 use crate::train::fit::fit;
@@ -43,6 +45,38 @@ pub(crate) use config::{
 pub(crate) use score_pairs::ScorePairs;
 pub(crate) use teacher_sim::TeacherSim;
 pub(crate) use weights::Weights;
+
+/// Its source-only teachers' figures that the sweep report's teacher checks show.
+pub(crate) const TEACHER_FIGURES: &[TeacherFigure] = &[
+    TeacherFigure {
+        stage: StageName::TeacherSim,
+        what: "pair accuracy",
+        path: &[summary::SOURCE_DEV_PAIRS, summary::ACCURACY],
+    },
+    TeacherFigure {
+        stage: StageName::TeacherSim,
+        what: "pair F1 (same class)",
+        path: &[summary::SOURCE_DEV_PAIRS, summary::F1_SAME],
+    },
+    // Recorded since the calibrated similarity (artifacts before it have none).
+    TeacherFigure {
+        stage: StageName::TeacherSim,
+        what: "pair calibration error (ECE)",
+        path: &[summary::SOURCE_DEV_PAIRS, summary::ECE],
+    },
+    TeacherFigure { stage: StageName::TeacherMt, what: "entity F1", path: &[summary::SOURCE_DEV, "overall", "f1"] },
+];
+
+/// Its settings added after artifacts existed (`config::ADDED_LATER`).
+pub(crate) const ADDED_LATER: &[(&str, AsBefore)] = &[("similarity.calibrated", AsBefore::Flag(false))];
+
+// The files its stages write into their artifacts (`crate::files` has the shared ones).
+/// `score_pairs`: target word pairs with the similarity teacher's t.
+pub(crate) const PAIRS: &str = "pairs.parquet";
+/// `score_pairs`: the sentence groups (one student batch each).
+pub(crate) const GROUPS: &str = "groups.parquet";
+/// `teacher_sim` with `similarity.calibrated`: t = sigmoid(scale * cos + bias) as JSON.
+pub(crate) const CALIBRATION: &str = "calibration.json";
 
 /// MTMT with its two teachers, or MTST with one multitask teacher in both roles.
 pub struct Mtmt {
@@ -142,7 +176,7 @@ impl StudentLoss for Mtmt {
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
         let StudentRun { ctx, student, opt, schedule, seed, device, set, teacher, loss, train, .. } = run;
         let (seed, device) = (*seed, *device);
-        let groups_path = ctx.input(StageName::ScorePairs, files::GROUPS);
+        let groups_path = ctx.input(StageName::ScorePairs, GROUPS);
         let labels_path = ctx.input(StageName::Weights, files::PSEUDO_LABELS);
         let (groups, pairs) = read_groups(&groups_path, &labels_path, set)?;
         // The student's t on the teacher's scale.

@@ -69,7 +69,7 @@ impl StageSpec for ScorePairs {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::PAIRS, files::GROUPS]
+        &[super::PAIRS, super::GROUPS]
     }
 }
 
@@ -137,7 +137,7 @@ impl Stage for ScorePairs {
             }
         }
         let calibration = if p.similarity.calibrated {
-            let path = ctx.input(pair_scorer(ctx.method), files::CALIBRATION);
+            let path = ctx.input(pair_scorer(ctx.method), super::CALIBRATION);
             serde_json::from_str(&fs_err::read_to_string(&path)?)
                 .map_err(|e| anyhow::anyhow!("{}: not a calibration: {e}", path.display()))?
         } else {
@@ -176,7 +176,7 @@ impl Stage for ScorePairs {
         if p.similarity.calibrated {
             meta.push(calibration.metadata());
         }
-        table::write(&mut pairs, &ctx.output(files::PAIRS), meta)?;
+        table::write(&mut pairs, &ctx.output(super::PAIRS), meta)?;
         let members: Vec<Vec<u32>> =
             groups.iter().map(|idx| idx.iter().map(|&i| set.sentence_ids[i]).collect()).collect();
         let mut groups_df = DataFrame::new(
@@ -186,6 +186,6 @@ impl Stage for ScorePairs {
                 table::u32_lists("sentence_ids", members.iter().map(Vec::as_slice)),
             ],
         )?;
-        table::write(&mut groups_df, &ctx.output(files::GROUPS), ctx.provenance())
+        table::write(&mut groups_df, &ctx.output(super::GROUPS), ctx.provenance())
     }
 }

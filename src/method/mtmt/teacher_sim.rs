@@ -66,7 +66,7 @@ impl StageSpec for TeacherSim {
     }
     fn outputs(&self) -> &'static [&'static str] {
         // CALIBRATION with `similarity.calibrated` only.
-        &[files::MODEL, files::CURVE, files::CALIBRATION]
+        &[files::MODEL, files::CURVE, super::CALIBRATION]
     }
 }
 
@@ -141,7 +141,7 @@ impl Stage for TeacherSim {
             ));
             ctx.summary.insert(summary::CALIBRATION.into(), serde_json::to_value(fitted)?);
             crate::atomic::write_file(
-                &ctx.output(files::CALIBRATION),
+                &ctx.output(super::CALIBRATION),
                 serde_json::to_string_pretty(&fitted)?.as_bytes(),
             )?;
             fitted

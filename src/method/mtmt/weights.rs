@@ -48,7 +48,7 @@ impl Stage for Weights {
 
     fn run(&self, p: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let tokens = table::read(&ctx.input(StageName::ScoreTokens, files::TOKEN_PROBS))?.lazy();
-        let pairs_path = ctx.input(StageName::ScorePairs, files::PAIRS);
+        let pairs_path = ctx.input(StageName::ScorePairs, super::PAIRS);
         let pairs = table::read(&pairs_path)?.lazy();
         // gamma compares t with the recognizer's similarity on t's scale.
         let calibration = Calibration::of_table(&pairs_path)?;

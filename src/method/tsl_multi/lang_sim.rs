@@ -65,7 +65,7 @@ impl StageSpec for LangSim {
         &["seed", "multi_source", STUDENT_SENTENCES]
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::TEACHER_WEIGHTS, files::LANG_SIM]
+        &[super::TEACHER_WEIGHTS, super::LANG_SIM]
     }
 }
 
@@ -87,8 +87,8 @@ fn languages(ctx: &StageContext, max: usize) -> anyhow::Result<Vec<Language>> {
     let sentences = files::sentences(Side::Source, Split::Train);
     let mut ingested = vec![ctx.input(StageName::IngestSource, sentences)];
     ingested.extend(ctx.variant_inputs(StageName::IngestSource, sentences));
-    let mut pooled = vec![ctx.input(StageName::PoolSource, files::VECTORS)];
-    pooled.extend(ctx.variant_inputs(StageName::PoolSource, files::VECTORS));
+    let mut pooled = vec![ctx.input(StageName::PoolSource, super::VECTORS)];
+    pooled.extend(ctx.variant_inputs(StageName::PoolSource, super::VECTORS));
     ingested
         .iter()
         .zip(&pooled)
@@ -120,7 +120,7 @@ impl Stage for LangSim {
         let weights = if ms.weighting == Weighting::Uniform {
             Tensor::full([n, k as i64], 1.0 / k as f64, (Kind::Float, Device::Cpu))
         } else {
-            let target = &vectors(&ctx.input(StageName::PoolTarget, files::VECTORS))?[Split::Train.name()];
+            let target = &vectors(&ctx.input(StageName::PoolTarget, super::VECTORS))?[Split::Train.name()];
             let model = train_model(ctx, p, &languages)?;
             report_accuracy(ctx, &model, &languages)?;
             let scores = tch::no_grad(|| model.forward(&target.narrow(0, 0, n)));
@@ -148,7 +148,7 @@ impl Stage for LangSim {
             "mtmt.languages".into(),
             serde_json::to_string(&languages.iter().map(|l| &l.lang).collect::<Vec<_>>())?,
         ));
-        table::write(&mut df, &ctx.output(files::TEACHER_WEIGHTS), meta)
+        table::write(&mut df, &ctx.output(super::TEACHER_WEIGHTS), meta)
     }
 }
 
@@ -186,7 +186,7 @@ fn train_model(ctx: &mut StageContext, p: &Params, languages: &[Language]) -> an
     }
     ctx.log(format!("language identification: {} epochs, mean loss per epoch {losses:.4?}", ms.epochs));
     ctx.summary.insert(summary::EPOCH_LOSSES.into(), losses.into());
-    params::save_trained(&vs, &ctx.output(files::LANG_SIM))?;
+    params::save_trained(&vs, &ctx.output(super::LANG_SIM))?;
     Ok(model)
 }
 

@@ -9,9 +9,9 @@ use polars::prelude::Column;
 use tch::{Kind, Tensor};
 
 use crate::config::Config;
-use crate::files;
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
+use crate::summary::{self, Figure, Unit};
 use crate::table;
 use crate::variant::Variant;
 
@@ -27,6 +27,31 @@ mod similarity_model;
 pub(crate) use config::{MultiSourceConfig, Weighting};
 pub(crate) use lang_sim::LangSim;
 pub(crate) use pool::Pool;
+
+/// The figures its stages record that the sweep report shows.
+pub(crate) const FIGURES: &[Figure] = &[
+    Figure {
+        stage: StageName::LangSim,
+        what: "source dev sentences given their language",
+        path: &[summary::SOURCE_DEV],
+        unit: Unit::Share,
+    },
+    Figure {
+        stage: StageName::LangSim,
+        what: "mean teacher weight on target train",
+        path: &[summary::MEAN_TEACHER_WEIGHTS],
+        unit: Unit::Weight,
+    },
+];
+
+// The files its stages write into their artifacts (`crate::files` has the shared ones).
+/// `lang_sim`: multi-source TSL's weight of each source language's teacher per target
+/// train sentence.
+pub(crate) const TEACHER_WEIGHTS: &str = "teacher_weights.parquet";
+/// `pool_source`, `pool_target`: each sentence's pooled pretrained-encoder vector, per split.
+pub(crate) const VECTORS: &str = "vectors.safetensors";
+/// `lang_sim`: the trained language-similarity model.
+pub(crate) const LANG_SIM: &str = "lang_sim.safetensors";
 
 pub struct TslMulti;
 
@@ -46,7 +71,7 @@ impl MethodSpec for TslMulti {
         sentence_ids: &[u32],
         ctx: &mut StageContext,
     ) -> anyhow::Result<Vec<Tensor>> {
-        let path = ctx.input(StageName::LangSim, files::TEACHER_WEIGHTS);
+        let path = ctx.input(StageName::LangSim, TEACHER_WEIGHTS);
         let weights = read_weights(&path, per_teacher.len())?;
         sentence_ids
             .iter()

@@ -58,7 +58,7 @@ impl StageSpec for Pool {
         ENCODER_FILES
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::VECTORS]
+        &[super::VECTORS]
     }
 }
 
@@ -83,7 +83,7 @@ impl Stage for Pool {
         let n: i64 = pooled.iter().map(|(_, t)| t.size()[0]).sum();
         let secs = started.elapsed().as_secs_f64();
         ctx.log(format!("{n} sentences pooled in {secs:.1}s ({:.0} sentences/s)", n as f64 / secs));
-        let path = ctx.output(files::VECTORS);
+        let path = ctx.output(super::VECTORS);
         let refs: Vec<(&str, &Tensor)> = pooled.iter().map(|(name, t)| (*name, t)).collect();
         crate::atomic::write_with(&path, |tmp| Ok(Tensor::write_safetensors(&refs, tmp)?))
     }

@@ -1,6 +1,6 @@
 //! UniTrans's section of the settings (`unitrans`): its struct, defaults and range checks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,13 @@ pub enum WordVectors {
 }
 
 impl UniTransConfig {
+    /// Its dictionary's path resolved against the config file's folder.
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = self.dictionary.as_mut().filter(|p| p.is_relative()) {
+            *p = base.join(&*p);
+        }
+    }
+
     /// The range checks of this section (`Config::range_errors`).
     pub(crate) fn range_errors(
         &self,

@@ -102,7 +102,7 @@ impl StageSpec for Lexicon {
         &["encoder.tokenizer", "encoder.weights", "encoder.config", "unitrans.dictionary"]
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::LEXICON]
+        &[super::LEXICON]
     }
 }
 
@@ -187,7 +187,7 @@ impl Stage for Lexicon {
             columns.push(Column::new("target_spelling".into(), forms));
         }
         let mut df = DataFrame::new(rows.len(), columns)?;
-        table::write(&mut df, &ctx.output(files::LEXICON), ctx.provenance())
+        table::write(&mut df, &ctx.output(super::LEXICON), ctx.provenance())
     }
 }
 

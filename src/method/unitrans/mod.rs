@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use tch::{Kind, Tensor};
 
+use crate::config::AsBefore;
 use crate::files;
 use crate::stage_name::StageName;
+use crate::summary::{self, Figure, Unit};
 use crate::table;
 
 use crate::method::student::{teacher_batch, StudentLoss, StudentRun};
@@ -29,6 +31,52 @@ pub(crate) use config::{UniTransConfig, WordVectors};
 pub(crate) use lexicon::Lexicon;
 pub(crate) use teacher_trans::TeacherTrans;
 pub(crate) use translate::Translate;
+
+/// The figures its stages record that the sweep report shows.
+pub(crate) const FIGURES: &[Figure] = &[
+    Figure {
+        stage: StageName::Lexicon,
+        what: "lexicon pairs that are mutual nearest neighbours",
+        path: &[summary::LEXICON_MUTUAL],
+        unit: Unit::Share,
+    },
+    Figure {
+        stage: StageName::Translate,
+        what: "source train words translated",
+        path: &[summary::TRANSLATED_WORDS],
+        unit: Unit::Share,
+    },
+    Figure {
+        stage: StageName::TeacherTrans,
+        what: "source dev entity F1",
+        path: &[summary::SOURCE_DEV, "overall", "f1"],
+        unit: Unit::Score,
+    },
+    Figure {
+        stage: StageName::TeacherFinetune,
+        what: "source dev entity F1",
+        path: &[summary::SOURCE_DEV, "overall", "f1"],
+        unit: Unit::Score,
+    },
+    Figure {
+        stage: StageName::ScoreTokens,
+        what: "target train words all three teachers agree on",
+        path: &[summary::AGREEMENT],
+        unit: Unit::Share,
+    },
+];
+
+/// Its settings added after artifacts existed (`config::ADDED_LATER`).
+pub(crate) const ADDED_LATER: &[(&str, AsBefore)] =
+    &[("unitrans.target_casing", AsBefore::Flag(false)), ("teacher_trans.optimizer", AsBefore::Name("adamw"))];
+
+// The files its stages write into their artifacts (`crate::files` has the shared ones).
+/// `lexicon`: UniTrans's source -> target word lexicon (source, target, score).
+pub(crate) const LEXICON: &str = "lexicon.parquet";
+/// `translate`: the source train split translated word by word (a sentence table).
+pub(crate) const TRANSLATED: &str = "translated.parquet";
+/// `translate`: the translated sentences encoded as a `tokenize` table (with labels).
+pub(crate) const ENCODED_TRANSLATED: &str = "encoded_translated.parquet";
 
 pub struct UniTrans;
 

@@ -78,7 +78,7 @@ impl Stage for TeacherTrans {
         let labels = bio_labels(&p.labels);
         let t = &p.teacher_trans;
         let set =
-            EncodedSet::read(&ctx.input(StageName::Translate, files::ENCODED_TRANSLATED))?.truncated(t.max_sentences);
+            EncodedSet::read(&ctx.input(StageName::Translate, super::ENCODED_TRANSLATED))?.truncated(t.max_sentences);
         let mut tagger =
             Tagger::pretrained(&p.encoder.config, &p.encoder.weights, labels.len(), t.dropout, device, p.seed)?;
         if self.finetune {

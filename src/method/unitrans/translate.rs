@@ -69,7 +69,7 @@ impl StageSpec for Translate {
         &["encoder.tokenizer"]
     }
     fn outputs(&self) -> &'static [&'static str] {
-        &[files::TRANSLATED, files::ENCODED_TRANSLATED]
+        &[super::TRANSLATED, super::ENCODED_TRANSLATED]
     }
 }
 
@@ -78,7 +78,7 @@ impl Stage for Translate {
 
     fn run(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
         let p = &params.encoding;
-        let lexicon_path = ctx.input(StageName::Lexicon, files::LEXICON);
+        let lexicon_path = ctx.input(StageName::Lexicon, super::LEXICON);
         // With `unitrans.target_casing`, also the lexicon's target-text spellings.
         let target_casing = params.unitrans.target_casing;
         let columns: &[&str] =
@@ -130,7 +130,7 @@ impl Stage for Translate {
                 table::str_lists("source_tokens", words.iter().map(Vec::as_slice)),
             ],
         )?;
-        table::write(&mut df, &ctx.output(files::TRANSLATED), ctx.provenance())?;
+        table::write(&mut df, &ctx.output(super::TRANSLATED), ctx.provenance())?;
 
         let labels = bio_labels(&p.labels);
         let tokenizer = SubwordTokenizer::configured(
@@ -139,11 +139,11 @@ impl Stage for Translate {
             p.tokenize.label_past_bare_marker,
             p.target.unspaced,
         )?;
-        let out = ctx.output(files::TRANSLATED);
+        let out = ctx.output(super::TRANSLATED);
         let words = Words { ids, tokens: &translated, tags: Some(&tags), origin: &out };
         let set = EncodedSet::encode(&tokenizer, words, &labels, p.tokenize.max_len, || {})?;
         let mut meta = ctx.provenance();
         meta.push(("mtmt.labels".into(), serde_json::to_string(&labels)?));
-        set.write(&ctx.output(files::ENCODED_TRANSLATED), meta)
+        set.write(&ctx.output(super::ENCODED_TRANSLATED), meta)
     }
 }
