@@ -10,8 +10,6 @@ use tch::Device;
 
 use crate::eval::conlleval::Scores;
 use crate::files;
-use crate::method::mtmt::pairs::class_of;
-use crate::method::mtmt::SameClass;
 use crate::model::tagger::Tagger;
 use crate::side::{Side, Split};
 use crate::stage::StageContext;
@@ -177,22 +175,6 @@ pub fn read_token_probs(path: &Path) -> anyhow::Result<HashMap<u32, Vec<f32>>> {
     // Rows are in (sentence, word) order.
     for (s, p) in sentences.into_iter().zip(probs) {
         out.entry(s).or_default().extend(p);
-    }
-    Ok(out)
-}
-
-/// The recognizer teacher's predicted entity type of every word (`token_probs`), per
-/// sentence id; a label outside `labels` is an error naming the file and row.
-pub fn predicted_classes(path: &Path, labels: &[String]) -> anyhow::Result<HashMap<u32, Vec<u32>>> {
-    let df = table::read_columns(path, &["sentence_id", "label"])?;
-    let sentences: Vec<u32> = table::u32_column(&df, path, "sentence_id")?;
-    let predicted = df.column("label")?.str()?.clone();
-    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (row, (s, label)) in sentences.into_iter().zip(predicted.iter()).enumerate() {
-        let id = labels.iter().position(|l| Some(l.as_str()) == label).ok_or_else(|| {
-            anyhow::anyhow!("{}: row {row}: label {label:?} is not one of {labels:?}", path.display())
-        })?;
-        out.entry(s).or_default().push(class_of(id as u32, SameClass::Type));
     }
     Ok(out)
 }

@@ -60,7 +60,8 @@ pub fn neighbours(
         serde_json::to_string(&c.method)?
     );
     let plan = Plan::new(cfg, stages)?;
-    let labels_path = built(&plan, store, StageName::Weights, files::PSEUDO_LABELS)?;
+    let writer = crate::stages::writer_of(files::PSEUDO_LABELS).expect("a stage writes the pseudo labels");
+    let labels_path = built(&plan, store, writer, files::PSEUDO_LABELS)?;
     let (pairs, cases, opposite) = disagreements(&labels_path)?;
     let student_type = student_types(cfg, &plan, store, &cases)?;
     // Each word the student labels (a word truncated away has no label), with its gold type.

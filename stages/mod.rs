@@ -18,9 +18,9 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(ingest::Ingest(Side::Target)),
         Box::new(tokenize::Tokenize(Side::Source)),
         Box::new(tokenize::Tokenize(Side::Target)),
-        Box::new(teacher_ner::TeacherNer { multitask: false }),
+        Box::new(teacher_ner::TeacherNer),
         Box::new(crate::method::mtmt::TeacherSim),
-        Box::new(teacher_ner::TeacherNer { multitask: true }),
+        Box::new(crate::method::mtmt::TeacherMt),
         Box::new(crate::method::advpicker::TeacherAdv),
         Box::new(crate::method::msd::TeacherMsd),
         Box::new(crate::method::tsl_multi::Pool(Side::Source)),
@@ -37,4 +37,10 @@ pub fn registry() -> Vec<Box<dyn DynStage>> {
         Box::new(distill::Distill),
         Box::new(evaluate::Evaluate),
     ]
+}
+
+/// The stage that writes `file` into its artifacts, for readers that know a table by its
+/// file name rather than by the method that makes it (the sweep report, `neighbours`).
+pub fn writer_of(file: &str) -> Option<crate::stage_name::StageName> {
+    registry().into_iter().find(|s| s.outputs().contains(&file)).map(|s| s.name())
 }

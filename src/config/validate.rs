@@ -64,7 +64,6 @@ impl Config {
             );
         }
         train_range_errors("teacher_ner", &self.teacher_ner, max_len, layers, &mut check);
-        train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, &mut check);
         train_range_errors("distill", &self.distill, max_len, layers, &mut check);
         crate::method::range_errors(self, max_len, layers, &mut check);
         let langs: Vec<&str> = std::iter::once(&self.source).chain(&self.sources).map(|c| c.lang.as_str()).collect();

@@ -308,15 +308,16 @@ fn pair_figures(pseudo_labels: &Path, (words, entity_share_words): (f64, f64)) -
     })
 }
 
-/// Each cell's `PairMix`, `None` for cells that distil from no pairs; each `weights` and
-/// `score_tokens` artifact is read once, however many cells share it.
+/// Each cell's `PairMix`, `None` for cells that distil from no pairs; each pseudo-label
+/// (`weights`) and `score_tokens` artifact is read once, however many cells share it.
 pub fn pair_mix(cells: &[CellResult]) -> anyhow::Result<Vec<Option<PairMix>>> {
     let mut by_weights: BTreeMap<&str, PairMix> = BTreeMap::new();
     let mut by_tokens: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     let mut out = Vec::new();
+    let pseudo_labels = crate::stages::writer_of(files::PSEUDO_LABELS).expect("a stage writes the pseudo labels");
     for cell in cells {
         let stages = (
-            cell.stages.get(&StageName::Weights),
+            cell.stages.get(&pseudo_labels),
             cell.stages.get(&StageName::ScoreTokens),
             cell.stages.get(&StageName::Distill),
         );

@@ -6,9 +6,11 @@ use tch::nn;
 
 use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
 use super::optim::AdamW;
-use super::trainer::{train, train_steps, Optimizers, Schedule, StepLoss, StepOutcome, Steps};
+use super::trainer::{all_batches, train, train_steps, Optimizers, Schedule, StepLoss, StepOutcome, Steps};
 use crate::artifacts::SourceDev;
+use crate::config::{ModelRole, TrainConfig};
 use crate::eval::conlleval::Scores;
+use crate::files;
 use crate::model::tagger::Tagger;
 use crate::stage::StageContext;
 use crate::summary;
@@ -28,9 +30,30 @@ pub fn fit(
     fit_scored(ctx, vs, opt, run, step_loss, None)
 }
 
+/// A recognizer teacher's training as every recognizer stage has it: an optimizer over
+/// the tagger's trainable parameters, the schedule and batch order of `t` over sentences
+/// of `lengths`, `fit_recognizer`, and the trained parameters saved as the artifact's
+/// `MODEL`. The caller builds the tagger (with any parameters of its own) and calls
+/// `prepare_training` first; `step_loss` is its loss on a batch.
+pub fn train_recognizer<R: ModelRole>(
+    ctx: &mut StageContext,
+    tagger: &Tagger,
+    t: &TrainConfig<R>,
+    lengths: &[usize],
+    labels: &[String],
+    seed: u64,
+    step_loss: impl FnMut(i64, &[usize]) -> anyhow::Result<StepLoss>,
+) -> anyhow::Result<()> {
+    let mut opt = tagger.optimizer(t.decay(), t.head_lr_scale);
+    let schedule = t.schedule();
+    let plan = all_batches(lengths, &schedule, seed);
+    fit_recognizer(ctx, tagger, &mut opt, Steps { batches: &plan, schedule: &schedule, seed }, labels, step_loss)?;
+    tagger.save_trained(&ctx.output(files::MODEL))
+}
+
 /// `fit` for a recognizer teacher: scored on the source dev split after every epoch where
 /// the source has one (`artifacts::SourceDev`), the last score recorded in the summary.
-pub fn fit_recognizer(
+fn fit_recognizer(
     ctx: &mut StageContext,
     tagger: &Tagger,
     opt: &mut AdamW,

@@ -19,8 +19,8 @@ use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
-use crate::train::fit::fit_recognizer;
-use crate::train::trainer::{all_batches, StepLoss, Steps};
+use crate::train::fit::train_recognizer;
+use crate::train::trainer::StepLoss;
 
 use super::layer_heads::{LayerHeads, PREFIX};
 
@@ -87,28 +87,17 @@ impl Stage for TeacherMsd {
             layers,
         );
         tagger.prepare_training(t.freeze(), t.mode());
-        let mut opt = tagger.optimizer(t.decay(), t.head_lr_scale);
-        let schedule = t.schedule();
-        let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} sentences, heads on layers {}..{layers}, on {device:?}", set.len(), p.msd.first_layer));
-        fit_recognizer(
-            ctx,
-            &tagger,
-            &mut opt,
-            Steps { batches: &plan, schedule: &schedule, seed: p.seed },
-            &labels,
-            |_, idx| {
-                let batch = Batch::new(&set, idx, device);
-                let gold = batch.labels.as_ref().expect("source is labeled");
-                let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, Pass::Train);
-                let last = states.last().expect("at least the embeddings");
-                let main = cross_entropy(&tagger.logits_at(last, &batch, Pass::Train), gold);
-                let aux: Vec<_> =
-                    heads.logits(&states, &batch, Pass::Train).iter().map(|l| cross_entropy(l, gold)).collect();
-                Ok(StepLoss::sum(vec![("ner", main), ("layers", heads.mix(&aux) * p.msd.aux_weight)], batch.tokens))
-            },
-        )?;
-        tagger.save_trained(&ctx.output(files::MODEL))?;
+        train_recognizer(ctx, &tagger, t, &set.lengths(), &labels, p.seed, |_, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let gold = batch.labels.as_ref().expect("source is labeled");
+            let states = tagger.bert.forward(&batch.input_ids, &batch.attention_mask, Pass::Train);
+            let last = states.last().expect("at least the embeddings");
+            let main = cross_entropy(&tagger.logits_at(last, &batch, Pass::Train), gold);
+            let aux: Vec<_> =
+                heads.logits(&states, &batch, Pass::Train).iter().map(|l| cross_entropy(l, gold)).collect();
+            Ok(StepLoss::sum(vec![("ner", main), ("layers", heads.mix(&aux) * p.msd.aux_weight)], batch.tokens))
+        })?;
         params::save_trained_over(&tagger.vs, &ctx.output(super::LAYER_HEADS), |n| n.starts_with(PREFIX))?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{unit, Config};
+use crate::config::{train_range_errors, unit, Config};
 use crate::method::Method;
 
 /// Source pairs for the similarity teacher: two words from two different sentences,
@@ -115,7 +115,13 @@ impl SimPairsConfig {
 
 /// The range checks of MTMT's sections and of the settings they must agree with
 /// (`Config::range_errors`).
-pub(crate) fn range_errors(cfg: &Config, check: &mut impl FnMut(bool, &str, String)) {
+pub(crate) fn range_errors(
+    cfg: &Config,
+    max_len: usize,
+    layers: Option<usize>,
+    check: &mut impl FnMut(bool, &str, String),
+) {
+    train_range_errors("teacher_sim", &cfg.teacher_sim, max_len, layers, check);
     cfg.sim_pairs.range_errors(check);
     let n = cfg.teacher_sim.batch_size;
     check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));

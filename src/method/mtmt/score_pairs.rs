@@ -5,17 +5,18 @@
 //! computes t for all pairs with vector operations (calibrated where the teacher fitted a
 //! calibration: `similarity.calibrated`; the table's metadata records it).
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use polars::prelude::*;
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 use super::calibration::Calibration;
-use super::pairs::{balanced, uniform, Balance};
+use super::pairs::{balanced, class_of, uniform, Balance};
 use super::siamese::Siamese;
-use super::{PairSampling, ScoreConfig, SimilarityConfig};
-use crate::artifacts::{
-    predicted_classes, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
-};
+use super::{PairSampling, SameClass, ScoreConfig, SimilarityConfig};
+use crate::artifacts::{target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES};
 use crate::config::bio_labels;
 use crate::files;
 use crate::method::Method;
@@ -188,4 +189,20 @@ impl Stage for ScorePairs {
         )?;
         table::write(&mut groups_df, &ctx.output(super::GROUPS), ctx.provenance())
     }
+}
+
+/// The recognizer teacher's predicted entity type of every word (`token_probs`), per
+/// sentence id; a label outside `labels` is an error naming the file and row.
+fn predicted_classes(path: &Path, labels: &[String]) -> anyhow::Result<HashMap<u32, Vec<u32>>> {
+    let df = table::read_columns(path, &["sentence_id", "label"])?;
+    let sentences: Vec<u32> = table::u32_column(&df, path, "sentence_id")?;
+    let predicted = df.column("label")?.str()?.clone();
+    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (row, (s, label)) in sentences.into_iter().zip(predicted.iter()).enumerate() {
+        let id = labels.iter().position(|l| Some(l.as_str()) == label).ok_or_else(|| {
+            anyhow::anyhow!("{}: row {row}: label {label:?} is not one of {labels:?}", path.display())
+        })?;
+        out.entry(s).or_default().push(class_of(id as u32, SameClass::Type));
+    }
+    Ok(out)
 }

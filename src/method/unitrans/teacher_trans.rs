@@ -18,8 +18,8 @@ use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::fit::fit_recognizer;
-use crate::train::trainer::{all_batches, StepLoss, Steps};
+use crate::train::fit::train_recognizer;
+use crate::train::trainer::StepLoss;
 
 /// Theta_trans; with `finetune`, Theta_teach.
 pub struct TeacherTrans {
@@ -85,26 +85,11 @@ impl Stage for TeacherTrans {
             tagger.load_trained(&ctx.input(StageName::TeacherNer, files::MODEL))?;
         }
         tagger.prepare_training(t.freeze(), t.mode());
-        let mut opt = tagger.optimizer(t.decay(), t.head_lr_scale);
-        let schedule = t.schedule();
-        let plan = all_batches(&set.lengths(), &schedule, p.seed);
         ctx.log(format!("{} translated sentences, {} subwords on {device:?}", set.len(), set.tokens()));
-        fit_recognizer(
-            ctx,
-            &tagger,
-            &mut opt,
-            Steps { batches: &plan, schedule: &schedule, seed: p.seed },
-            &labels,
-            |_, idx| {
-                let batch = Batch::new(&set, idx, device);
-                let loss = cross_entropy(
-                    &tagger.logits(&batch, Pass::Train),
-                    batch.labels.as_ref().expect("translated is labeled"),
-                );
-                Ok(StepLoss::single(loss, batch.tokens))
-            },
-        )?;
-        tagger.save_trained(&ctx.output(files::MODEL))?;
-        Ok(())
+        train_recognizer(ctx, &tagger, t, &set.lengths(), &labels, p.seed, |_, idx| {
+            let batch = Batch::new(&set, idx, device);
+            let gold = batch.labels.as_ref().expect("translated is labeled");
+            Ok(StepLoss::single(cross_entropy(&tagger.logits(&batch, Pass::Train), gold), batch.tokens))
+        })
     }
 }
