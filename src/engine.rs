@@ -149,29 +149,7 @@ impl<'a> Plan<'a> {
         let mut keys: BTreeMap<StageName, String> = BTreeMap::new();
         let mut stages: Vec<Planned<'a>> = Vec::new();
         for stage in registry {
-            let mut input_files = BTreeMap::new();
-            for &key in stage.files() {
-                let file = match lookup(&cfg.json, key).and_then(Value::as_str) {
-                    None => None,
-                    Some(path) => {
-                        let path = PathBuf::from(path);
-                        let digest = match digests.get(&path) {
-                            Some(d) => d.clone(),
-                            None => {
-                                let d = FileDigest::of(&path).map_err(|source| StoreError::InputFile {
-                                    stage: stage.name(),
-                                    key: key.into(),
-                                    source,
-                                })?;
-                                digests.insert(path.clone(), d.clone());
-                                d
-                            }
-                        };
-                        Some(InputFile { path, digest })
-                    }
-                };
-                input_files.insert(key.to_string(), file);
-            }
+            let input_files = input_files(cfg, stage.as_ref(), digests)?;
             let mut reads = stage.reads_under(method);
             let present: Vec<(&str, &Path)> =
                 input_files.iter().filter_map(|(k, f)| Some((k.as_str(), f.as_ref()?.path.as_path()))).collect();
@@ -264,6 +242,40 @@ impl<'a> Plan<'a> {
         let mut seen = BTreeSet::new();
         self.stages.iter().filter(|p| wanted.contains(&p.id()) && seen.insert(p.id())).collect()
     }
+}
+
+/// The files a stage declares (`StageSpec::files`: config keys holding paths), each with
+/// its content digest (hashed once per path across the plan, `digests`); `None` for a key
+/// the config leaves unset.
+fn input_files(
+    cfg: &ResolvedConfig,
+    stage: &dyn DynStage,
+    digests: &mut Digests,
+) -> Result<BTreeMap<String, Option<InputFile>>, StoreError> {
+    let mut input_files = BTreeMap::new();
+    for &key in stage.files() {
+        let file = match lookup(&cfg.json, key).and_then(Value::as_str) {
+            None => None,
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let digest = match digests.get(&path) {
+                    Some(d) => d.clone(),
+                    None => {
+                        let d = FileDigest::of(&path).map_err(|source| StoreError::InputFile {
+                            stage: stage.name(),
+                            key: key.into(),
+                            source,
+                        })?;
+                        digests.insert(path.clone(), d.clone());
+                        d
+                    }
+                };
+                Some(InputFile { path, digest })
+            }
+        };
+        input_files.insert(key.to_string(), file);
+    }
+    Ok(input_files)
 }
 
 /// Whether a stage's artifact can be reused, and why not.

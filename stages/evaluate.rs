@@ -7,9 +7,12 @@
 //! `eval.selection = "target_dev"` (the papers' protocol, flagged wherever shown), to choose
 //! the epoch of the method's model.
 
+use std::path::{Path, PathBuf};
+
 use polars::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
+use tch::{Device, Tensor};
 
 use crate::artifacts::{load_tagger, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, EvalConfig, Selection};
@@ -78,19 +81,9 @@ impl Stage for Evaluate {
         let choice = choose_epoch(ctx, p, selected, &labels, &plan, device)?;
         let model_file =
             |stage: StageName| if stage == selected { choice.file.clone() } else { ctx.input(stage, files::MODEL) };
-        let mut models: Vec<(&str, Tagger)> = vec![];
-        if !has_student || p.eval.teacher {
-            models.push(("teacher", load(p, labels.len(), &model_file(StageName::TeacherNer), device)?));
-        }
-        if let Some(own) = p.method.spec().own_teacher() {
-            models.push((own.as_str(), load(p, labels.len(), &model_file(own), device)?));
-        }
-        if has_student {
-            models.push(("student", load(p, labels.len(), &model_file(StageName::Distill), device)?));
-        }
+        let models = models(p, labels.len(), model_file, device)?;
         let mut metrics = serde_json::Map::new();
-        let (mut model_col, mut split_col, mut id_col) = (vec![], vec![], vec![]);
-        let (mut tokens_col, mut gold_col, mut pred_col, mut confidence_col) = (vec![], vec![], vec![], vec![]);
+        let mut predictions = Predictions::default();
         let mut rows: Vec<(String, String, Scores)> = vec![];
         // Label-free health checks on the predicted test tags (`health`).
         let (mut warnings, mut entities) = (Vec::new(), std::collections::BTreeMap::new());
@@ -102,16 +95,13 @@ impl Stage for Evaluate {
             let set = EncodedSet::read(&encoded)?;
             let sentences = table::read(&ctx.input(StageName::IngestTarget, files::sentences(Side::Target, split)))?;
             let split = split.name();
-            let tokens = table::read_str_lists(&sentences, "tokens")?;
-            let gold = table::read_str_lists(&sentences, "tags")?;
+            let words = Words {
+                tokens: table::read_str_lists(&sentences, "tokens")?,
+                gold: table::read_str_lists(&sentences, "tags")?,
+            };
             for (name, model) in &models {
                 let probs = model.predict_probs(&set, &plan);
                 let predicted = decode_all(&probs, &labels, p.eval.decoder, p.eval.start_constraint);
-                for (i, sentence) in probs.iter().enumerate() {
-                    let mut top = Vec::<f32>::try_from(sentence.amax(-1, false))?;
-                    top.resize(tokens[i].len(), 0.0); // truncated words: no confidence
-                    confidence_col.push(top);
-                }
                 let scores = score(&predicted, &set, &labels)?;
                 if split == Split::Test.name() {
                     warnings.extend(crate::health::predictions(name, "the target test text", &predicted));
@@ -125,16 +115,7 @@ impl Stage for Evaluate {
                     scores.overall.f1, scores.overall.precision, scores.overall.recall
                 ));
                 metrics.entry(name.to_string()).or_insert_with(|| json!({}))[split] = serde_json::to_value(&scores)?;
-                for (i, pred) in predicted.into_iter().enumerate() {
-                    let mut pred = pred;
-                    pred.resize(tokens[i].len(), "O".into()); // truncated words: predicted O
-                    model_col.push(name.to_string());
-                    split_col.push(split);
-                    id_col.push(set.sentence_ids[i]);
-                    tokens_col.push(tokens[i].clone());
-                    gold_col.push(gold[i].clone());
-                    pred_col.push(pred);
-                }
+                predictions.push(name, split, &set, &words, &probs, predicted)?;
                 rows.push((name.to_string(), split.to_string(), scores));
             }
         }
@@ -142,28 +123,10 @@ impl Stage for Evaluate {
         if let (Some(&student), Some(&teacher)) = (entities.get("student"), entities.get("teacher")) {
             warnings.extend(crate::health::entity_ratio("the target test text", student, teacher));
         }
-        // The report lists the warnings of the models it scores beside its own.
-        let mut upstream = Vec::new();
-        for stage in self.inputs(ctx.method) {
-            let manifest = crate::manifest::Manifest::read(&ctx.input(stage, ""))?;
-            upstream.extend(crate::summary::warnings(&manifest.summary).into_iter().map(|w| format!("[{stage}] {w}")));
-        }
         for warning in &warnings {
             ctx.warn(warning.clone());
         }
-        let mut df = DataFrame::new(
-            model_col.len(),
-            vec![
-                Column::new("model".into(), model_col),
-                Column::new("split".into(), split_col),
-                Column::new("sentence_id".into(), id_col),
-                table::str_lists("tokens", tokens_col.iter().map(Vec::as_slice)),
-                table::str_lists("gold", gold_col.iter().map(Vec::as_slice)),
-                table::str_lists("predicted", pred_col.iter().map(Vec::as_slice)),
-                table::f32_lists("confidence", confidence_col.iter().map(Vec::as_slice)),
-            ],
-        )?;
-        table::write(&mut df, &ctx.output(files::PREDICTIONS), ctx.provenance())?;
+        predictions.write(&ctx.output(files::PREDICTIONS), ctx.provenance())?;
         let view = &ctx.view;
         let setting = json!({
             "method": p.method,
@@ -180,16 +143,117 @@ impl Stage for Evaluate {
         let ingested = crate::manifest::Manifest::read(&ctx.input(StageName::IngestTarget, ""))?;
         let mut report = report(&setting, &rows);
         report.push_str(&tag_map_note(&ingested.summary));
-        upstream.extend(warnings.iter().map(|w| format!("[evaluate] {w}")));
-        if !upstream.is_empty() {
-            report.push_str("\n## Warnings (health checks, no target label used)\n\n");
-            report.extend(upstream.iter().map(|w| format!("- {w}\n")));
-        }
+        report.push_str(&warnings_section(ctx, &self.inputs(ctx.method), &warnings)?);
         crate::atomic::write_file(&ctx.output(files::REPORT), report.as_bytes())?;
         ctx.summary.insert(crate::summary::METRICS.into(), serde_json::Value::Object(metrics));
         ctx.summary.insert(crate::summary::SELECTION.into(), setting["selection"].clone());
         Ok(())
     }
+}
+
+/// The models the report scores, by name: the recognizer teacher (direct transfer; beside
+/// a student only with `eval.teacher`), the method's own teacher if any, the student if
+/// any; each from `model_file(stage)`.
+fn models(
+    p: &Params,
+    n_labels: usize,
+    model_file: impl Fn(StageName) -> PathBuf,
+    device: Device,
+) -> anyhow::Result<Vec<(&'static str, Tagger)>> {
+    let has_student = p.method.spec().student().is_some();
+    let mut models = vec![];
+    if !has_student || p.eval.teacher {
+        models.push(("teacher", load(p, n_labels, &model_file(StageName::TeacherNer), device)?));
+    }
+    if let Some(own) = p.method.spec().own_teacher() {
+        models.push((own.as_str(), load(p, n_labels, &model_file(own), device)?));
+    }
+    if has_student {
+        models.push(("student", load(p, n_labels, &model_file(StageName::Distill), device)?));
+    }
+    Ok(models)
+}
+
+/// A split's words and gold tags, as ingested (before truncation to the encoder's length).
+struct Words {
+    tokens: Vec<Vec<String>>,
+    gold: Vec<Vec<String>>,
+}
+
+/// The rows of `predictions.parquet`: per model, split and sentence, the words, gold and
+/// predicted tags, and the top probability of each word.
+#[derive(Default)]
+struct Predictions {
+    model: Vec<String>,
+    split: Vec<&'static str>,
+    sentence_id: Vec<u32>,
+    tokens: Vec<Vec<String>>,
+    gold: Vec<Vec<String>>,
+    predicted: Vec<Vec<String>>,
+    confidence: Vec<Vec<f32>>,
+}
+
+impl Predictions {
+    /// One model's predictions on a split; a word truncated away is predicted `O` with no
+    /// confidence (0).
+    fn push(
+        &mut self,
+        model: &str,
+        split: &'static str,
+        set: &EncodedSet,
+        words: &Words,
+        probs: &[Tensor],
+        predicted: Vec<Vec<String>>,
+    ) -> anyhow::Result<()> {
+        for (i, sentence) in probs.iter().enumerate() {
+            let mut top = Vec::<f32>::try_from(sentence.amax(-1, false))?;
+            top.resize(words.tokens[i].len(), 0.0);
+            self.confidence.push(top);
+        }
+        for (i, mut pred) in predicted.into_iter().enumerate() {
+            pred.resize(words.tokens[i].len(), "O".into());
+            self.model.push(model.to_string());
+            self.split.push(split);
+            self.sentence_id.push(set.sentence_ids[i]);
+            self.tokens.push(words.tokens[i].clone());
+            self.gold.push(words.gold[i].clone());
+            self.predicted.push(pred);
+        }
+        Ok(())
+    }
+
+    fn write(self, path: &Path, provenance: Vec<(String, String)>) -> anyhow::Result<()> {
+        let mut df = DataFrame::new(
+            self.model.len(),
+            vec![
+                Column::new("model".into(), self.model),
+                Column::new("split".into(), self.split),
+                Column::new("sentence_id".into(), self.sentence_id),
+                table::str_lists("tokens", self.tokens.iter().map(Vec::as_slice)),
+                table::str_lists("gold", self.gold.iter().map(Vec::as_slice)),
+                table::str_lists("predicted", self.predicted.iter().map(Vec::as_slice)),
+                table::f32_lists("confidence", self.confidence.iter().map(Vec::as_slice)),
+            ],
+        )?;
+        table::write(&mut df, path, provenance)
+    }
+}
+
+/// The report's warnings: those of the models it scores (its inputs' manifests) beside
+/// its own; empty when there are none.
+fn warnings_section(ctx: &StageContext, inputs: &[StageName], own: &[String]) -> anyhow::Result<String> {
+    let mut all = Vec::new();
+    for &stage in inputs {
+        let manifest = crate::manifest::Manifest::read(&ctx.input(stage, ""))?;
+        all.extend(crate::summary::warnings(&manifest.summary).into_iter().map(|w| format!("[{stage}] {w}")));
+    }
+    all.extend(own.iter().map(|w| format!("[evaluate] {w}")));
+    if all.is_empty() {
+        return Ok(String::new());
+    }
+    let mut section = "\n## Warnings (health checks, no target label used)\n\n".to_string();
+    section.extend(all.iter().map(|w| format!("- {w}\n")));
+    Ok(section)
 }
 
 /// A trained tagger for inference, in the precision `eval.bf16` asks for.

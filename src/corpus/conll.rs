@@ -16,7 +16,6 @@ const MAX_SENTENCE: usize = 5000;
 pub(super) fn read(path: &Path, bytes: &[u8], reading: &Reading, labeled: bool) -> Result<RawFile, InputError> {
     text::refuse_other_formats(path, bytes, "conll", reading)?;
     let bytes = text::strip_bom(bytes, reading.encoding);
-    let token_at = reading.token_column.unwrap_or(1) - 1;
     let mut file = RawFile::default();
     let mut current = Raw { tokens: Vec::new(), tags: Vec::new(), lines: Vec::new() };
     let mut after_docstart = false;
@@ -24,25 +23,7 @@ pub(super) fn read(path: &Path, bytes: &[u8], reading: &Reading, labeled: bool) 
     // The field count of the first token line: CoNLL's columns are fixed.
     let mut columns: Option<(usize, usize)> = None;
 
-    let flush = |current: &mut Raw, file: &mut RawFile| -> Result<(), InputError> {
-        if current.tokens.len() > MAX_SENTENCE {
-            return Err(err(
-                path,
-                current.lines[0],
-                format!(
-                    "a sentence of {} tokens (lines {}-{}): in CoNLL a blank line ends each sentence. \
-                     A file of one sentence per line is plain text: {}",
-                    current.tokens.len(),
-                    current.lines[0],
-                    current.lines[current.lines.len() - 1],
-                    reading.set_format("text")
-                ),
-            ));
-        }
-        let empty = Raw { tokens: Vec::new(), tags: Vec::new(), lines: Vec::new() };
-        file.sentences.push(std::mem::replace(current, empty));
-        Ok(())
-    };
+    let flush = |current: &mut Raw, file: &mut RawFile| flush(path, reading, current, file);
 
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = index + 1;
@@ -69,45 +50,10 @@ pub(super) fn read(path: &Path, bytes: &[u8], reading: &Reading, labeled: bool) 
         }
         after_docstart = false;
         file.empty_sentences_skipped += std::mem::take(&mut pending_empty);
-        match columns {
-            None => columns = Some((fields.len(), line_no)),
-            Some((n, first)) if n != fields.len() => {
-                return Err(err(
-                    path,
-                    line_no,
-                    format!(
-                        "{} fields where line {first} has {n}: CoNLL holds one token per line in fixed columns. \
-                         A file of one sentence per line is plain text: {}",
-                        fields.len(),
-                        reading.set_format("text")
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
-        let token = *fields.get(token_at).ok_or_else(|| {
-            err(
-                path,
-                line_no,
-                format!("no column {} for the token (`token_column`): the line has {}", token_at + 1, fields.len()),
-            )
-        })?;
-        if labeled {
-            let tag = match reading.tag_column {
-                Some(column) => fields.get(column - 1).copied(),
-                None if fields.len() >= 2 => fields.last().copied(),
-                None => None,
-            };
-            let tag = tag.ok_or_else(|| {
-                err(
-                    path,
-                    line_no,
-                    format!("expected `TOKEN ... TAG` (at least 2 fields), found only `{}`", fields.join(" ")),
-                )
-            })?;
-            current.tags.push(tag.to_string());
-        }
-        current.tokens.push(token.to_string());
+        check_columns(path, reading, &mut columns, fields.len(), line_no)?;
+        let (token, tag) = token_and_tag(path, reading, &fields, line_no, labeled)?;
+        current.tags.extend(tag);
+        current.tokens.push(token);
         current.lines.push(line_no);
     }
     if !current.tokens.is_empty() {
@@ -115,6 +61,86 @@ pub(super) fn read(path: &Path, bytes: &[u8], reading: &Reading, labeled: bool) 
     }
     refuse_word_ids(path, &file, reading)?;
     Ok(file)
+}
+
+/// Ends the sentence being read: refused past `MAX_SENTENCE` tokens (a file of one
+/// sentence per line read as CoNLL), else added to the file.
+fn flush(path: &Path, reading: &Reading, current: &mut Raw, file: &mut RawFile) -> Result<(), InputError> {
+    if current.tokens.len() > MAX_SENTENCE {
+        return Err(err(
+            path,
+            current.lines[0],
+            format!(
+                "a sentence of {} tokens (lines {}-{}): in CoNLL a blank line ends each sentence. \
+                 A file of one sentence per line is plain text: {}",
+                current.tokens.len(),
+                current.lines[0],
+                current.lines[current.lines.len() - 1],
+                reading.set_format("text")
+            ),
+        ));
+    }
+    let empty = Raw { tokens: Vec::new(), tags: Vec::new(), lines: Vec::new() };
+    file.sentences.push(std::mem::replace(current, empty));
+    Ok(())
+}
+
+/// CoNLL's columns are fixed: every token line has the field count of the first one
+/// (`columns`: that count and its line).
+fn check_columns(
+    path: &Path,
+    reading: &Reading,
+    columns: &mut Option<(usize, usize)>,
+    n_fields: usize,
+    line_no: usize,
+) -> Result<(), InputError> {
+    match *columns {
+        None => *columns = Some((n_fields, line_no)),
+        Some((n, first)) if n != n_fields => {
+            return Err(err(
+                path,
+                line_no,
+                format!(
+                    "{n_fields} fields where line {first} has {n}: CoNLL holds one token per line in fixed columns. \
+                     A file of one sentence per line is plain text: {}",
+                    reading.set_format("text")
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// A token line's token (`token_column`, else the first field) and, where `labeled`, its
+/// tag (`tag_column`, else the last field).
+fn token_and_tag(
+    path: &Path,
+    reading: &Reading,
+    fields: &[&str],
+    line_no: usize,
+    labeled: bool,
+) -> Result<(String, Option<String>), InputError> {
+    let token_at = reading.token_column.unwrap_or(1) - 1;
+    let token = *fields.get(token_at).ok_or_else(|| {
+        err(
+            path,
+            line_no,
+            format!("no column {} for the token (`token_column`): the line has {}", token_at + 1, fields.len()),
+        )
+    })?;
+    if !labeled {
+        return Ok((token.to_string(), None));
+    }
+    let tag = match reading.tag_column {
+        Some(column) => fields.get(column - 1).copied(),
+        None if fields.len() >= 2 => fields.last().copied(),
+        None => None,
+    };
+    let tag = tag.ok_or_else(|| {
+        err(path, line_no, format!("expected `TOKEN ... TAG` (at least 2 fields), found only `{}`", fields.join(" ")))
+    })?;
+    Ok((token.to_string(), Some(tag.to_string())))
 }
 
 /// A token column that counts 1, 2, 3 in every sentence holds CoNLL-U's word IDs.

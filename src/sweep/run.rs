@@ -80,36 +80,29 @@ pub struct RunRequest<'a> {
 
 /// Runs (or with `dry_run`, lists) every cell of the sweep, or only those asked for.
 pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &RunRequest) -> anyhow::Result<()> {
-    let Worklist { cells, plans, todos, after, remaining, complete, carried } =
-        Worklist::new(sweep, store, stages, req.extra, req.seeds, req.cell, req.carried)?;
+    let mut w = Worklist::new(sweep, store, stages, req.extra, req.seeds, req.cell, req.carried)?;
     let mut progress = Progress {
-        remaining,
+        remaining: std::mem::take(&mut w.remaining),
         estimator: Estimator::new(store, stages),
         jobs: req.jobs.max(1),
         own_devices: !req.gpus.is_empty() && req.gpus.len() >= req.jobs,
     };
-    let n_carried = carried.iter().filter(|&&c| c).count();
+    let n_carried = w.carried.iter().filter(|&&c| c).count();
     println!(
-        "sweep `{}`{}: {} cells, {complete} complete{}; {} stage run(s) to do, {}",
+        "sweep `{}`{}: {} cells, {} complete{}; {} stage run(s) to do, {}",
         sweep.spec.name,
         if req.seeds.is_empty() { String::new() } else { format!(" (seeds {:?})", req.seeds) },
-        cells.len(),
+        w.cells.len(),
+        w.complete,
         if n_carried > 0 { format!(" ({n_carried} carried)") } else { String::new() },
         progress.remaining.len(),
         progress.eta()
     );
-    let n = cells.len();
-    let head = |i: usize| format!("[{}/{n}] {}", i + 1, cells[i].1.label());
-    let settled = |i: usize| match carried[i] {
-        true => format!("{}: {CARRIED}, not run", head(i)),
-        false => format!("{}: up to date", head(i)),
-    };
-    let names = |i: usize| names(&todos[i]);
     if req.dry_run {
-        for (i, todo) in todos.iter().enumerate() {
+        for (i, todo) in w.todos.iter().enumerate() {
             match todo.is_empty() {
-                true => println!("{}", settled(i)),
-                false => println!("{}: would run {}", head(i), names(i)),
+                true => println!("{}", w.settled(i)),
+                false => println!("{}: would run {}", w.head(i), w.names(i)),
             }
         }
         if !progress.remaining.is_empty() {
@@ -117,26 +110,62 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
         }
         return Ok(());
     }
-    let started = Instant::now();
-    if progress.jobs == 1 {
-        for (i, ((_, cell), plan)) in cells.iter().zip(&plans).enumerate() {
-            if todos[i].is_empty() {
-                println!("{}", settled(i));
-                continue;
-            }
-            println!("{}: running {}", head(i), names(i));
-            let cell_started = Instant::now();
-            engine::run(plan, store, &RunOptions::default())
-                .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
-            let done = progress.done(store, &cell.target, &todos[i]);
-            println!("{}: done in {}; {done} (elapsed {})", head(i), since(cell_started), since(started));
-        }
-        return Ok(());
+    match progress.jobs {
+        1 => run_serial(&w, store, &mut progress),
+        _ => run_jobs(sweep, store, req, &w, &mut progress),
     }
-    // Several jobs: a cell starts once what other cells build for it is built (the text
-    // and a teacher of its seed, say, while that cell goes on), in a process of its own
-    // (its own libtorch threads and RNG), its output in a log file.
-    let jobs = Jobs::new(sweep, store, req, &cells)?;
+}
+
+impl Worklist<'_> {
+    /// How cell `i` is named in the sweep's output: `[k/n] target / method / seed`.
+    fn head(&self, i: usize) -> String {
+        format!("[{}/{}] {}", i + 1, self.cells.len(), self.cells[i].1.label())
+    }
+
+    /// What a cell with nothing to run says.
+    fn settled(&self, i: usize) -> String {
+        match self.carried[i] {
+            true => format!("{}: {CARRIED}, not run", self.head(i)),
+            false => format!("{}: up to date", self.head(i)),
+        }
+    }
+
+    fn names(&self, i: usize) -> String {
+        names(&self.todos[i])
+    }
+}
+
+/// One cell after another, in this process.
+fn run_serial(w: &Worklist, store: &Store, progress: &mut Progress) -> anyhow::Result<()> {
+    let started = Instant::now();
+    for (i, ((_, cell), plan)) in w.cells.iter().zip(&w.plans).enumerate() {
+        if w.todos[i].is_empty() {
+            println!("{}", w.settled(i));
+            continue;
+        }
+        println!("{}: running {}", w.head(i), w.names(i));
+        let cell_started = Instant::now();
+        engine::run(plan, store, &RunOptions::default())
+            .map_err(|source| SweepError::Run { cell: cell.label(), source })?;
+        let done = progress.done(store, &cell.target, &w.todos[i]);
+        println!("{}: done in {}; {done} (elapsed {})", w.head(i), since(cell_started), since(started));
+    }
+    Ok(())
+}
+
+/// Several jobs: a cell starts once what other cells build for it is built (the text and
+/// a teacher of its seed, say, while that cell goes on), in a process of its own (its own
+/// libtorch threads and RNG), its output in a log file.
+fn run_jobs(
+    sweep: &Sweep,
+    store: &Store,
+    req: &RunRequest,
+    w: &Worklist,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let (cells, n) = (&w.cells, w.cells.len());
+    let started = Instant::now();
+    let jobs = Jobs::new(sweep, store, req, cells)?;
     let mut slots: Vec<Option<(usize, Child, Instant)>> = (0..progress.jobs).map(|_| None).collect();
     let mut state = vec![CellState::Waiting; n];
     let mut built: BTreeSet<StageRun> = BTreeSet::new();
@@ -148,12 +177,12 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
                 let i = *i;
                 if status.success() {
                     state[i] = CellState::Done;
-                    let done = progress.done(store, &cells[i].1.target, &todos[i]);
-                    println!("{}: done in {}; {done} (elapsed {})", head(i), since(*cell_started), since(started));
+                    let done = progress.done(store, &cells[i].1.target, &w.todos[i]);
+                    println!("{}: done in {}; {done} (elapsed {})", w.head(i), since(*cell_started), since(started));
                 } else {
                     state[i] = CellState::Failed;
                     let log = cell_log(store.root(), sweep, cells[i].0, &cells[i].1);
-                    println!("{}: failed ({status}); its log: {}", head(i), log.display());
+                    println!("{}: failed ({status}); its log: {}", w.head(i), log.display());
                     failed.get_or_insert(SweepError::Job { cell: cells[i].1.label(), status: status.to_string(), log });
                 }
                 *running = None;
@@ -163,15 +192,15 @@ pub fn run(sweep: &Sweep, store: &Store, stages: &[Box<dyn DynStage>], req: &Run
             }
             // The first waiting cell whose inputs from other cells are built.
             while let Some(i) =
-                (0..n).find(|&i| state[i] == CellState::Waiting && inputs_built(&after[i], &state, &mut built, store))
+                (0..n).find(|&i| state[i] == CellState::Waiting && inputs_built(&w.after[i], &state, &mut built, store))
             {
-                if todos[i].is_empty() {
+                if w.todos[i].is_empty() {
                     state[i] = CellState::Done;
-                    println!("{}", settled(i));
+                    println!("{}", w.settled(i));
                     continue;
                 }
                 let log = cell_log(store.root(), sweep, cells[i].0, &cells[i].1);
-                println!("{}: running {} (job {}, log {})", head(i), names(i), slot + 1, log.display());
+                println!("{}: running {} (job {}, log {})", w.head(i), w.names(i), slot + 1, log.display());
                 *running = Some((i, jobs.spawn(cells[i].0, slot, &log)?, Instant::now()));
                 state[i] = CellState::Running;
                 break;

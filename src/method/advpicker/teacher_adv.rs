@@ -26,6 +26,7 @@ use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::batching::{epoch_batches, BatchPlan};
+use crate::train::checkpoint::StepTimes;
 use crate::train::data::{Batch, EncodedSet};
 use crate::train::fit::{fit_steps, EpochScore};
 use crate::train::optim::AdamW;
@@ -188,7 +189,7 @@ impl Stage for TeacherAdv {
             seen.len(),
             target.len()
         ));
-        let max_norm = t.max_grad_norm;
+        let adversary = AdversarialStep { tagger: &tagger, discriminator: &discriminator, t, a };
         let dev = SourceDev::read(ctx, &labels, t.batch_size)?;
         let scorer = dev.scorer(&tagger);
         let score: EpochScore = dev.exists().then_some(&scorer);
@@ -198,60 +199,73 @@ impl Stage for TeacherAdv {
             &mut opts,
             Steps { batches: &plan, schedule: &schedule, seed: p.seed },
             |opts, step, idx, lr_factor, times| {
-                let mut laps = Laps::start();
                 let (src, tgt) =
                     (Batch::new(&source, idx, device), Batch::new(&target, &targets[step as usize], device));
-                // (1) The recognizer on the labeled source batch.
-                opts.recognizer.zero_grad();
-                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, Pass::Train);
-                let logits = tagger.logits_at(&src_hidden, &src, Pass::Train);
-                let ner = cross_entropy(&logits, src.labels.as_ref().expect("source is labeled"));
-                update(&mut opts.recognizer, &ner, max_norm, t.lr * lr_factor, times, &mut laps);
-                // (2) The discriminator on fixed features: the source states of (1), the target
-                // states without a graph. BCE over every real token of both, source = 1.
-                opts.discriminator.zero_grad();
-                let tgt_hidden =
-                    tch::no_grad(|| tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, Pass::Train));
-                let side_logits = |hidden: &Tensor, mask: &Tensor| discriminator.forward(&real_tokens(hidden, mask));
-                let (src_side, tgt_side) = (
-                    side_logits(&src_hidden.detach(), &src.attention_mask),
-                    side_logits(&tgt_hidden, &tgt.attention_mask),
-                );
-                let discriminated = language_loss(&src_side, &tgt_side, false);
-                update(
-                    &mut opts.discriminator,
-                    &discriminated,
-                    max_norm,
-                    a.discriminator_lr * lr_factor,
-                    times,
-                    &mut laps,
-                );
-                // (3) The encoder as generator: flipped labels, gradients into the encoder only.
-                opts.generator.zero_grad();
-                let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, Pass::Train);
-                let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, Pass::Train);
-                let generated = language_loss(
-                    &side_logits(&src_hidden, &src.attention_mask),
-                    &side_logits(&tgt_hidden, &tgt.attention_mask),
-                    true,
-                );
-                update(&mut opts.generator, &generated, max_norm, a.generator_lr * lr_factor, times, &mut laps);
-                // Three updates, three losses: the recognizer's is the one logged, the
-                // curve keeps all three (they are not summed).
-                let loss = ner.double_value(&[]);
-                let terms = vec![
-                    ("ner", loss),
-                    ("discriminator", discriminated.double_value(&[])),
-                    ("generator", generated.double_value(&[])),
-                ];
-                times.bookkeeping += laps.lap();
-                Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens, terms })
+                adversary.step(opts, &src, &tgt, lr_factor, times)
             },
             score,
         )?;
         tagger.save_trained(&ctx.output(files::MODEL))?;
         params::save_trained_over(&tagger.vs, &ctx.output(super::DISCRIMINATOR), is_discriminator)?;
         dev.record(ctx, &tagger, state.last_dev)
+    }
+}
+
+/// One training step of the adversarial teacher: its three updates on a source batch and
+/// a target batch.
+struct AdversarialStep<'a> {
+    tagger: &'a Tagger,
+    discriminator: &'a Discriminator,
+    t: &'a TrainConfig<Adversarial>,
+    a: &'a Adversary,
+}
+
+impl AdversarialStep<'_> {
+    fn step(
+        &self,
+        opts: &mut AdversarialOptimizers,
+        src: &Batch,
+        tgt: &Batch,
+        lr_factor: f64,
+        times: &mut StepTimes,
+    ) -> anyhow::Result<StepOutcome> {
+        let (tagger, t, a, max_norm) = (self.tagger, self.t, self.a, self.t.max_grad_norm);
+        let mut laps = Laps::start();
+        // (1) The recognizer on the labeled source batch.
+        opts.recognizer.zero_grad();
+        let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, Pass::Train);
+        let logits = tagger.logits_at(&src_hidden, src, Pass::Train);
+        let ner = cross_entropy(&logits, src.labels.as_ref().expect("source is labeled"));
+        update(&mut opts.recognizer, &ner, max_norm, t.lr * lr_factor, times, &mut laps);
+        // (2) The discriminator on fixed features: the source states of (1), the target
+        // states without a graph. BCE over every real token of both, source = 1.
+        opts.discriminator.zero_grad();
+        let tgt_hidden = tch::no_grad(|| tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, Pass::Train));
+        let side_logits = |hidden: &Tensor, mask: &Tensor| self.discriminator.forward(&real_tokens(hidden, mask));
+        let (src_side, tgt_side) =
+            (side_logits(&src_hidden.detach(), &src.attention_mask), side_logits(&tgt_hidden, &tgt.attention_mask));
+        let discriminated = language_loss(&src_side, &tgt_side, false);
+        update(&mut opts.discriminator, &discriminated, max_norm, a.discriminator_lr * lr_factor, times, &mut laps);
+        // (3) The encoder as generator: flipped labels, gradients into the encoder only.
+        opts.generator.zero_grad();
+        let src_hidden = tagger.bert.last_hidden(&src.input_ids, &src.attention_mask, Pass::Train);
+        let tgt_hidden = tagger.bert.last_hidden(&tgt.input_ids, &tgt.attention_mask, Pass::Train);
+        let generated = language_loss(
+            &side_logits(&src_hidden, &src.attention_mask),
+            &side_logits(&tgt_hidden, &tgt.attention_mask),
+            true,
+        );
+        update(&mut opts.generator, &generated, max_norm, a.generator_lr * lr_factor, times, &mut laps);
+        // Three updates, three losses: the recognizer's is the one logged, the curve keeps
+        // all three (they are not summed).
+        let loss = ner.double_value(&[]);
+        let terms = vec![
+            ("ner", loss),
+            ("discriminator", discriminated.double_value(&[])),
+            ("generator", generated.double_value(&[])),
+        ];
+        times.bookkeeping += laps.lap();
+        Ok(StepOutcome { loss, tokens: src.tokens + tgt.tokens, terms })
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 use super::calibration::Calibration;
-use super::pairs::{balanced, class_of, uniform, Balance};
+use super::pairs::{balanced, class_of, uniform, Balance, Pair};
 use super::siamese::Siamese;
 use super::{PairSampling, SameClass, ScoreConfig, SimilarityConfig};
 use crate::artifacts::{target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES};
@@ -27,7 +27,7 @@ use crate::stage_name::StageName;
 use crate::summary;
 use crate::table;
 use crate::train::batching::{epoch_batches, BatchPlan};
-use crate::train::data::{per_sentence, prefix_offsets};
+use crate::train::data::{per_sentence, prefix_offsets, EncodedSet};
 use crate::train::rng::Rng;
 
 pub struct ScorePairs;
@@ -100,33 +100,7 @@ impl Stage for ScorePairs {
         let (mut group_col, mut sa, mut wa, mut sb, mut wb, mut ia, mut ib) =
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for (g, idx) in groups.iter().enumerate() {
-            let mut rng = Rng::derived(p.seed, &format!("target pairs {g}"));
-            let n = p.score.pairs_per_sentence * idx.len();
-            let pairs = match p.score.sampling {
-                PairSampling::Uniform => {
-                    uniform(&idx.iter().map(|&i| set.word_starts[i].len()).collect::<Vec<_>>(), n, &mut rng)
-                }
-                PairSampling::Balanced => {
-                    let classes = idx
-                        .iter()
-                        .map(|&i| {
-                            let id = set.sentence_ids[i];
-                            // A sentence without a kept word has no row in `token_probs`.
-                            let classes = predicted.get(&id).cloned().unwrap_or_default();
-                            anyhow::ensure!(
-                                classes.len() == set.word_starts[i].len(),
-                                "{}: sentence {id} has {} words, the target text {}",
-                                token_probs.display(),
-                                classes.len(),
-                                set.word_starts[i].len()
-                            );
-                            Ok(classes)
-                        })
-                        .collect::<anyhow::Result<Vec<_>>>()?;
-                    balanced(&classes, n, Balance { positive_ratio: 0.5, o_anchor_ratio: 0.2 }, &mut rng)
-                }
-            };
-            for pair in pairs {
+            for pair in group_pairs(p, &set, g, idx, &predicted, &token_probs)? {
                 let (a, b) = (idx[pair.a.row], idx[pair.b.row]);
                 group_col.push(g as u32);
                 sa.push(set.sentence_ids[a]);
@@ -137,13 +111,7 @@ impl Stage for ScorePairs {
                 ib.push((offsets[b] + pair.b.word) as i64);
             }
         }
-        let calibration = if p.similarity.calibrated {
-            let path = ctx.input(pair_scorer(ctx.method), super::CALIBRATION);
-            serde_json::from_str(&fs_err::read_to_string(&path)?)
-                .map_err(|e| anyhow::anyhow!("{}: not a calibration: {e}", path.display()))?
-        } else {
-            Calibration::IDENTITY
-        };
+        let calibration = calibration(p, ctx)?;
         let t = tch::no_grad(|| {
             let pick = |i: &[i64]| all_states.index_select(0, &Tensor::from_slice(i).to_device(all_states.device()));
             calibration.apply(&cosine(&pick(&ia), &pick(&ib))).to_kind(Kind::Float).to_device(Device::Cpu)
@@ -178,17 +146,70 @@ impl Stage for ScorePairs {
             meta.push(calibration.metadata());
         }
         table::write(&mut pairs, &ctx.output(super::PAIRS), meta)?;
-        let members: Vec<Vec<u32>> =
-            groups.iter().map(|idx| idx.iter().map(|&i| set.sentence_ids[i]).collect()).collect();
-        let mut groups_df = DataFrame::new(
-            members.len(),
-            vec![
-                Column::new("group".into(), (0..members.len() as u32).collect::<Vec<_>>()),
-                table::u32_lists("sentence_ids", members.iter().map(Vec::as_slice)),
-            ],
-        )?;
-        table::write(&mut groups_df, &ctx.output(super::GROUPS), ctx.provenance())
+        write_groups(ctx, &set, &groups)
     }
+}
+
+/// The pairs of group `g` (sentences `idx` of `set`): `score.pairs_per_sentence` per
+/// sentence, drawn uniformly over its words or balanced over the recognizer's predicted
+/// classes (`predicted`, read from `token_probs`), from the group's own random stream.
+fn group_pairs(
+    p: &Params,
+    set: &EncodedSet,
+    g: usize,
+    idx: &[usize],
+    predicted: &HashMap<u32, Vec<u32>>,
+    token_probs: &Path,
+) -> anyhow::Result<Vec<Pair>> {
+    let mut rng = Rng::derived(p.seed, &format!("target pairs {g}"));
+    let n = p.score.pairs_per_sentence * idx.len();
+    Ok(match p.score.sampling {
+        PairSampling::Uniform => {
+            uniform(&idx.iter().map(|&i| set.word_starts[i].len()).collect::<Vec<_>>(), n, &mut rng)
+        }
+        PairSampling::Balanced => {
+            let classes = idx
+                .iter()
+                .map(|&i| {
+                    let id = set.sentence_ids[i];
+                    // A sentence without a kept word has no row in `token_probs`.
+                    let classes = predicted.get(&id).cloned().unwrap_or_default();
+                    anyhow::ensure!(
+                        classes.len() == set.word_starts[i].len(),
+                        "{}: sentence {id} has {} words, the target text {}",
+                        token_probs.display(),
+                        classes.len(),
+                        set.word_starts[i].len()
+                    );
+                    Ok(classes)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            balanced(&classes, n, Balance { positive_ratio: 0.5, o_anchor_ratio: 0.2 }, &mut rng)
+        }
+    })
+}
+
+/// The similarity teacher's calibration where `similarity.calibrated`, else the identity.
+fn calibration(p: &Params, ctx: &StageContext) -> anyhow::Result<Calibration> {
+    if !p.similarity.calibrated {
+        return Ok(Calibration::IDENTITY);
+    }
+    let path = ctx.input(pair_scorer(ctx.method), super::CALIBRATION);
+    serde_json::from_str(&fs_err::read_to_string(&path)?)
+        .map_err(|e| anyhow::anyhow!("{}: not a calibration: {e}", path.display()))
+}
+
+/// `groups.parquet`: each group's sentence ids (one student batch each).
+fn write_groups(ctx: &StageContext, set: &EncodedSet, groups: &[Vec<usize>]) -> anyhow::Result<()> {
+    let members: Vec<Vec<u32>> = groups.iter().map(|idx| idx.iter().map(|&i| set.sentence_ids[i]).collect()).collect();
+    let mut groups_df = DataFrame::new(
+        members.len(),
+        vec![
+            Column::new("group".into(), (0..members.len() as u32).collect::<Vec<_>>()),
+            table::u32_lists("sentence_ids", members.iter().map(Vec::as_slice)),
+        ],
+    )?;
+    table::write(&mut groups_df, &ctx.output(super::GROUPS), ctx.provenance())
 }
 
 /// The recognizer teacher's predicted entity type of every word (`token_probs`), per

@@ -7,7 +7,7 @@
 //! score on source dev pairs drawn the same way.
 
 use serde::Deserialize;
-use tch::Kind;
+use tch::{Device, Kind};
 
 use super::calibration::{calibration_error, Calibration};
 use super::pairs::{balanced, batch_classes, Balance};
@@ -100,30 +100,7 @@ impl Stage for TeacherSim {
         ctx.summary.insert(summary::TRAIN_PAIRS.into(), pairs_seen.into());
         params::save_trained(&model.vs, &ctx.output(files::MODEL))?;
 
-        // Source pairs' cosines, per batch of `batches`, drawn as in training (`name`
-        // tells the draws apart).
-        let cosines = |set: &EncodedSet, batches: &[Vec<usize>], name: &str| -> anyhow::Result<(Vec<f64>, Vec<bool>)> {
-            let _guard = tch::no_grad_guard();
-            let (mut cos, mut same) = (Vec::new(), Vec::new());
-            for (b, idx) in batches.iter().enumerate() {
-                let mut rng = Rng::derived(p.seed, &format!("{name} pairs {b}"));
-                let pairs = balanced(
-                    &batch_classes(set, idx, p.sim_pairs.same),
-                    p.sim_pairs.pairs_per_batch,
-                    balance,
-                    &mut rng,
-                );
-                if pairs.is_empty() {
-                    continue;
-                }
-                let batch = Batch::new(set, idx, device);
-                let c = pair_cosine(&model.word_states(&batch, Pass::Infer), &word_offsets(&batch), &pairs);
-                cos.extend(Vec::<f64>::try_from(c.to_kind(Kind::Double))?);
-                same.extend(pairs.iter().map(|pair| pair.same));
-            }
-            Ok((cos, same))
-        };
-        let plan = BatchPlan { batch_size: t.batch_size, max_tokens: None, chunk_batches: 1 };
+        let pairs = SourcePairs { model: &model, p, balance, device };
         let calibration = if p.similarity.calibrated {
             // The first epoch's batches, at most CALIBRATION_BATCHES of them.
             let batches: Vec<Vec<usize>> = all_batches(&set.lengths(), &schedule, p.seed)
@@ -131,55 +108,89 @@ impl Stage for TeacherSim {
                 .take(CALIBRATION_BATCHES)
                 .map(|(_, b)| b)
                 .collect();
-            let (cos, same) = cosines(&set, &batches, "calibration")?;
-            let fitted = Calibration::fit(&cos, &same)?;
-            ctx.log(format!(
-                "calibration on {} source train pairs: t = sigmoid({:.3} cos + {:.3})",
-                cos.len(),
-                fitted.scale,
-                fitted.bias
-            ));
-            ctx.summary.insert(summary::CALIBRATION.into(), serde_json::to_value(fitted)?);
-            crate::atomic::write_file(
-                &ctx.output(super::CALIBRATION),
-                serde_json::to_string_pretty(&fitted)?.as_bytes(),
-            )?;
-            fitted
+            fit_calibration(ctx, &pairs.cosines(&set, &batches, "calibration")?)?
         } else {
             Calibration::IDENTITY
         };
-
         let dev_path = ctx.input(StageName::TokenizeSource, files::encoded(Side::Source, Split::Dev));
         if dev_path.exists() {
             let dev = EncodedSet::read(&dev_path)?;
-            let (cos, same) = cosines(&dev, &sorted_batches(&dev.lengths(), &plan), "dev")?;
-            let figures = |c: Calibration| {
-                let t: Vec<f64> = cos.iter().map(|&x| c.apply_one(x)).collect();
-                let (mut tp, mut fp, mut fn_, mut correct) = (0usize, 0usize, 0usize, 0usize);
-                for (&t, &same) in t.iter().zip(&same) {
-                    let said_same = t > 0.5;
-                    correct += usize::from(said_same == same);
-                    tp += usize::from(said_same && same);
-                    fp += usize::from(said_same && !same);
-                    fn_ += usize::from(!said_same && same);
-                }
-                let (ece, brier) = calibration_error(&t, &same);
-                serde_json::json!({
-                    summary::ACCURACY: 100.0 * correct as f64 / t.len().max(1) as f64,
-                    summary::F1_SAME: 200.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64,
-                    summary::ECE: ece,
-                    summary::BRIER: brier,
-                })
-            };
-            let mut report = figures(calibration);
+            let plan = BatchPlan { batch_size: t.batch_size, max_tokens: None, chunk_batches: 1 };
+            let (cos, same) = pairs.cosines(&dev, &sorted_batches(&dev.lengths(), &plan), "dev")?;
+            let mut report = pair_figures(&cos, &same, calibration);
             report["pairs"] = cos.len().into();
             ctx.log(format!("source dev pairs: {report}"));
             if p.similarity.calibrated {
-                report[summary::PAPER_SCORE] = figures(Calibration::IDENTITY);
+                report[summary::PAPER_SCORE] = pair_figures(&cos, &same, Calibration::IDENTITY);
                 ctx.log(format!("the same with the paper's sigmoid(cos): {}", report[summary::PAPER_SCORE]));
             }
             ctx.summary.insert(summary::SOURCE_DEV_PAIRS.into(), report);
         }
         Ok(())
     }
+}
+
+/// Source word pairs drawn as in training, scored by the trained teacher.
+struct SourcePairs<'a> {
+    model: &'a Siamese,
+    p: &'a Params,
+    balance: Balance,
+    device: Device,
+}
+
+impl SourcePairs<'_> {
+    /// The pairs' cosines and whether their classes match, per batch of `batches` (`name`
+    /// tells the draws apart).
+    fn cosines(&self, set: &EncodedSet, batches: &[Vec<usize>], name: &str) -> anyhow::Result<(Vec<f64>, Vec<bool>)> {
+        let _guard = tch::no_grad_guard();
+        let sp = &self.p.sim_pairs;
+        let (mut cos, mut same) = (Vec::new(), Vec::new());
+        for (b, idx) in batches.iter().enumerate() {
+            let mut rng = Rng::derived(self.p.seed, &format!("{name} pairs {b}"));
+            let pairs = balanced(&batch_classes(set, idx, sp.same), sp.pairs_per_batch, self.balance, &mut rng);
+            if pairs.is_empty() {
+                continue;
+            }
+            let batch = Batch::new(set, idx, self.device);
+            let c = pair_cosine(&self.model.word_states(&batch, Pass::Infer), &word_offsets(&batch), &pairs);
+            cos.extend(Vec::<f64>::try_from(c.to_kind(Kind::Double))?);
+            same.extend(pairs.iter().map(|pair| pair.same));
+        }
+        Ok((cos, same))
+    }
+}
+
+/// Fits t = sigmoid(scale * cos + bias) to source train pairs (`similarity.calibrated`),
+/// logs and records it, and writes `calibration.json`.
+fn fit_calibration(ctx: &mut StageContext, (cos, same): &(Vec<f64>, Vec<bool>)) -> anyhow::Result<Calibration> {
+    let fitted = Calibration::fit(cos, same)?;
+    ctx.log(format!(
+        "calibration on {} source train pairs: t = sigmoid({:.3} cos + {:.3})",
+        cos.len(),
+        fitted.scale,
+        fitted.bias
+    ));
+    ctx.summary.insert(summary::CALIBRATION.into(), serde_json::to_value(fitted)?);
+    crate::atomic::write_file(&ctx.output(super::CALIBRATION), serde_json::to_string_pretty(&fitted)?.as_bytes())?;
+    Ok(fitted)
+}
+
+/// Accuracy, F1 of "same class" (t > 0.5), ECE and Brier score of pairs' t under `c`.
+fn pair_figures(cos: &[f64], same: &[bool], c: Calibration) -> serde_json::Value {
+    let t: Vec<f64> = cos.iter().map(|&x| c.apply_one(x)).collect();
+    let (mut tp, mut fp, mut fn_, mut correct) = (0usize, 0usize, 0usize, 0usize);
+    for (&t, &same) in t.iter().zip(same) {
+        let said_same = t > 0.5;
+        correct += usize::from(said_same == same);
+        tp += usize::from(said_same && same);
+        fp += usize::from(said_same && !same);
+        fn_ += usize::from(!said_same && same);
+    }
+    let (ece, brier) = calibration_error(&t, same);
+    serde_json::json!({
+        summary::ACCURACY: 100.0 * correct as f64 / t.len().max(1) as f64,
+        summary::F1_SAME: 200.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64,
+        summary::ECE: ece,
+        summary::BRIER: brier,
+    })
 }
