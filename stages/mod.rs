@@ -1,5 +1,6 @@
-//! The pipeline's stages, one file each, in dependency order. Stages depend on the
-//! library in `src/` only, never on one another.
+//! The stages every method shares, one file each, and the registry of all stages in
+//! dependency order (a method's own stages live in its room under `src/method/`). Stages
+//! depend on the library in `src/` only, never on one another.
 
 mod distill;
 mod evaluate;
