@@ -69,16 +69,14 @@ pub struct EncodingParams {
 
 impl EncoderFiles {
     /// The weights and config.json of the configured encoder.
-    pub fn of(encoder: &crate::config::EncoderConfig) -> Self {
+    pub fn of(encoder: &crate::settings::EncoderConfig) -> Self {
         Self { weights: encoder.weights.clone(), config: encoder.config.clone() }
     }
 }
 
-/// The config key bounding the target train sentences the student learns from, and so
-/// the ones the teachers need to score.
-pub const STUDENT_SENTENCES: &str = "distill.max_sentences";
-
-/// The `distill` part of the config the scoring stages read.
+/// The `distill` part of the config the scoring stages read (a stage's `distill` field):
+/// the bound on the target train sentences the student learns from, and so on the ones
+/// the teachers need to score.
 #[derive(Debug, Deserialize)]
 pub struct StudentSentences {
     /// First this many target train sentences; 0 = all.

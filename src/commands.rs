@@ -98,6 +98,25 @@ fn status(plan: &Plan, store: &Store, json: bool, verify: bool) -> anyhow::Resul
     Ok(())
 }
 
+/// Dotted keys with their sections gathered, in order: `seed, teacher_ner.{epochs, lr}`.
+fn sections(keys: &[String]) -> Vec<String> {
+    let mut out: Vec<(String, Vec<&str>)> = Vec::new();
+    for key in keys {
+        let (section, rest) = key.split_once('.').unwrap_or((key, ""));
+        match out.last_mut() {
+            Some((last, fields)) if *last == section && !rest.is_empty() => fields.push(rest),
+            _ => out.push((section.to_string(), if rest.is_empty() { vec![] } else { vec![rest] })),
+        }
+    }
+    out.into_iter()
+        .map(|(section, fields)| match fields.as_slice() {
+            [] => section,
+            [one] => format!("{section}.{one}"),
+            _ => format!("{section}.{{{}}}", fields.join(", ")),
+        })
+        .collect()
+}
+
 /// `dag`: the stages, their inputs, the config keys and files they read, their outputs.
 fn dag(plan: &Plan) {
     let needed: Vec<_> = plan.needed().iter().map(|p| (p.name(), p.key.clone())).collect();
@@ -108,7 +127,8 @@ fn dag(plan: &Plan) {
         println!("{} (v{}): {}{unused}", p.label(), stage.version(), stage.description());
         let upstream: Vec<String> = p.upstream.iter().map(|u| u.name()).collect();
         println!("  inputs:  {}", list(&upstream.iter().map(String::as_str).collect::<Vec<_>>()));
-        println!("  reads:   {}", list(&stage.reads_under(plan.method)));
+        let reads = sections(&stage.reads_under(plan.method));
+        println!("  reads:   {}", list(&reads.iter().map(String::as_str).collect::<Vec<_>>()));
         println!("  files:   {}", list(stage.files()));
         println!("  outputs: {}", list(stage.outputs()));
     }

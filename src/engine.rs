@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{leaf_keys, lookup, ResolvedConfig};
+use crate::config::{leaf_keys, lookup, ConfigValues, ResolvedConfig};
 use crate::error::StoreError;
 use crate::files::{MANIFEST, STAGE_LOG};
 use crate::manifest::{ComputedOn, FileDigest, InputFile, Manifest};
@@ -154,7 +154,7 @@ impl<'a> Plan<'a> {
             let present: Vec<(&str, &Path)> =
                 input_files.iter().filter_map(|(k, f)| Some((k.as_str(), f.as_ref()?.path.as_path()))).collect();
             let idle = stage.idle_reads(&cfg.view(&reads), &present);
-            reads.retain(|key| !idle.contains(key));
+            reads.retain(|key| !idle.contains(&key.as_str()));
             let reads_view = cfg.view(&reads);
             let mut upstream: Vec<Upstream> = stage
                 .inputs(method)
@@ -164,7 +164,7 @@ impl<'a> Plan<'a> {
                     Upstream { stage: up, variant: None, key: key.clone() }
                 })
                 .collect();
-            for (up, variant) in stage.variant_inputs(&cfg.config).into_iter().filter(|_| variants) {
+            for (up, variant) in stage.variant_inputs(ConfigValues(&cfg.json)).into_iter().filter(|_| variants) {
                 let derived = cfg
                     .derive(&variant)
                     .map_err(|e| StoreError::BadParams { stage: stage.name(), message: e.to_string() })?;
@@ -195,7 +195,7 @@ impl<'a> Plan<'a> {
             let encoded = serde_json::to_vec(&material).expect("key material serializes");
             let key = blake3::hash(&encoded).to_hex()[..24].to_string();
             keys.insert(stage.name(), key.clone());
-            let all_keys: Vec<&str> = reads.iter().chain(stage.files()).copied().collect();
+            let all_keys: Vec<&str> = reads.iter().map(String::as_str).chain(stage.files().iter().copied()).collect();
             let view = cfg.view(&all_keys);
             let params = stage
                 .parse(&view)

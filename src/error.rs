@@ -46,14 +46,7 @@ pub enum ConfigError {
     MissingEnv { key: String, var: String },
 }
 
-/// Bad content in an input data file, located to the line.
-#[derive(Debug, thiserror::Error)]
-#[error("{}:{line}: {message}", path.display())]
-pub struct InputError {
-    pub path: PathBuf,
-    pub line: usize,
-    pub message: String,
-}
+pub use mtmt_ner::error::InputError;
 
 /// Failures of the artifact store and the stage engine.
 #[derive(Debug, thiserror::Error)]
@@ -108,11 +101,10 @@ pub enum SweepError {
     Job { cell: String, status: String, log: PathBuf },
     #[error(
         "{}: method `{method}` selects its model on target dev F1, which uses target labels: its name must say \
-         so wherever its figures are shown (`{}`, say `{method} (target-dev)`)",
-        path.display(),
-        crate::sweep::TARGET_DEV_MARK
+         so wherever its figures are shown (`{mark}`, say `{method} ({mark})`)",
+        path.display()
     )]
-    UnmarkedTargetDev { path: PathBuf, method: String },
+    UnmarkedTargetDev { path: PathBuf, method: String, mark: &'static str },
 }
 
 /// The message the CLI prints for `err`: its chain on one line, each cause once. A full

@@ -6,11 +6,7 @@ use crate::side::{Side, Split};
 
 /// Trained parameters of a model (teachers, student).
 pub const MODEL: &str = "model.safetensors";
-/// A training stage's trainable parameters after epoch `epoch` (1-based) of several, for
-/// model selection downstream (`eval.selection`); the last epoch's model is `MODEL`.
-pub fn epoch_model(epoch: usize) -> String {
-    format!("model-epoch{epoch}.safetensors")
-}
+pub use crate::train::checkpoint::epoch_model;
 /// `score_tokens`: the recognizer's distribution for every target train word.
 pub const TOKEN_PROBS: &str = "token_probs.parquet";
 /// `weights`: pairs with both sides' distributions and the four confidence weights.

@@ -25,6 +25,16 @@ impl Side {
         }
     }
 
+    /// Whether config key `key` is not the other side's (`source.…` for the target): what a
+    /// stage planned once per side reads of its parameters (`StageSpec::reads_key`).
+    pub fn reads_key(self, key: &str) -> bool {
+        let other = match self {
+            Side::Source => Side::Target,
+            Side::Target => Side::Source,
+        };
+        key.split('.').next() != Some(other.name())
+    }
+
     /// Whether `split` is read with its labels: every split but the target's train split,
     /// which is what keeps gold target labels away from training.
     pub fn labeled(self, split: Split) -> bool {

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::config::Corpus;
+use crate::settings::Corpus;
 
 /// One changed copy of the config, named for logs, `status` and the manifests' inputs.
 #[derive(Debug, Clone, PartialEq)]

@@ -40,9 +40,6 @@ impl StageSpec for Distill {
         }
         inputs
     }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "method", "labels", "distill", "distill_loss"]
-    }
     fn method_reads(&self, method: Method) -> &'static [&'static str] {
         method.spec().student().map_or(&[], |s| s.reads())
     }

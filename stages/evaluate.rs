@@ -36,6 +36,14 @@ pub struct Params {
     labels: Vec<String>,
     encoder: EncoderFiles,
     eval: EvalConfig,
+    source: Lang,
+    target: Lang,
+}
+
+/// A side's language, which the report names.
+#[derive(Deserialize)]
+pub struct Lang {
+    lang: String,
 }
 
 impl StageSpec for Evaluate {
@@ -56,9 +64,6 @@ impl StageSpec for Evaluate {
             inputs.push(StageName::Distill);
         }
         inputs
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["method", "labels", "eval", "source.lang", "target.lang"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES
@@ -127,11 +132,10 @@ impl Stage for Evaluate {
             ctx.warn(warning.clone());
         }
         predictions.write(&ctx.output(files::PREDICTIONS), ctx.provenance())?;
-        let view = &ctx.view;
         let setting = json!({
             "method": p.method,
-            "source": view["source"]["lang"],
-            "target": view["target"]["lang"],
+            "source": p.source.lang,
+            "target": p.target.lang,
             "decoder": p.eval.decoder,
             "start_constraint": p.eval.start_constraint,
             "bf16": p.eval.bf16,

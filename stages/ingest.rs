@@ -53,32 +53,6 @@ impl StageSpec for Ingest {
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        match self.0 {
-            Side::Source => &[
-                "labels",
-                "source.lang",
-                "source.encoding",
-                "source.unspaced",
-                "source.format",
-                "source.token_column",
-                "source.tag_column",
-                "source.tag_names",
-                "source.tag_map",
-            ],
-            Side::Target => &[
-                "labels",
-                "target.lang",
-                "target.encoding",
-                "target.unspaced",
-                "target.format",
-                "target.token_column",
-                "target.tag_column",
-                "target.tag_names",
-                "target.tag_map",
-            ],
-        }
-    }
     fn idle_reads(&self, view: &serde_json::Value, files: &[(&str, &std::path::Path)]) -> Vec<&'static str> {
         // `unspaced` splits plain text into characters; it changes no other format's reading.
         let (key, format) = match self.0 {
@@ -95,6 +69,9 @@ impl StageSpec for Ingest {
         } else {
             vec![key]
         }
+    }
+    fn reads_key(&self, key: &str) -> bool {
+        self.0.reads_key(key)
     }
     fn files(&self) -> &'static [&'static str] {
         match self.0 {

@@ -8,10 +8,8 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::Tensor;
 
-use crate::artifacts::{
-    load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
-};
-use crate::config::{bio_labels, Config};
+use crate::artifacts::{load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE};
+use crate::config::{bio_labels, ConfigValues};
 use crate::files;
 use crate::method::Method;
 use crate::stage::{Stage, StageContext, StageSpec};
@@ -47,12 +45,9 @@ impl StageSpec for ScoreTokens {
             .chain(spec.voters().iter().copied())
             .collect()
     }
-    fn variant_inputs(&self, cfg: &Config) -> Vec<(StageName, Variant)> {
-        let spec = cfg.method.spec();
+    fn variant_inputs(&self, cfg: ConfigValues) -> Vec<(StageName, Variant)> {
+        let spec = cfg.get::<Method>("method").spec();
         spec.recognizer_variants(cfg).into_iter().map(|v| (spec.recognizer(), v)).collect()
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["labels", STUDENT_SENTENCES]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

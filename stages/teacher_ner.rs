@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
 use crate::config::{bio_labels, TrainConfig};
 use crate::files;
+use crate::fit::train_recognizer;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
@@ -17,7 +18,6 @@ use crate::model::Pass;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
-use crate::train::fit::train_recognizer;
 use crate::train::trainer::StepLoss;
 
 /// The recognizer teacher.
@@ -43,9 +43,6 @@ impl StageSpec for TeacherNer {
     }
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::TokenizeSource]
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "teacher_ner"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

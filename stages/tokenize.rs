@@ -32,23 +32,8 @@ impl StageSpec for Tokenize {
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![self.ingest()]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        match self.0 {
-            Side::Source => &[
-                "labels",
-                "tokenize.max_len",
-                "tokenize.lowercase",
-                "tokenize.label_past_bare_marker",
-                "source.unspaced",
-            ],
-            Side::Target => &[
-                "labels",
-                "tokenize.max_len",
-                "tokenize.lowercase",
-                "tokenize.label_past_bare_marker",
-                "target.unspaced",
-            ],
-        }
+    fn reads_key(&self, key: &str) -> bool {
+        self.0.reads_key(key)
     }
     fn files(&self) -> &'static [&'static str] {
         &["encoder.tokenizer"]

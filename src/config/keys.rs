@@ -36,31 +36,6 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("target.tag_map", AsBefore::Absent),
 ];
 
-/// The value of a setting added later (`ADDED_LATER`) that behaves as before it.
-#[derive(Debug, Clone, Copy)]
-pub enum AsBefore {
-    Flag(bool),
-    /// A choice, by its name in the config.
-    Name(&'static str),
-    /// Left out of the config: an unset optional setting, or an empty list or map.
-    Absent,
-}
-
-impl AsBefore {
-    pub(super) fn is(self, value: &Value) -> bool {
-        match self {
-            AsBefore::Flag(b) => value.as_bool() == Some(b),
-            AsBefore::Name(name) => value.as_str() == Some(name),
-            AsBefore::Absent => {
-                value.is_null()
-                    || value.as_array().is_some_and(Vec::is_empty)
-                    || value.as_object().is_some_and(Map::is_empty)
-            }
-        }
-    }
-}
-
-/// Removes a dotted key from a view (and the sections it leaves empty).
 pub(super) fn remove(root: &mut Value, key: &str) {
     let Some((parent, last)) = key.rsplit_once('.') else {
         root.as_object_mut().map(|m| m.remove(key));
@@ -73,11 +48,6 @@ pub(super) fn remove(root: &mut Value, key: &str) {
             remove(root, parent);
         }
     }
-}
-
-/// Looks up a dotted key such as `tokenize.max_len`.
-pub fn lookup<'a>(json: &'a Value, key: &str) -> Option<&'a Value> {
-    key.split('.').try_fold(json, |v, part| v.as_object()?.get(part))
 }
 
 pub(super) fn insert(root: &mut Value, key: &str, value: Value) {

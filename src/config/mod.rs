@@ -1,42 +1,31 @@
-//! The pipeline configuration: the TOML schema of the whole config and its shared
-//! sections (here; one model's training in `train`, the students' loss in `distill_loss`;
-//! a method's own sections live in its folder under `method/`), loading (`ResolvedConfig::load`: `--set` and `${VAR}` through `keys`, paths
+//! The pipeline configuration: the TOML schema of the whole config (its shared sections'
+//! types are in `settings`, re-exported here; a method's own sections live in its folder
+//! under `method/`), loading (`ResolvedConfig::load`: `--set` and `${VAR}` through `keys`, paths
 //! and range checks through `validate`), and the per-stage views that make a stage's cache
 //! key depend on exactly the values it reads.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::corpus::Format;
 use crate::error::{ConfigError, Origin};
 use crate::method::advpicker::{AdvPickerConfig, Adversarial};
 use crate::method::msd::MsdConfig;
-use crate::method::mtmt::{ScoreConfig, SimPairsConfig, SimilarityConfig, WeightsConfig};
+use crate::method::mtmt::{self, ScoreConfig, SimPairsConfig, SimilarityConfig, WeightsConfig};
 use crate::method::tsl_multi::MultiSourceConfig;
 use crate::method::unitrans::UniTransConfig;
 use crate::method::Method;
-use crate::model::bert::TrainMode;
-use crate::model::params::Freeze;
 use crate::recipe::Recipe;
-use crate::train::batching::BatchPlan;
-use crate::train::optim::{Decay, Optimizer};
-use crate::train::trainer::Schedule;
 use crate::variant::Variant;
 
-mod distill_loss;
 mod keys;
 #[cfg(test)]
 mod tests;
-mod train;
 mod validate;
 
-pub use distill_loss::*;
+pub use crate::settings::*;
 pub use keys::*;
-pub use train::*;
-pub(crate) use validate::{depth_text, train_range_errors, unit};
 
 /// The whole configuration of one pipeline: one labeled source language, one
 /// unlabeled target language, the encoder and every stage's settings.
@@ -122,195 +111,30 @@ pub struct Config {
     pub runtime: RuntimeConfig,
 }
 
-/// How predictions are decoded and batched at inference.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvalConfig {
-    pub decoder: crate::eval::decode::Decoder,
-    /// Forbid `I-X` as a sentence's first tag (Viterbi only).
-    pub start_constraint: bool,
-    /// Sentences per inference batch.
-    pub batch_size: usize,
-    /// Also evaluate the recognizer teacher (direct transfer) when the method has a
-    /// student, for a side-by-side report; sweeps turn it off (their `direct` cell has it).
-    pub teacher: bool,
-    /// Which epoch's checkpoint of the method's model (the student; the recognizer under
-    /// `direct`) is evaluated (`Selection`).
-    pub selection: Selection,
-    /// Inference with the encoder's dense products in bfloat16 (softmax, LayerNorm and
-    /// attention stay f32): faster where the CPU or GPU has bf16 units, other floats.
-    pub bf16: bool,
-}
-
-/// Model selection: which epoch's checkpoint of a model is the model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Selection {
-    /// The last epoch's: no labels choose it.
-    #[default]
-    Last,
-    /// The epoch of the best source-language dev F1 (recorded while training; only a model
-    /// trained on the labeled source has one).
-    SourceDev,
-    /// The epoch of the best target-language dev F1: the released codes of MTMT, AdvPicker
-    /// and MSD select so. It uses target labels: not zero-shot, and marked as such wherever
-    /// a figure computed with it is shown.
-    TargetDev,
-}
-
-impl Selection {
-    /// Whether the choice reads target-language labels.
-    pub fn uses_target_labels(self) -> bool {
-        self == Selection::TargetDev
-    }
-
-    /// How a result was selected, for people: printed beside every figure.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Selection::Last => crate::eval::MODEL_SELECTION,
-            Selection::SourceDev => "best source-language dev F1 among the epochs (no target-language labels used)",
-            Selection::TargetDev => {
-                "best target-language dev F1 among the epochs (USES TARGET LABELS: not zero-shot, the papers' protocol)"
-            }
-        }
-    }
-}
-
-impl Default for EvalConfig {
-    fn default() -> Self {
-        Self {
-            decoder: Default::default(),
-            start_constraint: true,
-            batch_size: 128,
-            teacher: true,
-            selection: Selection::Last,
-            bf16: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RuntimeConfig {
-    pub device: crate::train::device::DeviceChoice,
-    /// libtorch CPU threads; 0 = its default.
-    pub threads: usize,
-}
-
-impl RuntimeConfig {
-    /// The resolved device, with the configured thread count applied.
-    pub fn device(&self) -> anyhow::Result<tch::Device> {
-        crate::train::device::set_threads(self.threads);
-        self.device.resolve()
-    }
-}
-
-/// The files of one language. Paths are relative to the config file's folder.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Corpus {
-    pub lang: String,
-    pub train: PathBuf,
-    #[serde(default)]
-    pub dev: Option<PathBuf>,
-    #[serde(default)]
-    pub test: Option<PathBuf>,
-    #[serde(default)]
-    pub encoding: Encoding,
-    /// The language is written without spaces between words (zh, ja, th): its words are
-    /// encoded without a bare word-boundary marker, as the encoder saw such text in
-    /// pretraining. Off, it stays out of stage keys (made before it existed).
-    #[serde(default)]
-    pub unspaced: bool,
-    /// The files' format: `conll`, `conllu`, `text` (one sentence per line; unlabeled files
-    /// only), `jsonl` or `parquet` (HF datasets' `tokens`/`ner_tags`). Left out, each file's
-    /// is detected from its content (`corpus::sniff`).
-    #[serde(default)]
-    pub format: Option<Format>,
-    /// CoNLL: the token's column, 1-based (left out: the first).
-    #[serde(default)]
-    pub token_column: Option<usize>,
-    /// CoNLL: the tag's column, 1-based (left out: the last).
-    #[serde(default)]
-    pub tag_column: Option<usize>,
-    /// JSON Lines / Parquet whose `ner_tags` are ids: the tag of each id, in id order.
-    #[serde(default)]
-    pub tag_names: Vec<String>,
-    /// The files' entity types renamed onto `labels` (`GPE_LOC = "LOC"`), or dropped (`"O"`);
-    /// applied when the files are read, with the counts in the ingest manifest.
-    #[serde(default)]
-    pub tag_map: BTreeMap<String, String>,
-}
-
-/// Text encodings accepted for CoNLL files.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Encoding {
-    #[default]
-    #[serde(rename = "utf-8")]
-    Utf8,
-    #[serde(rename = "latin-1")]
-    Latin1,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EncoderConfig {
-    /// A HF `tokenizer.json` or a WordPiece `vocab.txt`.
-    #[serde(default = "default_tokenizer")]
-    pub tokenizer: PathBuf,
-    /// HF BERT-style safetensors weights (`BertModel` names, with or without `bert.`).
-    #[serde(default = "default_weights")]
-    pub weights: PathBuf,
-    /// The HF `config.json` giving the encoder's sizes.
-    #[serde(default = "default_model_config")]
-    pub config: PathBuf,
-}
-
-impl Default for EncoderConfig {
-    fn default() -> Self {
-        Self { tokenizer: default_tokenizer(), weights: default_weights(), config: default_model_config() }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenizeConfig {
-    /// Maximum subwords per sentence, CLS and SEP included.
-    #[serde(default = "default_max_len")]
-    pub max_len: usize,
-    /// Lowercase before WordPiece (only used with a `vocab.txt`; tokenizer.json carries its own normalizer).
-    #[serde(default)]
-    pub lowercase: bool,
-    /// A word whose first piece is a bare SentencePiece marker `▁` (8-10% of CoNLL words
-    /// under e5's tokenizer: `Aragón` is `▁` `Aragó` `n`) is labeled at its next piece, the
-    /// first that carries characters, instead of at the marker. Off (the default), the
-    /// label sits on the first piece, as transformers' pipelines read it.
-    #[serde(default)]
-    pub label_past_bare_marker: bool,
-}
-
-impl Default for TokenizeConfig {
-    fn default() -> Self {
-        Self { max_len: default_max_len(), lowercase: false, label_past_bare_marker: false }
-    }
-}
-
 fn default_seed() -> u64 {
     13
 }
-fn default_max_len() -> usize {
-    128
-}
-const DEFAULT_ENCODER: &str = "models/multilingual-e5-small";
+/// The methods' own sections, each checked and resolved by its method's folder: adding a
+/// method with a section adds its lines here, beside its field above.
+impl Config {
+    /// The range checks of the methods' own sections.
+    fn methods_range_errors(&self, max_len: usize, layers: Option<usize>, check: &mut impl FnMut(bool, &str, String)) {
+        train_range_errors("teacher_adv", &self.teacher_adv, max_len, layers, check);
+        train_range_errors("teacher_msd", &self.teacher_msd, max_len, layers, check);
+        train_range_errors("teacher_trans", &self.teacher_trans, max_len, layers, check);
+        self.unitrans.range_errors(self.method, layers, check);
+        self.msd.range_errors(self.method, layers, check);
+        self.advpicker.range_errors(check);
+        self.multi_source.range_errors(check);
+        train_range_errors("teacher_sim", &self.teacher_sim, max_len, layers, check);
+        self.sim_pairs.range_errors(check);
+        mtmt::range_errors(&self.teacher_sim, &self.similarity, &self.score, self.method, check);
+    }
 
-fn default_tokenizer() -> PathBuf {
-    Path::new(DEFAULT_ENCODER).join("tokenizer.json")
-}
-fn default_weights() -> PathBuf {
-    Path::new(DEFAULT_ENCODER).join("model.safetensors")
-}
-fn default_model_config() -> PathBuf {
-    Path::new(DEFAULT_ENCODER).join("config.json")
+    /// The methods' own paths resolved against the config file's folder.
+    fn resolve_methods_paths(&mut self, base: &Path) {
+        self.unitrans.resolve_paths(base);
+    }
 }
 
 /// A loaded configuration: the typed struct plus its JSON form, from which stage
@@ -386,18 +210,24 @@ impl ResolvedConfig {
     /// The sub-config a stage declared it reads, as a nested object holding only those keys.
     /// Settings added after artifacts existed stay out of it at the value that behaves as
     /// before them (`ADDED_LATER`), so those artifacts keep their keys.
-    pub fn view(&self, keys: &[&str]) -> Value {
+    pub fn view(&self, keys: &[impl AsRef<str>]) -> Value {
         let mut view = Value::Object(Map::new());
         for key in keys {
+            let key = key.as_ref();
             // Every setting serializes (unset ones as null), so a key that is not found is a
-            // stage's misspelling, unless a section above it is unset as a whole.
-            let value = lookup(&self.json, key).cloned().unwrap_or_else(|| {
-                let in_unset_section =
-                    key.match_indices('.').any(|(i, _)| lookup(&self.json, &key[..i]).is_some_and(Value::is_null));
-                assert!(in_unset_section, "a stage reads `{key}`, which is no config key");
-                Value::Null
-            });
-            insert(&mut view, key, value);
+            // stage's misspelling, unless a section above it is unset as a whole: then the
+            // view holds that section, unset, as when the section is the key read.
+            match lookup(&self.json, key) {
+                Some(value) => insert(&mut view, key, value.clone()),
+                None => {
+                    let unset = key
+                        .match_indices('.')
+                        .map(|(i, _)| &key[..i])
+                        .find(|section| lookup(&self.json, section).is_some_and(Value::is_null));
+                    let section = unset.unwrap_or_else(|| panic!("a stage reads `{key}`, which is no config key"));
+                    insert(&mut view, section, Value::Null);
+                }
+            }
         }
         for (key, as_before) in ADDED_LATER.iter().chain(crate::method::added_later()) {
             if lookup(&view, key).is_some_and(|v| as_before.is(v)) {
@@ -425,14 +255,4 @@ impl ResolvedConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(&self.config).expect("config serializes to TOML")
     }
-}
-
-/// The BIO label list for a set of entity types.
-pub fn bio_labels(types: &[String]) -> Vec<String> {
-    let mut labels = vec!["O".to_string()];
-    for t in types {
-        labels.push(format!("B-{t}"));
-        labels.push(format!("I-{t}"));
-    }
-    labels
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::method::mtmt::PairSampling;
+use crate::train::optim::Optimizer;
 
 /// The environment the tests' configs see: set here, never in the process, so tests
 /// running in parallel cannot race on it.

@@ -20,7 +20,7 @@ impl Config {
         join(&mut self.encoder.tokenizer);
         join(&mut self.encoder.weights);
         join(&mut self.encoder.config);
-        crate::method::resolve_paths(self, base);
+        self.resolve_methods_paths(base);
     }
 
     /// Every value outside its range, as (key, what is wrong): checked once, when the
@@ -65,7 +65,7 @@ impl Config {
         }
         train_range_errors("teacher_ner", &self.teacher_ner, max_len, layers, &mut check);
         train_range_errors("distill", &self.distill, max_len, layers, &mut check);
-        crate::method::range_errors(self, max_len, layers, &mut check);
+        self.methods_range_errors(max_len, layers, &mut check);
         let langs: Vec<&str> = std::iter::once(&self.source).chain(&self.sources).map(|c| c.lang.as_str()).collect();
         for (i, lang) in langs.iter().enumerate().skip(1) {
             check(!langs[..i].contains(lang), "sources", format!("names source language `{lang}` twice"));
@@ -111,70 +111,5 @@ fn corpus_range_errors(section: &str, c: &Corpus, labels: &[String], check: &mut
             &key("tag_map"),
             format!("maps `{from}` to `{to}`, which is not one of the labels ({}) nor `O`", labels.join(", ")),
         );
-    }
-}
-
-/// Whether `x` lies in [0, 1].
-pub(crate) fn unit(x: f64) -> bool {
-    (0.0..=1.0).contains(&x)
-}
-
-/// The range checks of one model's training settings, keys under `section`.
-pub(crate) fn train_range_errors<R: ModelRole>(
-    section: &str,
-    t: &TrainConfig<R>,
-    max_len: usize,
-    layers: Option<usize>,
-    check: &mut impl FnMut(bool, &str, String),
-) {
-    let key = |field: &str| format!("{section}.{field}");
-    check(t.epochs >= 1, &key("epochs"), format!("is {}: must be at least 1", t.epochs));
-    check(t.batch_size >= 1, &key("batch_size"), format!("is {}: must be at least 1", t.batch_size));
-    check(
-        t.max_tokens == 0 || t.max_tokens >= max_len,
-        &key("max_tokens"),
-        format!(
-            "is {}: must be 0 (no cap) or at least tokenize.max_len ({max_len}), so every sentence fits a batch",
-            t.max_tokens
-        ),
-    );
-    check(t.lr.is_finite() && t.lr > 0.0, &key("lr"), format!("is {}: must be above 0", t.lr));
-    check(unit(t.warmup), &key("warmup"), format!("is {}: must lie in [0, 1] (a share of the steps)", t.warmup));
-    check(
-        t.weight_decay.is_finite() && t.weight_decay >= 0.0,
-        &key("weight_decay"),
-        format!("is {}: must be 0 or more", t.weight_decay),
-    );
-    check(
-        t.max_grad_norm.is_finite() && t.max_grad_norm > 0.0,
-        &key("max_grad_norm"),
-        format!("is {}: must be above 0", t.max_grad_norm),
-    );
-    check((0.0..1.0).contains(&t.dropout), &key("dropout"), format!("is {}: must lie in [0, 1)", t.dropout));
-    check(
-        t.head_lr_scale.is_finite() && t.head_lr_scale > 0.0,
-        &key("head_lr_scale"),
-        format!("is {}: must be above 0", t.head_lr_scale),
-    );
-    check(
-        t.checkpoint_every >= 0,
-        &key("checkpoint_every"),
-        format!("is {}: must be 0 (epoch ends) or more", t.checkpoint_every),
-    );
-    if let Some(layers) = layers {
-        check(
-            t.freeze_layers <= layers,
-            &key("freeze_layers"),
-            format!("is {}: the encoder has {layers} layers", t.freeze_layers),
-        );
-    }
-}
-
-/// The encoder's depth as an upper bound reads (`12`) and the note that says so, or words
-/// where its config.json could not be read.
-pub(crate) fn depth_text(layers: Option<usize>) -> (String, String) {
-    match layers {
-        Some(n) => (n.to_string(), format!(" (the encoder has {n} layers)")),
-        None => ("the encoder's layers".to_string(), String::new()),
     }
 }

@@ -26,34 +26,15 @@ mod tsl;
 pub(crate) mod tsl_multi;
 pub(crate) mod unitrans;
 
-use serde::{Deserialize, Serialize};
-
 use tch::Tensor;
 
-use crate::config::{train_range_errors, AsBefore, Config};
+pub use crate::method_name::Method;
+use crate::settings::{AsBefore, ConfigValues};
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
 use crate::summary::{self, Figure, TeacherFigure};
 use crate::variant::Variant;
 pub use student::{StudentLoss, StudentRun};
-
-/// The `method` config value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Direct,
-    Tsl,
-    #[default]
-    Mtmt,
-    Mtst,
-    #[serde(rename = "advpicker")]
-    AdvPicker,
-    Msd,
-    #[serde(rename = "tsl-multi")]
-    TslMulti,
-    #[serde(rename = "unitrans")]
-    UniTrans,
-}
 
 impl Method {
     /// What the method is made of: the registry of methods.
@@ -69,30 +50,6 @@ impl Method {
             Method::UniTrans => &unitrans::UniTrans,
         }
     }
-}
-
-/// The range checks of the methods' own config sections (`Config::range_errors`), each
-/// in its method's folder.
-pub(crate) fn range_errors(
-    cfg: &Config,
-    max_len: usize,
-    layers: Option<usize>,
-    check: &mut impl FnMut(bool, &str, String),
-) {
-    train_range_errors("teacher_adv", &cfg.teacher_adv, max_len, layers, check);
-    train_range_errors("teacher_msd", &cfg.teacher_msd, max_len, layers, check);
-    train_range_errors("teacher_trans", &cfg.teacher_trans, max_len, layers, check);
-    cfg.unitrans.range_errors(cfg.method, layers, check);
-    cfg.msd.range_errors(cfg.method, layers, check);
-    cfg.advpicker.range_errors(check);
-    cfg.multi_source.range_errors(check);
-    mtmt::range_errors(cfg, max_len, layers, check);
-}
-
-/// The methods' own paths resolved against the config file's folder
-/// (`Config::resolve_paths`).
-pub(crate) fn resolve_paths(cfg: &mut Config, base: &std::path::Path) {
-    cfg.unitrans.resolve_paths(base);
 }
 
 /// The methods' own settings added after artifacts existed (`config::ADDED_LATER`).
@@ -123,7 +80,7 @@ pub trait MethodSpec: Sync {
     fn recognizer(&self) -> StageName;
     /// Copies of the recognizer under variants of the config (other seeds) whose label
     /// distributions `score_tokens` merges with the recognizer's own (`merge_recognizers`).
-    fn recognizer_variants(&self, _cfg: &Config) -> Vec<Variant> {
+    fn recognizer_variants(&self, _cfg: ConfigValues) -> Vec<Variant> {
         vec![]
     }
     /// Stages besides the recognizers whose artifacts `merge_recognizers` reads.
@@ -172,8 +129,8 @@ mod tests {
 
     /// Each method room and what it owns: its config sections and its stages. Outside the
     /// room, only the registries may name them: this module (`Method::spec` and the
-    /// lists above), the config schema (one field per section), the stage names and the
-    /// stage registry.
+    /// lists above), the method names, the config schema (one field per section, and its
+    /// range check), the stage names and the stage registry.
     const ROOMS: &[(&str, &[&str], &[&str])] = &[
         (
             "mtmt",
@@ -185,7 +142,8 @@ mod tests {
         ("unitrans", &["unitrans", "teacher_trans"], &["Lexicon", "Translate", "TeacherTrans", "TeacherFinetune"]),
         ("tsl_multi", &["multi_source"], &["PoolSource", "PoolTarget", "LangSim"]),
     ];
-    const REGISTRIES: &[&str] = &["src/method/mod.rs", "src/config/mod.rs", "src/stage_name.rs", "stages/mod.rs"];
+    const REGISTRIES: &[&str] =
+        &["src/method/mod.rs", "src/method_name.rs", "src/config/mod.rs", "src/stage_name.rs", "stages/mod.rs"];
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -214,12 +172,29 @@ mod tests {
             || (!common && (line.contains(&format!("\"{s}\"")) || line.contains(&format!(".{s}."))))
     }
 
+    /// The layers import downward only: no module of the tool imports one that imports
+    /// it back, through any path (the NER core is a crate of its own below them).
+    #[test]
+    fn the_tools_modules_import_in_no_circle() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new("python3")
+            .arg(root.join("scripts/module-cycles.py"))
+            .arg("--check")
+            .current_dir(root)
+            .output()
+            .expect("python3 runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "import circles:\n{text}");
+        assert!(text.contains(" 0 import circle(s)"), "{text}");
+    }
+
     #[test]
     fn a_methods_settings_and_stages_are_named_only_in_its_room_and_the_registries() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
         rust_files(&root.join("src"), &mut files);
         rust_files(&root.join("stages"), &mut files);
+        rust_files(&root.join("ner/src"), &mut files);
         let mut found = Vec::new();
         for file in &files {
             let rel = file.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");

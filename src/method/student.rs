@@ -6,8 +6,8 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::artifacts::{read_token_probs, target_train, EncoderFiles};
-use crate::config::{DistillLossConfig, NerLoss, Student, TrainConfig};
 use crate::model::tagger::Tagger;
+use crate::settings::{DistillLossConfig, NerLoss, Student, TrainConfig};
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
 use crate::train::data::EncodedSet;

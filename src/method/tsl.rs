@@ -5,10 +5,10 @@ use tch::Tensor;
 
 use super::student::{all_words_loss, StudentLoss, StudentRun};
 use super::MethodSpec;
+use crate::fit::fit;
 use crate::model::Pass;
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
-use crate::train::fit::fit;
 use crate::train::trainer::{all_batches, StepLoss, Steps};
 
 pub struct Tsl;

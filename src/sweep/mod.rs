@@ -154,7 +154,7 @@ impl Sweep {
                         .map_err(|source| SweepError::Cell { cell: label(&target.name, &method.name, seed), source })?;
                     if config.config.eval.selection.uses_target_labels() && !method.name.contains(TARGET_DEV_MARK) {
                         let (path, method) = (self.path.clone(), method.name.clone());
-                        return Err(SweepError::UnmarkedTargetDev { path, method });
+                        return Err(SweepError::UnmarkedTargetDev { path, method, mark: TARGET_DEV_MARK });
                     }
                     cells.push(Cell { target: target.name.clone(), method: method.name.clone(), seed, config });
                 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModelRole;
+use crate::settings::ModelRole;
 
 /// AdvPicker's adversarial teacher: its NER updates as released (lr 6e-5, 10 epochs, 5%
 /// warm-up).

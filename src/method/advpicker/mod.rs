@@ -10,8 +10,8 @@ use std::collections::HashSet;
 
 use tch::{Kind, Tensor};
 
-use crate::config::AsBefore;
-use crate::config::Config;
+use crate::settings::AsBefore;
+use crate::settings::ConfigValues;
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
 use crate::summary;
@@ -67,8 +67,9 @@ impl MethodSpec for AdvPicker {
     fn own_teacher(&self) -> Option<StageName> {
         Some(StageName::TeacherAdv)
     }
-    fn recognizer_variants(&self, cfg: &Config) -> Vec<Variant> {
-        (1..cfg.advpicker.teachers).map(|k| Variant::seed(cfg.seed + k)).collect()
+    fn recognizer_variants(&self, cfg: ConfigValues) -> Vec<Variant> {
+        let (seed, teachers): (u64, u64) = (cfg.get("seed"), cfg.get("advpicker.teachers"));
+        (1..teachers).map(|k| Variant::seed(seed + k)).collect()
     }
     fn merge_recognizers(
         &self,

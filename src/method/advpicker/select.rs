@@ -10,14 +10,12 @@ use serde::Deserialize;
 use tch::{Kind, Tensor};
 
 use super::discriminator::Discriminator;
-use crate::artifacts::{
-    load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES,
-};
-use crate::config::bio_labels;
+use crate::artifacts::{load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE};
 use crate::files;
 use crate::method::Method;
 use crate::model::params;
 use crate::model::Pass;
+use crate::settings::bio_labels;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::summary;
@@ -54,9 +52,6 @@ impl StageSpec for Select {
     }
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::TokenizeTarget, StageName::TeacherAdv]
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["labels", "advpicker.discriminator_hidden", "advpicker.keep", STUDENT_SENTENCES]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

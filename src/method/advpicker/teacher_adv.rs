@@ -16,19 +16,19 @@ use tch::Tensor;
 use super::discriminator::{language_bce, real_tokens, Discriminator};
 use super::Adversarial;
 use crate::artifacts::{source_train, target_train, EncoderFiles, SourceDev, ENCODER_FILES};
-use crate::config::{bio_labels, TrainConfig};
 use crate::files;
+use crate::fit::{fit_steps, EpochScore};
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::params;
 use crate::model::tagger::Tagger;
 use crate::model::Pass;
+use crate::settings::{bio_labels, TrainConfig};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::batching::{epoch_batches, BatchPlan};
 use crate::train::checkpoint::StepTimes;
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::fit::{fit_steps, EpochScore};
 use crate::train::optim::AdamW;
 use crate::train::rng::Rng;
 use crate::train::trainer::{all_batches, update, Laps, Optimizers, StepOutcome, Steps};
@@ -68,17 +68,6 @@ impl StageSpec for TeacherAdv {
     }
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::TokenizeSource, StageName::TokenizeTarget]
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &[
-            "seed",
-            "labels",
-            "teacher_adv",
-            "advpicker.discriminator_lr",
-            "advpicker.generator_lr",
-            "advpicker.discriminator_hidden",
-            "advpicker.target_ratio",
-        ]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

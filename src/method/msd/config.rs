@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::depth_text;
 use crate::method::Method;
+use crate::settings::depth_text;
 
 /// MSD (methods.md): heads on intermediate layers, mixed by learned weights, distilled
 /// head by head, plus MMD between teacher and student [CLS] vectors.

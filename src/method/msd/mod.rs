@@ -14,14 +14,14 @@
 use tch::{Kind, Tensor};
 
 use crate::artifacts::{load_tagger, source_train};
-use crate::config::AsBefore;
 use crate::files;
+use crate::fit::fit;
 use crate::model::params;
 use crate::model::Pass;
+use crate::settings::AsBefore;
 use crate::stage_name::StageName;
 use crate::summary::{self, TeacherFigure};
 use crate::train::data::Batch;
-use crate::train::fit::fit;
 use crate::train::rng::Rng;
 use crate::train::trainer::{all_batches, StepLoss, Steps};
 

@@ -9,17 +9,17 @@
 use serde::Deserialize;
 
 use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, TrainConfig};
 use crate::files;
+use crate::fit::train_recognizer;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::params;
 use crate::model::tagger::Tagger;
 use crate::model::Pass;
+use crate::settings::{bio_labels, TrainConfig};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
-use crate::train::fit::train_recognizer;
 use crate::train::trainer::StepLoss;
 
 use super::layer_heads::{LayerHeads, PREFIX};
@@ -54,9 +54,6 @@ impl StageSpec for TeacherMsd {
     }
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::TokenizeSource]
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "teacher_msd", "msd.first_layer", "msd.aux_weight"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{train_range_errors, unit, Config};
 use crate::method::Method;
+use crate::settings::{unit, TrainConfig};
 
 /// Source pairs for the similarity teacher: two words from two different sentences,
 /// target 1 when their classes match.
@@ -113,27 +113,26 @@ impl SimPairsConfig {
     }
 }
 
-/// The range checks of MTMT's sections and of the settings they must agree with
-/// (`Config::range_errors`).
+/// The range checks across MTMT's sections and of the settings they must agree with
+/// (`Config::range_errors`, which checks each section's own ranges).
 pub(crate) fn range_errors(
-    cfg: &Config,
-    max_len: usize,
-    layers: Option<usize>,
+    teacher_sim: &TrainConfig,
+    similarity: &SimilarityConfig,
+    score: &ScoreConfig,
+    method: Method,
     check: &mut impl FnMut(bool, &str, String),
 ) {
-    train_range_errors("teacher_sim", &cfg.teacher_sim, max_len, layers, check);
-    cfg.sim_pairs.range_errors(check);
-    let n = cfg.teacher_sim.batch_size;
+    let n = teacher_sim.batch_size;
     check(n != 1, "teacher_sim.batch_size", format!("is {n}: pairs need two sentences per batch"));
     check(
-        !cfg.similarity.calibrated || cfg.method == Method::Mtmt,
+        !similarity.calibrated || method == Method::Mtmt,
         "similarity.calibrated",
         format!(
             "is on under method {}: only MTMT's similarity teacher fits a calibration",
-            serde_json::to_string(&cfg.method).unwrap_or_default()
+            serde_json::to_string(&method).unwrap_or_default()
         ),
     );
-    let g = cfg.score.group_size;
+    let g = score.group_size;
     check(g >= 2, "score.group_size", format!("is {g}: pairs need two sentences per group"));
-    check(cfg.score.pairs_per_sentence >= 1, "score.pairs_per_sentence", "must be at least 1".into());
+    check(score.pairs_per_sentence >= 1, "score.pairs_per_sentence", "must be at least 1".into());
 }

@@ -16,12 +16,12 @@ use super::calibration::Calibration;
 use super::pairs::{balanced, class_of, uniform, Balance, Pair};
 use super::siamese::Siamese;
 use super::{PairSampling, SameClass, ScoreConfig, SimilarityConfig};
-use crate::artifacts::{target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE, STUDENT_SENTENCES};
-use crate::config::bio_labels;
+use crate::artifacts::{target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE};
 use crate::files;
 use crate::method::Method;
 use crate::model::heads::cosine;
 use crate::model::Pass;
+use crate::settings::bio_labels;
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::summary;
@@ -62,9 +62,6 @@ impl StageSpec for ScorePairs {
     }
     fn inputs(&self, method: Method) -> Vec<StageName> {
         vec![StageName::TokenizeTarget, StageName::ScoreTokens, pair_scorer(method)]
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "score", STUDENT_SENTENCES, "similarity"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

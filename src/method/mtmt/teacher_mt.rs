@@ -10,16 +10,16 @@ use super::pairs::{balanced, batch_classes, Balance};
 use super::siamese::{bce, pair_similarity, pair_targets, word_offsets};
 use super::SimPairsConfig;
 use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, TrainConfig};
 use crate::files;
+use crate::fit::train_recognizer;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
 use crate::model::Pass;
+use crate::settings::{bio_labels, TrainConfig};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::Batch;
-use crate::train::fit::train_recognizer;
 use crate::train::rng::Rng;
 use crate::train::trainer::StepLoss;
 
@@ -46,9 +46,6 @@ impl StageSpec for TeacherMt {
     }
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::TokenizeSource]
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "teacher_ner", "sim_pairs"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

@@ -14,18 +14,18 @@ use super::pairs::{balanced, batch_classes, Balance};
 use super::siamese::{bce, pair_cosine, pair_similarity, pair_targets, word_offsets, Siamese};
 use super::{SimPairsConfig, SimilarityConfig};
 use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::TrainConfig;
 use crate::files;
+use crate::fit::fit;
 use crate::method::Method;
 use crate::model::params;
 use crate::model::Pass;
+use crate::settings::TrainConfig;
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::summary;
 use crate::train::batching::{sorted_batches, BatchPlan};
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::fit::fit;
 use crate::train::rng::Rng;
 use crate::train::trainer::{all_batches, StepLoss, Steps};
 
@@ -57,9 +57,6 @@ impl StageSpec for TeacherSim {
     }
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::TokenizeSource]
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "teacher_sim", "sim_pairs", "similarity"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

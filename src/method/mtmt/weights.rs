@@ -35,9 +35,6 @@ impl StageSpec for Weights {
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::ScoreTokens, StageName::ScorePairs]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        &["weights"]
-    }
     fn outputs(&self) -> &'static [&'static str] {
         &[files::PSEUDO_LABELS]
     }

@@ -17,11 +17,11 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::similarity_model::{sentence_weights, LanguageSimilarity, PREFIX};
 use super::{MultiSourceConfig, Weighting};
-use crate::artifacts::{StudentSentences, STUDENT_SENTENCES};
-use crate::config::Config;
+use crate::artifacts::StudentSentences;
 use crate::files;
 use crate::method::Method;
 use crate::model::params;
+use crate::settings::{ConfigValues, Corpus};
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
@@ -54,15 +54,13 @@ impl StageSpec for LangSim {
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::IngestSource, StageName::PoolSource, StageName::TokenizeTarget, StageName::PoolTarget]
     }
-    fn variant_inputs(&self, cfg: &Config) -> Vec<(StageName, Variant)> {
+    fn variant_inputs(&self, cfg: ConfigValues) -> Vec<(StageName, Variant)> {
         // Only where a method merges with these weights: a missing `sources` file stops no
         // other method.
-        let needed = cfg.method.spec().merge_inputs().contains(&StageName::LangSim);
-        let sources = cfg.sources.iter().filter(|_| needed).map(Variant::source);
+        let needed = cfg.get::<Method>("method").spec().merge_inputs().contains(&StageName::LangSim);
+        let sources = cfg.get::<Vec<Corpus>>("sources");
+        let sources = sources.iter().filter(|_| needed).map(Variant::source);
         sources.flat_map(|v| [(StageName::IngestSource, v.clone()), (StageName::PoolSource, v)]).collect()
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "multi_source", STUDENT_SENTENCES]
     }
     fn outputs(&self) -> &'static [&'static str] {
         &[super::TEACHER_WEIGHTS, super::LANG_SIM]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use polars::prelude::Column;
 use tch::{Kind, Tensor};
 
-use crate::config::Config;
+use crate::settings::{ConfigValues, Corpus};
 use crate::stage::StageContext;
 use crate::stage_name::StageName;
 use crate::summary::{self, Figure, Unit};
@@ -59,8 +59,8 @@ impl MethodSpec for TslMulti {
     fn recognizer(&self) -> StageName {
         StageName::TeacherNer
     }
-    fn recognizer_variants(&self, cfg: &Config) -> Vec<Variant> {
-        cfg.sources.iter().map(Variant::source).collect()
+    fn recognizer_variants(&self, cfg: ConfigValues) -> Vec<Variant> {
+        cfg.get::<Vec<Corpus>>("sources").iter().map(Variant::source).collect()
     }
     fn merge_inputs(&self) -> &'static [StageName] {
         &[StageName::LangSim]

@@ -51,9 +51,6 @@ impl StageSpec for Pool {
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![self.tokenize()]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        &[]
-    }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES
     }

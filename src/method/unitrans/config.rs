@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::depth_text;
 use crate::method::Method;
+use crate::settings::depth_text;
 
 /// UniTrans (methods.md): the labeled source translated word by word into the target
 /// language with a lexicon induced by CSLS over the encoder's word vectors (or a user's

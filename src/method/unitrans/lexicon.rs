@@ -85,19 +85,6 @@ impl StageSpec for Lexicon {
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::IngestSource, StageName::IngestTarget, StageName::TokenizeSource, StageName::TokenizeTarget]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        &[
-            "tokenize.lowercase",
-            "source.unspaced",
-            "target.unspaced",
-            "unitrans.word_vectors",
-            "unitrans.layer",
-            "unitrans.context_sentences",
-            "unitrans.vocabulary",
-            "unitrans.csls_k",
-            "unitrans.target_casing",
-        ]
-    }
     fn files(&self) -> &'static [&'static str] {
         &["encoder.tokenizer", "encoder.weights", "encoder.config", "unitrans.dictionary"]
     }

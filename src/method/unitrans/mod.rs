@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use tch::{Kind, Tensor};
 
-use crate::config::AsBefore;
 use crate::files;
+use crate::settings::AsBefore;
 use crate::stage_name::StageName;
 use crate::summary::{self, Figure, Unit};
 use crate::table;

@@ -9,16 +9,16 @@
 use serde::Deserialize;
 
 use crate::artifacts::{EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, TrainConfig};
 use crate::files;
+use crate::fit::train_recognizer;
 use crate::method::Method;
 use crate::model::heads::cross_entropy;
 use crate::model::tagger::Tagger;
 use crate::model::Pass;
+use crate::settings::{bio_labels, TrainConfig};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
 use crate::train::data::{Batch, EncodedSet};
-use crate::train::fit::train_recognizer;
 use crate::train::trainer::StepLoss;
 
 /// Theta_trans; with `finetune`, Theta_teach.
@@ -58,9 +58,6 @@ impl StageSpec for TeacherTrans {
             inputs.push(StageName::TeacherNer);
         }
         inputs
-    }
-    fn reads(&self) -> &'static [&'static str] {
-        &["seed", "labels", "teacher_trans"]
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

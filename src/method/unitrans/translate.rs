@@ -13,10 +13,10 @@ use polars::prelude::*;
 use serde::Deserialize;
 
 use super::word_translation::{translate, Casing};
-use crate::artifacts::EncodingParams;
-use crate::config::bio_labels;
+use crate::artifacts::{TokenizeSettings, TokenizerFile, Unspaced};
 use crate::files;
 use crate::method::Method;
+use crate::settings::bio_labels;
 use crate::side::{Side, Split};
 use crate::stage::{Stage, StageContext, StageSpec};
 use crate::stage_name::StageName;
@@ -29,8 +29,11 @@ pub struct Translate;
 
 #[derive(Deserialize)]
 pub struct Params {
-    #[serde(flatten)]
-    encoding: EncodingParams,
+    labels: Vec<String>,
+    encoder: TokenizerFile,
+    tokenize: TokenizeSettings,
+    #[serde(default)]
+    target: Unspaced,
     /// Out of the view when off (`config::ADDED_LATER`).
     #[serde(default)]
     unitrans: CasingParams,
@@ -55,16 +58,6 @@ impl StageSpec for Translate {
     fn inputs(&self, _: Method) -> Vec<StageName> {
         vec![StageName::IngestSource, StageName::Lexicon]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        &[
-            "labels",
-            "tokenize.max_len",
-            "tokenize.lowercase",
-            "tokenize.label_past_bare_marker",
-            "target.unspaced",
-            "unitrans.target_casing",
-        ]
-    }
     fn files(&self) -> &'static [&'static str] {
         &["encoder.tokenizer"]
     }
@@ -77,7 +70,7 @@ impl Stage for Translate {
     type Params = Params;
 
     fn run(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()> {
-        let p = &params.encoding;
+        let p = params;
         let lexicon_path = ctx.input(StageName::Lexicon, super::LEXICON);
         // With `unitrans.target_casing`, also the lexicon's target-text spellings.
         let target_casing = params.unitrans.target_casing;

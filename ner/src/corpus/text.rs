@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::tags::looks_like_tag;
 use super::{err, words, Raw, RawFile, Reading};
-use crate::config::Encoding;
+use crate::corpus::Encoding;
 use crate::error::InputError;
 
 pub(super) fn read(path: &Path, bytes: &[u8], reading: &Reading, labeled: bool) -> Result<RawFile, InputError> {

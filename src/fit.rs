@@ -4,16 +4,16 @@
 
 use tch::nn;
 
-use super::checkpoint::{CheckpointDir, StepTimes, TrainState};
-use super::optim::AdamW;
-use super::trainer::{all_batches, train, train_steps, Optimizers, Schedule, StepLoss, StepOutcome, Steps};
 use crate::artifacts::SourceDev;
-use crate::config::{ModelRole, TrainConfig};
 use crate::eval::conlleval::Scores;
 use crate::files;
 use crate::model::tagger::Tagger;
+use crate::settings::{ModelRole, TrainConfig};
 use crate::stage::StageContext;
 use crate::summary;
+use crate::train::checkpoint::{CheckpointDir, StepTimes, TrainState};
+use crate::train::optim::AdamW;
+use crate::train::trainer::{all_batches, train, train_steps, Optimizers, Schedule, StepLoss, StepOutcome, Steps};
 
 /// Scores the model on the source dev split after each epoch (`artifacts::SourceDev`).
 pub type EpochScore<'a> = Option<&'a dyn Fn() -> anyhow::Result<Scores>>;

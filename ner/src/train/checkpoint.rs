@@ -17,6 +17,13 @@ fn tensors_file(step: i64) -> String {
     format!("checkpoint-{step:09}.safetensors")
 }
 
+/// A training stage's trainable parameters after epoch `epoch` (1-based) of several, for
+/// model selection downstream (`eval.selection`); the last epoch's is the stage's
+/// `model.safetensors`.
+pub fn epoch_model(epoch: usize) -> String {
+    format!("model-epoch{epoch}.safetensors")
+}
+
 /// Where training stands; everything else (batch order, dropout masks) is derived
 /// from the seed and the step, so this is all a resume needs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -134,12 +141,12 @@ impl CheckpointDir {
     /// and never replaced by them, in the form `params::save_trained` writes.
     pub fn save_epoch(&self, vs: &nn::VarStore, epoch: usize) -> anyhow::Result<()> {
         fs_err::create_dir_all(&self.dir)?;
-        crate::model::params::save_trained(vs, &self.dir.join(crate::files::epoch_model(epoch)))
+        crate::model::params::save_trained(vs, &self.dir.join(epoch_model(epoch)))
     }
 
     /// The epochs `save_epoch` kept (1-based), with their files, in order.
     pub fn saved_epochs(&self) -> Vec<(usize, PathBuf)> {
-        (1..).map(|e| (e, self.dir.join(crate::files::epoch_model(e)))).take_while(|(_, p)| p.exists()).collect()
+        (1..).map(|e| (e, self.dir.join(epoch_model(e)))).take_while(|(_, p)| p.exists()).collect()
     }
 
     /// The step of the saved checkpoint, if any.

@@ -19,11 +19,10 @@ mod text;
 pub mod words;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Corpus, Encoding};
 use crate::error::InputError;
 
 pub use sniff::{sniff, sniff_file};
@@ -31,7 +30,7 @@ pub use tags::iob1_to_iob2;
 pub use text::check_plain_text;
 
 /// A file format of a corpus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// One token per line, whitespace-separated columns, blank lines between sentences.
@@ -56,6 +55,53 @@ impl Format {
             Format::Parquet => "parquet",
         }
     }
+}
+
+/// The files of one language. Paths are relative to the config file's folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Corpus {
+    pub lang: String,
+    pub train: PathBuf,
+    #[serde(default)]
+    pub dev: Option<PathBuf>,
+    #[serde(default)]
+    pub test: Option<PathBuf>,
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// The language is written without spaces between words (zh, ja, th): its words are
+    /// encoded without a bare word-boundary marker, as the encoder saw such text in
+    /// pretraining. Off, it stays out of stage keys (made before it existed).
+    #[serde(default)]
+    pub unspaced: bool,
+    /// The files' format: `conll`, `conllu`, `text` (one sentence per line; unlabeled files
+    /// only), `jsonl` or `parquet` (HF datasets' `tokens`/`ner_tags`). Left out, each file's
+    /// is detected from its content (`corpus::sniff`).
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// CoNLL: the token's column, 1-based (left out: the first).
+    #[serde(default)]
+    pub token_column: Option<usize>,
+    /// CoNLL: the tag's column, 1-based (left out: the last).
+    #[serde(default)]
+    pub tag_column: Option<usize>,
+    /// JSON Lines / Parquet whose `ner_tags` are ids: the tag of each id, in id order.
+    #[serde(default)]
+    pub tag_names: Vec<String>,
+    /// The files' entity types renamed onto `labels` (`GPE_LOC = "LOC"`), or dropped (`"O"`);
+    /// applied when the files are read, with the counts in the ingest manifest.
+    #[serde(default)]
+    pub tag_map: BTreeMap<String, String>,
+}
+
+/// Text encodings accepted for CoNLL files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "latin-1")]
+    Latin1,
 }
 
 #[derive(Debug, Clone, PartialEq)]

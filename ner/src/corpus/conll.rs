@@ -167,7 +167,7 @@ fn refuse_word_ids(path: &Path, file: &RawFile, reading: &Reading) -> Result<(),
 mod tests {
     use std::path::Path;
 
-    use crate::config::Encoding;
+    use crate::corpus::Encoding;
     use crate::corpus::{parse, Format, Labels, Reading};
 
     fn types() -> Vec<String> {

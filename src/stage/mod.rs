@@ -1,7 +1,12 @@
 //! What a pipeline stage is: a name and version, the upstream stages and config
 //! keys it reads (which make its cache key), the files it writes, and `run`.
 //! A stage sees only the config values it declares, so an undeclared value can
-//! neither change its output nor be missing from its key.
+//! neither change its output nor be missing from its key. It declares them once: the
+//! keys are its `Params`' fields (`param_keys`).
+
+mod param_keys;
+
+pub use param_keys::param_keys;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -15,13 +20,14 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{Config, RuntimeConfig};
-use crate::method::Method;
+use crate::method_name::Method;
+use crate::settings::{ConfigValues, RuntimeConfig};
 use crate::stage_name::StageName;
 use crate::variant::Variant;
 
-/// What a stage is, apart from running: its name and version, the upstream stages and
-/// config keys it reads (which make its cache key) and the files it writes.
+/// What a stage is, apart from running: its name and version, the upstream stages, the
+/// files it writes, and, besides its parameters' keys (`Stage::Params`), which config
+/// keys name input files and which others it reads under some methods only.
 pub trait StageSpec: Sync {
     fn name(&self) -> StageName;
     /// Bumped whenever the stage's code changes what it writes; part of the key.
@@ -30,17 +36,15 @@ pub trait StageSpec: Sync {
     /// Upstream stages whose artifacts this one reads. Only the method shapes the graph;
     /// it reaches the key through those inputs' keys.
     fn inputs(&self, method: Method) -> Vec<StageName>;
-    /// Config keys (dotted) whose values the stage reads: its parameters.
-    fn reads(&self) -> &'static [&'static str];
+    /// Of its parameters' keys, whether the stage reads `key`: a stage planned once per
+    /// side (ingest, tokenize) has both sides' fields and reads its own side's.
+    fn reads_key(&self, _key: &str) -> bool {
+        true
+    }
     /// More config keys the stage reads under `method` only (a method's own settings), so
     /// that they key this stage for that method and no other.
     fn method_reads(&self, _method: Method) -> &'static [&'static str] {
         &[]
-    }
-    /// Every config key the stage reads under `method` (`reads`, then `method_reads`):
-    /// what its view, and so its key, is made of.
-    fn reads_under(&self, method: Method) -> Vec<&'static str> {
-        self.reads().iter().chain(self.method_reads(method)).copied().collect()
     }
     /// Keys of `reads_under` that change nothing for these input files (config key, path),
     /// given the view of every key read: left out of the view, and so of the key. A
@@ -51,7 +55,7 @@ pub trait StageSpec: Sync {
     }
     /// Artifacts of stages planned under variants of the config (another seed, another
     /// source language) that the stage reads besides `inputs`, in the order it wants them.
-    fn variant_inputs(&self, _cfg: &Config) -> Vec<(StageName, Variant)> {
+    fn variant_inputs(&self, _cfg: ConfigValues) -> Vec<(StageName, Variant)> {
         vec![]
     }
     /// Config keys naming data files outside the store; their content, not their path, enters the key.
@@ -65,6 +69,8 @@ pub trait StageSpec: Sync {
 /// A stage with its typed parameters, deserialized from its config view (its `reads` and
 /// `files`) when the plan is made, so a bad value stops every command before anything runs.
 pub trait Stage: StageSpec {
+    /// The config values the stage reads: each field is a config key (a struct field a
+    /// section, read key by key), so these fields are the stage's key material.
     type Params: DeserializeOwned + Send + Sync + 'static;
     fn run(&self, params: &Self::Params, ctx: &mut StageContext) -> anyhow::Result<()>;
 }
@@ -74,11 +80,27 @@ pub struct Params(Box<dyn Any + Send + Sync>);
 
 /// A `Stage` behind a pointer: the registry holds stages of different parameter types.
 pub trait DynStage: StageSpec {
+    /// Config keys (dotted) whose values the stage reads: its parameters' keys, but the
+    /// input files' (`files`) and the other side's.
+    fn reads(&self) -> Vec<String>;
+    /// Every config key the stage reads under `method` (`reads`, then `method_reads`):
+    /// what its view, and so its key, is made of.
+    fn reads_under(&self, method: Method) -> Vec<String> {
+        let mut reads = self.reads();
+        reads.extend(self.method_reads(method).iter().map(|k| k.to_string()));
+        reads
+    }
     fn parse(&self, view: &Value) -> Result<Params, serde_json::Error>;
     fn run_parsed(&self, params: &Params, ctx: &mut StageContext) -> anyhow::Result<()>;
 }
 
 impl<S: Stage> DynStage for S {
+    fn reads(&self) -> Vec<String> {
+        let mut keys = param_keys::<S::Params>();
+        keys.retain(|key| !self.files().contains(&key.as_str()) && self.reads_key(key));
+        keys
+    }
+
     fn parse(&self, view: &Value) -> Result<Params, serde_json::Error> {
         Ok(Params(Box::new(S::Params::deserialize(view)?)))
     }
