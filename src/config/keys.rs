@@ -36,6 +36,7 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("target.tag_map", AsBefore::Absent),
 ];
 
+/// Removes a dotted key from a view (and the sections it leaves empty).
 pub(super) fn remove(root: &mut Value, key: &str) {
     let Some((parent, last)) = key.rsplit_once('.') else {
         root.as_object_mut().map(|m| m.remove(key));

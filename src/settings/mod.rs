@@ -197,8 +197,6 @@ impl AsBefore {
     }
 }
 
-/// Removes a dotted key from a view (and the sections it leaves empty).
-
 /// Whether `x` lies in [0, 1].
 pub(crate) fn unit(x: f64) -> bool {
     (0.0..=1.0).contains(&x)
