@@ -1,47 +1,57 @@
 #!/usr/bin/env python3
-"""The tool crate's import graph between its top-level modules (a method room counts as one
-module of its own), read from `crate::` paths outside test code, and its import circles:
-every strongly connected set of more than one module, largest first (issue 44: the layers
-should have none). The NER core (`ner/`, crate `mtmt-ner`) is a crate below it, which the
-compiler keeps from importing the tool; its modules appear here as the targets of edges.
+"""The import graph between the top-level modules of each crate of the workspace (a method
+room counts as a module of its own), read from `crate::` paths outside test code, and its
+import circles: every strongly connected set of more than one module, largest first
+(issue 44: the layers should have none). Between crates the compiler forbids a circle
+(the NER core `ner/`, the stage layer `stage/`, the methods `methods/`, the shared stages
+`stages/`, the tool `src/`, each on the last), so only edges within a crate are read.
 
     python3 scripts/module-cycles.py [--edges] [--check]
 
-`--check` exits 1 where a circle is found (`cargo test` runs it: the lib's
-`method::tests`).
+`--check` exits 1 where a circle is found (`cargo test` runs it: the tool's `layout`
+tests).
 """
 import collections
 import glob
 import re
 import sys
 
-# The method registry's own functions and types: a path through them names `method`.
-REGISTRY = {"Method", "MethodSpec", "range_errors", "resolve_paths", "added_later", "stage_figures",
-            "teacher_figures", "StudentLoss", "StudentRun"}
+# Each crate's source folder and the name its modules go by here.
+CRATES = {"src/": "", "ner/src/": "ner::", "stage/src/": "stage::", "methods/src/": "method::", "stages/": "stages::"}
+ROOTS = {"lib.rs", "mod.rs", "main.rs"}
+
+
+def crate_of(path):
+    return next(folder for folder in sorted(CRATES, key=len, reverse=True) if path.startswith(folder))
 
 
 def module_of(path):
-    if path.startswith("stages/"):
-        return "stages"
-    parts = path[len("src/"):].split("/")
-    if parts[0] == "method" and len(parts) > 1:
-        name = parts[1].removesuffix(".rs")
-        return "method" if name == "mod" else f"method::{name}"
-    return parts[0].removesuffix(".rs")
+    """The crate-qualified top-level module a file belongs to (`None`: the crate root)."""
+    folder = crate_of(path)
+    parts = path[len(folder):].split("/")
+    if folder == "stages/":
+        return "stages"  # one module: the stages and their registry
+    if len(parts) == 1 and parts[0] in ROOTS:
+        return "method" if folder == "methods/src/" else None
+    return CRATES[folder] + parts[0].removesuffix(".rs")
 
 
 def edges():
     out = collections.defaultdict(set)
-    for path in sorted(glob.glob("src/**/*.rs", recursive=True) + glob.glob("stages/**/*.rs", recursive=True)):
-        if path.endswith("tests.rs") or path in ("src/main.rs", "src/lib.rs"):
-            continue
+    paths = sorted(p for folder in CRATES for p in glob.glob(f"{folder}**/*.rs", recursive=True))
+    for path in paths:
         source = module_of(path)
+        if path.endswith("tests.rs") or source is None:
+            continue
+        folder = crate_of(path)
         code = open(path, encoding="utf-8").read().split("#[cfg(test)]")[0]
-        for m in re.finditer(r"crate::([a-z_0-9]+)(?:::([A-Za-z_0-9]+))?", code):
-            target = m.group(1)
-            if target == "method" and m.group(2) and m.group(2) not in REGISTRY:
-                target = f"method::{m.group(2)}"
-            if target != source:
+        for m in re.finditer(r"\bcrate::([A-Za-z_0-9]+)", code):
+            name = m.group(1)
+            if folder == "stages/":
+                continue  # the stages import no module of their own crate but its root
+            # An item of a crate's root (a type, the methods' registry) names the root.
+            target = ("method" if folder == "methods/src/" else None) if name[0].isupper() else CRATES[folder] + name
+            if target is not None and target != source:
                 out[source].add(target)
     return out
 

@@ -14,7 +14,7 @@ use crate::model::tagger::Tagger;
 use crate::model::Pass;
 use crate::subword::SubwordTokenizer;
 use crate::train::data::{Batch, EncodedSet, Words};
-use crate::train::trainer::{self, all_batches, Steps};
+use crate::trainer::{self, all_batches, Steps};
 
 /// The tokenizer the source side's tokenize stage builds from the same config.
 fn source_tokenizer(c: &Config) -> anyhow::Result<SubwordTokenizer> {

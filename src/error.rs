@@ -5,8 +5,6 @@
 
 use std::path::PathBuf;
 
-use crate::stage_name::StageName;
-
 /// Where a config value came from, for errors that blame it.
 #[derive(Debug, Clone)]
 pub enum Origin {
@@ -48,35 +46,7 @@ pub enum ConfigError {
 
 pub use mtmt_ner::error::InputError;
 
-/// Failures of the artifact store and the stage engine.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error("stage `{stage}` failed")]
-    StageFailed {
-        stage: StageName,
-        #[source]
-        source: anyhow::Error,
-    },
-    #[error("stage `{stage}`: its config values do not parse: {message}")]
-    BadParams { stage: StageName, message: String },
-    #[error("stage `{stage}`: input file of config key `{key}`")]
-    InputFile {
-        stage: StageName,
-        key: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}: corrupt manifest: {message}", path.display())]
-    BadManifest { path: PathBuf, message: String },
-    #[error("{}: not an mtmt-pipe store (it has no .mtmt-store marker, which `mtmt-pipe run` writes); refusing to delete anything", path.display())]
-    NotAStore { path: PathBuf },
-    #[error("no artifact named `{name}`: it is neither a Parquet file nor an output of any stage (outputs: {})", known.join(", "))]
-    UnknownOutput { name: String, known: Vec<String> },
-    #[error("`{name}` (stage `{stage}`) is not built for the current config: run `mtmt-pipe run stage {stage}` first")]
-    NotBuilt { name: String, stage: StageName },
-}
+pub use mtmt_stage::error::StoreError;
 
 /// Problems with a sweep file or one of its cells.
 #[derive(Debug, thiserror::Error)]

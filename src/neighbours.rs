@@ -17,6 +17,7 @@ use crate::config::{bio_labels, ResolvedConfig};
 use crate::corpus::{self, Labels, Reading};
 use crate::engine::Plan;
 use crate::files;
+use crate::method::Spec;
 use crate::side::{Side, Split};
 use crate::stage::DynStage;
 use crate::stage_name::StageName;

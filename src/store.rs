@@ -22,7 +22,7 @@ use crate::error::StoreError;
 use crate::files::MANIFEST;
 use crate::manifest::Manifest;
 use crate::stage_name::StageName;
-use crate::train::checkpoint::CheckpointDir;
+use crate::trainer::checkpoint::CheckpointDir;
 
 const LOCK: &str = ".lock";
 /// Written when a run first uses a folder as its store: `gc` deletes only inside a

@@ -4,12 +4,12 @@
 
 use serde::Deserialize;
 
-use crate::artifacts::{EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, DistillLossConfig, Student, TrainConfig};
-use crate::files;
-use crate::method::{Method, StudentRun};
-use crate::stage::{Stage, StageContext, StageSpec};
-use crate::stage_name::StageName;
+use mtmt_methods::{Method, Spec, StudentRun};
+use mtmt_stage::artifacts::{EncoderFiles, ENCODER_FILES};
+use mtmt_stage::files;
+use mtmt_stage::settings::{bio_labels, DistillLossConfig, Student, TrainConfig};
+use mtmt_stage::stage::{Stage, StageContext, StageSpec};
+use mtmt_stage::stage_name::StageName;
 
 pub struct Distill;
 

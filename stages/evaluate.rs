@@ -14,19 +14,19 @@ use serde::Deserialize;
 use serde_json::json;
 use tch::{Device, Tensor};
 
-use crate::artifacts::{load_tagger, EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, EvalConfig, Selection};
-use crate::eval::conlleval::{self, Scores};
-use crate::eval::{decode_all, score};
-use crate::files;
-use crate::method::Method;
-use crate::model::tagger::Tagger;
-use crate::side::{Side, Split};
-use crate::stage::{Stage, StageContext, StageSpec};
-use crate::stage_name::StageName;
-use crate::table;
-use crate::train::batching::BatchPlan;
-use crate::train::data::EncodedSet;
+use mtmt_methods::{Method, Spec};
+use mtmt_ner::eval::conlleval::{self, Scores};
+use mtmt_ner::eval::{decode_all, score};
+use mtmt_ner::model::tagger::Tagger;
+use mtmt_ner::table;
+use mtmt_ner::train::batching::BatchPlan;
+use mtmt_ner::train::data::EncodedSet;
+use mtmt_stage::artifacts::{load_tagger, EncoderFiles, ENCODER_FILES};
+use mtmt_stage::files;
+use mtmt_stage::settings::{bio_labels, EvalConfig, Selection};
+use mtmt_stage::side::{Side, Split};
+use mtmt_stage::stage::{Stage, StageContext, StageSpec};
+use mtmt_stage::stage_name::StageName;
 
 pub struct Evaluate;
 
@@ -42,7 +42,7 @@ pub struct Params {
 
 /// A side's language, which the report names.
 #[derive(Deserialize)]
-pub struct Lang {
+pub(crate) struct Lang {
     lang: String,
 }
 
@@ -109,7 +109,7 @@ impl Stage for Evaluate {
                 let predicted = decode_all(&probs, &labels, p.eval.decoder, p.eval.start_constraint);
                 let scores = score(&predicted, &set, &labels)?;
                 if split == Split::Test.name() {
-                    warnings.extend(crate::health::predictions(name, "the target test text", &predicted));
+                    warnings.extend(mtmt_ner::health::predictions(name, "the target test text", &predicted));
                     let chunks = |tags: &Vec<String>| {
                         conlleval::chunks(&tags.iter().map(String::as_str).collect::<Vec<_>>()).len()
                     };
@@ -126,7 +126,7 @@ impl Stage for Evaluate {
         }
         anyhow::ensure!(!rows.is_empty(), "the target has neither a dev nor a test split to evaluate");
         if let (Some(&student), Some(&teacher)) = (entities.get("student"), entities.get("teacher")) {
-            warnings.extend(crate::health::entity_ratio("the target test text", student, teacher));
+            warnings.extend(mtmt_ner::health::entity_ratio("the target test text", student, teacher));
         }
         for warning in &warnings {
             ctx.warn(warning.clone());
@@ -143,14 +143,14 @@ impl Stage for Evaluate {
             "selection": choice.record(p.eval.selection, selected),
         });
         let document = json!({"setting": setting, "metrics": metrics});
-        crate::atomic::write_file(&ctx.output(files::METRICS), serde_json::to_string_pretty(&document)?.as_bytes())?;
-        let ingested = crate::manifest::Manifest::read(&ctx.input(StageName::IngestTarget, ""))?;
+        mtmt_ner::atomic::write_file(&ctx.output(files::METRICS), serde_json::to_string_pretty(&document)?.as_bytes())?;
+        let ingested = mtmt_stage::manifest::Manifest::read(&ctx.input(StageName::IngestTarget, ""))?;
         let mut report = report(&setting, &rows);
         report.push_str(&tag_map_note(&ingested.summary));
         report.push_str(&warnings_section(ctx, &self.inputs(ctx.method), &warnings)?);
-        crate::atomic::write_file(&ctx.output(files::REPORT), report.as_bytes())?;
-        ctx.summary.insert(crate::summary::METRICS.into(), serde_json::Value::Object(metrics));
-        ctx.summary.insert(crate::summary::SELECTION.into(), setting["selection"].clone());
+        mtmt_ner::atomic::write_file(&ctx.output(files::REPORT), report.as_bytes())?;
+        ctx.summary.insert(mtmt_stage::summary::METRICS.into(), serde_json::Value::Object(metrics));
+        ctx.summary.insert(mtmt_stage::summary::SELECTION.into(), setting["selection"].clone());
         Ok(())
     }
 }
@@ -248,8 +248,8 @@ impl Predictions {
 fn warnings_section(ctx: &StageContext, inputs: &[StageName], own: &[String]) -> anyhow::Result<String> {
     let mut all = Vec::new();
     for &stage in inputs {
-        let manifest = crate::manifest::Manifest::read(&ctx.input(stage, ""))?;
-        all.extend(crate::summary::warnings(&manifest.summary).into_iter().map(|w| format!("[{stage}] {w}")));
+        let manifest = mtmt_stage::manifest::Manifest::read(&ctx.input(stage, ""))?;
+        all.extend(mtmt_stage::summary::warnings(&manifest.summary).into_iter().map(|w| format!("[{stage}] {w}")));
     }
     all.extend(own.iter().map(|w| format!("[evaluate] {w}")));
     if all.is_empty() {
@@ -367,8 +367,8 @@ fn choose_epoch(
     device: tch::Device,
 ) -> anyhow::Result<EpochChoice> {
     let last = ctx.input(stage, files::MODEL);
-    let manifest = crate::manifest::Manifest::read(last.parent().expect("an artifact file"))?;
-    let epochs = manifest.summary.get(crate::summary::EPOCH_LOSSES).and_then(|v| v.as_array()).map_or(1, Vec::len);
+    let manifest = mtmt_stage::manifest::Manifest::read(last.parent().expect("an artifact file"))?;
+    let epochs = manifest.summary.get(mtmt_stage::summary::EPOCH_LOSSES).and_then(|v| v.as_array()).map_or(1, Vec::len);
     if p.eval.selection == Selection::Last {
         return Ok(EpochChoice { file: last, epoch: None, epochs, dev_f1: vec![] });
     }

@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use polars::prelude::*;
 use serde::Deserialize;
 
-use crate::config::Corpus;
-use crate::corpus::{self, Format, Labels, Reading};
-use crate::files;
-use crate::method::Method;
-use crate::side::{Side, Split};
-use crate::stage::{Stage, StageContext, StageSpec};
-use crate::stage_name::StageName;
-use crate::table;
+use mtmt_methods::Method;
+use mtmt_ner::corpus::Corpus;
+use mtmt_ner::corpus::{self, Format, Labels, Reading};
+use mtmt_ner::table;
+use mtmt_stage::files;
+use mtmt_stage::side::{Side, Split};
+use mtmt_stage::stage::{Stage, StageContext, StageSpec};
+use mtmt_stage::stage_name::StageName;
 
 pub struct Ingest(pub Side);
 
@@ -59,7 +59,7 @@ impl StageSpec for Ingest {
             Side::Source => ("source.unspaced", "source.format"),
             Side::Target => ("target.unspaced", "target.format"),
         };
-        let configured = crate::config::lookup(view, format).and_then(|f| f.as_str());
+        let configured = mtmt_stage::settings::lookup(view, format).and_then(|f| f.as_str());
         let text = |path: &std::path::Path| match configured {
             Some(format) => format == Format::Text.name(),
             None => corpus::sniff_file(path) == Some(Format::Text),

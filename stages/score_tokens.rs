@@ -8,15 +8,15 @@ use polars::prelude::*;
 use serde::Deserialize;
 use tch::Tensor;
 
-use crate::artifacts::{load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE};
-use crate::config::{bio_labels, ConfigValues};
-use crate::files;
-use crate::method::Method;
-use crate::stage::{Stage, StageContext, StageSpec};
-use crate::stage_name::StageName;
-use crate::summary;
-use crate::table;
-use crate::variant::Variant;
+use mtmt_methods::{Method, Spec};
+use mtmt_ner::table;
+use mtmt_stage::artifacts::{load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE};
+use mtmt_stage::files;
+use mtmt_stage::settings::{bio_labels, ConfigValues};
+use mtmt_stage::stage::{Stage, StageContext, StageSpec};
+use mtmt_stage::stage_name::StageName;
+use mtmt_stage::summary;
+use mtmt_stage::variant::Variant;
 
 pub struct ScoreTokens;
 
@@ -110,7 +110,7 @@ impl Stage for ScoreTokens {
             }
         }
         if let Some(warning) =
-            crate::health::predictions("the recognizer teacher", "the target train text", &[&label[..]])
+            mtmt_ner::health::predictions("the recognizer teacher", "the target train text", &[&label[..]])
         {
             ctx.warn(warning);
         }

@@ -7,18 +7,18 @@
 
 use serde::Deserialize;
 
-use crate::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
-use crate::config::{bio_labels, TrainConfig};
-use crate::files;
-use crate::fit::train_recognizer;
-use crate::method::Method;
-use crate::model::heads::cross_entropy;
-use crate::model::tagger::Tagger;
-use crate::model::Pass;
-use crate::stage::{Stage, StageContext, StageSpec};
-use crate::stage_name::StageName;
-use crate::train::data::Batch;
-use crate::train::trainer::StepLoss;
+use mtmt_methods::Method;
+use mtmt_ner::model::heads::cross_entropy;
+use mtmt_ner::model::tagger::Tagger;
+use mtmt_ner::model::Pass;
+use mtmt_ner::train::data::Batch;
+use mtmt_ner::trainer::StepLoss;
+use mtmt_stage::artifacts::{source_train, EncoderFiles, ENCODER_FILES};
+use mtmt_stage::files;
+use mtmt_stage::fit::train_recognizer;
+use mtmt_stage::settings::{bio_labels, TrainConfig};
+use mtmt_stage::stage::{Stage, StageContext, StageSpec};
+use mtmt_stage::stage_name::StageName;
 
 /// The recognizer teacher.
 pub struct TeacherNer;

@@ -3,18 +3,18 @@
 //! first-subword position of each kept word, label ids where labeled, and how many
 //! words truncation dropped (evaluation counts their entities as missed).
 
-use crate::artifacts::EncodingParams;
-use crate::config::bio_labels;
-use crate::files;
-use crate::method::Method;
-use crate::side::{Side, Split};
-use crate::stage::{Stage, StageContext, StageSpec};
-use crate::stage_name::StageName;
-use crate::subword::SubwordTokenizer;
-use crate::table;
-use crate::train::data::EncodedSet;
+use mtmt_methods::Method;
+use mtmt_ner::subword::SubwordTokenizer;
+use mtmt_ner::table;
+use mtmt_ner::train::data::EncodedSet;
+use mtmt_stage::artifacts::EncodingParams;
+use mtmt_stage::files;
+use mtmt_stage::settings::bio_labels;
+use mtmt_stage::side::{Side, Split};
+use mtmt_stage::stage::{Stage, StageContext, StageSpec};
+use mtmt_stage::stage_name::StageName;
 
-pub struct Tokenize(pub Side);
+pub(crate) struct Tokenize(pub Side);
 
 impl StageSpec for Tokenize {
     fn name(&self) -> StageName {
@@ -70,7 +70,7 @@ impl Stage for Tokenize {
             let tokens = table::read_str_lists(&sentences, "tokens")?;
             let tags = if self.0.labeled(split) { Some(table::read_str_lists(&sentences, "tags")?) } else { None };
             let progress = ctx.progress(tokens.len() as u64, 0, "sentences encoded");
-            let words = crate::train::data::Words { ids, tokens: &tokens, tags: tags.as_deref(), origin: &input };
+            let words = mtmt_ner::train::data::Words { ids, tokens: &tokens, tags: tags.as_deref(), origin: &input };
             let set = EncodedSet::encode(&tokenizer, words, &labels, params.tokenize.max_len, || progress.inc(1))?;
             let rate = progress.finish();
             let truncated: u64 = set.truncated_words.iter().map(|&t| t as u64).sum();
@@ -86,7 +86,7 @@ impl Stage for Tokenize {
             );
         }
         ctx.summary.insert("truncated_words".into(), total_truncated.into());
-        ctx.summary.insert(crate::summary::LABELS.into(), serde_json::to_value(&labels)?);
+        ctx.summary.insert(mtmt_stage::summary::LABELS.into(), serde_json::to_value(&labels)?);
         Ok(())
     }
 }

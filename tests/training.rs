@@ -8,11 +8,11 @@ use mtmt_pipe::model::heads::cross_entropy;
 use mtmt_pipe::model::tagger::{Freeze, Tagger};
 use mtmt_pipe::model::Pass;
 use mtmt_pipe::train::batching::BatchPlan;
-use mtmt_pipe::train::checkpoint::CheckpointDir;
 use mtmt_pipe::train::data::{Batch, EncodedSet};
 use mtmt_pipe::train::optim::{AdamW, AdamWConfig, Decay, Optimizer, ParamGroup, StateLayout};
 use mtmt_pipe::train::rng::Rng;
-use mtmt_pipe::train::trainer::{all_batches, train, Schedule, StepLoss, Steps};
+use mtmt_pipe::trainer::checkpoint::CheckpointDir;
+use mtmt_pipe::trainer::{all_batches, train, Schedule, StepLoss, Steps};
 use tch::{nn, Device, Kind, Tensor};
 
 const LABELS: usize = 5;

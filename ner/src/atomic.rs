@@ -62,12 +62,12 @@ fn readable_by_all() -> std::fs::Permissions {
 }
 
 /// Flushes a directory's entries (renames, creations) to disk.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     fs_err::File::open(dir)?.sync_all()
 }
 
 /// Fsyncs every regular file directly inside `dir`, then the directory itself.
-pub fn sync_tree(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_tree(dir: &Path) -> io::Result<()> {
     for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_file() {

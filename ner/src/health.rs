@@ -4,14 +4,14 @@
 //! (`summary.warnings`).
 
 /// Below this source dev F1 a recognizer has learned too little to teach.
-pub const SOURCE_DEV_F1_FLOOR: f64 = 30.0;
+pub(crate) const SOURCE_DEV_F1_FLOOR: f64 = 30.0;
 /// Fewer training steps than this leave the warm-up and decay schedule barely run.
-pub const MIN_STEPS: usize = 30;
+pub(crate) const MIN_STEPS: usize = 30;
 /// A model whose most frequent predicted label covers this share of words predicts one
 /// label everywhere.
-pub const ONE_LABEL_SHARE: f64 = 0.995;
+pub(crate) const ONE_LABEL_SHARE: f64 = 0.995;
 /// A student marking fewer or more entities than its teacher by this factor has drifted.
-pub const ENTITY_RATIO: f64 = 2.0;
+pub(crate) const ENTITY_RATIO: f64 = 2.0;
 
 /// The training of a stage: too few steps; a loss that did not fall. `losses` are the
 /// steps' losses in order.

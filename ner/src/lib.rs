@@ -1,7 +1,8 @@
 //! The NER core of mtmt-pipe: reading corpora (`corpus`), subword encoding (`subword`),
-//! the BERT encoder and its heads (`model`), training (`train`: batches, optimizers,
-//! schedules, checkpoints), decoding and scoring (`eval`), a run's health checks
-//! (`health`), and the file primitives under them (`atomic` writes, Parquet `table`s).
+//! the training primitives (`train`: encoded sets, batches, optimizers, schedules), the
+//! BERT encoder and its heads (`model`), decoding and scoring (`eval`), the training loop
+//! and its checkpoints (`trainer`), a run's health checks (`health`), and the file
+//! primitives under them (`atomic` writes, Parquet `table`s).
 //!
 //! It knows no method, no stage, no configuration file and no store: what every method
 //! shares sits here, and the pipeline (`mtmt-pipe`) builds on it, so that an edit above it
@@ -16,3 +17,4 @@ pub mod model;
 pub mod subword;
 pub mod table;
 pub mod train;
+pub mod trainer;

@@ -15,7 +15,7 @@ use crate::method::msd::MsdConfig;
 use crate::method::mtmt::{self, ScoreConfig, SimPairsConfig, SimilarityConfig, WeightsConfig};
 use crate::method::tsl_multi::MultiSourceConfig;
 use crate::method::unitrans::UniTransConfig;
-use crate::method::Method;
+use crate::method::{Method, Spec};
 use crate::recipe::Recipe;
 use crate::variant::Variant;
 

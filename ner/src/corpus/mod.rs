@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::InputError;
 
 pub use sniff::{sniff, sniff_file};
-pub use tags::iob1_to_iob2;
 pub use text::check_plain_text;
 
 /// A file format of a corpus.
@@ -130,7 +129,7 @@ pub struct ReadStats {
     /// Entities the tag map dropped (mapped to `O`), by their type in the file.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub dropped: BTreeMap<String, usize>,
-    pub docstarts: usize,
+    pub(crate) docstarts: usize,
     /// Blank-line blocks holding no token (beyond the one after each `-DOCSTART-`).
     pub empty_sentences_skipped: usize,
 }

@@ -89,7 +89,7 @@ pub(super) fn looks_like_tag(field: &str) -> bool {
 
 /// IOB1 to IOB2: an `I-X` at the start, after `O` or after another type becomes `B-X`.
 /// On IOB2 input this changes nothing.
-pub fn iob1_to_iob2(tags: &[String]) -> Vec<String> {
+pub(crate) fn iob1_to_iob2(tags: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
         let converted = match tag.strip_prefix("I-") {

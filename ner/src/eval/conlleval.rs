@@ -154,7 +154,7 @@ mod tests {
 #[derive(Debug)]
 pub struct FileScores {
     pub tokens: usize,
-    pub correct_tags: usize,
+    pub(crate) correct_tags: usize,
     pub scores: Scores,
 }
 

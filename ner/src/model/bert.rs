@@ -68,7 +68,7 @@ impl BertConfig {
     }
 
     /// RoBERTa-style positions: the padding id when they count from it, else `None`.
-    pub fn roberta_padding(&self) -> Option<i64> {
+    pub(crate) fn roberta_padding(&self) -> Option<i64> {
         (self.model_type != "bert").then_some(self.pad_token_id)
     }
 }
@@ -79,7 +79,7 @@ fn layer_norm(p: nn::Path, cfg: &BertConfig) -> nn::LayerNorm {
 }
 
 /// `embeddings.*`: word + position + token-type embeddings, LayerNorm, dropout.
-pub struct Embeddings {
+pub(crate) struct Embeddings {
     word_embeddings: nn::Embedding,
     position_embeddings: nn::Embedding,
     token_type_embeddings: nn::Embedding,
@@ -142,7 +142,7 @@ fn dense(l: &nn::Linear, x: &Tensor, bf16: bool) -> Tensor {
 }
 
 /// `attention.self.*`: multi-head scaled dot-product attention.
-pub struct SelfAttention {
+pub(crate) struct SelfAttention {
     query: nn::Linear,
     key: nn::Linear,
     value: nn::Linear,
@@ -179,7 +179,7 @@ impl SelfAttention {
 
 /// `encoder.layer.{i}.*`: attention and feed-forward blocks, each followed by
 /// dropout, a residual connection and LayerNorm (post-LN).
-pub struct Layer {
+pub(crate) struct Layer {
     attention: SelfAttention,
     attention_output_dense: nn::Linear,
     attention_output_layer_norm: nn::LayerNorm,

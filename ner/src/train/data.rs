@@ -11,7 +11,7 @@ use crate::subword::{EncodedSentence, SubwordTokenizer};
 use crate::table;
 
 /// Parquet metadata key under which `tokenize` records the tokenizer's padding id.
-pub const PAD_ID_KEY: &str = "mtmt.pad_id";
+pub(crate) const PAD_ID_KEY: &str = "mtmt.pad_id";
 
 /// Sentences to encode: their ids, words and (where labeled) IOB2 tags, and the file
 /// they were read from, which errors name.

@@ -1,11 +1,10 @@
-//! The training core shared by every model: seeded randomness, length-bucketed
-//! batches, AdamW with a linear schedule, devices, and resumable checkpoints (what a
-//! training stage does around them is the pipeline's `fit`).
+//! The training primitives every model and its evaluation build on: encoded sentence
+//! sets and their batches, length-bucketed batch plans, seeded randomness, AdamW with a
+//! linear schedule, devices. The loop and its resumable checkpoints are `trainer`, above
+//! the model (what a training stage does around them is the pipeline's `fit`).
 
 pub mod batching;
-pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod optim;
 pub mod rng;
-pub mod trainer;

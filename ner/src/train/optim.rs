@@ -85,7 +85,7 @@ pub enum StateLayout {
 }
 
 /// Whether a parameter is exempt from weight decay: biases and LayerNorm weights.
-pub fn no_decay(name: &str) -> bool {
+pub(crate) fn no_decay(name: &str) -> bool {
     name.ends_with(".bias") || name.contains("LayerNorm") || name.contains("layer_norm")
 }
 
@@ -425,7 +425,7 @@ impl FusedParam {
 }
 
 /// Linear warm-up over `warmup` steps, then linear decay to 0 at `total`.
-pub fn linear_schedule(step: i64, warmup: i64, total: i64) -> f64 {
+pub(crate) fn linear_schedule(step: i64, warmup: i64, total: i64) -> f64 {
     if step < warmup {
         (step + 1) as f64 / warmup as f64
     } else {

@@ -1,0 +1,16 @@
+//! `direct`: direct transfer. The recognizer teacher trained on the source language is
+//! the model; nothing is trained on target text.
+
+use super::{MethodSpec, StudentLoss};
+use mtmt_stage::stage_name::StageName;
+
+pub struct Direct;
+
+impl MethodSpec for Direct {
+    fn recognizer(&self) -> StageName {
+        StageName::TeacherNer
+    }
+    fn student(&self) -> Option<&dyn StudentLoss> {
+        None
+    }
+}
