@@ -18,6 +18,7 @@ use crate::method::Method;
 use crate::stage::{DynStage, Params, StageContext, StageDirs, StageLog};
 use crate::stage_name::StageName;
 use crate::store::{artifact_name, ArtifactLock, ArtifactState, Scratch, Store};
+use crate::trainer::checkpoint::CheckpointDir;
 
 /// Environment variable `STAGE[:UNTIL]`: a run pauses in that stage, outputs written
 /// but not yet published, for UNTIL seconds, or until the file UNTIL exists when it
@@ -304,7 +305,9 @@ pub fn status(plan: &Plan, store: &Store, rehash: bool) -> Vec<StageStatus> {
                 ArtifactState::Corrupt(why) => (false, vec![format!("artifact corrupt: {why}")], vec![]),
                 ArtifactState::Missing => (false, closest_reasons(p, store.manifests(name)), vec![]),
             };
-            if let Some(step) = (!fresh).then(|| store.resume_step(name, &p.key)).flatten() {
+            if let Some(step) =
+                (!fresh).then(|| CheckpointDir::new(store.resume_dir(name, &p.key)).saved_step()).flatten()
+            {
                 reasons.push(format!("an interrupted run left a checkpoint: `run` resumes at step {step}"));
             }
             StageStatus { stage: name, variant: p.variant.clone(), key: p.key.clone(), fresh, reasons, warnings }

@@ -22,7 +22,6 @@ use crate::error::StoreError;
 use crate::files::MANIFEST;
 use crate::manifest::Manifest;
 use crate::stage_name::StageName;
-use crate::trainer::checkpoint::CheckpointDir;
 
 const LOCK: &str = ".lock";
 /// Written when a run first uses a folder as its store: `gc` deletes only inside a
@@ -281,11 +280,6 @@ impl Store {
     /// Where an interrupted (stage, key) keeps its checkpoints until it is published.
     pub fn resume_dir(&self, stage: StageName, key: &str) -> PathBuf {
         self.root.join(RESUME).join(artifact_name(stage, key))
-    }
-
-    /// The step an interrupted run of (stage, key) would resume from, if it left a checkpoint.
-    pub fn resume_step(&self, stage: StageName, key: &str) -> Option<i64> {
-        CheckpointDir::new(self.resume_dir(stage, key)).saved_step()
     }
 
     /// The folders of the scratch areas, as (area, `<stage>-<key>` they belong to, path).

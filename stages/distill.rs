@@ -40,8 +40,8 @@ impl StageSpec for Distill {
         }
         inputs
     }
-    fn method_reads(&self, method: Method) -> &'static [&'static str] {
-        method.spec().student().map_or(&[], |s| s.reads())
+    fn method_reads(&self, method: Method) -> Vec<String> {
+        method.spec().student().map_or_else(Vec::new, |s| s.reads())
     }
     fn files(&self) -> &'static [&'static str] {
         ENCODER_FILES

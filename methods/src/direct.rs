@@ -1,7 +1,7 @@
 //! `direct`: direct transfer. The recognizer teacher trained on the source language is
 //! the model; nothing is trained on target text.
 
-use super::{MethodSpec, StudentLoss};
+use super::{DynStudentLoss, MethodSpec};
 use mtmt_stage::stage_name::StageName;
 
 pub struct Direct;
@@ -10,7 +10,7 @@ impl MethodSpec for Direct {
     fn recognizer(&self) -> StageName {
         StageName::TeacherNer
     }
-    fn student(&self) -> Option<&dyn StudentLoss> {
+    fn student(&self) -> Option<&dyn DynStudentLoss> {
         None
     }
 }

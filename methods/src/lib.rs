@@ -38,7 +38,7 @@ use mtmt_stage::stage::StageContext;
 use mtmt_stage::stage_name::StageName;
 use mtmt_stage::summary::{self, Figure, TeacherFigure};
 use mtmt_stage::variant::Variant;
-pub use student::{StudentLoss, StudentRun};
+pub use student::{DynStudentLoss, NoSettings, StudentLoss, StudentRun};
 
 /// What a method is made of, asked of its name (`method.spec()`): `Method` is declared
 /// in the stage layer below, so the registry reaches it through this trait.
@@ -125,7 +125,7 @@ pub trait MethodSpec: Sync {
         None
     }
     /// The student's loss; `None` when the recognizer teacher is the model (direct transfer).
-    fn student(&self) -> Option<&dyn StudentLoss>;
+    fn student(&self) -> Option<&dyn DynStudentLoss>;
     /// Settings whose default is another under this method, as `KEY=VALUE`: the config
     /// applies them where neither the file nor a `--set` gives the key.
     fn defaults(&self) -> &'static [&'static str] {

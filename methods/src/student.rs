@@ -3,6 +3,8 @@
 //! sentences, and the recognizer teacher's distribution for each of their words. A
 //! method's `StudentLoss` trains it from there.
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 use mtmt_ner::model::tagger::Tagger;
@@ -11,21 +13,47 @@ use mtmt_ner::train::optim::AdamW;
 use mtmt_ner::trainer::Schedule;
 use mtmt_stage::artifacts::{read_token_probs, target_train, EncoderFiles};
 use mtmt_stage::settings::{DistillLossConfig, NerLoss, Student, TrainConfig};
-use mtmt_stage::stage::StageContext;
+use mtmt_stage::stage::{param_keys, StageContext};
 use mtmt_stage::stage_name::StageName;
 
 /// A method's student loss.
 pub trait StudentLoss: Sync {
+    /// The method's own settings its student reads, declared once as a struct whose
+    /// field names are the config keys (a field holding a struct is a section): `distill`
+    /// reads them, and is keyed by them, under this method only. `NoSettings` for none.
+    type Settings: DeserializeOwned;
     /// Upstream artifacts the student reads besides the tokenized target text and the
     /// recognizer's scores (`score_tokens`).
     fn inputs(&self) -> &'static [StageName];
-    /// Config keys of the method's own that its student reads (`distill` reads them under
-    /// this method only).
-    fn reads(&self) -> &'static [&'static str] {
-        &[]
-    }
     /// Trains `run.student` (checkpointed and resumable through `fit`).
+    fn train(&self, run: &mut StudentRun, settings: Self::Settings) -> anyhow::Result<()>;
+}
+
+/// A student loss of no settings of its own.
+#[derive(Deserialize)]
+pub struct NoSettings {}
+
+/// A `StudentLoss` behind a pointer (each method's settings are a type of its own).
+pub trait DynStudentLoss: Sync {
+    fn inputs(&self) -> &'static [StageName];
+    /// The config keys of `Settings`, dotted.
+    fn reads(&self) -> Vec<String>;
+    /// Reads `Settings` from the stage's view, then trains.
     fn train(&self, run: &mut StudentRun) -> anyhow::Result<()>;
+}
+
+impl<S: StudentLoss> DynStudentLoss for S {
+    fn inputs(&self) -> &'static [StageName] {
+        StudentLoss::inputs(self)
+    }
+    fn reads(&self) -> Vec<String> {
+        param_keys::<S::Settings>()
+    }
+    fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
+        let settings = S::Settings::deserialize(&run.ctx.view)
+            .map_err(|e| anyhow::anyhow!("distill: the method's own settings: {e}"))?;
+        StudentLoss::train(self, run, settings)
+    }
 }
 
 /// A student about to be trained, with everything its loss needs.
@@ -96,13 +124,6 @@ impl<'a> StudentRun<'a> {
             encoder: encoder.clone(),
             train: train.clone(),
         })
-    }
-
-    /// The method's own settings under config section `section` (its `StudentLoss::reads`,
-    /// which `distill` reads under this method only), typed by the method.
-    pub fn settings<T: serde::de::DeserializeOwned>(&self, section: &str) -> anyhow::Result<T> {
-        let view = self.ctx.view.get(section).cloned().unwrap_or_default();
-        serde_json::from_value(view).map_err(|e| anyhow::anyhow!("distill: config section `{section}`: {e}"))
     }
 
     /// Adds parameters of the method's own to the student (built by `build` under

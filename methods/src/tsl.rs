@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::student::{all_words_loss, StudentLoss, StudentRun};
+use super::student::{all_words_loss, DynStudentLoss, NoSettings, StudentLoss, StudentRun};
 use super::MethodSpec;
 use mtmt_ner::model::Pass;
 use mtmt_ner::train::data::Batch;
@@ -17,17 +17,19 @@ impl MethodSpec for Tsl {
     fn recognizer(&self) -> StageName {
         StageName::TeacherNer
     }
-    fn student(&self) -> Option<&dyn StudentLoss> {
+    fn student(&self) -> Option<&dyn DynStudentLoss> {
         Some(self)
     }
 }
 
 impl StudentLoss for Tsl {
+    type Settings = NoSettings;
+
     fn inputs(&self) -> &'static [StageName] {
         &[]
     }
 
-    fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
+    fn train(&self, run: &mut StudentRun, _: NoSettings) -> anyhow::Result<()> {
         let every: Vec<usize> = (0..run.set.len()).collect();
         train_on(run, &every, "TSL", None)
     }

@@ -19,7 +19,7 @@ use mtmt_stage::summary;
 use mtmt_stage::summary::{Figure, Unit};
 use mtmt_stage::variant::Variant;
 
-use crate::student::{StudentLoss, StudentRun};
+use crate::student::{DynStudentLoss, NoSettings, StudentLoss, StudentRun};
 use crate::tsl::train_on;
 use crate::MethodSpec;
 
@@ -82,17 +82,19 @@ impl MethodSpec for AdvPicker {
         ctx.summary.insert(summary::SENTENCES_PER_TEACHER.into(), chosen.into());
         Ok(merged)
     }
-    fn student(&self) -> Option<&dyn StudentLoss> {
+    fn student(&self) -> Option<&dyn DynStudentLoss> {
         Some(self)
     }
 }
 
 impl StudentLoss for AdvPicker {
+    type Settings = NoSettings;
+
     fn inputs(&self) -> &'static [StageName] {
         &[StageName::Select]
     }
 
-    fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
+    fn train(&self, run: &mut StudentRun, _: NoSettings) -> anyhow::Result<()> {
         let path = run.ctx.input(StageName::Select, SELECTION);
         let df = table::read_columns(&path, &["sentence_id", "kept"])?;
         let ids = table::u32_column(&df, &path, "sentence_id")?;

@@ -11,6 +11,7 @@
 //! teacher's [CLS] vectors on a source chunk drawn each step (as many sentences as the
 //! batch), s_tgt / s_src the student's on the target batch and on that chunk.
 
+use serde::Deserialize;
 use tch::{Kind, Tensor};
 
 use mtmt_ner::model::params;
@@ -25,7 +26,7 @@ use mtmt_stage::settings::AsBefore;
 use mtmt_stage::stage_name::StageName;
 use mtmt_stage::summary::{self, TeacherFigure};
 
-use crate::student::{all_words_loss, ner_loss, StudentLoss, StudentRun};
+use crate::student::{all_words_loss, ner_loss, DynStudentLoss, StudentLoss, StudentRun};
 use crate::MethodSpec;
 use layer_heads::{LayerHeads, PREFIX};
 
@@ -57,7 +58,7 @@ impl MethodSpec for Msd {
     fn own_teacher(&self) -> Option<StageName> {
         Some(StageName::TeacherMsd)
     }
-    fn student(&self) -> Option<&dyn StudentLoss> {
+    fn student(&self) -> Option<&dyn DynStudentLoss> {
         Some(self)
     }
 }
@@ -78,16 +79,20 @@ pub fn mmd(x: &Tensor, y: &Tensor) -> Tensor {
     xx + yy - xy * 2.0
 }
 
+/// The settings MSD's student reads: the `msd` section.
+#[derive(Deserialize)]
+pub struct StudentSettings {
+    msd: MsdConfig,
+}
+
 impl StudentLoss for Msd {
+    type Settings = StudentSettings;
+
     fn inputs(&self) -> &'static [StageName] {
         &[StageName::TeacherMsd, StageName::TokenizeSource]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        &["msd"]
-    }
 
-    fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
-        let msd: MsdConfig = run.settings("msd")?;
+    fn train(&self, run: &mut StudentRun, StudentSettings { msd }: StudentSettings) -> anyhow::Result<()> {
         let (seed, device) = (run.seed, run.device);
         anyhow::ensure!(!run.teacher.is_empty(), "MSD's student needs target train sentences; the split is empty");
         let n_labels = run.teacher[0].size()[1];

@@ -16,7 +16,7 @@ use std::path::Path;
 use polars::prelude::*;
 use tch::{Kind, Tensor};
 
-use crate::student::{all_words_loss, ner_loss, teacher_batch, StudentLoss, StudentRun};
+use crate::student::{all_words_loss, ner_loss, teacher_batch, DynStudentLoss, NoSettings, StudentLoss, StudentRun};
 use crate::MethodSpec;
 use calibration::Calibration;
 use mtmt_ner::model::heads::cosine;
@@ -151,7 +151,7 @@ impl MethodSpec for Mtmt {
     fn pair_scorer(&self) -> Option<StageName> {
         Some(self.pair_scorer)
     }
-    fn student(&self) -> Option<&dyn StudentLoss> {
+    fn student(&self) -> Option<&dyn DynStudentLoss> {
         Some(self)
     }
     fn defaults(&self) -> &'static [&'static str] {
@@ -214,11 +214,13 @@ struct PairRow {
 }
 
 impl StudentLoss for Mtmt {
+    type Settings = NoSettings;
+
     fn inputs(&self) -> &'static [StageName] {
         &[StageName::ScorePairs, StageName::Weights]
     }
 
-    fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
+    fn train(&self, run: &mut StudentRun, _: NoSettings) -> anyhow::Result<()> {
         let StudentRun { ctx, student, opt, schedule, seed, device, set, teacher, loss, train, .. } = run;
         let (seed, device) = (*seed, *device);
         let groups_path = ctx.input(StageName::ScorePairs, GROUPS);

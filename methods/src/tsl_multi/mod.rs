@@ -15,7 +15,7 @@ use mtmt_stage::stage_name::StageName;
 use mtmt_stage::summary::{self, Figure, Unit};
 use mtmt_stage::variant::Variant;
 
-use crate::student::StudentLoss;
+use crate::student::DynStudentLoss;
 use crate::tsl::Tsl;
 use crate::MethodSpec;
 
@@ -84,7 +84,7 @@ impl MethodSpec for TslMulti {
             })
             .collect()
     }
-    fn student(&self) -> Option<&dyn StudentLoss> {
+    fn student(&self) -> Option<&dyn DynStudentLoss> {
         Some(&Tsl)
     }
 }

@@ -17,7 +17,7 @@ use mtmt_stage::settings::AsBefore;
 use mtmt_stage::stage_name::StageName;
 use mtmt_stage::summary::{self, Figure, Unit};
 
-use crate::student::{teacher_batch, StudentLoss, StudentRun};
+use crate::student::{teacher_batch, DynStudentLoss, StudentLoss, StudentRun};
 use crate::tsl::train_on;
 use crate::MethodSpec;
 
@@ -80,7 +80,12 @@ pub(crate) const ENCODED_TRANSLATED: &str = "encoded_translated.parquet";
 
 pub struct UniTrans;
 
-/// The `unitrans` setting the student reads.
+/// The settings UniTrans's student reads: `unitrans.hard_weight`.
+#[derive(Deserialize)]
+pub struct StudentSettings {
+    unitrans: Hard,
+}
+
 #[derive(Deserialize)]
 struct Hard {
     hard_weight: f64,
@@ -96,21 +101,20 @@ impl MethodSpec for UniTrans {
     fn own_teacher(&self) -> Option<StageName> {
         Some(StageName::TeacherFinetune)
     }
-    fn student(&self) -> Option<&dyn StudentLoss> {
+    fn student(&self) -> Option<&dyn DynStudentLoss> {
         Some(self)
     }
 }
 
 impl StudentLoss for UniTrans {
+    type Settings = StudentSettings;
+
     fn inputs(&self) -> &'static [StageName] {
         &[]
     }
-    fn reads(&self) -> &'static [&'static str] {
-        &["unitrans.hard_weight"]
-    }
 
-    fn train(&self, run: &mut StudentRun) -> anyhow::Result<()> {
-        let eta = run.settings::<Hard>("unitrans")?.hard_weight;
+    fn train(&self, run: &mut StudentRun, settings: StudentSettings) -> anyhow::Result<()> {
+        let eta = settings.unitrans.hard_weight;
         let path = run.ctx.input(StageName::ScoreTokens, files::TOKEN_PROBS);
         let agreed = read_agreement(&path)?;
         // Per sentence of the student's set, 1.0 on the words all teachers agree on.

@@ -6,7 +6,7 @@
 
 mod param_keys;
 
-pub(crate) use param_keys::param_keys;
+pub use param_keys::param_keys;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -43,8 +43,8 @@ pub trait StageSpec: Sync {
     }
     /// More config keys the stage reads under `method` only (a method's own settings), so
     /// that they key this stage for that method and no other.
-    fn method_reads(&self, _method: Method) -> &'static [&'static str] {
-        &[]
+    fn method_reads(&self, _method: Method) -> Vec<String> {
+        Vec::new()
     }
     /// Keys of `reads_under` that change nothing for these input files (config key, path),
     /// given the view of every key read: left out of the view, and so of the key. A
@@ -87,7 +87,7 @@ pub trait DynStage: StageSpec {
     /// what its view, and so its key, is made of.
     fn reads_under(&self, method: Method) -> Vec<String> {
         let mut reads = self.reads();
-        reads.extend(self.method_reads(method).iter().map(|k| k.to_string()));
+        reads.extend(self.method_reads(method));
         reads
     }
     fn parse(&self, view: &Value) -> Result<Params, serde_json::Error>;

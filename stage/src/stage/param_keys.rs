@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visit
 /// (a number, a name, a list, a map; an optional value is its content's). Panics where `T`
 /// cannot be walked (a `Deserialize` of its own that refuses placeholder values): a
 /// stage's parameters are plain derived structs.
-pub(crate) fn param_keys<T: DeserializeOwned>() -> Vec<String> {
+pub fn param_keys<T: DeserializeOwned>() -> Vec<String> {
     let keys = RefCell::new(Vec::new());
     if let Err(e) = T::deserialize(Tracer { prefix: String::new(), keys: Some(&keys) }) {
         panic!("the keys of {} cannot be read from its fields: {e}", std::any::type_name::<T>());
