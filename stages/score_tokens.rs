@@ -12,7 +12,7 @@ use mtmt_methods::{Method, Spec};
 use mtmt_ner::table;
 use mtmt_stage::artifacts::{load_tagger, target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE};
 use mtmt_stage::files;
-use mtmt_stage::settings::{bio_labels, ConfigValues};
+use mtmt_stage::settings::{bio_labels, ConfigValues, ScoringConfig};
 use mtmt_stage::stage::{Stage, StageContext, StageSpec};
 use mtmt_stage::stage_name::StageName;
 use mtmt_stage::summary;
@@ -25,6 +25,9 @@ pub struct Params {
     labels: Vec<String>,
     encoder: EncoderFiles,
     distill: StudentSentences,
+    /// Out of the view when off (`config::ADDED_LATER`).
+    #[serde(default)]
+    scoring: ScoringConfig,
 }
 
 impl StageSpec for ScoreTokens {
@@ -84,7 +87,9 @@ impl Stage for ScoreTokens {
         let mut models = vec![ctx.input(recognizer, files::MODEL)];
         models.extend(ctx.variant_inputs(recognizer, files::MODEL));
         let scored = |model: &std::path::Path| -> anyhow::Result<Vec<Tensor>> {
-            Ok(load_tagger(&p.encoder, labels.len(), model, device)?.predict_probs(&set, &INFERENCE))
+            let mut tagger = load_tagger(&p.encoder, labels.len(), model, device)?;
+            tagger.bert.infer_bf16 = p.scoring.bf16;
+            Ok(tagger.predict_probs(&set, &INFERENCE))
         };
         let started = std::time::Instant::now();
         let per_teacher = models.iter().map(|m| scored(m)).collect::<anyhow::Result<Vec<_>>>()?;

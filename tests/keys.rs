@@ -160,31 +160,50 @@ const EXPECTED: &[(&[&str], Keys)] = &[
     ),
 ];
 
+/// The (stage, key) pairs `status` lists for the demo config with these `--set`s.
+fn keys(sets: &[&str]) -> Vec<(String, String)> {
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(common::BIN)
+        .current_dir(common::repo())
+        .env_remove("MTMT_CONFIG")
+        .env_remove("MTMT_STORE")
+        .args(["status", "--json", "--store", store.path().to_str().unwrap()])
+        .args(sets.iter().flat_map(|set| ["--set", set]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let stage = s["stage"].as_str().unwrap();
+            let name = s["variant"].as_str().map_or_else(|| stage.to_string(), |v| format!("{stage}@{v}"));
+            (name, s["key"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
 #[test]
 fn demo_keys_are_those_of_the_stores_already_built() {
-    let store = tempfile::tempdir().unwrap();
     for (sets, expected) in EXPECTED {
-        let out = Command::new(common::BIN)
-            .current_dir(common::repo())
-            .env_remove("MTMT_CONFIG")
-            .env_remove("MTMT_STORE")
-            .args(["status", "--json", "--store", store.path().to_str().unwrap()])
-            .args(sets.iter().flat_map(|set| ["--set", set]))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", common::text(&out));
-        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let keys: Vec<(String, String)> = status
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let stage = s["stage"].as_str().unwrap();
-                let name = s["variant"].as_str().map_or_else(|| stage.to_string(), |v| format!("{stage}@{v}"));
-                (name, s["key"].as_str().unwrap().to_string())
-            })
-            .collect();
         let expected: Vec<(String, String)> = expected.iter().map(|(s, k)| (s.to_string(), k.to_string())).collect();
-        assert_eq!(keys, expected, "{sets:?}: a key changed (see this file's header)");
+        assert_eq!(keys(sets), expected, "{sets:?}: a key changed (see this file's header)");
     }
+}
+
+#[test]
+fn bf16_inference_keys_the_stages_that_run_it_and_what_reads_them() {
+    let changed = |set: &str| -> Vec<String> {
+        let (before, after) = (keys(&["method=mtmt"]), keys(&["method=mtmt", set]));
+        assert_eq!(before.len(), after.len());
+        before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0.clone()).collect()
+    };
+    // The teachers' scoring passes, and the stages downstream of them; no teacher retrains.
+    assert_eq!(changed("scoring.bf16=true"), ["score_tokens", "score_pairs", "weights", "distill", "evaluate"]);
+    // Evaluation alone reruns nothing else.
+    assert_eq!(changed("eval.bf16=true"), ["evaluate"]);
+    // Off is the default, said or not.
+    assert!(changed("scoring.bf16=false").is_empty());
 }

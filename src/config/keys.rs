@@ -23,6 +23,7 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("distill.optimizer", AsBefore::Name("adamw")),
     ("eval.selection", AsBefore::Name("last")),
     ("eval.bf16", AsBefore::Flag(false)),
+    ("scoring.bf16", AsBefore::Flag(false)),
     ("tokenize.label_past_bare_marker", AsBefore::Flag(false)),
     ("source.format", AsBefore::Absent),
     ("source.token_column", AsBefore::Absent),

@@ -74,6 +74,9 @@ pub struct Config {
     /// How unlabeled target pairs are sampled and scored by the teachers.
     #[serde(default)]
     pub score: ScoreConfig,
+    /// The teachers' passes over the target train text (`score_tokens`, `score_pairs`).
+    #[serde(default)]
+    pub scoring: ScoringConfig,
     #[serde(default)]
     pub weights: WeightsConfig,
     /// AdvPicker's adversarial teacher (its NER updates: the papers' 10 epochs, lr 6e-5,

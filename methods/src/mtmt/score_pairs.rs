@@ -25,7 +25,7 @@ use mtmt_ner::train::data::{per_sentence, prefix_offsets, EncodedSet};
 use mtmt_ner::train::rng::Rng;
 use mtmt_stage::artifacts::{target_train, EncoderFiles, StudentSentences, ENCODER_FILES, INFERENCE};
 use mtmt_stage::files;
-use mtmt_stage::settings::bio_labels;
+use mtmt_stage::settings::{bio_labels, ScoringConfig};
 use mtmt_stage::stage::{Stage, StageContext, StageSpec};
 use mtmt_stage::stage_name::StageName;
 use mtmt_stage::summary;
@@ -42,6 +42,9 @@ pub struct Params {
     /// Out of the view when off (`config::ADDED_LATER`).
     #[serde(default)]
     similarity: SimilarityConfig,
+    /// Out of the view when off (`config::ADDED_LATER`).
+    #[serde(default)]
+    scoring: ScoringConfig,
 }
 
 /// The teacher that scores pairs. A method without pairs never runs this stage; its key
@@ -80,7 +83,8 @@ impl Stage for ScorePairs {
         let set = target_train(ctx, p.distill.max_sentences)?;
 
         // The similarity teacher's vector for every target word, one forward per sentence.
-        let sim = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
+        let mut sim = Siamese::pretrained(&p.encoder.config, &p.encoder.weights, device)?;
+        sim.bert.infer_bf16 = p.scoring.bf16;
         sim.load_trained(&ctx.input(pair_scorer(ctx.method), files::MODEL))?;
         let started = std::time::Instant::now();
         let states = per_sentence(&set, &INFERENCE, device, |batch| sim.word_states(batch, Pass::Infer));

@@ -42,6 +42,16 @@ pub struct EvalConfig {
     pub bf16: bool,
 }
 
+/// The teachers' passes over the target train text that the students learn from
+/// (`score_tokens`, and MTMT's `score_pairs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringConfig {
+    /// Those passes with the encoder's dense products in bfloat16, as `eval.bf16` does for
+    /// evaluation: faster where the CPU or GPU has bf16 units, other floats.
+    pub bf16: bool,
+}
+
 /// Model selection: which epoch's checkpoint of a model is the model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
