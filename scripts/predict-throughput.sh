@@ -11,7 +11,8 @@
 # MODEL: a stage or artifact key of the current config's store (default `teacher_ner`:
 # the demo's after `run all`; its size, not its training, sets the speed). Environment:
 # THREADS (default 2), MTMT_PIPE (default target/debug/mtmt-pipe), STORE (default
-# artifacts), BATCH (transformers' batch size, default 32; predict's is `eval.batch_size`).
+# artifacts), BATCH (transformers' batch size, default 32; predict's is `eval.batch_size`),
+# BF16 (default 1; 0 skips `predict --bf16`, which pays only where the CPU has AMX or a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -57,8 +58,10 @@ timed() { # NAME OUT COMMAND...: runs it with its stdout into OUT, prints its ra
 }
 timed "mtmt-pipe predict (f32)" "$work/f32.jsonl" "$BIN" --store "$STORE" predict --model "$MODEL" \
     --input-format text --set runtime.threads="$THREADS" -q "$work/text.txt"
-timed "mtmt-pipe predict --bf16" "$work/bf16.jsonl" "$BIN" --store "$STORE" predict --model "$MODEL" \
-    --input-format text --bf16 --set runtime.threads="$THREADS" -q "$work/text.txt"
+if [ "${BF16:-1}" != 0 ]; then
+    timed "mtmt-pipe predict --bf16" "$work/bf16.jsonl" "$BIN" --store "$STORE" predict --model "$MODEL" \
+        --input-format text --bf16 --set runtime.threads="$THREADS" -q "$work/text.txt"
+fi
 timed "transformers pipeline(\"ner\") f32" /dev/null .venv/bin/python - "$work/exported" "$work/text.txt" \
     "$work/hf.jsonl" "$THREADS" "$BATCH" <<'PY'
 import json, sys

@@ -140,6 +140,10 @@ fn read_input(path: &Path, format: InputFormat, target: &Corpus) -> anyhow::Resu
 /// Sentences encoded, tagged and written at a time (the progress bar's step).
 const CHUNK: usize = 512;
 
+/// Sentences cut at `tokenize.max_len` named one by one; past them, one line says how many
+/// (a large corpus would otherwise bury the output under warnings).
+const NAMED_TRUNCATIONS: usize = 10;
+
 /// Options of one `predict`.
 pub struct PredictOptions {
     pub inputs: Vec<PathBuf>,
@@ -181,6 +185,7 @@ pub fn predict(
     let plan = BatchPlan { batch_size: c.eval.batch_size, max_tokens: None, chunk_batches: 1 };
     let progress = (sentences.len() > CHUNK).then(|| indicatif::ProgressBar::new(sentences.len() as u64));
     let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut truncated = 0;
     for chunk in sentences.chunks(CHUNK) {
         let tokens: Vec<Vec<String>> = chunk.iter().map(|s| s.words.iter().map(|w| w.0.clone()).collect()).collect();
         let words =
@@ -188,11 +193,14 @@ pub fn predict(
         let set = EncodedSet::encode(&tokenizer, words, &labels, c.tokenize.max_len, || {})?;
         for (s, &cut) in chunk.iter().zip(&set.truncated_words) {
             if cut > 0 {
-                crate::warn!(
-                    "{}: {cut} word(s) past {} subwords not read by the model (tagged O)",
-                    s.origin,
-                    c.tokenize.max_len
-                );
+                truncated += 1;
+                if truncated <= NAMED_TRUNCATIONS {
+                    crate::warn!(
+                        "{}: {cut} word(s) past {} subwords not read by the model (tagged O)",
+                        s.origin,
+                        c.tokenize.max_len
+                    );
+                }
             }
         }
         let probs = tagger.predict_probs(&set, &plan);
@@ -214,6 +222,12 @@ pub fn predict(
     out.flush()?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
+    }
+    if truncated > NAMED_TRUNCATIONS {
+        crate::warn!(
+            "{truncated} sentences in all had words past {} subwords, tagged O (the first {NAMED_TRUNCATIONS} named above)",
+            c.tokenize.max_len
+        );
     }
     let secs = started.elapsed().as_secs_f64();
     let words: usize = sentences.iter().map(|s| s.words.len()).sum();

@@ -531,6 +531,14 @@ fn predict_and_export_tag_as_the_tool_does_and_bad_input_is_named() {
         }
     }
     assert!(records.iter().any(|r| !r["entities"].as_array().unwrap().is_empty()), "{records:?}");
+    // Past ten, cut sentences are counted in one line, not named one by one.
+    std::fs::write(ws.path().join("long.txt"), format!("{long}\n").repeat(12)).unwrap();
+    let out = ws.run(&["predict", "--model", "teacher_ner", "long.txt"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("word(s) past 128 subwords").count(), 10, "{stderr}");
+    assert!(stderr.contains("long.txt:10: ") && !stderr.contains("long.txt:11: "), "{stderr}");
+    assert!(stderr.contains("12 sentences in all had words past 128 subwords"), "{stderr}");
 
     // Raw text: punctuation is split off, so entities hold none and their offsets slice the line.
     let raw = "El Gobierno, con sede en Lisboa, habló con \"Telefónica\" (España).";
