@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${MTMT_PIPE:-target/debug/mtmt-pipe}
+source scripts/lib.sh
 common=(--config pipelines/conll-es.toml "$@" --set runtime.threads=1
     --set distill.max_sentences=0 --set eval.teacher=false
     --set score.sampling=balanced --set distill_loss.all_words=false)
@@ -18,15 +19,11 @@ for method in direct tsl mtmt; do
     for bf16 in false true; do
         set_=("${common[@]}" --set "method=$method" --set "eval.bf16=$bf16")
         "$BIN" "${set_[@]}" run stage evaluate >&2
-        key=$("$BIN" "${set_[@]}" status --json | .venv/bin/python -c \
-            'import json, sys; print(next(s["key"] for s in json.load(sys.stdin) if s["stage"] == "evaluate"))')
-        dirs+=("$key")
+        dirs+=("$(artifact_key evaluate "${set_[@]}")")
     done
     rows+=("$method ${dirs[0]} ${dirs[1]}")
 done
-store=$(printf '%s\n' "$@" | awk 'prev == "--store" { print; exit } { prev = $0 }')
-store=${store:-${MTMT_STORE:-artifacts}}
-.venv/bin/python - "$store" "${rows[@]}" <<'PY'
+.venv/bin/python - "$(store_of "$@")" "${rows[@]}" <<'PY'
 import json, sys
 import polars as pl
 store = sys.argv[1]

@@ -11,11 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${MTMT_PIPE:-target/debug/mtmt-pipe}
 ROUNDS=${ROUNDS:-3}
-key() { # STAGE ARGS...: the stage's artifact key under ARGS
-    local stage=$1; shift
-    "$BIN" "$@" status --json | .venv/bin/python -c \
-        "import json, sys; print(next(s['key'] for s in json.load(sys.stdin) if s['stage'] == '$stage'))"
-}
+source scripts/lib.sh
 for bf16 in false true; do
     "$BIN" "$@" --set "scoring.bf16=$bf16" run all >&2
 done
@@ -27,10 +23,9 @@ for _ in $(seq "$ROUNDS"); do
         rates+=("$bf16:$rate")
     done
 done
-store=$(printf '%s\n' "$@" | awk 'prev == "--store" { print; exit } { prev = $0 }')
-store=${store:-${MTMT_STORE:-artifacts}}
-.venv/bin/python - "$store" "$(key score_tokens "$@")" "$(key score_tokens "$@" --set scoring.bf16=true)" \
-    "$(key evaluate "$@")" "$(key evaluate "$@" --set scoring.bf16=true)" "${rates[@]}" <<'PY'
+.venv/bin/python - "$(store_of "$@")" \
+    "$(artifact_key score_tokens "$@")" "$(artifact_key score_tokens "$@" --set scoring.bf16=true)" \
+    "$(artifact_key evaluate "$@")" "$(artifact_key evaluate "$@" --set scoring.bf16=true)" "${rates[@]}" <<'PY'
 import json, sys
 import numpy as np
 import polars as pl
