@@ -1,6 +1,7 @@
 //! `bench`: throughput figures a user can reproduce on their own machine, measured
 //! on the config's data outside the store (nothing is cached or written).
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -67,7 +68,12 @@ struct Throughput {
 
 /// Teacher fine-tuning and inference tokens/s on English training sentences with the
 /// teacher's freezing policy, beside `benches/torch_eager.py` on the very same batches.
-pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyhow::Result<()> {
+pub fn train(
+    cfg: &ResolvedConfig,
+    steps: usize,
+    python: Option<&Path>,
+    perf: Option<PerfControl>,
+) -> anyhow::Result<()> {
     let c = &cfg.config;
     let t = &c.teacher_ner;
     let device = c.runtime.device()?;
@@ -91,13 +97,15 @@ pub fn train(cfg: &ResolvedConfig, steps: usize, python: Option<&Path>) -> anyho
         t.freeze_layers,
         if t.freeze_embeddings { " + embeddings" } else { "" },
         tch::get_num_threads(),
-        match (t.attention_dropout, t.frozen_dropout, t.bf16) {
-            (true, true, false) => "the recipe (dropout everywhere, f32)".to_string(),
-            (attention, frozen, bf16) =>
-                format!("attention dropout {attention}, frozen-bottom dropout {frozen}, bf16 products {bf16}"),
+        match (t.attention_dropout, t.frozen_dropout, t.bf16, t.parallel_dropout) {
+            (true, true, false, false) => "the recipe (dropout everywhere, f32)".to_string(),
+            (attention, frozen, bf16, parallel) => format!(
+                "attention dropout {attention}, frozen-bottom dropout {frozen}, bf16 products {bf16}, \
+                 dropout masks drawn in parallel {parallel}"
+            ),
         }
     );
-    let ours = measure(c, &set, &batches, device)?;
+    let ours = measure(c, &set, &batches, device, perf)?;
     println!("mtmt-pipe training tokens/s: {:.0}", ours.train);
     println!("mtmt-pipe inference tokens/s: {:.0}", ours.infer);
     // Whether bf16 pays depends on the hardware's bf16 units: the two GEMM rates say which.
@@ -161,6 +169,33 @@ fn gemm_rate(device: tch::Device, kind: tch::Kind) -> f64 {
     reps as f64 * 2.0 * 4096.0 * 384.0 * 1536.0 / started.elapsed().as_secs_f64()
 }
 
+/// `perf record`'s control fifos, as `perf record -D -1 --control fifo:CTL,ACK` opened them:
+/// the recording starts disabled and the timed training steps alone enable it.
+pub struct PerfControl {
+    ctl: fs_err::File,
+    ack: BufReader<fs_err::File>,
+}
+
+impl PerfControl {
+    pub fn open(ctl: &Path, ack: &Path) -> anyhow::Result<Self> {
+        let ctl = fs_err::OpenOptions::new().write(true).open(ctl)?;
+        Ok(Self { ctl, ack: BufReader::new(fs_err::File::open(ack)?) })
+    }
+
+    /// Sends `command` and waits for perf's acknowledgement, so that the clock starts (or
+    /// the recording stops) only once perf has done it.
+    fn send(&mut self, command: &str) -> anyhow::Result<()> {
+        writeln!(self.ctl, "{command}")?;
+        self.ctl.flush()?;
+        let mut answer = String::new();
+        self.ack.read_line(&mut answer)?;
+        // perf writes its answer with the string's terminating NUL: "ack\n\0".
+        let answer = answer.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+        anyhow::ensure!(answer == "ack", "perf answered {answer:?} to `{command}`");
+        Ok(())
+    }
+}
+
 /// Untimed steps before the clock starts (allocator and thread-pool warm-up).
 const WARMUP_STEPS: usize = 2;
 
@@ -169,6 +204,7 @@ fn measure(
     set: &EncodedSet,
     batches: &[Vec<usize>],
     device: tch::Device,
+    mut perf: Option<PerfControl>,
 ) -> anyhow::Result<Throughput> {
     let t = &c.teacher_ner;
     let labels = c.bio_labels();
@@ -195,6 +231,9 @@ fn measure(
         step_loss,
         |_, _| {},
     )?;
+    if let Some(perf) = perf.as_mut() {
+        perf.send("enable")?;
+    }
     let started = Instant::now();
     let state = trainer::train(
         &tagger.vs,
@@ -206,6 +245,9 @@ fn measure(
         |_, _| {},
     )?;
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(perf) = perf.as_mut() {
+        perf.send("disable")?;
+    }
     let train = state.tokens as f64 / elapsed;
     let encoder = crate::model::bert::BertConfig::from_file(&c.encoder.config)?;
     let flops: f64 = timed

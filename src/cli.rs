@@ -154,6 +154,11 @@ pub enum BenchWhat {
         /// Skip the PyTorch comparisons.
         #[arg(long)]
         no_compare: bool,
+        /// perf's control and acknowledgement fifos (`perf record -D -1 --control
+        /// fifo:CTL,ACK`): the timed training steps enable the recording and disable it after,
+        /// so that the profile is theirs alone (`scripts/profile-step.sh`).
+        #[arg(long, num_args = 2, value_names = ["CTL", "ACK"])]
+        perf_control: Option<Vec<PathBuf>>,
     },
 }
 

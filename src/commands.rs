@@ -53,8 +53,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sweep { what } => sweep(what, &cli.global.overrides, &store, &stages)?,
         Command::Bench { what: BenchWhat::Data } => crate::bench::data(&load()?)?,
-        Command::Bench { what: BenchWhat::Train { steps, python, no_compare } } => {
-            crate::bench::train(&load()?, steps, (!no_compare).then_some(python.as_path()))?
+        Command::Bench { what: BenchWhat::Train { steps, python, no_compare, perf_control } } => {
+            let perf = match perf_control.as_deref() {
+                Some([ctl, ack]) => Some(crate::bench::PerfControl::open(ctl, ack)?),
+                _ => None,
+            };
+            crate::bench::train(&load()?, steps, (!no_compare).then_some(python.as_path()), perf)?
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -207,3 +207,27 @@ fn bf16_inference_keys_the_stages_that_run_it_and_what_reads_them() {
     // Off is the default, said or not.
     assert!(changed("scoring.bf16=false").is_empty());
 }
+
+#[test]
+fn parallel_dropout_keys_the_model_it_trains_and_what_reads_it() {
+    let changed = |method: &str, set: &str| -> Vec<String> {
+        let method = format!("method={method}");
+        let (before, after) = (keys(&[&method]), keys(&[&method, set]));
+        before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0.clone()).collect()
+    };
+    // The recognizer teacher and everything built from it (score_pairs samples its pairs from
+    // the recognizer's entities); not the similarity teacher.
+    assert_eq!(
+        changed("mtmt", "teacher_ner.parallel_dropout=true"),
+        ["teacher_ner", "score_tokens", "score_pairs", "weights", "distill", "evaluate"]
+    );
+    assert_eq!(
+        changed("mtmt", "teacher_sim.parallel_dropout=true"),
+        ["teacher_sim", "score_pairs", "weights", "distill", "evaluate"]
+    );
+    assert_eq!(changed("mtmt", "distill.parallel_dropout=true"), ["distill", "evaluate"]);
+    // A method's own teacher's section.
+    assert!(changed("msd", "teacher_msd.parallel_dropout=true").contains(&"teacher_msd".to_string()));
+    // Off is the default, said or not.
+    assert!(changed("mtmt", "teacher_ner.parallel_dropout=false").is_empty());
+}

@@ -157,7 +157,7 @@ fn the_training_options_turn_dropout_off_where_they_say() {
     // layers above still drop out.
     t.prepare_training(
         Freeze { embeddings: true, layers: 1 },
-        TrainMode::new(Freeze { embeddings: true, layers: 1 }, true, false, false),
+        TrainMode::new(Freeze { embeddings: true, layers: 1 }, true, false, false, false),
     );
     let quiet = states(&t, Pass::Train);
     assert!(quiet[0].equal(&inference[0]) && quiet[1].equal(&inference[1]));
@@ -165,7 +165,7 @@ fn the_training_options_turn_dropout_off_where_they_say() {
     // Attention dropout off with everything else dropped out: another draw than the recipe's.
     t.prepare_training(
         Freeze { embeddings: true, layers: 1 },
-        TrainMode::new(Freeze { embeddings: true, layers: 1 }, false, true, false),
+        TrainMode::new(Freeze { embeddings: true, layers: 1 }, false, true, false, false),
     );
     let no_attention = states(&t, Pass::Train);
     assert!(no_attention[0].equal(&recipe[0]));
@@ -173,6 +173,17 @@ fn the_training_options_turn_dropout_off_where_they_say() {
     // The recipe is the default, and the same seed draws the same masks.
     t.prepare_training(Freeze { embeddings: true, layers: 1 }, TrainMode::default());
     assert!(states(&t, Pass::Train).iter().zip(&recipe).all(|(a, b)| a.equal(b)));
+    // Masks drawn in parallel: dropout everywhere still (every state differs from
+    // inference), other masks than libtorch's, the same ones again under the same seed.
+    let parallel = TrainMode { parallel_dropout: true, ..TrainMode::default() };
+    t.prepare_training(Freeze { embeddings: true, layers: 1 }, parallel);
+    let drawn = states(&t, Pass::Train);
+    for (i, (a, b)) in drawn.iter().zip(&inference).enumerate() {
+        assert!(!a.allclose(b, 1e-6, 1e-6, false), "state {i} not dropped out");
+    }
+    assert!(!drawn[0].allclose(&recipe[0], 1e-6, 1e-6, false));
+    assert!(states(&t, Pass::Train).iter().zip(&drawn).all(|(a, b)| a.equal(b)));
+    assert!(states(&t, Pass::Infer).iter().zip(&inference).all(|(a, b)| a.equal(b)));
 }
 
 #[test]
@@ -302,7 +313,8 @@ fn mixed_precision_runs_the_products_in_bf16_and_leaves_inference_unless_asked_a
     let (mut t, batch) = tiny_tagger_and_batch();
     let freeze = Freeze { embeddings: true, layers: 1 };
     // Without dropout, so that only the precision differs.
-    let quiet = TrainMode { embeddings_dropout: false, attention_dropout: false, quiet_layers: 3, bf16: false };
+    let quiet =
+        TrainMode { embeddings_dropout: false, attention_dropout: false, quiet_layers: 3, ..Default::default() };
     let states = |t: &Tagger, pass: Pass| t.bert.forward(&batch.input_ids, &batch.attention_mask, pass);
     t.prepare_training(freeze, quiet);
     let f32_states = states(&t, Pass::Train);

@@ -1,5 +1,5 @@
 //! The hot loops of mtmt-pipe's training that run over plain `f32` slices: the two passes of
-//! the fused AdamW step. A crate of its own so that dev builds compile it optimised
+//! the fused AdamW step, and dropout masks from a counter-based generator. A crate of its own so that dev builds compile it optimised
 //! (`[profile.dev.package.mtmt-kernels]`: vectorised loops) while the main crate builds fast.
 //!
 //! Every loop rounds after each operation in f32, in the order libtorch's tensor ops would
@@ -38,9 +38,44 @@ pub fn adamw_apply(w: &mut [f32], m: &[f32], root: &[f32], bias2_sqrt: f32, eps:
     }
 }
 
+/// A dropout mask's elements `first..first + out.len()` for `key`: each `1 / keep` with
+/// probability `keep`, else 0. Element `i` is decided by the `i`-th output of SplitMix64
+/// seeded with `key` alone, so any split of the mask over threads gives the same mask.
+pub fn dropout_mask(out: &mut [f32], key: u64, first: u64, keep: f32) {
+    // Uniform on [0, 1) from the top 24 bits: `keep` compared at f32's own resolution.
+    let threshold = (keep as f64 * (1u64 << 24) as f64) as u64;
+    let scale = 1.0 / keep;
+    for (i, out) in (first..).zip(out.iter_mut()) {
+        let mut z = key.wrapping_add((i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        *out = if z >> 40 < threshold { scale } else { 0.0 };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropout_masks_keep_their_share_and_do_not_depend_on_the_split() {
+        let (n, keep) = (200_000, 0.9f32);
+        let mut whole = vec![f32::NAN; n];
+        dropout_mask(&mut whole, 42, 0, keep);
+        let kept = whole.iter().filter(|&&x| x == 1.0 / keep).count();
+        assert_eq!(kept + whole.iter().filter(|&&x| x == 0.0).count(), n, "every element 0 or 1/keep");
+        // Binomial(n, 0.9): standard deviation 134; 5 of them either side.
+        assert!((kept as f64 - 0.9 * n as f64).abs() < 5.0 * 134.0, "{kept} of {n} kept");
+        let mut split = vec![f32::NAN; n];
+        let (a, b) = split.split_at_mut(12_345);
+        dropout_mask(a, 42, 0, keep);
+        dropout_mask(b, 42, 12_345, keep);
+        assert_eq!(whole, split);
+        let mut other = vec![f32::NAN; n];
+        dropout_mask(&mut other, 43, 0, keep);
+        assert_ne!(whole, other, "another key, another mask");
+    }
 
     #[test]
     fn one_step_by_hand() {

@@ -19,6 +19,8 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("distill.frozen_dropout", AsBefore::Flag(true)),
     ("teacher_ner.bf16", AsBefore::Flag(false)),
     ("distill.bf16", AsBefore::Flag(false)),
+    ("teacher_ner.parallel_dropout", AsBefore::Flag(false)),
+    ("distill.parallel_dropout", AsBefore::Flag(false)),
     ("teacher_ner.optimizer", AsBefore::Name("adamw")),
     ("distill.optimizer", AsBefore::Name("adamw")),
     ("eval.selection", AsBefore::Name("last")),

@@ -49,7 +49,8 @@ pub(crate) const FIGURES: &[Figure] = &[
 ];
 
 /// Its settings added after artifacts existed (`config::ADDED_LATER`).
-pub const ADDED_LATER: &[(&str, AsBefore)] = &[("teacher_adv.optimizer", AsBefore::Name("adamw"))];
+pub const ADDED_LATER: &[(&str, AsBefore)] =
+    &[("teacher_adv.optimizer", AsBefore::Name("adamw")), ("teacher_adv.parallel_dropout", AsBefore::Flag(false))];
 
 // The files its stages write into their artifacts (`mtmt_stage::files` has the shared ones).
 /// `teacher_adv`: AdvPicker's trained discriminator (beside the recognizer's `MODEL`).

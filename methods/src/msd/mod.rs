@@ -42,7 +42,8 @@ pub(crate) const TEACHER_FIGURES: &[TeacherFigure] =
     &[TeacherFigure { stage: StageName::TeacherMsd, what: "entity F1", path: &[summary::SOURCE_DEV, "overall", "f1"] }];
 
 /// Its settings added after artifacts existed (`config::ADDED_LATER`).
-pub const ADDED_LATER: &[(&str, AsBefore)] = &[("teacher_msd.optimizer", AsBefore::Name("adamw"))];
+pub const ADDED_LATER: &[(&str, AsBefore)] =
+    &[("teacher_msd.optimizer", AsBefore::Name("adamw")), ("teacher_msd.parallel_dropout", AsBefore::Flag(false))];
 
 // The files its stages write into their artifacts (`mtmt_stage::files` has the shared ones).
 /// `teacher_msd`: MSD's heads on intermediate layers and their mixing weights (beside the

@@ -112,6 +112,7 @@ pub const ADDED_LATER: &[(&str, AsBefore)] = &[
     ("teacher_sim.attention_dropout", AsBefore::Flag(true)),
     ("teacher_sim.frozen_dropout", AsBefore::Flag(true)),
     ("teacher_sim.bf16", AsBefore::Flag(false)),
+    ("teacher_sim.parallel_dropout", AsBefore::Flag(false)),
     ("teacher_sim.optimizer", AsBefore::Name("adamw")),
 ];
 

@@ -67,8 +67,11 @@ pub(crate) const FIGURES: &[Figure] = &[
 ];
 
 /// Its settings added after artifacts existed (`config::ADDED_LATER`).
-pub const ADDED_LATER: &[(&str, AsBefore)] =
-    &[("unitrans.target_casing", AsBefore::Flag(false)), ("teacher_trans.optimizer", AsBefore::Name("adamw"))];
+pub const ADDED_LATER: &[(&str, AsBefore)] = &[
+    ("unitrans.target_casing", AsBefore::Flag(false)),
+    ("teacher_trans.optimizer", AsBefore::Name("adamw")),
+    ("teacher_trans.parallel_dropout", AsBefore::Flag(false)),
+];
 
 // The files its stages write into their artifacts (`mtmt_stage::files` has the shared ones).
 /// `lexicon`: UniTrans's source -> target word lexicon (source, target, score).

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::dropout::dropout;
 use super::Pass;
 use anyhow::Context;
 use serde::Deserialize;
@@ -113,7 +114,7 @@ impl Embeddings {
 
     /// BERT positions start at 0; RoBERTa's at padding id + 1 over real tokens (padding
     /// keeps the padding id). Every token has type 0.
-    fn forward(&self, input_ids: &Tensor, drop: bool) -> Tensor {
+    fn forward(&self, input_ids: &Tensor, drop: bool, parallel_dropout: bool) -> Tensor {
         let positions = match self.roberta_padding {
             None => Tensor::arange(input_ids.size()[1], (Kind::Int64, input_ids.device())).unsqueeze(0),
             Some(pad) => {
@@ -125,7 +126,7 @@ impl Embeddings {
         let sum = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(&positions)
             + self.token_type_embeddings.forward(&types);
-        self.layer_norm.forward(&sum).dropout(self.dropout, drop)
+        dropout(&self.layer_norm.forward(&sum), self.dropout, drop, parallel_dropout)
     }
 }
 
@@ -165,14 +166,23 @@ impl SelfAttention {
     /// `mask`: [batch, 1, 1, len] booleans, true where a key may be attended. Without
     /// dropout (`drop` false) libtorch takes its fused attention kernel. With `bf16` the
     /// projections run in bfloat16 but attention itself in f32: libtorch's CPU attention
-    /// kernels are slower in bfloat16 than in f32 at BERT's head size (32-64).
-    fn forward(&self, x: &Tensor, mask: &Tensor, drop: bool, bf16: bool) -> Tensor {
+    /// kernels are slower in bfloat16 than in f32 at BERT's head size (32-64). With
+    /// dropout drawn in parallel (`mode.parallel_dropout`, on the CPU), attention is written
+    /// out (as HF BERT's eager attention) so that its probabilities take that dropout.
+    fn forward(&self, x: &Tensor, mask: &Tensor, drop: bool, mode: &TrainMode) -> Tensor {
         let (b, l, d) = x.size3().expect("hidden states are [batch, len, hidden]");
         let split = |t: Tensor| t.view([b, l, self.heads, d / self.heads]).transpose(1, 2);
-        let project = |p: &nn::Linear| split(dense(p, x, bf16).to_kind(Kind::Float));
+        let project = |p: &nn::Linear| split(dense(p, x, mode.bf16).to_kind(Kind::Float));
         let (q, k, v) = (project(&self.query), project(&self.key), project(&self.value));
-        let p = if drop { self.dropout } else { 0.0 };
-        let context = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, None, false);
+        let context = if drop && mode.parallel_dropout && x.device() == tch::Device::Cpu {
+            // Scaling the queries costs less than scaling the [len x len] scores.
+            let scores = (q / ((d / self.heads) as f64).sqrt()).matmul(&k.transpose(-2, -1));
+            let probs = scores.masked_fill(&mask.logical_not(), f64::NEG_INFINITY).softmax(-1, Kind::Float);
+            dropout(&probs, self.dropout, true, true).matmul(&v)
+        } else {
+            let p = if drop { self.dropout } else { 0.0 };
+            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, None, false)
+        };
         context.transpose(1, 2).contiguous().view([b, l, d])
     }
 }
@@ -204,15 +214,16 @@ impl Layer {
         }
     }
 
-    /// `drop`: dropout as training has it; `mode` says where (attention) and the precision.
+    /// `drop`: dropout as training has it; `mode` says where (attention), how its masks
+    /// are drawn and the precision.
     fn forward(&self, x: &Tensor, mask: &Tensor, drop: bool, mode: &TrainMode) -> Tensor {
-        let bf16 = mode.bf16;
-        let attended = self.attention.forward(x, mask, drop && mode.attention_dropout, bf16);
-        let attended = self
-            .attention_output_layer_norm
-            .forward(&(dense(&self.attention_output_dense, &attended, bf16).dropout(self.dropout, drop) + x));
+        let (bf16, parallel) = (mode.bf16, mode.parallel_dropout);
+        let attended = self.attention.forward(x, mask, drop && mode.attention_dropout, mode);
+        let projected = dense(&self.attention_output_dense, &attended, bf16);
+        let attended =
+            self.attention_output_layer_norm.forward(&(dropout(&projected, self.dropout, drop, parallel) + x));
         let inner = dense(&self.intermediate_dense, &attended, bf16).gelu("none");
-        let output = dense(&self.output_dense, &inner, bf16).dropout(self.dropout, drop) + attended;
+        let output = dropout(&dense(&self.output_dense, &inner, bf16), self.dropout, drop, parallel) + attended;
         self.output_layer_norm.forward(&output)
     }
 }
@@ -231,11 +242,20 @@ pub struct TrainMode {
     pub quiet_layers: usize,
     /// The dense layers' products in bfloat16, attention and the rest in f32 (mixed precision).
     pub bf16: bool,
+    /// Dropout masks drawn over all threads (`super::dropout`), not by libtorch's serial
+    /// generator.
+    pub parallel_dropout: bool,
 }
 
 impl Default for TrainMode {
     fn default() -> Self {
-        Self { embeddings_dropout: true, attention_dropout: true, quiet_layers: 0, bf16: false }
+        Self {
+            embeddings_dropout: true,
+            attention_dropout: true,
+            quiet_layers: 0,
+            bf16: false,
+            parallel_dropout: false,
+        }
     }
 }
 
@@ -243,13 +263,20 @@ impl TrainMode {
     /// The recipe, less the attention dropout unless `attention`, less the dropout in the
     /// frozen bottom (`freeze`) unless `frozen` (that bottom then runs as at inference; it
     /// records no autograd graph either way, nothing in it requiring gradients), and in
-    /// mixed precision if `bf16`.
-    pub fn new(freeze: super::params::Freeze, attention: bool, frozen: bool, bf16: bool) -> Self {
+    /// mixed precision if `bf16`, with its dropout masks drawn in parallel if `parallel_dropout`.
+    pub fn new(
+        freeze: super::params::Freeze,
+        attention: bool,
+        frozen: bool,
+        bf16: bool,
+        parallel_dropout: bool,
+    ) -> Self {
         Self {
             embeddings_dropout: frozen || !freeze.embeddings,
             attention_dropout: attention,
             quiet_layers: if frozen { 0 } else { freeze.layers },
             bf16,
+            parallel_dropout,
         }
     }
 }
@@ -282,7 +309,8 @@ impl BertModel {
         let mask = attention_mask.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
         let inference = TrainMode { bf16: self.infer_bf16, ..self.mode };
         let mode = if train { &self.mode } else { &inference };
-        let mut states = vec![self.embeddings.forward(input_ids, train && mode.embeddings_dropout)];
+        let mut states =
+            vec![self.embeddings.forward(input_ids, train && mode.embeddings_dropout, mode.parallel_dropout)];
         for (i, layer) in self.layers.iter().enumerate() {
             let drop = train && i >= mode.quiet_layers;
             let next = layer.forward(states.last().expect("at least the embeddings"), &mask, drop, mode);
@@ -322,4 +350,32 @@ pub fn load_safetensors(vs: &mut nn::VarStore, path: &Path, prefix: &str) -> any
         var.copy_(&src.to_kind(var.kind()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The attention written out for parallel dropout computes what libtorch's fused kernel
+    /// does: at dropout 0 the two agree to rounding, padding keys masked alike.
+    #[test]
+    fn written_out_attention_matches_the_fused_kernel() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let attention = SelfAttention {
+            dropout: 0.0,
+            ..SelfAttention::new(vs.root(), &serde_json::from_str::<BertConfig>(TINY).unwrap())
+        };
+        let x = Tensor::randn([2, 5, 8], (Kind::Float, tch::Device::Cpu));
+        let real = Tensor::from_slice(&[1i64, 1, 1, 1, 1, 1, 1, 1, 0, 0]).view([2, 5]);
+        let mask = real.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
+        let mode = |parallel_dropout| TrainMode { parallel_dropout, ..TrainMode::default() };
+        let fused = attention.forward(&x, &mask, true, &mode(false));
+        let written = attention.forward(&x, &mask, true, &mode(true));
+        let worst = (&fused - &written).abs().max().double_value(&[]);
+        assert!(worst < 1e-5, "differ by {worst}");
+    }
+
+    const TINY: &str = r#"{"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": 16, "max_position_embeddings": 16, "type_vocab_size": 1, "vocab_size": 10}"#;
 }

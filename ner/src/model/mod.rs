@@ -1,6 +1,7 @@
 //! Neural models in tch: the BERT encoder and the heads built on it.
 
 pub mod bert;
+mod dropout;
 pub mod heads;
 pub mod params;
 pub mod tagger;

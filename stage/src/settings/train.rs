@@ -64,6 +64,11 @@ pub struct TrainConfig<R: ModelRole = Teacher> {
     /// autocast. Off, all in f32 as the recipe. On, faster where the CPU has bf16
     /// instructions (AVX512-BF16, AMX), other numbers.
     pub bf16: bool,
+    /// Dropout masks drawn over all threads from a counter-based generator
+    /// (`mtmt_kernels::dropout_mask`) instead of libtorch's serial one, on the CPU: the same
+    /// dropout rates, other masks, so other numbers. Faster where dropout runs (the recipe
+    /// draws a mask for every attention map and hidden state).
+    pub parallel_dropout: bool,
     #[serde(skip)]
     role: std::marker::PhantomData<R>,
 }
@@ -76,7 +81,7 @@ impl<R: ModelRole> TrainConfig<R> {
 
     /// How the encoder runs while training: where it drops out, in which precision.
     pub fn mode(&self) -> TrainMode {
-        TrainMode::new(self.freeze(), self.attention_dropout, self.frozen_dropout, self.bf16)
+        TrainMode::new(self.freeze(), self.attention_dropout, self.frozen_dropout, self.bf16, self.parallel_dropout)
     }
 
     /// The weight decay and the update it enters.
@@ -121,6 +126,7 @@ impl<R: ModelRole> Default for TrainConfig<R> {
             frozen_dropout: true,
             optimizer: Optimizer::AdamW,
             bf16: false,
+            parallel_dropout: false,
             role: std::marker::PhantomData,
         }
     }
