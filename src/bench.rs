@@ -178,7 +178,13 @@ pub struct PerfControl {
 
 impl PerfControl {
     pub fn open(ctl: &Path, ack: &Path) -> anyhow::Result<Self> {
-        let ctl = fs_err::OpenOptions::new().write(true).open(ctl)?;
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        // Non-blocking, so that a fifo no perf reads fails here (ENXIO) instead of hanging.
+        let ctl = fs_err::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(ctl)
+            .context("--perf-control: is perf recording with `--control fifo:CTL,ACK`?")?;
         Ok(Self { ctl, ack: BufReader::new(fs_err::File::open(ack)?) })
     }
 
