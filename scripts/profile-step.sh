@@ -5,9 +5,9 @@
 # multiplies (MKL's f32 GEMM; oneDNN's JIT-compiled kernels, which run the bf16 products
 # and GELU), attention, dropout masks, casts, elementwise work, LayerNorm, AdamW, clipping,
 # the OpenMP threads' waiting, the kernel (page faults), allocation. Shares are of the
-# samples of all threads; the milliseconds put them on the step's wall time. The torch.profiler shares
-# that `bench train` prints are the PyTorch references'; these are ours, on any machine
-# with perf (AMX or not), without a profiler inside libtorch.
+# samples of all threads; the milliseconds put them on the step's wall time. The
+# torch.profiler shares that `bench train` prints are the PyTorch references'; these are
+# ours, on any machine with perf (AMX or not), without a profiler inside libtorch.
 #
 #   MTMT_DATA=../shared/data bash scripts/profile-step.sh [--set KEY=VALUE ...]
 #

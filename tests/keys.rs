@@ -185,6 +185,14 @@ fn keys(sets: &[&str]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The stages whose keys `set` changes under `method` (the demo config otherwise).
+fn changed(method: &str, set: &str) -> Vec<String> {
+    let method = format!("method={method}");
+    let (before, after) = (keys(&[&method]), keys(&[&method, set]));
+    assert_eq!(before.len(), after.len());
+    before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0.clone()).collect()
+}
+
 #[test]
 fn demo_keys_are_those_of_the_stores_already_built() {
     for (sets, expected) in EXPECTED {
@@ -195,26 +203,16 @@ fn demo_keys_are_those_of_the_stores_already_built() {
 
 #[test]
 fn bf16_inference_keys_the_stages_that_run_it_and_what_reads_them() {
-    let changed = |set: &str| -> Vec<String> {
-        let (before, after) = (keys(&["method=mtmt"]), keys(&["method=mtmt", set]));
-        assert_eq!(before.len(), after.len());
-        before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0.clone()).collect()
-    };
     // The teachers' scoring passes, and the stages downstream of them; no teacher retrains.
-    assert_eq!(changed("scoring.bf16=true"), ["score_tokens", "score_pairs", "weights", "distill", "evaluate"]);
+    assert_eq!(changed("mtmt", "scoring.bf16=true"), ["score_tokens", "score_pairs", "weights", "distill", "evaluate"]);
     // Evaluation alone reruns nothing else.
-    assert_eq!(changed("eval.bf16=true"), ["evaluate"]);
+    assert_eq!(changed("mtmt", "eval.bf16=true"), ["evaluate"]);
     // Off is the default, said or not.
-    assert!(changed("scoring.bf16=false").is_empty());
+    assert!(changed("mtmt", "scoring.bf16=false").is_empty());
 }
 
 #[test]
 fn parallel_dropout_keys_the_model_it_trains_and_what_reads_it() {
-    let changed = |method: &str, set: &str| -> Vec<String> {
-        let method = format!("method={method}");
-        let (before, after) = (keys(&[&method]), keys(&[&method, set]));
-        before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0.clone()).collect()
-    };
     // The recognizer teacher and everything built from it (score_pairs samples its pairs from
     // the recognizer's entities); not the similarity teacher.
     assert_eq!(

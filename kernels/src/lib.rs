@@ -1,6 +1,7 @@
 //! The hot loops of mtmt-pipe's training that run over plain `f32` slices: the two passes of
-//! the fused AdamW step, and dropout masks from a counter-based generator. A crate of its own so that dev builds compile it optimised
-//! (`[profile.dev.package.mtmt-kernels]`: vectorised loops) while the main crate builds fast.
+//! the fused AdamW step, and dropout masks from a counter-based generator. A crate of its
+//! own so that dev builds compile it optimised (`[profile.dev.package.mtmt-kernels]`:
+//! vectorised loops) while the main crate builds fast.
 //!
 //! Every loop rounds after each operation in f32, in the order libtorch's tensor ops would
 //! (Rust never contracts `a * b + c` into a fused multiply-add), so the results are

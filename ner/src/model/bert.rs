@@ -242,8 +242,8 @@ pub struct TrainMode {
     pub quiet_layers: usize,
     /// The dense layers' products in bfloat16, attention and the rest in f32 (mixed precision).
     pub bf16: bool,
-    /// Dropout masks drawn over all threads (`super::dropout`), not by libtorch's serial
-    /// generator.
+    /// The encoder's dropout masks drawn over all threads (`super::dropout`), not by
+    /// libtorch's serial generator (the head's stays libtorch's).
     pub parallel_dropout: bool,
 }
 

@@ -64,10 +64,11 @@ pub struct TrainConfig<R: ModelRole = Teacher> {
     /// autocast. Off, all in f32 as the recipe. On, faster where the CPU has bf16
     /// instructions (AVX512-BF16, AMX), other numbers.
     pub bf16: bool,
-    /// Dropout masks drawn over all threads from a counter-based generator
+    /// The encoder's dropout masks drawn over all threads from a counter-based generator
     /// (`mtmt_kernels::dropout_mask`) instead of libtorch's serial one, on the CPU: the same
     /// dropout rates, other masks, so other numbers. Faster where dropout runs (the recipe
-    /// draws a mask for every attention map and hidden state).
+    /// draws a mask for every attention map and hidden state). The head's one small mask per
+    /// batch stays libtorch's.
     pub parallel_dropout: bool,
     #[serde(skip)]
     role: std::marker::PhantomData<R>,
